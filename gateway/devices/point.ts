@@ -1,0 +1,61 @@
+/**
+ * A point after config loading: profile merged, Modicon `register` converted
+ * to area + 0-based address, defaults filled. The config schema (gateway/config)
+ * produces exactly this shape; decoding and polling consume it.
+ */
+import type { Area } from '../links/link';
+
+export type PointKind = 'counter' | 'gauge' | 'setpoint' | 'switch';
+export type WordOrder = 'ABCD' | 'CDAB' | 'BADC' | 'DCBA';
+export type ScalarType =
+  | 'bool'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64'
+  | 'float32'
+  | 'float64'
+  | 'string';
+
+export interface ResolvedPoint {
+  name: string;
+  kind: PointKind;
+  area: Area;
+  /** 0-based protocol address. */
+  address: number;
+  type: ScalarType;
+  /** Characters, for type 'string' (config `string(N)`); 2 per register. 0 otherwise. */
+  length: number;
+  wordOrder: WordOrder;
+  /** Decimal string, at most 6 fraction digits. Default "1". */
+  scale: string;
+  /** Decimal string, at most 6 fraction digits. Default "0". */
+  offset: string;
+  unit: string;
+  writable: boolean;
+  /** Counters: largest plausible rate in units per second (decimal string), "" = no limit. */
+  maxRate: string;
+}
+
+/** Registers (16-bit words) a point occupies; bits for coil/discrete. */
+export function pointWidth(p: Pick<ResolvedPoint, 'type' | 'length' | 'area'>): number {
+  if (p.area === 'coil' || p.area === 'discrete') return 1;
+  switch (p.type) {
+    case 'bool':
+    case 'int16':
+    case 'uint16':
+      return 1;
+    case 'int32':
+    case 'uint32':
+    case 'float32':
+      return 2;
+    case 'int64':
+    case 'uint64':
+    case 'float64':
+      return 4;
+    case 'string':
+      return Math.ceil(p.length / 2);
+  }
+}
