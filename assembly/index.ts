@@ -1,0 +1,99 @@
+// The metering core compiled to build/core.wasm. The JS side (gateway/core/wasm-core.ts)
+// writes slot configs, policy tables and each batch of readings into linear memory,
+// calls processBatch(n) once per batch and reads the outputs back; no call per record.
+import {
+  A_OVER, A_REARM, A_UNSETTLED, ACCT_SIZE, acctCount, acctPtr, C_IN_FLAG, C_IN_RAW, C_IN_SLOT, C_IN_TS, C_LAYOUT,
+  CTRL, ctrl, F_BASELINE, F_CONFIGURED, LAYOUT_VERSION, loadTables, S_FLAGS, S_LASTTS, setCtrl, SLOT_SIZE, slotCount,
+  slotPtr,
+} from './layout';
+import { beginOutput, eCount, publishOutput } from './output';
+import { meterReading } from './counter';
+import { divmod128, mul64, mulAddDivChecked, resHi, resLo, resRem } from './u128';
+
+export { reserveInput, resizeAccounts, resizeLineIndex, resizeLines, resizeSegments, resizeSlots } from './layout';
+
+/** Address of the control block (u32 words, see layout.ts C_*). */
+export function control(): usize {
+  setCtrl(C_LAYOUT, LAYOUT_VERSION);
+  return CTRL;
+}
+
+/**
+ * Meters the n readings in the input columns (slot u32, raw u64, ts f64, and
+ * when hasFlags a u8 flag: 1 = raw out of range). Returns the number of events.
+ */
+export function processBatch(n: u32, hasFlags: bool): u32 {
+  loadTables();
+  beginOutput();
+  const inSlot = <usize>ctrl(C_IN_SLOT);
+  const inRaw = <usize>ctrl(C_IN_RAW);
+  const inTs = <usize>ctrl(C_IN_TS);
+  const inFlag = <usize>ctrl(C_IN_FLAG);
+  for (let i: u32 = 0; i < n; i++) {
+    const bad = hasFlags && load<u8>(inFlag + <usize>i) != 0;
+    meterReading(i, load<u32>(inSlot + (<usize>i << 2)), load<u64>(inRaw + (<usize>i << 3)), load<f64>(inTs + (<usize>i << 3)), bad);
+  }
+  publishOutput();
+  return eCount;
+}
+
+/**
+ * Lowers an account's unsettled amount. Returns 1 when that re-armed its credit
+ * limit ('credit-under'), 0 otherwise, -1 for an unknown account, -2 when the
+ * amount exceeds the unsettled total (nothing changed).
+ */
+export function settle(account: u32, amount: u64): i32 {
+  loadTables();
+  if (account >= acctCount) return -1;
+  const ap = acctPtr + <usize>account * ACCT_SIZE;
+  const unsettled = load<u64>(ap + A_UNSETTLED);
+  if (amount > unsettled) return -2;
+  const left = unsettled - amount;
+  store<u64>(ap + A_UNSETTLED, left);
+  if (load<u32>(ap + A_OVER) != 0 && left <= load<u64>(ap + A_REARM)) {
+    store<u32>(ap + A_OVER, 0);
+    return 1;
+  }
+  return 0;
+}
+
+/** The latest accepted reading time over all slots (0 before any): the time of events outside a batch. */
+export function clock(): f64 {
+  loadTables();
+  let now: i64 = 0;
+  for (let s: u32 = 0; s < slotCount; s++) {
+    const sp = slotPtr + <usize>s * SLOT_SIZE;
+    const want = F_CONFIGURED | F_BASELINE;
+    if ((load<u32>(sp + S_FLAGS) & want) == want) now = max<i64>(now, load<i64>(sp + S_LASTTS));
+  }
+  return <f64>now;
+}
+
+// ---- u128 probes for the edge-value tests (test/unit/core-u128.test.ts) ----
+
+/** Low half of a × b; high half via u128Hi(). */
+export function u128Mul(a: u64, b: u64): u64 {
+  mul64(a, b);
+  return resLo;
+}
+/** Low half of (hi:lo) / d; high half via u128Hi(), remainder via u128Rem(). d = 0 returns 0. */
+export function u128DivMod(hi: u64, lo: u64, d: u64): u64 {
+  if (d == 0) return 0;
+  divmod128(hi, lo, d);
+  return resLo;
+}
+/** floor((a × b + c) / d) if it fits u64 (remainder via u128Rem()), else u128Overflow() is 1. */
+export function u128MulAddDiv(a: u64, b: u64, c: u64, d: u64): u64 {
+  overflowFlag = d == 0 || !mulAddDivChecked(a, b, c, d);
+  return overflowFlag ? 0 : resLo;
+}
+let overflowFlag = false;
+export function u128Overflow(): i32 {
+  return overflowFlag ? 1 : 0;
+}
+export function u128Hi(): u64 {
+  return resHi;
+}
+export function u128Rem(): u64 {
+  return resRem;
+}

@@ -1,0 +1,81 @@
+/**
+ * Reading a JSON request body with a hard size limit: the declared
+ * Content-Length is checked before a byte is read, the streamed length while
+ * reading (chunked bodies), so a huge body never lands in memory.
+ */
+import type { IncomingMessage } from 'node:http';
+import { BodyTooLargeError, MalformedJsonError, UnsupportedMediaTypeError } from './errors';
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** application/json or application/<x>+json; a charset, if given, must be utf-8. */
+export function isJsonContentType(ct: string | undefined): boolean {
+  if (ct === undefined) return false;
+  const [type, ...params] = ct.split(';').map((s) => s.trim().toLowerCase());
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type ?? '')) return false;
+  for (const p of params) {
+    const [k, v] = p.split('=').map((s) => s.trim());
+    if (k === 'charset' && v !== 'utf-8' && v !== 'utf8' && v !== '"utf-8"') return false;
+  }
+  return true;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The parsed JSON body; 415 for another media type, 413 past `limit` bytes, 400 for bad JSON. */
+export async function readJsonBody(req: IncomingMessage, limit: number = DEFAULT_BODY_LIMIT): Promise<unknown> {
+  const ct = req.headers['content-type'];
+  if (!isJsonContentType(ct)) throw new UnsupportedMediaTypeError(ct);
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw new BodyTooLargeError(limit);
+
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    const onAborted = (): void => {
+      cleanup();
+      reject(new Error('request aborted by the client'));
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onAborted);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onAborted);
+  });
+
+  let text: string;
+  try {
+    text = utf8.decode(Buffer.concat(chunks, size));
+  } catch {
+    throw new MalformedJsonError('not UTF-8');
+  }
+  if (text.trim() === '') throw new MalformedJsonError('empty body');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new MalformedJsonError((e as Error).message.slice(0, 200));
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The daemon's side of the API: answers every route from the ledger, the
+ * device views and the link states, formatting money and quantities as
+ * decimal strings (DESIGN.md §3). Writes go to a `PointWriter` (the pollers).
+ */
+import { EventEmitter } from 'node:events';
+import { formatMoney, formatQty } from '../core/decimal';
+import type { DeviceViews } from '../devices/device-views';
+import type { LedgerEventRecord, LedgerStore } from '../ledger/store';
+import type { LinkState } from '../links/link';
+import type {
+  AccountView,
+  ApiBackend,
+  ChannelView,
+  EventFilter,
+  EventView,
+  HealthView,
+  LedgerFilter,
+  LedgerRow,
+  PointValue,
+  StreamEvents,
+  Voucher,
+  VoucherFilter,
+} from './backend';
+import { UnknownDeviceError } from './errors';
+import type { MetricsRegistry } from './metrics';
+
+export type PointWriter = (device: string, point: string, value: PointValue) => Promise<{ value: PointValue }>;
+
+export interface GatewayBackendDeps {
+  version: string;
+  currency: string;
+  startedAtMs: number;
+  ledger: LedgerStore;
+  views: DeviceViews;
+  linkStates: () => Array<{ id: string; state: LinkState }>;
+  writer: PointWriter;
+  metrics: MetricsRegistry;
+  stopping: () => boolean;
+}
+
+export class GatewayBackend implements ApiBackend {
+  readonly stream = new EventEmitter<StreamEvents>();
+
+  constructor(private readonly d: GatewayBackendDeps) {}
+
+  health(): HealthView {
+    const links = this.d.linkStates();
+    const status = this.d.stopping() ? 'stopping' : links.every((l) => l.state === 'up') ? 'ok' : 'degraded';
+    return { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links };
+  }
+
+  devices() {
+    return this.d.views.list();
+  }
+
+  writePoint(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {
+    if (!this.d.views.get(device)) throw new UnknownDeviceError(device);
+    return this.d.writer(device, point, value);
+  }
+
+  ledger(f: LedgerFilter): LedgerRow[] {
+    return this.d.ledger
+      .ledgerTotals({ device: f.device, point: f.point, fromMs: f.from, toMs: f.to })
+      .map((t) => ({
+        device: t.device,
+        point: t.point,
+        account: t.account,
+        payee: t.payee,
+        quantity: formatQty(t.quantityMicro),
+        amount: formatMoney(t.amountNano),
+        currency: this.d.currency,
+      }));
+  }
+
+  accounts(): AccountView[] {
+    return this.d.ledger.accounts().map((a) => ({
+      id: a.account,
+      unsettled: formatMoney(a.unsettledNano),
+      vouchered: formatMoney(a.voucheredNano),
+      currency: this.d.currency,
+    }));
+  }
+
+  channels(): ChannelView[] {
+    return this.d.ledger.channels().map((c) => ({
+      id: c.channel,
+      payer: c.payer,
+      payee: c.payee,
+      accrued: formatMoney(c.accruedNano),
+      vouchered: formatMoney(c.voucheredNano),
+      lastSeq: c.lastSeq,
+    }));
+  }
+
+  vouchers(f: VoucherFilter): Voucher[] {
+    return this.d.ledger
+      .vouchers(f.channel)
+      .filter((v) => f.since === undefined || v.issuedAtMs >= f.since)
+      .map((v) => JSON.parse(v.json) as Voucher);
+  }
+
+  events(f: EventFilter): EventView[] {
+    const rows = this.d.ledger.events({
+      kinds: f.kind ? [f.kind] : undefined,
+      device: f.device,
+      sinceMs: f.since,
+      limit: f.since === undefined ? f.limit : undefined,
+    });
+    // The ledger pages oldest first; the API answers newest first, at most `limit`.
+    return rows.reverse().slice(0, f.limit).map(eventView);
+  }
+
+  metrics(): MetricsRegistry {
+    return this.d.metrics;
+  }
+}
+
+export function eventView(e: LedgerEventRecord): EventView {
+  const v: EventView = { id: String(e.id), kind: e.kind, at: new Date(e.tsMs).toISOString() };
+  if (e.device !== undefined) v.device = e.device;
+  if (e.point !== undefined) v.point = e.point;
+  if (e.account !== undefined) v.account = e.account;
+  if (Object.keys(e.detail).length > 0) v.data = { ...e.detail };
+  return v;
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+/**
+ * `m2m-gateway` command line. Each command lives in its own file; this one
+ * only declares them (with --help text) and maps failures to exit codes:
+ * 0 ok, 1 invalid (verify), 2 bad config or usage, 3 runtime failure.
+ */
+import { Command, CommanderError } from 'commander';
+import { packageVersion } from '../package-root';
+import { CONFIG_OPTION } from './config-option';
+import { configCheckCommand, configSchemaCommand } from './config-commands';
+import { demoCommand } from './demo';
+import { EXIT_CONFIG } from './exit-codes';
+import { initCommand } from './init';
+import { ledgerVerifyCommand } from './ledger-verify';
+import { action } from './run-command';
+import { startCommand } from './start';
+import { tokenCommand } from './token';
+
+const EXIT_HELP = `
+Exit codes: 0 ok, 1 invalid (verify commands), 2 bad configuration or usage, 3 runtime failure.
+Logs are JSON lines on stderr; set M2M_LOG_LEVEL (trace|debug|info|warn|error) to change the level.`;
+
+export function buildProgram(): Command {
+  const program = new Command('m2m-gateway')
+    .description('Edge gateway for the machine-to-machine economy: meters Modbus/P1 devices exactly and settles micropayments.')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_HELP)
+    .exitOverride((err: CommanderError) => {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      process.exit(EXIT_CONFIG);
+    });
+
+  program
+    .command('start')
+    .description('run the gateway daemon on a config file until SIGINT/SIGTERM')
+    .option(...CONFIG_OPTION)
+    .action(action(startCommand));
+
+  program
+    .command('demo')
+    .description('run a simulated water purifier and energy meter with the gateway metering them (no hardware needed)')
+    .option('-d, --data-dir <dir>', 'where the demo keeps its config, ledger and secrets', './m2m-demo')
+    .option('-p, --port <port>', 'HTTP port of the API', '8080')
+    .option('--fresh', 'start from an empty ledger (deletes the demo data dir first)')
+    .option('--summary-ms <ms>', 'how often to print the one-line summary', '3000')
+    .action(action(demoCommand));
+
+  program
+    .command('init')
+    .description('write a commented example config')
+    .option(...CONFIG_OPTION)
+    .option('-f, --force', 'overwrite an existing file')
+    .action(action(initCommand));
+
+  const config = program.command('config').description('configuration tools');
+  config
+    .command('check')
+    .description('validate a config without starting (every problem listed by path; exit 2 when invalid)')
+    .option(...CONFIG_OPTION)
+    .action(action(configCheckCommand));
+  config
+    .command('schema')
+    .description('print the JSON Schema of the config file (for editors)')
+    .action(action(configSchemaCommand));
+
+  program
+    .command('token')
+    .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
+    .option(...CONFIG_OPTION)
+    .action(action(tokenCommand));
+
+  const ledger = program.command('ledger').description('ledger tools');
+  ledger
+    .command('verify')
+    .description('check the ledger hash chain and totals (exit 0 valid, 1 invalid)')
+    .option(...CONFIG_OPTION)
+    .option('--db <file>', 'a ledger.db file or data dir instead of the config\'s dataDir')
+    .action(action(ledgerVerifyCommand));
+
+  for (const c of program.commands) {
+    c.exitOverride((err: CommanderError) => {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') process.exit(0);
+      process.exit(EXIT_CONFIG);
+    });
+    c.showHelpAfterError('(run with --help for usage)');
+  }
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exit(3);
+    });
+}

@@ -1,0 +1,38 @@
+/** `m2m-gateway start`: run the daemon until SIGINT/SIGTERM. */
+import { loadConfig } from '../config/load';
+import { Gateway } from '../controller';
+import { createLogger } from '../log';
+import { configPath } from './config-option';
+
+export async function startCommand(opts: { config?: string }): Promise<void> {
+  const cfg = loadConfig(configPath(opts));
+  const log = createLogger();
+  const gw = await Gateway.start(cfg, log);
+  if (gw.secretsCreated) printSecretsOnce(gw.adminToken, gw.editorPassword, cfg.gateway.dataDir);
+  process.stdout.write(`m2m-gateway ${cfg.gateway.id} running; API ${gw.apiUrl}\n`);
+  await untilSignal();
+  await gw.stop();
+}
+
+export function printSecretsOnce(token: string, password: string, dataDir: string): void {
+  process.stdout.write(
+    `Generated credentials (stored in ${dataDir}/secrets.json, mode 0600; shown once):\n` +
+      `  API admin token:        ${token}\n` +
+      `  Node-RED editor (admin): ${password}\n`,
+  );
+}
+
+/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      resolve(sig);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

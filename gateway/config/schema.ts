@@ -1,0 +1,244 @@
+/**
+ * The configuration schema: the single source of truth for `m2m-gateway.yaml`.
+ * TypeScript types are derived from it (z.input / z.output); the JSON Schema
+ * for editors is generated from it (json-schema.ts). Checks that span several
+ * fields (links referenced by devices, profile merging, Modicon registers,
+ * widths) live in resolve.ts; the schema holds what one field can say alone.
+ *
+ * Point fields carry no zod defaults on purpose: a device point may override a
+ * profile point field by field, so "not given" must stay visible until merged.
+ */
+import { z } from 'zod';
+import { isDecimal } from '../core/decimal';
+import type { ResolvedPoint } from '../devices/point';
+
+export const CURRENT_VERSION = 1;
+
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const ID_HINT = 'expected 1-64 characters of letters, digits, "_", "." or "-", starting with a letter or digit';
+export const idSchema = z.string().regex(ID_PATTERN, { error: ID_HINT });
+
+export const POINT_KINDS = ['counter', 'gauge', 'setpoint', 'switch'] as const;
+export const AREAS = ['holding', 'input', 'coil', 'discrete'] as const;
+export const WORD_ORDERS = ['ABCD', 'CDAB', 'BADC', 'DCBA'] as const;
+export const NUMERIC_TYPES = ['int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64'] as const;
+export const MAX_STRING_LENGTH = 250;
+/** `bool`, a numeric type, or `string(N)`; N is range-checked in resolve.ts. */
+export const POINT_TYPE_PATTERN = /^(?:bool|u?int(?:16|32|64)|float(?:32|64)|string\(\d+\))$/;
+export const POINT_TYPE_HINT = `expected one of bool, ${NUMERIC_TYPES.join(', ')}, string(N)`;
+/** An OBIS code as written in DSMR telegrams: `1-0:1.8.1`, `0-1:24.2.1`. */
+export const OBIS_PATTERN = /^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+export const PROFILE_NAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const CURRENCY_PATTERN = /^[A-Z0-9]{3,12}$/;
+const LISTEN_PATTERN = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const TOPIC_PREFIX_PATTERN = /^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
+const MQTT_URL_PATTERN = /^(?:mqtts?|wss?|tcp|ssl|tls):\/\/[^\s/]+/;
+
+/** True when `tz` is an IANA time zone this runtime knows (`Europe/Oslo`, `UTC`). */
+export function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A decimal given as a quoted string ("0.1") or a YAML integer (10). */
+const decimalSchema = (frac: number) =>
+  z
+    .union([z.string().meta({ pattern: `^[+-]?\\d+(?:\\.\\d{1,${frac}})?$` }), z.int()], {
+      error: `expected a decimal string like "0.1"`,
+    })
+    .refine((v) => isDecimal(String(v), frac), {
+      error: `expected a decimal string with at most ${frac} fraction digits, like "0.1"`,
+    });
+
+const timeoutMs = z.int().min(1).max(600_000).default(1000).meta({ description: 'Request timeout in ms (default 1000)' });
+const hostSchema = z.string().min(1);
+const portSchema = z.int().min(1).max(65535);
+const serialFields = {
+  path: z.string().min(1).meta({ description: 'Serial device, e.g. /dev/ttyUSB0' }),
+  parity: z.enum(['none', 'even', 'odd']).default('none'),
+  dataBits: z.literal([7, 8]).default(8),
+  stopBits: z.literal([1, 2]).default(1),
+  timeoutMs,
+};
+const baudRate = (dflt: number) => z.int().min(50).max(4_000_000).default(dflt);
+
+export const modbusTcpLinkSchema = z.strictObject({
+  id: idSchema,
+  type: z.literal('modbus-tcp'),
+  host: hostSchema,
+  port: portSchema.default(502),
+  timeoutMs,
+});
+export const modbusRtuLinkSchema = z.strictObject({
+  id: idSchema,
+  type: z.literal('modbus-rtu'),
+  baudRate: baudRate(9600),
+  ...serialFields,
+});
+export const rtuOverTcpLinkSchema = z.strictObject({
+  id: idSchema,
+  type: z.literal('rtu-over-tcp'),
+  host: hostSchema,
+  port: portSchema,
+  timeoutMs,
+});
+export const dsmrP1LinkSchema = z.strictObject({
+  id: idSchema,
+  type: z.literal('dsmr-p1'),
+  /** DSMR 4/5 meters send at 115200 8N1 (DSMR 2.2 used 9600 7E1). */
+  baudRate: baudRate(115200).meta({ description: 'default 115200 (DSMR 4/5)' }),
+  ...serialFields,
+});
+export const LINK_TYPES = ['modbus-tcp', 'modbus-rtu', 'rtu-over-tcp', 'dsmr-p1'] as const;
+export const linkSchema = z.discriminatedUnion('type', [
+  modbusTcpLinkSchema,
+  modbusRtuLinkSchema,
+  rtuOverTcpLinkSchema,
+  dsmrP1LinkSchema,
+]);
+
+export const pointSchema = z.strictObject({
+  name: idSchema,
+  kind: z.enum(POINT_KINDS).optional().meta({ description: 'counter (billed on delta) | gauge | setpoint | switch' }),
+  area: z.enum(AREAS).optional(),
+  address: z.int().min(0).max(65535).optional().meta({ description: '0-based protocol address' }),
+  register: z
+    .union([z.string(), z.int()], { error: 'expected a Modicon register string like "40001"' })
+    .optional()
+    .meta({ description: 'Modicon register instead of area+address: "40001" = holding 0, "30001" = input 0' }),
+  type: z
+    .string()
+    .regex(POINT_TYPE_PATTERN, { error: POINT_TYPE_HINT })
+    .optional()
+    .meta({ description: 'default bool for coil/discrete, uint16 for registers' }),
+  wordOrder: z.enum(WORD_ORDERS).optional().meta({ description: 'default ABCD' }),
+  scale: decimalSchema(6).optional().meta({ description: 'value = raw × scale + offset; default "1"' }),
+  offset: decimalSchema(6).optional().meta({ description: 'default "0"' }),
+  unit: z.string().max(32).optional(),
+  writable: z.boolean().optional().meta({ description: 'holding and coil points only; default false' }),
+  maxRate: z
+    .union([z.literal(''), decimalSchema(6)])
+    .optional()
+    .meta({ description: 'counters: largest plausible rate in units per second; "" = no limit' }),
+  obis: z
+    .string()
+    .regex(OBIS_PATTERN, { error: 'expected an OBIS code like "1-0:1.8.1"' })
+    .optional()
+    .meta({ description: 'dsmr-p1 points: the OBIS code of the telegram line' }),
+});
+
+export const deviceSchema = z.strictObject({
+  id: idSchema,
+  link: z.string().min(1).meta({ description: 'id of a link in `links`' }),
+  unitId: z.int().min(0).max(247).optional().meta({ description: 'Modbus unit id 1..247 (not for dsmr-p1 devices)' }),
+  pollMs: z.int().min(10).max(86_400_000).optional().meta({ description: 'default 1000 (not for dsmr-p1 devices)' }),
+  account: idSchema.optional().meta({ description: 'payer account; default: the device id' }),
+  profile: z
+    .string()
+    .regex(PROFILE_NAME_PATTERN, { error: 'expected a profile name like "eastron-sdm630"' })
+    .default('generic'),
+  points: z.array(pointSchema).default([]),
+  maxRegisters: z.int().min(1).max(125).default(125).meta({ description: 'largest register read per request' }),
+  maxBits: z.int().min(1).max(2000).default(2000).meta({ description: 'largest coil/discrete read per request' }),
+});
+
+const gatewayObject = z.strictObject({
+    id: idSchema.optional().meta({ description: "default: this machine's hostname" }),
+    dataDir: z.string().min(1).default('./m2m-data').meta({ description: 'relative to the config file' }),
+    currency: z
+      .string()
+      .regex(CURRENCY_PATTERN, { error: 'expected 3-12 characters A-Z or 0-9, like "NOK"' })
+      .default('NOK'),
+    timezone: z
+      .string()
+      .refine(isValidTimeZone, { error: 'expected an IANA time zone like "Europe/Oslo"' })
+      .optional()
+      .meta({ description: "default: the system's time zone" }),
+    profilesDir: z.string().min(1).optional().meta({ description: 'extra device profiles (*.json), relative to the config file' }),
+  });
+export const gatewaySchema = gatewayObject.prefault({});
+
+const httpObject = z.strictObject({
+  listen: z
+    .string()
+    .regex(LISTEN_PATTERN, { error: 'expected host:port like "127.0.0.1:8080"' })
+    .refine((s) => !LISTEN_PATTERN.test(s) || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, {
+      error: 'port must be 0..65535',
+    })
+    .default('127.0.0.1:8080'),
+});
+export const httpSchema = httpObject.prefault({});
+
+export const mqttSchema = z.strictObject({
+  url: z.string().regex(MQTT_URL_PATTERN, { error: 'expected a broker URL like "mqtt://127.0.0.1:1883"' }),
+  topicPrefix: z
+    .string()
+    .regex(TOPIC_PREFIX_PATTERN, { error: 'expected topic levels without wildcards, like "m2m"' })
+    .default('m2m'),
+});
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(CURRENT_VERSION),
+    gateway: gatewaySchema,
+    http: httpSchema,
+    mqtt: mqttSchema.optional(),
+    links: z.array(linkSchema).default([]),
+    devices: z.array(deviceSchema).default([]),
+  })
+  .meta({ title: 'm2m-gateway configuration' });
+
+/** Every key the schema knows, for "did you mean" hints on unknown keys. */
+export const KNOWN_KEYS: readonly string[] = [
+  ...new Set(
+    [configSchema, gatewayObject, httpObject, mqttSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
+      Object.keys(o.shape),
+    ),
+  ),
+];
+
+/** What a user may write (defaults optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigData = z.output<typeof configSchema>;
+export type GatewaySection = z.output<typeof gatewaySchema>;
+export type MqttConfig = z.output<typeof mqttSchema>;
+export type LinkConfig = z.output<typeof linkSchema>;
+export type LinkType = LinkConfig['type'];
+export type ModbusTcpLinkConfig = z.output<typeof modbusTcpLinkSchema>;
+export type ModbusRtuLinkConfig = z.output<typeof modbusRtuLinkSchema>;
+export type RtuOverTcpLinkConfig = z.output<typeof rtuOverTcpLinkSchema>;
+export type DsmrP1LinkConfig = z.output<typeof dsmrP1LinkSchema>;
+export type DeviceSection = z.output<typeof deviceSchema>;
+export type PointConfig = z.output<typeof pointSchema>;
+
+/** A resolved point of a device; dsmr-p1 points carry their OBIS code (area/address are then unused: "input"/0). */
+export interface DevicePoint extends ResolvedPoint {
+  obis?: string;
+}
+
+export type LoadedDevice = Omit<DeviceSection, 'unitId' | 'pollMs' | 'account' | 'points'> & {
+  /** 0 for dsmr-p1 devices (not polled). */
+  unitId: number;
+  /** 0 for dsmr-p1 devices (the meter pushes telegrams). */
+  pollMs: number;
+  account: string;
+  /** Type of the link the device sits on. */
+  linkType: LinkType;
+  points: DevicePoint[];
+};
+
+/** The loaded configuration: migrated, validated, defaults filled, paths absolute. */
+export interface LoadedConfig {
+  version: typeof CURRENT_VERSION;
+  gateway: Required<Omit<GatewaySection, 'profilesDir'>> & Pick<GatewaySection, 'profilesDir'>;
+  http: { host: string; port: number };
+  mqtt?: MqttConfig;
+  links: LinkConfig[];
+  devices: LoadedDevice[];
+  /** Absolute path of the file it was loaded from; "" when parsed from text. */
+  configFile: string;
+}

@@ -1,0 +1,248 @@
+/**
+ * The hot path: decoded readings -> one core batch -> one ledger transaction.
+ * Readings are buffered and flushed together (every `flushMs`, or at once when
+ * `maxBatch` are pending), so the WASM call and the SQLite commit are paid per
+ * batch, not per reading. After a commit, the results are published to
+ * listeners (API stream, uplink). Node-RED is never on this path.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log';
+import type { LedgerBatch, LedgerEvent, LedgerStore } from '../ledger/store';
+import type { PolicyRegistry } from '../policy/registry';
+import { formatMoney } from './decimal';
+import type { SlotMap } from './slot-map';
+import type { BatchResult, CoreEvent, CoreState, MeteringCore, Reading } from './types';
+
+/** One decoded value from a device, as the metering service takes it. */
+export interface MeterInput {
+  device: string;
+  point: string;
+  tsMs: number;
+  /** Engineering value, for the ledger's raw readings (decimal string or "true"/"false" or text). */
+  value: string;
+  /** Counters only: the raw value the core meters. */
+  counterRaw?: bigint;
+}
+
+export interface CommittedBatch {
+  seq: number;
+  hash: string;
+  batch: LedgerBatch;
+}
+
+export interface MeteringServiceOptions {
+  flushMs?: number;
+  maxBatch?: number;
+}
+
+export class MeteringService extends EventEmitter {
+  private pending: MeterInput[] = [];
+  private pendingEvents: LedgerEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private policyVersion = 0;
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private stopped = false;
+
+  constructor(
+    private readonly core: MeteringCore,
+    private readonly slots: SlotMap,
+    private readonly registry: PolicyRegistry,
+    private readonly ledger: LedgerStore,
+    private readonly log: Logger,
+    opts: MeteringServiceOptions = {},
+  ) {
+    super();
+    this.flushMs = opts.flushMs ?? 250;
+    this.maxBatch = opts.maxBatch ?? 1024;
+  }
+
+  setPolicyVersion(v: number): void {
+    this.policyVersion = v;
+  }
+
+  /** Load the committed state from the ledger into the core (call after the policy tables are set). */
+  restore(): void {
+    const st = this.ledger.loadState();
+    const state: CoreState = { slots: [], lines: [], accounts: [] };
+    for (const s of st.slots) {
+      const info = this.slots.get(s.device, s.point);
+      if (!info) continue; // point no longer configured: its totals stay in the ledger
+      state.slots.push({
+        slot: info.slot,
+        hasBaseline: s.hasBaseline,
+        lastRaw: s.lastRaw,
+        lastTsMs: s.lastTsMs,
+        heldRaw: s.heldRaw,
+        heldTsMs: s.heldTsMs,
+      });
+    }
+    for (const l of st.lines) {
+      const info = this.slots.get(l.device, l.point);
+      if (!info) continue;
+      const channel = this.registry.channel(l.account, l.payee);
+      state.lines.push({ line: this.registry.line(info.slot, channel), remainder: l.remainder });
+    }
+    for (const a of st.accounts) {
+      state.accounts.push({ account: this.registry.account(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit });
+    }
+    this.core.restore(state);
+    this.log.info({ slots: state.slots.length, lines: state.lines.length, accounts: state.accounts.length }, 'metering state restored from ledger');
+  }
+
+  ingest(inputs: MeterInput[]): void {
+    if (this.stopped) return;
+    for (const i of inputs) this.pending.push(i);
+    this.schedule();
+  }
+
+  /** Gateway events (device states, alarms) committed with the next batch. */
+  addEvents(events: LedgerEvent[]): void {
+    if (this.stopped) return;
+    for (const e of events) this.pendingEvents.push(e);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.pending.length >= this.maxBatch) this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flushSafely(), this.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  private flushSafely(): void {
+    try {
+      this.flush();
+    } catch {
+      // Logged in flush. The core went back to the committed state, so the next
+      // reading bills the whole delta since then: no money is lost, only raw readings.
+    }
+  }
+
+  /** Meter and commit everything pending now. Returns the committed batch, or null when nothing was pending. */
+  flush(): CommittedBatch | null {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending.length === 0 && this.pendingEvents.length === 0) return null;
+    const inputs = this.pending;
+    const extraEvents = this.pendingEvents;
+    this.pending = [];
+    this.pendingEvents = [];
+    const readings: Reading[] = [];
+    for (const i of inputs) {
+      if (i.counterRaw === undefined) continue;
+      const info = this.slots.get(i.device, i.point);
+      if (info) readings.push({ slot: info.slot, raw: i.counterRaw, tsMs: i.tsMs });
+    }
+    const result = this.core.process(readings);
+    const batch = this.toLedgerBatch(inputs, result);
+    for (const e of extraEvents) batch.events.push(e);
+    try {
+      const { seq, hash } = this.ledger.commitBatch(batch);
+      const committed = { seq, hash, batch };
+      this.emit('batch', committed);
+      return committed;
+    } catch (err) {
+      // The core has advanced but the ledger did not take the batch: put the core
+      // back to the last committed state so nothing is billed twice or lost.
+      this.log.error({ err }, 'ledger commit failed; core state rolled back to the ledger');
+      this.restore();
+      throw err;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    try {
+      this.flush();
+    } finally {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private toLedgerBatch(inputs: MeterInput[], r: BatchResult): LedgerBatch {
+    const reg = this.registry;
+    const touchedSlots = new Set<number>();
+    const touchedLines = new Set<number>();
+    const touchedAccounts = new Set<number>();
+    const deltas = r.deltas.map((d) => {
+      touchedSlots.add(d.slot);
+      const s = this.slots.at(d.slot);
+      return { device: s.device, point: s.point, account: s.account, qtyMicro: d.qtyMicro, fromMs: d.fromMs, toMs: d.toMs };
+    });
+    const accruals = r.accruals.map((a) => {
+      touchedLines.add(a.line);
+      const s = this.slots.at(a.slot);
+      const ch = reg.channelInfo(a.channel);
+      touchedAccounts.add(reg.account(ch.payer));
+      return {
+        device: s.device,
+        point: s.point,
+        account: ch.payer,
+        payee: ch.payee,
+        channel: ch.id,
+        qtyMicro: a.qtyMicro,
+        amountNano: a.amountNano,
+        priceNano: a.priceNano,
+        fromMs: a.fromMs,
+        toMs: a.toMs,
+        policyVersion: a.policyVersion,
+      };
+    });
+    const events = r.events.map((e) => this.eventRecord(e, touchedSlots, touchedAccounts));
+    const snap = this.core.snapshot();
+    const state: LedgerBatch['state'] = {
+      slots: snap.slots
+        .filter((s) => touchedSlots.has(s.slot))
+        .map((s) => {
+          const info = this.slots.at(s.slot);
+          return { device: info.device, point: info.point, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs };
+        }),
+      lines: snap.lines
+        .filter((l) => touchedLines.has(l.line))
+        .map((l) => {
+          const li = reg.lineInfo(l.line);
+          const info = this.slots.at(li.slot);
+          const ch = reg.channelInfo(li.channel);
+          return { device: info.device, point: info.point, payee: ch.payee, account: ch.payer, remainder: l.remainder };
+        }),
+      accounts: snap.accounts
+        .filter((a) => touchedAccounts.has(a.account))
+        .map((a) => ({ account: reg.accountName(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit })),
+    };
+    return {
+      atMs: Date.now(),
+      policyVersion: this.policyVersion,
+      readings: inputs.map((i) => ({ device: i.device, point: i.point, tsMs: i.tsMs, value: i.value })),
+      deltas,
+      accruals,
+      events,
+      state,
+    };
+  }
+
+  private eventRecord(e: CoreEvent, touchedSlots: Set<number>, touchedAccounts: Set<number>): LedgerBatch['events'][number] {
+    const detail: Record<string, string | number | boolean | null> = {};
+    let device: string | undefined;
+    let point: string | undefined;
+    let account: string | undefined;
+    if (e.slot !== undefined && e.kind !== 'unknown-slot') {
+      touchedSlots.add(e.slot);
+      const s = this.slots.at(e.slot);
+      device = s.device;
+      point = s.point;
+      if (e.value !== undefined) detail.raw = e.value.toString();
+    } else if (e.slot !== undefined) {
+      detail.slot = e.slot;
+    }
+    if (e.account !== undefined) {
+      touchedAccounts.add(e.account);
+      account = this.registry.accountName(e.account);
+      if (e.value !== undefined) detail.unsettled = formatMoney(e.value);
+    }
+    return { kind: e.kind, device, point, account, tsMs: e.tsMs, detail };
+  }
+}
+

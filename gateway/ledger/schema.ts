@@ -1,0 +1,204 @@
+/**
+ * The ledger's SQLite schema and its migrations (one per version, applied in
+ * a transaction each, recorded in `schema_migrations`).
+ *
+ * Number storage: every bigint (quantities, money, raw counter values up to
+ * 2^64-1, remainders) is TEXT holding a decimal integer, and all arithmetic
+ * on them happens in JS bigint — exact at any size, never a float, never a
+ * wrap (SQLite's own integer `+` silently turns into REAL on overflow).
+ * Times and sequence numbers are INTEGER (they fit a JS number).
+ *
+ * Tables:
+ *  - batches: the hash chain. `body` is the canonical JSON of the batch
+ *    (hash-chain.ts) with the readings folded into a digest, stored
+ *    raw-deflated (~20x smaller), kept forever, so the chain verifies after
+ *    raw readings are pruned.
+ *  - batch_readings: the raw readings of a batch as one raw-deflated
+ *    canonical JSON array (the text its digest is taken over), one row per
+ *    batch; pruned by retention. Nothing queries single readings, so one
+ *    row per batch instead of one per reading keeps commits cheap.
+ *  - totals / hourly: aggregates per (device, point, account, payee)
+ *    [and hour], never pruned; window queries read `hourly`.
+ *  - channels, vouchers, events, policies: queryable views of the bodies.
+ *  - slot_state / line_state / account_state: the latest core state per key.
+ *  - meta: key/value (readings retention horizon).
+ */
+import type Database from 'better-sqlite3';
+import { LedgerSchemaError } from './errors';
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+const V1 = `
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE batches (
+  seq INTEGER PRIMARY KEY,
+  at_ms INTEGER NOT NULL,
+  policy_version INTEGER NOT NULL,
+  n_readings INTEGER NOT NULL,
+  n_deltas INTEGER NOT NULL,
+  n_accruals INTEGER NOT NULL,
+  n_events INTEGER NOT NULL,
+  n_vouchers INTEGER NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  body BLOB NOT NULL
+);
+CREATE INDEX batches_by_time ON batches(at_ms);
+
+CREATE TABLE batch_readings (
+  batch_seq INTEGER PRIMARY KEY,
+  n_readings INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+
+CREATE TABLE totals (
+  device TEXT NOT NULL,
+  point TEXT NOT NULL,
+  account TEXT NOT NULL,
+  payee TEXT NOT NULL,
+  quantity_micro TEXT NOT NULL,
+  amount_nano TEXT NOT NULL,
+  PRIMARY KEY (device, point, account, payee)
+) WITHOUT ROWID;
+
+CREATE TABLE hourly (
+  device TEXT NOT NULL,
+  point TEXT NOT NULL,
+  account TEXT NOT NULL,
+  payee TEXT NOT NULL,
+  hour_ms INTEGER NOT NULL,
+  quantity_micro TEXT NOT NULL,
+  amount_nano TEXT NOT NULL,
+  PRIMARY KEY (device, point, account, payee, hour_ms)
+) WITHOUT ROWID;
+CREATE INDEX hourly_by_hour ON hourly(hour_ms);
+
+CREATE TABLE channels (
+  channel TEXT PRIMARY KEY,
+  payer TEXT NOT NULL,
+  payee TEXT NOT NULL,
+  accrued_nano TEXT NOT NULL,
+  vouchered_nano TEXT NOT NULL,
+  last_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE vouchers (
+  channel TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  amount_nano TEXT NOT NULL,
+  json TEXT NOT NULL,
+  issued_at_ms INTEGER NOT NULL,
+  batch_seq INTEGER NOT NULL,
+  PRIMARY KEY (channel, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY,
+  batch_seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  device TEXT,
+  point TEXT,
+  account TEXT,
+  ts_ms INTEGER NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX events_by_time ON events(ts_ms);
+CREATE INDEX events_by_device ON events(device, ts_ms);
+
+CREATE TABLE policies (
+  version INTEGER PRIMARY KEY,
+  hash TEXT NOT NULL,
+  flows_json TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  batch_seq INTEGER NOT NULL
+);
+
+CREATE TABLE slot_state (
+  device TEXT NOT NULL,
+  point TEXT NOT NULL,
+  has_baseline INTEGER NOT NULL,
+  last_raw TEXT NOT NULL,
+  last_ts_ms INTEGER NOT NULL,
+  held_raw TEXT,
+  held_ts_ms INTEGER NOT NULL,
+  batch_seq INTEGER NOT NULL,
+  PRIMARY KEY (device, point)
+) WITHOUT ROWID;
+
+CREATE TABLE line_state (
+  device TEXT NOT NULL,
+  point TEXT NOT NULL,
+  account TEXT NOT NULL,
+  payee TEXT NOT NULL,
+  remainder TEXT NOT NULL,
+  batch_seq INTEGER NOT NULL,
+  PRIMARY KEY (device, point, account, payee)
+) WITHOUT ROWID;
+
+CREATE TABLE account_state (
+  account TEXT PRIMARY KEY,
+  unsettled_nano TEXT NOT NULL,
+  over_limit INTEGER NOT NULL,
+  batch_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** One entry per schema version, in order. Never edit a released entry: add the next one. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, description: 'initial ledger schema', sql: V1 }];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** meta key: readings of batches with seq <= this value have been pruned. */
+export const META_READINGS_PRUNED_THROUGH = 'readings_pruned_through_seq';
+
+const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  description TEXT NOT NULL,
+  applied_at_ms INTEGER NOT NULL
+)`;
+
+function hasTable(db: Database.Database, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/** The schema version of an open database: 0 for an empty file. Throws for a file that is not a ledger. */
+export function schemaVersion(db: Database.Database): number {
+  if (!hasTable(db, 'schema_migrations')) {
+    const n = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if (n.n > 0) throw new LedgerSchemaError('the database has tables but no schema_migrations: not a ledger');
+    return 0;
+  }
+  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+/** Bring the schema up to SCHEMA_VERSION. Refuses a database written by a newer gateway. */
+export function migrate(db: Database.Database, nowMs: number = Date.now()): number {
+  for (const m of MIGRATIONS) {
+    db.transaction(() => {
+      // Read the version inside the write transaction: two processes opening
+      // the same new file cannot both apply a migration.
+      const current = schemaVersion(db);
+      if (current > SCHEMA_VERSION) {
+        throw new LedgerSchemaError(`ledger schema version ${current} is newer than this gateway supports (${SCHEMA_VERSION})`);
+      }
+      if (m.version <= current) return;
+      db.exec(MIGRATIONS_TABLE);
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (?, ?, ?)').run(
+        m.version,
+        m.description,
+        nowMs,
+      );
+    }).immediate();
+  }
+  return SCHEMA_VERSION;
+}

@@ -1,0 +1,328 @@
+/**
+ * Reading the properties of each m2m-* policy node (DESIGN.md §5) into a
+ * checked, typed form. Node-RED's editor stores an empty optional field as
+ * "", so "" counts as not given. Money is a decimal *string*: a JSON number
+ * has already been through a float and is refused.
+ */
+import { formatMoney, isDecimal, MONEY_FRAC, parseDecimal } from '../core/decimal';
+import { nodeLabel, type PolicyNode } from './flows';
+import { parseBand, type TouBand, type TouBandInput } from './tou';
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const POINT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,68}$/;
+const GLOB_PATTERN = /^[A-Za-z0-9_.*?,\s-]+$/;
+const ID_HINT = 'letters, digits, "_", "." or "-"';
+
+export const IN_TOPICS = ['readings', 'events', 'vouchers'] as const;
+export type InTopic = (typeof IN_TOPICS)[number];
+
+interface Base {
+  nodeId: string;
+  name: string;
+}
+export interface TariffPolicy extends Base {
+  devices: string;
+  point: string;
+  payee: string;
+  price: string;
+  priceNano: bigint;
+  tou: TouBandInput[];
+  bands: TouBand[];
+}
+export interface CreditLimitPolicy extends Base {
+  account: string;
+  limit: string;
+  limitNano: bigint;
+  /** Unsettled amount at or below which the limit re-arms (default: the limit). */
+  rearm: string;
+  rearmNano: bigint;
+  action: 'alarm' | 'cutoff';
+  device?: string;
+  point?: string;
+}
+export interface AlarmPolicy extends Base {
+  devices: string;
+  point: string;
+  below?: string;
+  above?: string;
+  hysteresis: string;
+}
+export interface OfferPolicy extends Base {
+  devices: string;
+  point: string;
+  price: string;
+  priceNano: bigint;
+  buyers: string[];
+}
+export interface InPolicy extends Base {
+  topics: InTopic[];
+  devices: string;
+}
+export interface WritePolicy extends Base {
+  device: string;
+  point: string;
+}
+
+export interface ParsedPolicies {
+  tariffs: TariffPolicy[];
+  creditLimits: CreditLimitPolicy[];
+  alarms: AlarmPolicy[];
+  offers: OfferPolicy[];
+  ins: InPolicy[];
+  writes: WritePolicy[];
+}
+
+/** Reads one node's properties, collecting every problem with the node's label. */
+class NodeReader {
+  readonly problems: string[] = [];
+  constructor(readonly node: PolicyNode) {}
+
+  get base(): Base {
+    return { nodeId: this.node.id, name: typeof this.node.name === 'string' ? this.node.name : '' };
+  }
+
+  problem(message: string): void {
+    this.problems.push(`${nodeLabel(this.node)}: ${message}`);
+  }
+
+  given(key: string): unknown {
+    const v = this.node[key];
+    return v === undefined || v === null || (typeof v === 'string' && v.trim() === '') ? undefined : v;
+  }
+
+  text(key: string, required: boolean, pattern: RegExp, hint: string): string | undefined {
+    const v = this.given(key);
+    if (v === undefined) {
+      if (required) this.problem(`${key}: required`);
+      return undefined;
+    }
+    if (typeof v !== 'string' || !pattern.test(v.trim())) {
+      this.problem(`${key}: ${JSON.stringify(v)} is not valid (${hint})`);
+      return undefined;
+    }
+    return v.trim();
+  }
+
+  decimal(key: string, required: boolean, frac = MONEY_FRAC): string | undefined {
+    const v = this.given(key);
+    if (v === undefined) {
+      if (required) this.problem(`${key}: required (a decimal string like "1.25")`);
+      return undefined;
+    }
+    if (typeof v === 'number') {
+      this.problem(`${key}: ${v} is a JSON number; write it as a decimal string ("${v}") so it never passes through a float`);
+      return undefined;
+    }
+    if (!isDecimal(v, frac)) {
+      this.problem(`${key}: ${JSON.stringify(v)} is not a decimal with at most ${frac} fraction digits`);
+      return undefined;
+    }
+    return (v as string).trim().replace(/^\+/, '');
+  }
+
+  money(key: string, required: boolean): { text: string; nano: bigint } | undefined {
+    const text = this.decimal(key, required);
+    if (text === undefined) return undefined;
+    const nano = parseDecimal(text, MONEY_FRAC);
+    if (nano < 0n) {
+      this.problem(`${key}: ${JSON.stringify(text)} must not be negative`);
+      return undefined;
+    }
+    return { text, nano };
+  }
+
+  /** A list given as a JSON array of strings or a comma-separated string. */
+  list(key: string): string[] | undefined {
+    const v = this.given(key);
+    if (v === undefined) return undefined;
+    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v.map((s: string) => s.trim()).filter((s) => s !== '');
+    this.problem(`${key}: expected a list of strings`);
+    return undefined;
+  }
+}
+
+function parseTou(r: NodeReader): { tou: TouBandInput[]; bands: TouBand[] } {
+  let v = r.given('tou');
+  if (v === undefined) return { tou: [], bands: [] };
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      r.problem(`tou: not a JSON list of bands`);
+      return { tou: [], bands: [] };
+    }
+  }
+  if (!Array.isArray(v)) {
+    r.problem('tou: expected a list of bands [{days, from, to, price}]');
+    return { tou: [], bands: [] };
+  }
+  const tou: TouBandInput[] = [];
+  const bands: TouBand[] = [];
+  v.forEach((b, i) => {
+    const { band, problems } = parseBand(b, i);
+    problems.forEach((p) => r.problem(p));
+    if (band) {
+      const o = b as Record<string, string>;
+      tou.push({ days: typeof o.days === 'string' && o.days.trim() ? o.days.trim() : '*', from: o.from.trim(), to: o.to.trim(), price: o.price.trim() });
+      bands.push(band);
+    }
+  });
+  return { tou, bands };
+}
+
+function parseTariff(r: NodeReader): TariffPolicy | undefined {
+  const devices = r.text('devices', true, GLOB_PATTERN, 'a device glob like "purifier-*"');
+  const point = r.text('point', true, POINT_PATTERN, ID_HINT);
+  const payee = r.text('payee', true, ID_PATTERN, ID_HINT);
+  const price = r.money('price', true);
+  const { tou, bands } = parseTou(r);
+  if (r.problems.length || !devices || !point || !payee || !price) return undefined;
+  return { ...r.base, devices, point, payee, price: price.text, priceNano: price.nano, tou, bands };
+}
+
+function parseCreditLimit(r: NodeReader): CreditLimitPolicy | undefined {
+  const account = r.text('account', true, ID_PATTERN, ID_HINT);
+  const limit = r.money('limit', true);
+  const rearm = r.money('rearm', false);
+  const actionRaw = r.given('action') ?? 'alarm';
+  if (actionRaw !== 'alarm' && actionRaw !== 'cutoff') r.problem(`action: ${JSON.stringify(actionRaw)} is not one of alarm, cutoff`);
+  const action = actionRaw === 'cutoff' ? 'cutoff' : 'alarm';
+  const cutoff = action === 'cutoff';
+  const device = r.text('device', cutoff, ID_PATTERN, ID_HINT);
+  const point = r.text('point', cutoff, POINT_PATTERN, ID_HINT);
+  if (limit && rearm && rearm.nano > limit.nano) r.problem(`rearm: ${rearm.text} must not be above the limit ${limit.text}`);
+  if (r.problems.length || !account || !limit) return undefined;
+  const out: CreditLimitPolicy = {
+    ...r.base,
+    account,
+    limit: limit.text,
+    limitNano: limit.nano,
+    rearm: rearm?.text ?? limit.text,
+    rearmNano: rearm?.nano ?? limit.nano,
+    action,
+  };
+  if (device) out.device = device;
+  if (point) out.point = point;
+  return out;
+}
+
+function parseAlarm(r: NodeReader): AlarmPolicy | undefined {
+  const devices = r.text('devices', true, GLOB_PATTERN, 'a device glob like "purifier-*"');
+  const point = r.text('point', true, POINT_PATTERN, ID_HINT);
+  const below = r.decimal('below', false);
+  const above = r.decimal('above', false);
+  const hysteresis = r.decimal('hysteresis', false) ?? '0';
+  if (r.given('below') === undefined && r.given('above') === undefined) r.problem('give below, above or both');
+  if (hysteresis.startsWith('-')) r.problem(`hysteresis: ${hysteresis} must not be negative`);
+  if (r.problems.length || !devices || !point) return undefined;
+  const out: AlarmPolicy = { ...r.base, devices, point, hysteresis };
+  if (below !== undefined) out.below = below;
+  if (above !== undefined) out.above = above;
+  return out;
+}
+
+function parseOffer(r: NodeReader): OfferPolicy | undefined {
+  const devices = r.text('devices', true, GLOB_PATTERN, 'a device glob like "purifier-*"');
+  const point = r.text('point', true, POINT_PATTERN, ID_HINT);
+  const price = r.money('price', true);
+  const buyers = r.list('buyers') ?? [];
+  if (buyers.length === 0) r.problem('buyers: required (the buyer account ids)');
+  for (const b of buyers) if (!ID_PATTERN.test(b)) r.problem(`buyers: "${b}" is not a valid account id (${ID_HINT})`);
+  if (new Set(buyers).size !== buyers.length) r.problem('buyers: listed twice');
+  if (r.problems.length || !devices || !point || !price) return undefined;
+  return { ...r.base, devices, point, price: price.text, priceNano: price.nano, buyers };
+}
+
+function parseIn(r: NodeReader): InPolicy | undefined {
+  const topics = r.list('topics') ?? [...IN_TOPICS];
+  for (const t of topics) if (!(IN_TOPICS as readonly string[]).includes(t)) r.problem(`topics: "${t}" is not one of ${IN_TOPICS.join(', ')}`);
+  const devices = r.text('devices', false, GLOB_PATTERN, 'a device glob like "purifier-*"') ?? '*';
+  if (r.problems.length) return undefined;
+  return { ...r.base, topics: [...new Set(topics)] as InTopic[], devices };
+}
+
+function parseWrite(r: NodeReader): WritePolicy | undefined {
+  const device = r.text('device', true, ID_PATTERN, ID_HINT);
+  const point = r.text('point', true, POINT_PATTERN, ID_HINT);
+  if (r.problems.length || !device || !point) return undefined;
+  return { ...r.base, device, point };
+}
+
+/** Parse every policy node; problems carry the node label. */
+export function parsePolicyNodes(nodes: readonly PolicyNode[]): { policies: ParsedPolicies; problems: Array<{ nodeId: string; message: string }> } {
+  const policies: ParsedPolicies = { tariffs: [], creditLimits: [], alarms: [], offers: [], ins: [], writes: [] };
+  const problems: Array<{ nodeId: string; message: string }> = [];
+  for (const node of nodes) {
+    const r = new NodeReader(node);
+    switch (node.type) {
+      case 'm2m-tariff': {
+        const p = parseTariff(r);
+        if (p) policies.tariffs.push(p);
+        break;
+      }
+      case 'm2m-credit-limit': {
+        const p = parseCreditLimit(r);
+        if (p) policies.creditLimits.push(p);
+        break;
+      }
+      case 'm2m-alarm': {
+        const p = parseAlarm(r);
+        if (p) policies.alarms.push(p);
+        break;
+      }
+      case 'm2m-offer': {
+        const p = parseOffer(r);
+        if (p) policies.offers.push(p);
+        break;
+      }
+      case 'm2m-in': {
+        const p = parseIn(r);
+        if (p) policies.ins.push(p);
+        break;
+      }
+      case 'm2m-write': {
+        const p = parseWrite(r);
+        if (p) policies.writes.push(p);
+        break;
+      }
+    }
+    for (const message of r.problems) problems.push({ nodeId: node.id, message });
+  }
+  return { policies, problems };
+}
+
+/** Policy content that matters for metering, canonical: what the policy hash covers. */
+export function canonicalPolicyContent(p: ParsedPolicies): unknown[] {
+  const money = (s: string) => formatMoney(parseDecimal(s, MONEY_FRAC));
+  return [
+    ...p.tariffs.map((t) => ({
+      type: 'm2m-tariff',
+      devices: t.devices,
+      point: t.point,
+      payee: t.payee,
+      price: money(t.price),
+      tou: t.tou.map((b) => ({ days: b.days, from: b.from, to: b.to, price: money(b.price) })),
+    })),
+    ...p.creditLimits.map((c) => ({
+      type: 'm2m-credit-limit',
+      account: c.account,
+      limit: money(c.limit),
+      rearm: money(c.rearm),
+      action: c.action,
+      device: c.device ?? null,
+      point: c.point ?? null,
+    })),
+    ...p.alarms.map((a) => ({
+      type: 'm2m-alarm',
+      devices: a.devices,
+      point: a.point,
+      below: a.below ?? null,
+      above: a.above ?? null,
+      hysteresis: a.hysteresis,
+    })),
+    ...p.offers.map((o) => ({ type: 'm2m-offer', devices: o.devices, point: o.point, price: money(o.price), buyers: [...o.buyers].sort() })),
+    ...p.ins.map((i) => ({ type: 'm2m-in', topics: [...i.topics].sort(), devices: i.devices })),
+    ...p.writes.map((w) => ({ type: 'm2m-write', device: w.device, point: w.point })),
+  ];
+}

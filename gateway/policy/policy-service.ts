@@ -1,0 +1,100 @@
+/**
+ * Keeps the core's policy tables in step with `<dataDir>/flows.json`
+ * (DESIGN.md §5): compiles at start (with or without the editor), on every
+ * reload (a Node-RED deploy), and again before the time-of-use horizon runs
+ * out. An invalid flows file is rejected whole: the previous tables stay
+ * active (none at first start) and the error names the node. Every change of
+ * policy content gets a new version, recorded in the ledger.
+ */
+import { EventEmitter } from 'node:events';
+import type { PolicyTables, MeteringCore } from '../core/types';
+import type { LedgerStore } from '../ledger/store';
+import type { Logger } from '../log';
+import { compilePolicies, type CompiledPolicy, type PolicySlot } from './compile';
+import { readFlowsFile } from './flows';
+import type { PolicyRegistry } from './registry';
+
+const HOUR_MS = 3_600_000;
+
+export interface PolicyServiceDeps {
+  flowsFile: string;
+  timezone: string;
+  slots: readonly PolicySlot[];
+  registry: PolicyRegistry;
+  core: MeteringCore;
+  ledger: LedgerStore;
+  log: Logger;
+  /** Called with the new version after tables were swapped in. */
+  onApplied?: (p: CompiledPolicy) => void;
+}
+
+export class PolicyService extends EventEmitter {
+  private current: CompiledPolicy | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  /** The last load error, for the API/editor (null when the active policies came from the file as it is). */
+  lastError: Error | null = null;
+
+  constructor(private readonly d: PolicyServiceDeps) {
+    super();
+  }
+
+  get active(): CompiledPolicy | null {
+    return this.current;
+  }
+
+  get version(): number {
+    return this.current?.version ?? 0;
+  }
+
+  /** Read, compile and apply flows.json. Returns the error instead of throwing: the old tables stay. */
+  load(nowMs = Date.now()): Error | null {
+    try {
+      const flows = readFlowsFile(this.d.flowsFile);
+      this.apply(flows ?? [], nowMs, flows === null ? JSON.stringify([]) : JSON.stringify(flows));
+      this.lastError = null;
+    } catch (err) {
+      this.lastError = err as Error;
+      this.d.log.error({ err: (err as Error).message, file: this.d.flowsFile }, 'policies rejected; previous policies stay active');
+    }
+    this.scheduleRefresh();
+    return this.lastError;
+  }
+
+  /** Compile `flows` (already parsed) and swap it in; throws PolicyError when invalid. */
+  apply(flows: unknown, nowMs = Date.now(), flowsJson = JSON.stringify(flows)): CompiledPolicy {
+    const latest = this.d.ledger.latestPolicy();
+    const next = (latest?.version ?? 0) + 1;
+    let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry });
+    if (latest && latest.hash === compiled.hash) {
+      compiled = { ...compiled, version: latest.version, tables: withVersion(compiled.tables, latest.version) };
+    } else {
+      this.d.ledger.recordPolicy(next, compiled.hash, flowsJson, nowMs);
+      this.d.log.info({ version: next, hash: compiled.hash, tariffs: compiled.tariffs.length }, 'policy version recorded');
+    }
+    for (const w of compiled.warnings) this.d.log.warn({ policy: compiled.version }, w);
+    this.d.core.setPolicy(compiled.tables);
+    this.current = compiled;
+    this.d.onApplied?.(compiled);
+    this.emit('applied', compiled);
+    return compiled;
+  }
+
+  stop(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = null;
+  }
+
+  /** Recompile a day before the time-of-use segments run out (same content, same version). */
+  private scheduleRefresh(): void {
+    this.stop();
+    const p = this.current;
+    if (!p) return;
+    const due = Math.max(HOUR_MS, p.horizon.toMs - Date.now() - 24 * HOUR_MS);
+    this.refreshTimer = setTimeout(() => this.load(), Math.min(due, 2 ** 31 - 1));
+    this.refreshTimer.unref();
+  }
+}
+
+function withVersion(t: PolicyTables, version: number): PolicyTables {
+  return { ...t, version };
+}

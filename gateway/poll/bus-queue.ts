@@ -1,0 +1,112 @@
+/**
+ * BusQueue: one transaction at a time per physical bus (DESIGN §9).
+ *
+ * A transaction is one job (usually one Modbus request/response; a write and
+ * its read-back run as one job so nothing slips in between). Jobs run in FIFO
+ * order, except that writes are taken ahead of every pending read (an
+ * operator's or a policy's actuation must not wait behind a poll backlog).
+ * An optional inter-frame gap keeps the bus quiet for `interFrameGapMs` after
+ * each transaction (serial devices that need turnaround time); an idle bus
+ * does not wait. Different buses are independent: one queue per busKey —
+ * the daemon creates them, or uses the shared registry `BusQueue.for(busKey)`.
+ * A job that fails only fails its own caller; the queue moves on.
+ */
+import { systemClock, sleep, type Clock } from './clock';
+import { QueueClosedError } from './errors';
+
+export type TransactionPriority = 'read' | 'write';
+
+export interface BusQueueOptions {
+  /** Quiet time between two transactions, ms (default 0). */
+  interFrameGapMs?: number;
+  clock?: Clock;
+}
+
+interface Pending {
+  job: () => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+const registry = new Map<string, BusQueue>();
+
+export class BusQueue {
+  /** The shared queue of a bus, created on first use. */
+  static for(busKey: string, opts?: BusQueueOptions): BusQueue {
+    let q = registry.get(busKey);
+    if (!q) {
+      q = new BusQueue(busKey, opts);
+      registry.set(busKey, q);
+    }
+    return q;
+  }
+
+  /** Close and forget the shared queue of a bus. */
+  static release(busKey: string): void {
+    registry.get(busKey)?.close();
+    registry.delete(busKey);
+  }
+
+  readonly busKey: string;
+  readonly interFrameGapMs: number;
+  private readonly clock: Clock;
+  private readonly writes: Pending[] = [];
+  private readonly reads: Pending[] = [];
+  private draining = false;
+  private closed = false;
+  private lastEndMs = Number.NEGATIVE_INFINITY;
+
+  constructor(busKey: string, opts: BusQueueOptions = {}) {
+    this.busKey = busKey;
+    this.interFrameGapMs = Math.max(0, opts.interFrameGapMs ?? 0);
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  /** Run `job` when the bus is free; resolves/rejects with the job's own result. */
+  run<T>(job: () => Promise<T>, opts: { priority?: TransactionPriority } = {}): Promise<T> {
+    if (this.closed) return Promise.reject(new QueueClosedError(this.busKey));
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { job, resolve: resolve as (v: unknown) => void, reject };
+      (opts.priority === 'write' ? this.writes : this.reads).push(entry);
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  /** Transactions waiting (not counting the one running). */
+  get pending(): number {
+    return this.writes.length + this.reads.length;
+  }
+
+  get busy(): boolean {
+    return this.draining;
+  }
+
+  /** Reject every waiting transaction and refuse new ones; the running one finishes. */
+  close(): void {
+    this.closed = true;
+    for (const p of [...this.writes.splice(0), ...this.reads.splice(0)]) p.reject(new QueueClosedError(this.busKey));
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.pending > 0) {
+        if (this.interFrameGapMs > 0) {
+          const wait = this.lastEndMs + this.interFrameGapMs - this.clock.now();
+          if (wait > 0) await sleep(this.clock, wait);
+        }
+        const next = this.writes.shift() ?? this.reads.shift();
+        if (!next) break;
+        try {
+          next.resolve(await next.job());
+        } catch (e) {
+          next.reject(e);
+        } finally {
+          this.lastEndMs = this.clock.now();
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}

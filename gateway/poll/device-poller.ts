@@ -1,0 +1,401 @@
+/**
+ * DevicePoller: polls one Modbus device on its link, through its bus queue,
+ * and reports readings and health (DESIGN §9).
+ *
+ * Cycle: the device's points are planned into read requests (planner.ts);
+ * each request is one bus-queue transaction, so other devices on the bus get
+ * their turn between them. Per request:
+ *  - data: every point in it is decoded; a decode error fails that point only;
+ *  - exception 02/03 on a merged request: split in halves, down to single
+ *    points, in the same cycle, and learn — the area is replanned with
+ *    maxGap 0 (if the request had gap-filled registers) or half the count;
+ *  - another exception (01, 04, 06 …): the request's points fail, the cycle goes on;
+ *  - timeout, exception 10/11, garbage: the device is not answering — the rest
+ *    of the cycle is skipped so a dead device does not hold the bus;
+ *  - link down: the cycle ends and the device is `offline`.
+ * After each cycle that reached the device, 'readings' is emitted:
+ * { device, tsMs (end of cycle), values: [{point, decoded}], failed: [names] }.
+ *
+ * Health, emitted as 'state' { device, state, reason } and logged once per change:
+ *  - ok:          every point read;
+ *  - degraded:    some points failed, or the whole cycle failed fewer than 3 times in a row;
+ *  - quarantined: 3 consecutive cycles without a single value; polled again at
+ *                 the backoff interval until it answers;
+ *  - offline:     its link is down; the LinkSupervisor reconnects, the poller
+ *                 waits and resumes by itself.
+ * A healthy device is polled at a fixed rate (a cycle starts every pollMs, or
+ * right after the previous one if that took longer). A failing device waits
+ * backoff(attempt) — exponential, full jitter, never less than pollMs, capped
+ * (30 s default) — after each failed cycle.
+ *
+ * write(point, value): encode (devices/encode.ts), then write and read back as
+ * ONE write-priority transaction (ahead of pending reads, nothing in between);
+ * resolves with the confirmed value, or fails with GW_ERR_WRITE_READBACK.
+ */
+import { EventEmitter } from 'node:events';
+import { decodePoint, type DecodedValue } from '../devices/decode';
+import { encodePoint, type WriteValue } from '../devices/encode';
+import { pointWidth, type ResolvedPoint } from '../devices/point';
+import { LinkDownError, ModbusExceptionError, isModbusException } from '../links/errors';
+import type { Area, LinkState, ModbusLink } from '../links/link';
+import type { Logger } from '../log';
+import { Backoff, DEFAULT_BACKOFF_CAP_MS } from './backoff';
+import type { BusQueue } from './bus-queue';
+import { sleep, systemClock, type Clock } from './clock';
+import { PointNotFoundError, PointNotWritableError, PollerStoppedError, WriteReadbackError } from './errors';
+import { LinkSupervisor } from './link-supervisor';
+import {
+  DEFAULT_PLAN_LIMITS,
+  isBitArea,
+  planReads,
+  sliceFor,
+  largestGap,
+  splitRequest,
+  type PlanLimits,
+  type ReadRequest,
+} from './planner';
+
+export type DeviceState = 'ok' | 'degraded' | 'quarantined' | 'offline';
+
+/** Consecutive failed cycles before a device is quarantined. */
+export const QUARANTINE_AFTER = 3;
+
+export interface PolledDevice {
+  id: string;
+  unitId: number;
+  pollMs: number;
+  points: ResolvedPoint[];
+  /** Per-device read limits (defaults: 125 registers, 2000 bits, gap 8). */
+  limits?: Partial<PlanLimits>;
+}
+
+export interface PointReading {
+  point: ResolvedPoint;
+  decoded: DecodedValue;
+}
+
+export interface DeviceReadings {
+  device: string;
+  tsMs: number;
+  values: PointReading[];
+  failed: string[];
+}
+
+export interface DeviceStateChange {
+  device: string;
+  state: DeviceState;
+  reason: string;
+}
+
+export interface DevicePollerOptions {
+  device: PolledDevice;
+  link: ModbusLink;
+  queue: BusQueue;
+  logger: Logger;
+  clock?: Clock;
+  /** Defaults to the link's shared LinkSupervisor.for(link). */
+  supervisor?: LinkSupervisor;
+  /** Largest retry interval of a failing device, ms (default 30 000). */
+  backoffCapMs?: number;
+  random?: () => number;
+}
+
+interface CycleOutcome {
+  values: PointReading[];
+  failed: Set<string>;
+  /** Why the device did not answer (timeout, gateway exception …), if it did not. */
+  deviceError: Error | null;
+  /** First point-level error, for the reason text. */
+  pointError: Error | null;
+  linkDown: LinkDownError | null;
+  requests: number;
+}
+
+const AREAS: Area[] = ['holding', 'input', 'coil', 'discrete'];
+
+export class DevicePoller extends EventEmitter {
+  readonly device: PolledDevice;
+  private readonly link: ModbusLink;
+  private readonly queue: BusQueue;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly supervisor: LinkSupervisor;
+  private readonly backoff: Backoff;
+  private readonly byName = new Map<string, ResolvedPoint>();
+  private readonly limits = new Map<Area, PlanLimits>();
+  private planCache: ReadRequest[] | null = null;
+  private stateValue: DeviceState | null = null;
+  private failures = 0;
+  private abort: AbortController | null = null;
+  private loopDone: Promise<void> | null = null;
+  private stopped = false;
+  private readonly onLinkState = (s: LinkState) => {
+    // 'connecting' is not news: a reconnect attempt follows 'down', and the first connect is no outage
+    if (s === 'down' || s === 'closed') this.setState('offline', `link ${this.link.id} is ${s}`);
+  };
+
+  constructor(opts: DevicePollerOptions) {
+    super();
+    this.device = opts.device;
+    this.link = opts.link;
+    this.queue = opts.queue;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger.child({ device: opts.device.id });
+    this.supervisor = opts.supervisor ?? LinkSupervisor.for(opts.link, { logger: opts.logger, clock: opts.clock });
+    const pollMs = Math.max(1, opts.device.pollMs);
+    this.backoff = new Backoff({
+      baseMs: pollMs,
+      minMs: pollMs,
+      capMs: Math.max(pollMs, opts.backoffCapMs ?? DEFAULT_BACKOFF_CAP_MS),
+      random: opts.random,
+    });
+    for (const p of opts.device.points) this.byName.set(p.name, p);
+    for (const a of AREAS) this.limits.set(a, { ...DEFAULT_PLAN_LIMITS, ...opts.device.limits });
+  }
+
+  /** Current health; null before the first cycle. */
+  get state(): DeviceState | null {
+    return this.stateValue;
+  }
+
+  /** The read requests the next cycle makes (after any learning). */
+  get plan(): readonly ReadRequest[] {
+    if (!this.planCache) {
+      this.planCache = AREAS.flatMap((a) =>
+        planReads(
+          this.device.points.filter((p) => p.area === a),
+          this.limits.get(a),
+        ),
+      );
+    }
+    return this.planCache;
+  }
+
+  start(): void {
+    if (this.loopDone || this.stopped) return;
+    this.abort = new AbortController();
+    this.supervisor.acquire();
+    this.link.on('state', this.onLinkState);
+    this.loopDone = this.loop(this.abort.signal);
+  }
+
+  /** Stop polling; resolves after the transaction in flight (if any) ended. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort?.abort();
+    this.link.removeListener('state', this.onLinkState);
+    await this.loopDone;
+    if (this.loopDone) this.supervisor.release();
+  }
+
+  /** Write a point and confirm it by reading it back. */
+  async write(pointName: string, value: WriteValue): Promise<{ value: string | boolean }> {
+    const id = this.device.id;
+    if (this.stopped) throw new PollerStoppedError(id);
+    const point = this.byName.get(pointName);
+    if (!point) throw new PointNotFoundError(id, pointName);
+    if (!point.writable) throw new PointNotWritableError(id, pointName, 'not marked writable');
+    if (point.area !== 'holding' && point.area !== 'coil') {
+      throw new PointNotWritableError(id, pointName, `${point.area} is read-only in Modbus`);
+    }
+    const encoded = encodePoint(point, value);
+    const expected = decodePoint(point, typeof encoded === 'boolean' ? [encoded] : encoded).value;
+    const unit = this.device.unitId;
+    const data = await this.queue.run(
+      async () => {
+        if (typeof encoded === 'boolean') {
+          await this.link.writeCoil(unit, point.address, encoded);
+          return this.link.readBits(unit, 'coil', point.address, 1);
+        }
+        await this.link.writeRegisters(unit, point.address, Array.from(encoded));
+        return this.link.readRegisters(unit, 'holding', point.address, pointWidth(point));
+      },
+      { priority: 'write' },
+    );
+    const actual = decodePoint(point, data).value;
+    if (actual !== expected) throw new WriteReadbackError(id, pointName, expected, actual);
+    this.logger.info({ point: pointName, value: actual }, `wrote ${pointName}`);
+    return { value: actual };
+  }
+
+  // -- the poll loop --
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (!this.supervisor.isUp) {
+        if (this.link.state !== 'connecting') this.setState('offline', `link ${this.link.id} is ${this.link.state}`);
+        if (!(await this.supervisor.whenUp(signal))) {
+          // supervision ended without the link: wait a poll period and look again
+          if (!(await sleep(this.clock, this.device.pollMs, signal))) break;
+          continue;
+        }
+        this.failures = 0; // a device coming back on a new connection starts fresh
+        this.backoff.reset();
+      }
+      const startedMs = this.clock.now();
+      let outcome: CycleOutcome;
+      try {
+        outcome = await this.cycle(signal);
+      } catch (e) {
+        // a bug must never kill the loop
+        this.logger.error({ err: e }, 'poll cycle crashed');
+        const failed = new Set(this.device.points.map((p) => p.name));
+        outcome = { values: [], failed, deviceError: e as Error, pointError: null, linkDown: null, requests: 1 };
+      }
+      if (signal.aborted) break;
+      const tsMs = this.clock.now();
+      const reached = outcome.requests > 0 && !(outcome.linkDown && outcome.values.length === 0);
+      if (reached || this.device.points.length === 0) {
+        this.emitSafe('readings', {
+          device: this.device.id,
+          tsMs,
+          values: outcome.values,
+          failed: [...outcome.failed],
+        } satisfies DeviceReadings);
+      }
+      const delay = this.judge(outcome, startedMs);
+      if (delay > 0) {
+        if (!(await sleep(this.clock, delay, signal))) break;
+      } else {
+        await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
+      }
+    }
+  }
+
+  /**
+   * Set the state from a cycle's outcome; returns the delay before the next cycle:
+   * a healthy device keeps a fixed rate (next start = this start + pollMs), a failing
+   * one waits its backoff after the failed cycle.
+   */
+  private judge(o: CycleOutcome, startedMs: number): number {
+    if (o.linkDown) {
+      this.setState('offline', o.linkDown.message);
+      return 0; // the loop waits for the supervisor
+    }
+    const total = this.device.points.length;
+    if (total > 0 && o.values.length === 0) {
+      this.failures += 1;
+      const why = (o.deviceError ?? o.pointError)?.message ?? 'no point could be read';
+      if (this.failures >= QUARANTINE_AFTER) {
+        this.setState('quarantined', `${this.failures} consecutive failed polls: ${why}`);
+      } else {
+        this.setState('degraded', `poll failed (${this.failures}/${QUARANTINE_AFTER}): ${why}`);
+      }
+      return this.backoff.delayMs(this.failures);
+    }
+    this.failures = 0;
+    this.backoff.reset();
+    if (o.failed.size > 0) {
+      const why = (o.deviceError ?? o.pointError)?.message;
+      this.setState('degraded', `failing points: ${[...o.failed].join(', ')}${why ? ` (${why})` : ''}`);
+    } else {
+      this.setState('ok', 'all points read');
+    }
+    return Math.max(0, startedMs + this.device.pollMs - this.clock.now());
+  }
+
+  private async cycle(signal: AbortSignal): Promise<CycleOutcome> {
+    const out: CycleOutcome = {
+      values: [],
+      failed: new Set(),
+      deviceError: null,
+      pointError: null,
+      linkDown: null,
+      requests: 0,
+    };
+    const plan = this.plan;
+    let i = 0;
+    for (; i < plan.length; i++) {
+      if (signal.aborted) return out;
+      if ((await this.execute(plan[i], out)) === 'abort') break;
+    }
+    for (const req of plan.slice(i + 1)) for (const pp of req.points) out.failed.add(pp.point.name);
+    return out;
+  }
+
+  /** Read one request (splitting on 02/03); 'abort' ends the cycle. */
+  private async execute(req: ReadRequest, out: CycleOutcome): Promise<'next' | 'abort'> {
+    out.requests += 1;
+    let data: Uint16Array | boolean[];
+    try {
+      data = await this.queue.run(() => this.read(req));
+    } catch (e) {
+      if (e instanceof LinkDownError) {
+        out.linkDown = e;
+        for (const pp of req.points) out.failed.add(pp.point.name);
+        return 'abort';
+      }
+      if (isModbusException(e, 2, 3) && req.points.length > 1) {
+        this.learnFrom(req, e);
+        for (const half of splitRequest(req)) {
+          if ((await this.execute(half, out)) === 'abort') {
+            // points of the second half were not read
+            for (const pp of req.points) if (!out.values.some((v) => v.point === pp.point)) out.failed.add(pp.point.name);
+            return 'abort';
+          }
+        }
+        return 'next';
+      }
+      for (const pp of req.points) out.failed.add(pp.point.name);
+      if (e instanceof ModbusExceptionError && !isModbusException(e, 10, 11)) {
+        out.pointError ??= e;
+        return 'next';
+      }
+      // timeout, gateway exception 10/11, garbage: the device is not answering
+      out.deviceError ??= e as Error;
+      return 'abort';
+    }
+    for (const pp of req.points) {
+      try {
+        out.values.push({ point: pp.point, decoded: decodePoint(pp.point, sliceFor(data, pp)) });
+      } catch (e) {
+        out.failed.add(pp.point.name);
+        out.pointError ??= e as Error;
+      }
+    }
+    return 'next';
+  }
+
+  private read(req: ReadRequest): Promise<Uint16Array | boolean[]> {
+    const unit = this.device.unitId;
+    return req.area === 'coil' || req.area === 'discrete'
+      ? this.link.readBits(unit, req.area, req.address, req.count)
+      : this.link.readRegisters(unit, req.area, req.address, req.count);
+  }
+
+  /** A merged read was refused: plan this area tighter from now on. */
+  private learnFrom(req: ReadRequest, e: ModbusExceptionError): void {
+    const cur = this.limits.get(req.area) as PlanLimits;
+    const key = isBitArea(req.area) ? 'maxBits' : 'maxRegisters';
+    const gap = largestGap(req);
+    // a request the current limits would no longer plan (a half of an older, wider one) teaches nothing new
+    if (gap > cur.maxGap || req.count > cur[key]) return;
+    const next = { ...cur };
+    if (gap > 0) next.maxGap = 0; // holes in the device's map are the usual cause
+    else next[key] = Math.max(1, Math.floor(req.count / 2));
+    if (next.maxGap === cur.maxGap && next[key] === cur[key]) return;
+    this.limits.set(req.area, next);
+    this.planCache = null;
+    this.logger.info(
+      { area: req.area, address: req.address, count: req.count, exceptionCode: e.exceptionCode, limits: next },
+      `device ${this.device.id}: merged read refused; reading ${req.area} with ${key} ${next[key]}, maxGap ${next.maxGap}`,
+    );
+  }
+
+  private setState(state: DeviceState, reason: string): void {
+    if (state === this.stateValue) return;
+    this.stateValue = state;
+    const level = state === 'ok' ? 'info' : 'warn';
+    this.logger[level]({ state, reason }, `device ${this.device.id} ${state}: ${reason}`);
+    this.emitSafe('state', { device: this.device.id, state, reason } satisfies DeviceStateChange);
+  }
+
+  private emitSafe(event: string, payload: unknown): void {
+    try {
+      this.emit(event, payload);
+    } catch (e) {
+      this.logger.error({ err: e, event }, 'a listener threw; ignored');
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Coded errors of polling: the poller, the bus queue and device writes.
+ * Link errors (timeouts, exceptions, link down) live in links/errors.ts and
+ * pass through unchanged; decode/encode errors live in devices/errors.ts.
+ */
+import { GatewayError } from '../errors';
+
+export class PointNotFoundError extends GatewayError {
+  constructor(deviceId: string, pointName: string) {
+    super('GW_ERR_POINT_NOT_FOUND', `device ${deviceId} has no point ${JSON.stringify(pointName)}`);
+  }
+}
+
+export class PointNotWritableError extends GatewayError {
+  constructor(deviceId: string, pointName: string, why: string) {
+    super('GW_ERR_POINT_NOT_WRITABLE', `device ${deviceId} point ${pointName} cannot be written: ${why}`);
+  }
+}
+
+/** The value read back after a write is not the value written. */
+export class WriteReadbackError extends GatewayError {
+  readonly expected: string | boolean;
+  readonly actual: string | boolean;
+  constructor(deviceId: string, pointName: string, expected: string | boolean, actual: string | boolean) {
+    super(
+      'GW_ERR_WRITE_READBACK',
+      `device ${deviceId} point ${pointName}: wrote ${String(expected)} but read back ${String(actual)}`,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** The bus queue was closed while the transaction waited. */
+export class QueueClosedError extends GatewayError {
+  constructor(busKey: string) {
+    super('GW_ERR_QUEUE_CLOSED', `bus queue ${busKey} is closed`);
+  }
+}
+
+/** The poller is stopped (or stopping): no more writes or polls. */
+export class PollerStoppedError extends GatewayError {
+  constructor(deviceId: string) {
+    super('GW_ERR_POLLER_STOPPED', `poller for device ${deviceId} is stopped`);
+  }
+}
+
+/** Codes declared here (checked unique by the tests). */
+export const POLL_ERROR_CODES = [
+  'GW_ERR_POINT_NOT_FOUND',
+  'GW_ERR_POINT_NOT_WRITABLE',
+  'GW_ERR_WRITE_READBACK',
+  'GW_ERR_QUEUE_CLOSED',
+  'GW_ERR_POLLER_STOPPED',
+] as const;

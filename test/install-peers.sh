@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the independent peers the test suite talks to (Debian packages),
+# only when something is missing, so a fresh machine and CI both pass:
+#   python3-pymodbus + python3-serial-asyncio  Modbus TCP/RTU servers (/usr/bin/python3)
+#   socat                                      serial pty pairs
+#   mbpoll                                     cross-checks Modbus addressing
+#   mosquitto                                  MQTT broker on a loopback port
+#   udev                                       SerialPort.list() needs it
+set -euo pipefail
+
+missing=()
+/usr/bin/python3 -c 'import pymodbus, serial_asyncio' 2>/dev/null || missing+=(python3-pymodbus python3-serial-asyncio)
+command -v socat >/dev/null || missing+=(socat)
+command -v mbpoll >/dev/null || missing+=(mbpoll)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+[ -x /lib/systemd/systemd-udevd ] || command -v udevadm >/dev/null || missing+=(udev)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test peers: all present"
+  exit 0
+fi
+echo "test peers: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "test peers: installed"
