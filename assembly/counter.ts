@@ -2,9 +2,9 @@
 // reset, held jumps and their confirmation, then the delta and its billing.
 // Mirrors gateway/core/reference.ts step by step (see its header).
 import {
-  EV_BASELINE, EV_CONFIRMED, EV_HELD, EV_IGNORED, EV_OVERFLOW, EV_RESET, EV_ROLLOVER, EV_UNKNOWN_SLOT,
-  F_BASELINE, F_CONFIGURED, F_HELD, S_FLAGS, S_HELD, S_HELDTS, S_LAST, S_LASTTS, S_MAXRATE, S_MPC, S_WIDTH,
-  SLOT_SIZE, slotCount, slotPtr,
+  COLD_SIZE, coldPtr, EV_BASELINE, EV_CONFIRMED, EV_HELD, EV_IGNORED, EV_OVERFLOW, EV_RESET, EV_ROLLOVER,
+  EV_UNKNOWN_SLOT, F_BASELINE, F_CONFIGURED, F_HELD, F_RATE, K_HELD, K_HELDTS, K_MAXRATE, S_FLAGS, S_LAST,
+  S_LASTTS, S_MPC, S_WIDTH, SLOT_SIZE, slotCount, slotPtr,
 } from './layout';
 import { pushDelta, pushEvent } from './output';
 import { billDelta } from './tariff';
@@ -36,18 +36,27 @@ function step(last: u64, raw: u64, width: u32): i32 {
       return ROLLOVER;
     }
   }
-  stepDelta = raw;
+  stepDelta = 0; // a reset: raw is the new baseline and bills nothing (DESIGN §3)
   return RESET;
 }
 
-/** rawDelta × microPerCount × 1000 <= maxRate × dtMs, exactly (compared as qty <= floor(maxRate × dt / 1000)). */
-function withinRate(rawDelta: u64, mpc: u64, maxRate: u64, dtMs: i64): bool {
-  if (maxRate == 0) return true;
+/**
+ * rawDelta × microPerCount × 1000 <= maxRate × dtMs, exactly, for a slot with a
+ * rate limit (no limit: always within, checked by the caller via F_RATE).
+ */
+function withinRate(rawDelta: u64, mpc: u64, cold: usize, dtMs: i64): bool {
   mul64(rawDelta, mpc);
   const qHi = resHi;
   const qLo = resLo;
-  mul64(maxRate, <u64>dtMs);
-  divmod128(resHi, resLo, 1000);
+  mul64(load<u64>(cold + K_MAXRATE), <u64>dtMs);
+  const lHi = resHi;
+  const lLo = resLo;
+  if (qHi == 0) {
+    mul64(qLo, 1000);
+    return le128(resHi, resLo, lHi, lLo);
+  }
+  // qty >= 2^64: compare qty <= floor(maxRate × dt / 1000) instead (qty × 1000 may not fit 128 bits)
+  divmod128(lHi, lLo, 1000);
   return le128(qHi, qLo, resHi, resLo);
 }
 
@@ -63,12 +72,21 @@ function meter(sp: usize, slot: u32, rec: u32, raw: u64, rawDelta: u64, carry: b
     pushEvent(EV_OVERFLOW, slot, 0, rec, raw);
     return;
   }
-  mul64(rawDelta, mpc);
-  if (resHi != 0 || resLo > I64_MAX) {
+  let qty: u64;
+  if ((rawDelta | mpc) >> 32 == 0) {
+    qty = rawDelta * mpc; // both below 2^32: fits u64, and i64 unless >= 2^63
+  } else {
+    mul64(rawDelta, mpc);
+    if (resHi != 0) {
+      pushEvent(EV_OVERFLOW, slot, 0, rec, raw);
+      return;
+    }
+    qty = resLo;
+  }
+  if (qty > I64_MAX) {
     pushEvent(EV_OVERFLOW, slot, 0, rec, raw);
     return;
   }
-  const qty = resLo;
   pushDelta(slot, rec, qty, fromMs, toMs);
   if (!billDelta(sp, slot, rec, qty, fromMs, toMs)) pushEvent(EV_OVERFLOW, slot, 0, rec, raw);
 }
@@ -80,12 +98,12 @@ export function meterReading(rec: u32, slot: u32, raw: u64, tsF: f64, badRaw: bo
     return;
   }
   const sp = slotPtr + <usize>slot * SLOT_SIZE;
-  let flags = load<u32>(sp + S_FLAGS);
+  let flags = <u32>load<u8>(sp + S_FLAGS);
   if (!(flags & F_CONFIGURED)) {
     pushEvent(EV_UNKNOWN_SLOT, slot, 0, rec, raw);
     return;
   }
-  const width = load<u32>(sp + S_WIDTH);
+  const width = <u32>load<u8>(sp + S_WIDTH);
   const rawOk = width == 64 || (width == 0 ? raw >> 63 == 0 : raw >> width == 0);
   if (badRaw || !rawOk || !(tsF >= -MAX_SAFE && tsF <= MAX_SAFE && floor<f64>(tsF) == tsF)) {
     pushEvent(EV_IGNORED, slot, 0, rec, raw);
@@ -93,33 +111,33 @@ export function meterReading(rec: u32, slot: u32, raw: u64, tsF: f64, badRaw: bo
   }
   const ts = <i64>tsF;
   if (!(flags & F_BASELINE)) {
-    store<u32>(sp + S_FLAGS, (flags | F_BASELINE) & ~F_HELD);
+    store<u8>(sp + S_FLAGS, <u8>((flags | F_BASELINE) & ~F_HELD));
     store<u64>(sp + S_LAST, raw);
     store<i64>(sp + S_LASTTS, ts);
     pushEvent(EV_BASELINE, slot, 0, rec, raw);
     return;
   }
   const mpc = load<u64>(sp + S_MPC);
-  const maxRate = load<u64>(sp + S_MAXRATE);
   const last = load<u64>(sp + S_LAST);
   const lastTs = load<i64>(sp + S_LASTTS);
+  const cold = coldPtr + <usize>slot * COLD_SIZE;
 
   if (flags & F_HELD) {
-    const heldTs = load<i64>(sp + S_HELDTS);
+    const heldTs = load<i64>(cold + K_HELDTS);
     if (ts <= heldTs) {
       pushEvent(EV_IGNORED, slot, 0, rec, raw);
       return;
     }
-    const held = load<u64>(sp + S_HELD);
+    const held = load<u64>(cold + K_HELD);
     const fromHeld = step(held, raw, width);
     const d2 = stepDelta;
-    if (fromHeld != RESET && withinRate(d2, mpc, maxRate, ts - heldTs)) {
+    if (fromHeld != RESET && ((flags & F_RATE) == 0 || withinRate(d2, mpc, cold, ts - heldTs))) {
       const toHeld = step(last, held, width);
       const d1 = stepDelta;
       pushEvent(EV_CONFIRMED, slot, 0, rec, raw);
       if (toHeld != NORMAL) pushEvent(stepEvent(toHeld), slot, 0, rec, raw);
       if (fromHeld != NORMAL) pushEvent(stepEvent(fromHeld), slot, 0, rec, raw);
-      store<u32>(sp + S_FLAGS, flags & ~F_HELD);
+      store<u8>(sp + S_FLAGS, <u8>(flags & ~F_HELD));
       store<u64>(sp + S_LAST, raw);
       store<i64>(sp + S_LASTTS, ts);
       const sum = d1 + d2;
@@ -128,7 +146,7 @@ export function meterReading(rec: u32, slot: u32, raw: u64, tsF: f64, badRaw: bo
     }
     // the held value was a glitch: forget it, meter this reading against last
     flags &= ~F_HELD;
-    store<u32>(sp + S_FLAGS, flags);
+    store<u8>(sp + S_FLAGS, <u8>flags);
   } else if (ts <= lastTs) {
     pushEvent(EV_IGNORED, slot, 0, rec, raw);
     return;
@@ -136,10 +154,10 @@ export function meterReading(rec: u32, slot: u32, raw: u64, tsF: f64, badRaw: bo
 
   const kind = step(last, raw, width);
   const d = stepDelta;
-  if (!withinRate(d, mpc, maxRate, ts - lastTs)) {
-    store<u32>(sp + S_FLAGS, flags | F_HELD);
-    store<u64>(sp + S_HELD, raw);
-    store<i64>(sp + S_HELDTS, ts);
+  if ((flags & F_RATE) != 0 && !withinRate(d, mpc, cold, ts - lastTs)) {
+    store<u8>(sp + S_FLAGS, <u8>(flags | F_HELD));
+    store<u64>(cold + K_HELD, raw);
+    store<i64>(cold + K_HELDTS, ts);
     pushEvent(EV_HELD, slot, 0, rec, raw);
     return;
   }

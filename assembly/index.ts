@@ -2,39 +2,18 @@
 // writes slot configs, policy tables and each batch of readings into linear memory,
 // calls processBatch(n) once per batch and reads the outputs back; no call per record.
 import {
-  A_OVER, A_REARM, A_UNSETTLED, ACCT_SIZE, acctCount, acctPtr, C_IN_FLAG, C_IN_RAW, C_IN_SLOT, C_IN_TS, C_LAYOUT,
-  CTRL, ctrl, F_BASELINE, F_CONFIGURED, LAYOUT_VERSION, loadTables, S_FLAGS, S_LASTTS, setCtrl, SLOT_SIZE, slotCount,
-  slotPtr,
+  A_OVER, A_REARM, A_UNSETTLED, ACCT_SIZE, acctCount, acctPtr, C_LAYOUT, CTRL, F_BASELINE, F_CONFIGURED, LAYOUT_VERSION,
+  loadTables, S_FLAGS, S_LASTTS, setCtrl, SLOT_SIZE, slotCount, slotPtr,
 } from './layout';
-import { beginOutput, eCount, publishOutput } from './output';
-import { meterReading } from './counter';
 import { divmod128, mul64, mulAddDivChecked, resHi, resLo, resRem } from './u128';
 
-export { reserveInput, resizeAccounts, resizeLineIndex, resizeLines, resizeSegments, resizeSlots } from './layout';
+export { processBatch } from './batch';
+export { reserveInput, resizeAccounts, resizeChannels, resizeLines, resizeScratch, resizeSegments, resizeSlots } from './layout';
 
 /** Address of the control block (u32 words, see layout.ts C_*). */
 export function control(): usize {
   setCtrl(C_LAYOUT, LAYOUT_VERSION);
   return CTRL;
-}
-
-/**
- * Meters the n readings in the input columns (slot u32, raw u64, ts f64, and
- * when hasFlags a u8 flag: 1 = raw out of range). Returns the number of events.
- */
-export function processBatch(n: u32, hasFlags: bool): u32 {
-  loadTables();
-  beginOutput();
-  const inSlot = <usize>ctrl(C_IN_SLOT);
-  const inRaw = <usize>ctrl(C_IN_RAW);
-  const inTs = <usize>ctrl(C_IN_TS);
-  const inFlag = <usize>ctrl(C_IN_FLAG);
-  for (let i: u32 = 0; i < n; i++) {
-    const bad = hasFlags && load<u8>(inFlag + <usize>i) != 0;
-    meterReading(i, load<u32>(inSlot + (<usize>i << 2)), load<u64>(inRaw + (<usize>i << 3)), load<f64>(inTs + (<usize>i << 3)), bad);
-  }
-  publishOutput();
-  return eCount;
 }
 
 /**
@@ -64,7 +43,7 @@ export function clock(): f64 {
   for (let s: u32 = 0; s < slotCount; s++) {
     const sp = slotPtr + <usize>s * SLOT_SIZE;
     const want = F_CONFIGURED | F_BASELINE;
-    if ((load<u32>(sp + S_FLAGS) & want) == want) now = max<i64>(now, load<i64>(sp + S_LASTTS));
+    if ((<u32>load<u8>(sp + S_FLAGS) & want) == want) now = max<i64>(now, load<i64>(sp + S_LASTTS));
   }
   return <f64>now;
 }

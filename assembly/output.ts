@@ -17,9 +17,9 @@ let dTo: usize = 0;
 
 let aCap: u32 = 0;
 export let aCount: u32 = 0;
-export let aLine: usize = 0;
+let aLine: usize = 0;
 let aSlot: usize = 0;
-let aChannel: usize = 0;
+export let aChannel: usize = 0;
 let aRec: usize = 0;
 let aQty: usize = 0;
 export let aAmount: usize = 0;

@@ -1,7 +1,7 @@
 /**
  * The benchmark's workload, generated deterministically (mulberry32): a stream
  * of counter readings over `slotCount` slots of all widths (16-bit ones roll
- * over), every slot priced by a flat line, every tenth also by a time-of-use
+ * over, 32-bit ones start anywhere), every slot priced by a flat line, every tenth also by a time-of-use
  * line, 100 payer accounts, some with credit limits. Columns only: the stream
  * is 10M records.
  */
@@ -64,9 +64,11 @@ export function benchPolicy(slotCount: number): PolicyTables {
 export function makeStream(n: number, slotCount: number, seed = 42): BenchStream {
   const rnd = mulberry32(seed);
   const cur = new Float64Array(slotCount);
+  const mod = new Float64Array(slotCount); // 16- and 32-bit counters wrap; the others start high and never do
   for (let s = 0; s < slotCount; s++) {
     const w = WIDTHS[s % 4]!;
-    cur[s] = w === 16 ? Math.floor(rnd() * 65536) : Math.floor(rnd() * 2 ** 40);
+    mod[s] = w === 16 || w === 32 ? 2 ** w : Infinity;
+    cur[s] = Math.floor(rnd() * (w === 16 ? 2 ** 16 : w === 32 ? 2 ** 32 : 2 ** 40));
   }
   const slots = new Uint32Array(n);
   const raws = new BigInt64Array(n);
@@ -75,7 +77,7 @@ export function makeStream(n: number, slotCount: number, seed = 42): BenchStream
   for (let i = 0; i < n; i++) {
     const s = Math.floor(rnd() * slotCount);
     let v = cur[s]! + Math.floor(rnd() * 200);
-    if (s % 4 === 0 && v >= 65536) v -= 65536; // 16-bit counters wrap
+    if (v >= mod[s]!) v -= mod[s]!;
     cur[s] = v;
     slots[i] = s;
     raws[i] = BigInt(v);

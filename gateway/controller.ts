@@ -18,9 +18,13 @@ import type { MeteringCore } from './core/types';
 import { counterWidth, microPerCount } from './devices/decode';
 import { DeviceViews } from './devices/device-views';
 import { SqliteLedger } from './ledger/sqlite-store';
+import { scheduleRetention, type RetentionSchedule } from './ledger/retention';
+import { P1DeviceMapper } from './devices/p1-device';
+import { DsmrP1Link } from './links/dsmr-p1';
+import type { P1Telegram } from './links/p1-telegram';
 import type { LedgerEvent } from './ledger/store';
 import type { LinkState, ModbusLink } from './links/link';
-import { ModbusTcpLink } from './links/modbus-tcp';
+import { createModbusLink } from './links/link-factory';
 import type { Logger } from './log';
 import { BusQueue } from './poll/bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './poll/device-poller';
@@ -44,6 +48,8 @@ export class Gateway {
   readonly views = new DeviceViews();
   readonly metrics = new MetricsRegistry();
   private readonly links = new Map<string, ModbusLink>();
+  private readonly p1Links = new Map<string, DsmrP1Link>();
+  private retention: RetentionSchedule | null = null;
   private readonly pollers = new Map<string, DevicePoller>();
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
@@ -71,8 +77,7 @@ export class Gateway {
     this.secretsCreated = secrets.created;
     this.ledger = SqliteLedger.open(dataDir);
 
-    const modbusDevices = config.devices.filter((d) => d.linkType !== 'dsmr-p1');
-    const slots = new SlotMap(modbusDevices, (p) => ({ widthBits: counterWidth(p), microPerCount: microPerCount(p) }));
+    const slots = new SlotMap(config.devices, (p) => ({ widthBits: counterWidth(p), microPerCount: microPerCount(p) }));
     const core = opts.core ?? loadWasmCore();
     core.configureSlots(slots.configs());
     const registry = new PolicyRegistry();
@@ -80,7 +85,7 @@ export class Gateway {
     this.policies = new PolicyService({
       flowsFile: path.join(dataDir, 'flows.json'),
       timezone: config.gateway.timezone,
-      slots: policySlots(modbusDevices, slots),
+      slots: policySlots(config.devices, slots),
       registry,
       core,
       ledger: this.ledger,
@@ -112,6 +117,11 @@ export class Gateway {
       gw.metering.restore();
       await gw.startApi();
       gw.startPollers();
+      gw.startP1Links();
+      gw.retention = scheduleRetention(gw.ledger, {
+        retainMs: config.gateway.readingsRetentionDays * 86_400_000,
+        onError: (err) => log.error({ err }, 'pruning old readings failed'),
+      });
     } catch (err) {
       await gw.stop().catch(() => undefined);
       throw err;
@@ -128,7 +138,9 @@ export class Gateway {
     if (this.stopping) return;
     this.stopping = true;
     this.policies.stop();
+    this.retention?.stop();
     await Promise.all([...this.pollers.values()].map((p) => p.stop()));
+    await Promise.all([...this.p1Links.values()].map((l) => l.close().catch(() => undefined)));
     this.pollers.clear();
     try {
       this.metering.stop();
@@ -142,7 +154,7 @@ export class Gateway {
   }
 
   linkStates(): Array<{ id: string; state: LinkState }> {
-    return this.config.links.map((l) => ({ id: l.id, state: this.links.get(l.id)?.state ?? 'closed' }));
+    return this.config.links.map((l) => ({ id: l.id, state: this.links.get(l.id)?.state ?? this.p1Links.get(l.id)?.state ?? 'closed' }));
   }
 
   private async startApi(): Promise<void> {
@@ -163,26 +175,50 @@ export class Gateway {
 
   private startPollers(): void {
     for (const lc of this.config.links) {
-      if (lc.type !== 'modbus-tcp') {
-        this.log.warn({ link: lc.id, type: lc.type }, 'link type not supported yet by this build; its devices stay offline');
-        continue;
-      }
-      this.links.set(lc.id, new ModbusTcpLink({ id: lc.id, host: lc.host, port: lc.port, timeoutMs: lc.timeoutMs }, this.log.child({ link: lc.id })));
+      // Links, pollers and link supervisors bind their own `link`/`device` to the logger:
+      // binding them here too wrote every key twice into each JSON log line.
+      const link = createModbusLink(lc, this.log);
+      if (link) this.links.set(lc.id, link);
     }
     for (const d of this.config.devices) {
       this.views.add(d.id, d.link, d.points);
       const link = this.links.get(d.link);
       if (!link) continue;
       const poller = new DevicePoller({
-        device: { id: d.id, unitId: d.unitId, pollMs: d.pollMs, points: d.points },
+        device: { id: d.id, unitId: d.unitId, pollMs: d.pollMs, points: d.points, limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits } },
         link,
         queue: BusQueue.for(link.busKey),
-        logger: this.log.child({ device: d.id }),
+        logger: this.log,
       });
       poller.on('readings', (r: DeviceReadings) => this.onReadings(r));
       poller.on('state', (s: DeviceStateChange) => this.onDeviceState(s));
       this.pollers.set(d.id, poller);
       poller.start();
+    }
+  }
+
+  /** DSMR P1 meters push telegrams; each one becomes a set of readings of its device. */
+  private startP1Links(): void {
+    for (const lc of this.config.links) {
+      if (lc.type !== 'dsmr-p1') continue;
+      const devices = this.config.devices.filter((d) => d.link === lc.id);
+      const mappers = devices.map((d) => ({ id: d.id, mapper: new P1DeviceMapper(d.points) }));
+      const link = new DsmrP1Link({ id: lc.id, path: lc.path, baudRate: lc.baudRate, dataBits: lc.dataBits, parity: lc.parity, stopBits: lc.stopBits, logger: this.log });
+      link.on('telegram', (t: P1Telegram) => {
+        const now = Date.now();
+        for (const { id, mapper } of mappers) {
+          const values = mapper.values(t, now).map((v) => ({ point: v.point, decoded: { raw: v.value, value: v.value, counterRaw: v.counterRaw } }));
+          if (this.views.get(id)?.state !== 'ok') this.onDeviceState({ device: id, state: 'ok', reason: 'telegram received' });
+          this.onReadings({ device: id, tsMs: t.timestamp ?? now, values, failed: [] });
+        }
+      });
+      link.on('state', (state) => {
+        if (state !== 'down') return;
+        for (const d of devices) this.onDeviceState({ device: d.id, state: 'offline', reason: `link ${lc.id} down` });
+      });
+      this.p1Links.set(lc.id, link);
+      // open() keeps retrying in the background when the port is not there yet.
+      link.open().catch((err: Error) => this.log.warn({ link: lc.id, err: err.message }, 'P1 port not available yet; retrying'));
     }
   }
 

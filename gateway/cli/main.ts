@@ -12,7 +12,9 @@ import { demoCommand } from './demo';
 import { EXIT_CONFIG } from './exit-codes';
 import { initCommand } from './init';
 import { ledgerVerifyCommand } from './ledger-verify';
+import { probeCommand } from './probe';
 import { action } from './run-command';
+import { scanCommand } from './scan';
 import { startCommand } from './start';
 import { tokenCommand } from './token';
 
@@ -63,6 +65,40 @@ export function buildProgram(): Command {
     .command('schema')
     .description('print the JSON Schema of the config file (for editors)')
     .action(action(configSchemaCommand));
+
+  program
+    .command('probe')
+    .description('read a register range once and show every type and word order side by side (to map an unknown device)')
+    .option(...CONFIG_OPTION)
+    .option('-l, --link <id>', 'a Modbus link of the config (default: its only Modbus link)')
+    .option('--host <host>', 'an ad-hoc Modbus TCP device instead of a config link')
+    .option('--port <port>', 'port of --host (default 502)')
+    .option('-u, --unit <n>', 'unit id 0..255', '1')
+    .option('-a, --area <area>', 'holding | input | coil | discrete (default holding)')
+    .option('--address <n>', '0-based protocol address (default 0)')
+    .option('-r, --register <modicon>', 'Modicon register instead of --area/--address: "40001" = holding 0, "30001" = input 0')
+    .option('-n, --count <k>', 'registers (1..125) or bits (1..2000) to read (default 10)')
+    .option('--timeout-ms <ms>', "request timeout (default: the link's timeoutMs, 1000 ad hoc)")
+    .option('--types <list>', 'only these columns: uint16,int16,uint32,int32,float32,uint64,int64,float64')
+    .option('--orders <list>', 'only these word orders: ABCD,CDAB,BADC,DCBA')
+    .option('--json', 'machine-readable output')
+    .action(action(probeCommand));
+
+  program
+    .command('scan')
+    .description('find the unit ids that answer on a link (one short read per unit id, with progress)')
+    .option(...CONFIG_OPTION)
+    .option('-l, --link <id>', 'a Modbus link of the config (default: its only Modbus link)')
+    .option('--host <host>', 'an ad-hoc Modbus TCP link instead of a config link')
+    .option('--port <port>', 'port of --host (default 502)')
+    .option('--from <n>', 'first unit id', '1')
+    .option('--to <n>', 'last unit id', '247')
+    .option('--timeout-ms <ms>', 'wait per unit id (also bounds the TCP connect)', '200')
+    .option('-a, --area <area>', 'holding | input | coil | discrete (default holding)')
+    .option('--address <n>', '0-based protocol address to read (default 0)')
+    .option('-r, --register <modicon>', 'Modicon register instead of --area/--address')
+    .option('--json', 'machine-readable output')
+    .action(action(scanCommand));
 
   program
     .command('token')

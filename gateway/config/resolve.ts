@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { parseDecimal } from '../core/decimal';
-import { pointWidth, type ScalarType } from '../devices/point';
+import { pointWidth, valueWidth, type ScalarType } from '../devices/point';
 import { loadProfile, type ProfileDef } from '../devices/profiles';
 import { ProfileError } from './errors';
 import { fromZodIssues, type PathPart, type RawIssue } from './issues';
@@ -125,8 +125,20 @@ export function resolvePoint(pt: PointConfig, family: Family, report: Report): D
   else if (writable && area !== undefined && area !== 'holding' && area !== 'coil') {
     bad('writable', `only holding and coil points can be written, this one is ${area}`);
   }
+  const sfOffset = pt.scaleFactorOffset;
+  if (sfOffset !== undefined) {
+    if (family === 'dsmr-p1') bad('scaleFactorOffset', 'dsmr-p1 points have no scale factor register');
+    else if (bitArea) bad('scaleFactorOffset', `only holding and input registers have scale factors, this one is ${area}`);
+    else if (!(NUMERIC_TYPES as readonly string[]).includes(type) || type.startsWith('float')) {
+      bad(pt.type !== undefined ? 'type' : 'scaleFactorOffset', `a scale factor applies to integer types, not ${typeText}`);
+    } else if (sfOffset < valueWidth({ type, length, area: area ?? 'holding' })) {
+      const w = valueWidth({ type, length, area: area ?? 'holding' });
+      bad('scaleFactorOffset', `${sfOffset} lands inside the ${typeText} value itself (${w} registers); the scale factor register follows the value`);
+    }
+    if (writable) bad('writable', 'a point with a scale factor cannot be written');
+  }
   if (family === 'modbus' && area !== undefined && address !== undefined) {
-    const width = pointWidth({ type, length, area });
+    const width = pointWidth({ type, length, area, scaleFactorOffset: sfOffset });
     if (address + width > 65536) {
       bad(
         pt.register !== undefined ? 'register' : 'address',
@@ -160,6 +172,7 @@ export function resolvePoint(pt: PointConfig, family: Family, report: Report): D
     maxRate,
   };
   if (family === 'dsmr-p1') resolved.obis = pt.obis;
+  if (sfOffset !== undefined) resolved.scaleFactorOffset = sfOffset;
   return resolved;
 }
 
@@ -333,6 +346,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       dataDir: path.resolve(baseDir, gateway.dataDir),
       currency: gateway.currency,
       timezone: canonicalTimeZone(gateway.timezone ?? systemTimeZone()),
+      readingsRetentionDays: gateway.readingsRetentionDays,
       ...(gateway.profilesDir ? { profilesDir: profileDirs[0] } : {}),
     },
     http: parseListen(http.listen),

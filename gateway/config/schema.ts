@@ -124,6 +124,15 @@ export const pointSchema = z.strictObject({
     .union([z.literal(''), decimalSchema(6)])
     .optional()
     .meta({ description: 'counters: largest plausible rate in units per second; "" = no limit' }),
+  scaleFactorOffset: z
+    .int()
+    .min(1)
+    .max(124)
+    .optional()
+    .meta({
+      description:
+        'SunSpec scale factor: the int16 power of ten (sunssf) this many registers after the point; value = raw × scale × 10^sf + offset',
+    }),
   obis: z
     .string()
     .regex(OBIS_PATTERN, { error: 'expected an OBIS code like "1-0:1.8.1"' })
@@ -159,6 +168,12 @@ const gatewayObject = z.strictObject({
       .optional()
       .meta({ description: "default: the system's time zone" }),
     profilesDir: z.string().min(1).optional().meta({ description: 'extra device profiles (*.json), relative to the config file' }),
+    readingsRetentionDays: z
+      .int()
+      .min(1)
+      .max(36_500)
+      .default(30)
+      .meta({ description: 'how long raw readings are kept in the ledger; totals, accruals and the hash chain are never dropped' }),
   });
 export const gatewaySchema = gatewayObject.prefault({});
 

@@ -167,11 +167,18 @@ export class MeteringService extends EventEmitter {
     const touchedSlots = new Set<number>();
     const touchedLines = new Set<number>();
     const touchedAccounts = new Set<number>();
-    const deltas = r.deltas.map((d) => {
-      touchedSlots.add(d.slot);
-      const s = this.slots.at(d.slot);
-      return { device: s.device, point: s.point, account: s.account, qtyMicro: d.qtyMicro, fromMs: d.fromMs, toMs: d.toMs };
-    });
+    // An unchanged counter gives a zero delta on every poll: its slot state is
+    // saved, but it is not a delta of the ledger (it would add empty unpriced
+    // total rows next to the tariffed ones, and a row per poll to every batch).
+    const deltas = r.deltas
+      .filter((d) => {
+        touchedSlots.add(d.slot);
+        return d.qtyMicro !== 0n;
+      })
+      .map((d) => {
+        const s = this.slots.at(d.slot);
+        return { device: s.device, point: s.point, account: s.account, qtyMicro: d.qtyMicro, fromMs: d.fromMs, toMs: d.toMs };
+      });
     const accruals = r.accruals.map((a) => {
       touchedLines.add(a.line);
       const s = this.slots.at(a.slot);

@@ -10,7 +10,7 @@
  *     within maxRate from it) -> 'confirmed', bill last -> reading in one delta;
  *     otherwise the held value was a glitch: drop it and go on with step 5.
  *  5. delta from last: raw >= last plain; raw < last: wrapped = raw + 2^W - last,
- *     < 2^(W-1) -> 'rollover', else 'reset' (delta = raw); width 0: any decrease is a reset.
+ *     < 2^(W-1) -> 'rollover', else 'reset' (raw is the new baseline, delta 0); width 0: any decrease is a reset.
  *     qty = rawDelta × microPerCount. qty×1000 > maxRate×dtMs -> 'held' (not billed).
  *  6. qty beyond i64 -> 'overflow', no delta. Else a Delta, then each tariff line of
  *     the slot (ascending line index) bills it, split across time-of-use segments in
@@ -58,13 +58,17 @@ interface AccountRec {
 
 type Step = { kind: 'normal' | 'rollover' | 'reset'; rawDelta: bigint };
 
-/** How far a counter moved from `last` to `raw` (DESIGN §3 rollover vs reset). */
+/**
+ * How far a counter moved from `last` to `raw` (DESIGN §3 rollover vs reset).
+ * A reset makes `raw` the new baseline: like a counter's very first reading it
+ * bills nothing (DESIGN §3), and the 'reset' event carries the raw value.
+ */
 export function counterStep(last: bigint, raw: bigint, widthBits: number): Step {
   if (raw >= last) return { kind: 'normal', rawDelta: raw - last };
-  if (widthBits === 0) return { kind: 'reset', rawDelta: raw };
+  if (widthBits === 0) return { kind: 'reset', rawDelta: 0n };
   const wrapped = raw + (1n << BigInt(widthBits)) - last;
   if (wrapped < 1n << BigInt(widthBits - 1)) return { kind: 'rollover', rawDelta: wrapped };
-  return { kind: 'reset', rawDelta: raw };
+  return { kind: 'reset', rawDelta: 0n };
 }
 
 /** Time pieces of [fromMs, toMs) under a line: inside a segment its price, elsewhere the line price. */
@@ -138,13 +142,14 @@ export class ReferenceCore implements MeteringCore {
       Object.assign(s, { hasBaseline: true, lastRaw: raw, lastTsMs: tsMs, heldRaw: null, heldTsMs: 0 });
       return counterEvent('baseline');
     }
-    const withinRate = (qty: bigint, dtMs: number): boolean => maxRateMicroPerS === 0n || qty * 1000n <= maxRateMicroPerS * BigInt(dtMs);
+    // times as bigint: the difference of two safe integers may not be one
+    const withinRate = (qty: bigint, fromMs: number): boolean => maxRateMicroPerS === 0n || qty * 1000n <= maxRateMicroPerS * (BigInt(tsMs) - BigInt(fromMs));
     const fromMs = s.lastTsMs;
 
     if (s.heldRaw !== null) {
       if (tsMs <= s.heldTsMs) return counterEvent('ignored');
       const fromHeld = counterStep(s.heldRaw, raw, widthBits);
-      if (fromHeld.kind !== 'reset' && withinRate(fromHeld.rawDelta * microPerCount, tsMs - s.heldTsMs)) {
+      if (fromHeld.kind !== 'reset' && withinRate(fromHeld.rawDelta * microPerCount, s.heldTsMs)) {
         const toHeld = counterStep(s.lastRaw, s.heldRaw, widthBits);
         counterEvent('confirmed');
         if (toHeld.kind !== 'normal') counterEvent(toHeld.kind);
@@ -160,7 +165,7 @@ export class ReferenceCore implements MeteringCore {
     }
 
     const step = counterStep(s.lastRaw, raw, widthBits);
-    if (!withinRate(step.rawDelta * microPerCount, tsMs - s.lastTsMs)) {
+    if (!withinRate(step.rawDelta * microPerCount, s.lastTsMs)) {
       s.heldRaw = raw;
       s.heldTsMs = tsMs;
       return counterEvent('held');
@@ -208,14 +213,14 @@ export class ReferenceCore implements MeteringCore {
     const accruals: Accrual[] = [];
     const remainders = new Map<LineRec, bigint>();
     const added = new Map<number, bigint>();
-    const totalTime = BigInt(toMs - fromMs);
+    const totalTime = BigInt(toMs) - BigInt(fromMs);
     for (const line of this.linesBySlot.get(slot) ?? []) {
       let remainder = line.remainder;
       let timeSoFar = 0n;
       let qtySoFar = 0n;
       for (const piece of timePieces(line.def, fromMs, toMs)) {
         // piece quantities are differences of cumulative floors: they sum exactly to qty
-        timeSoFar += BigInt(piece.toMs - piece.fromMs);
+        timeSoFar += BigInt(piece.toMs) - BigInt(piece.fromMs);
         const qtyThrough = (qty * timeSoFar) / totalTime;
         const pieceQty = qtyThrough - qtySoFar;
         qtySoFar = qtyThrough;

@@ -17,6 +17,8 @@ export const MAX_LINES = 1 << 22;
 export const MAX_CHANNELS = 1 << 22;
 export const MAX_ACCOUNTS = 1 << 22;
 export const MAX_SEGMENTS = 1 << 24;
+/** Tariff lines pricing one slot. */
+export const MAX_LINES_PER_SLOT = 65_535;
 
 /** Event kinds by the numeric code the WASM core writes (assembly/layout.ts EV_*). */
 export const EVENT_KINDS: readonly CoreEventKind[] = [
@@ -127,6 +129,12 @@ export function compilePolicy(t: PolicyTables): CompiledPolicy {
     });
     return { line: l.line, slot: l.slot, channel: l.channel, priceNano: l.priceNano, segments };
   });
+  const perSlot = new Map<number, number>();
+  for (const l of lines) {
+    const n = (perSlot.get(l.slot) ?? 0) + 1;
+    if (n > MAX_LINES_PER_SLOT) throw new CorePolicyError(`lines: slot ${l.slot} is priced by more than ${MAX_LINES_PER_SLOT} lines`);
+    perSlot.set(l.slot, n);
+  }
   if (!Array.isArray(t.creditLimits)) throw new CorePolicyError('creditLimits: expected an array');
   const limits = new Map<number, CreditLimit>();
   t.creditLimits.forEach((c, i) => {

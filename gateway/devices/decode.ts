@@ -14,6 +14,9 @@
  * Strings are latin1, cut at the first NUL and stripped of trailing spaces
  * (the usual padding). NaN/Infinity floats are a DecodeError: a sensor fault
  * is a failed point, never a value.
+ * A point with a SunSpec scale factor (`scaleFactorOffset`) is decoded by
+ * scale-factor.ts from its whole span; as a counter it hands the core
+ * engineering micro-units (width 0), because the scale factor may change.
  */
 import { CounterTypeError, DecodeError } from './errors';
 import { pointWidth, type ResolvedPoint } from './point';
@@ -26,6 +29,7 @@ import {
   wordsToFloat,
   wordsToInteger,
 } from './registers';
+import { decodeScaled } from './scale-factor';
 import { floatMicro, formatMicroTrimmed, integerValue, scaleMicro, shortestFloat } from './scaling';
 
 export interface DecodedValue {
@@ -39,9 +43,10 @@ export type CounterWidthBits = 0 | 16 | 32 | 64;
 
 const isBitArea = (p: Pick<ResolvedPoint, 'area'>): boolean => p.area === 'coil' || p.area === 'discrete';
 
-/** Raw counter modulus for the metering core: 16/32/64 for integer types, 0 for floats. */
+/** Raw counter modulus for the metering core: 16/32/64 for integer types, 0 for floats and scale-factor points. */
 export function counterWidth(point: ResolvedPoint): CounterWidthBits {
   if (isBitArea(point)) throw new CounterTypeError(point.name, `a ${point.area} cannot be a counter`);
+  if (point.scaleFactorOffset !== undefined && isIntegerType(point.type)) return 0;
   switch (point.type) {
     case 'int16':
     case 'uint16':
@@ -60,9 +65,9 @@ export function counterWidth(point: ResolvedPoint): CounterWidthBits {
   }
 }
 
-/** Micro-units per raw count: scale × 10^6 (exact); 1n for float counters, whose raw is already micro-units. */
+/** Micro-units per raw count: scale × 10^6 (exact); 1n for float and scale-factor counters, whose raw is already micro-units. */
 export function microPerCount(point: ResolvedPoint): bigint {
-  return isFloatType(point.type) ? 1n : scaleMicro(point.scale);
+  return isFloatType(point.type) || point.scaleFactorOffset !== undefined ? 1n : scaleMicro(point.scale);
 }
 
 export function decodePoint(point: ResolvedPoint, words: Uint16Array | readonly boolean[]): DecodedValue {
@@ -90,6 +95,12 @@ export function decodePoint(point: ResolvedPoint, words: Uint16Array | readonly 
     const nul = bytes.indexOf(0);
     const text = Buffer.from(nul < 0 ? bytes : bytes.subarray(0, nul)).toString('latin1').replace(/ +$/, '');
     return { raw: text, value: text };
+  }
+  if (point.scaleFactorOffset !== undefined) {
+    const d = decodeScaled(point, regs);
+    const out: DecodedValue = { raw: d.raw, value: d.value };
+    if (point.kind === 'counter') out.counterRaw = d.micro;
+    return out;
   }
   if (isIntegerType(t)) {
     const raw = wordsToInteger(reorderWords(regs, point.wordOrder), t);

@@ -37,10 +37,26 @@ export interface ResolvedPoint {
   writable: boolean;
   /** Counters: largest plausible rate in units per second (decimal string), "" = no limit. */
   maxRate: string;
+  /**
+   * SunSpec-style scale factor (optional): the register `scaleFactorOffset`
+   * registers after `address` holds an int16 power of ten (sunssf), read in the
+   * same request as the value: value = raw × scale × 10^sf + offset.
+   * Absent for every other point.
+   */
+  scaleFactorOffset?: number;
 }
 
-/** Registers (16-bit words) a point occupies; bits for coil/discrete. */
-export function pointWidth(p: Pick<ResolvedPoint, 'type' | 'length' | 'area'>): number {
+/**
+ * Registers (16-bit words) a point reads; bits for coil/discrete. A point with
+ * a scale factor spans from its address through its scale-factor register.
+ */
+export function pointWidth(p: Pick<ResolvedPoint, 'type' | 'length' | 'area' | 'scaleFactorOffset'>): number {
+  const width = valueWidth(p);
+  return p.scaleFactorOffset === undefined ? width : Math.max(width, p.scaleFactorOffset + 1);
+}
+
+/** Registers (16-bit words) the value itself occupies; bits for coil/discrete. */
+export function valueWidth(p: Pick<ResolvedPoint, 'type' | 'length' | 'area'>): number {
   if (p.area === 'coil' || p.area === 'discrete') return 1;
   switch (p.type) {
     case 'bool':

@@ -13,8 +13,11 @@ import { ProfileError } from '../config/errors';
 import { formatPath } from '../config/issues';
 import { PROFILE_NAME_PATTERN, pointSchema, type PointConfig } from '../config/schema';
 import dsmr5 from './profiles/dsmr-5.json';
+import eastronSdm120 from './profiles/eastron-sdm120.json';
 import eastronSdm630 from './profiles/eastron-sdm630.json';
+import genericWaterMeter from './profiles/generic-water-meter.json';
 import generic from './profiles/generic.json';
+import sunspecMeter from './profiles/sunspec-meter.json';
 
 /** Which kind of link a profile's devices sit on. */
 export type ProfileLink = 'modbus' | 'dsmr-p1';
@@ -38,8 +41,11 @@ export interface ProfileDef {
 
 const BUILTIN: Record<string, unknown> = {
   generic,
+  'eastron-sdm120': eastronSdm120,
   'eastron-sdm630': eastronSdm630,
   'dsmr-5': dsmr5,
+  'generic-water-meter': genericWaterMeter,
+  'sunspec-meter': sunspecMeter,
 };
 
 const cache = new Map<string, ProfileDef>();
@@ -82,7 +88,7 @@ export interface ProfileLookup {
   dirs?: readonly string[];
 }
 
-/** Load a profile by name (`generic`, `eastron-sdm630`, `dsmr-5`, or one in `dirs`). */
+/** Load a profile by name (`generic`, `eastron-sdm630`, `sunspec-meter` … or one in `dirs`). */
 export function loadProfile(name: string, opts: ProfileLookup = {}): ProfileDef {
   if (!PROFILE_NAME_PATTERN.test(name)) throw new ProfileError(`"${name}" is not a valid profile name`);
   for (const dir of opts.dirs ?? []) {

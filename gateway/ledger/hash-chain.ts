@@ -125,9 +125,9 @@ function canonical(value: unknown): string {
 /** Keys JS objects order numerically ahead of the others: JSON.stringify would not sort them as RFC 8785 does. */
 const INDEX_KEY = /^(?:0|[1-9]\d*)$/;
 
-/** The event detail with its keys inserted in sorted (UTF-16 code unit) order. */
+/** The event detail with its keys inserted in sorted (UTF-16 code unit) order (no prototype: "__proto__" stays a key). */
 function sortedDetail(detail: Record<string, EventDetailValue>): Record<string, EventDetailValue> {
-  const out: Record<string, EventDetailValue> = {};
+  const out = Object.create(null) as Record<string, EventDetailValue>;
   for (const k of Object.keys(detail).sort()) out[k] = detail[k];
   return out;
 }

@@ -112,6 +112,7 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_time ON events(ts_ms);
 CREATE INDEX events_by_device ON events(device, ts_ms);
+CREATE INDEX events_by_batch ON events(batch_seq);
 
 CREATE TABLE policies (
   version INTEGER PRIMARY KEY,

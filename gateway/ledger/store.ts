@@ -177,9 +177,9 @@ export interface LedgerEventsFilter {
   kinds?: string[];
   device?: string;
   account?: string;
-  /** Events with tsMs >= sinceMs, oldest first, `limit` from the oldest (a paging cursor). */
+  /** Events with tsMs >= sinceMs; the oldest `limit` of them (a paging cursor). */
   sinceMs?: number;
-  /** Default 1000. Without `sinceMs` the newest `limit` events are returned (still oldest first). */
+  /** Default 1000. Without `sinceMs`: the newest `limit` events. Results are always in (tsMs, id) order, oldest first. */
   limit?: number;
 }
 
@@ -202,9 +202,15 @@ export interface LedgerCommit {
 export interface LedgerStore {
   /** Commit one batch in one transaction; returns its chain position. Throws (and commits nothing) on invalid input. */
   commitBatch(b: LedgerBatch): LedgerCommit;
-  /** Totals per (device, point, account, payee); all-time without a window, hour-aligned with one. */
+  /**
+   * Totals per (device, point, account, payee), sorted by that key. Without fromMs/toMs: all time.
+   * With a window: the hourly buckets in [fromMs rounded down, toMs rounded up to the hour); an
+   * accrual or delta (fromMs, toMs] is counted in the UTC hour holding toMs − 1. Exact (bigint).
+   */
   ledgerTotals(filter?: LedgerTotalsFilter): LedgerTotal[];
+  /** Every account with core state or a channel as payer, sorted; vouchered = Σ latest voucher per channel. */
   accounts(): LedgerAccountRow[];
+  /** Every channel that accrued or was vouchered, sorted by id. */
   channels(): LedgerChannelRow[];
   /** Record one voucher as its own chained batch (seq strictly increasing, amount never decreasing per channel). */
   recordVoucher(v: LedgerVoucher): LedgerCommit;

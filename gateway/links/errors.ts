@@ -6,7 +6,10 @@
  *  - GW_ERR_MODBUS_TIMEOUT:   no answer within the link's timeoutMs;
  *  - GW_ERR_MODBUS_PROTOCOL:  an answer that is not a valid reply (CRC, length, function);
  *  - GW_ERR_MODBUS_REQUEST:   the caller asked for something Modbus cannot carry;
- *  - GW_ERR_LINK_DOWN:        the link is not connected, or dropped mid-request.
+ *  - GW_ERR_LINK_DOWN:        the link is not connected, or dropped mid-request;
+ *  - GW_ERR_LINK_OPTIONS:     a link built with options it cannot use (serial framing, baud).
+ * RTU links count each dropped frame (bad CRC, truncated, noise, stray reply)
+ * in their stats(); the request it answered fails with GW_ERR_MODBUS_PROTOCOL.
  */
 import { GatewayError } from '../errors';
 
@@ -59,6 +62,19 @@ export class LinkDownError extends GatewayError {
   }
 }
 
+export class UnsupportedLinkError extends GatewayError {
+  constructor(linkId: string, type: string) {
+    super('GW_ERR_LINK_UNSUPPORTED', `link ${linkId}: type ${type} is not supported by this build`);
+  }
+}
+
+/** A link was constructed with options it cannot use (bad baud rate, framing …). */
+export class LinkOptionsError extends GatewayError {
+  constructor(linkId: string, detail: string) {
+    super('GW_ERR_LINK_OPTIONS', `link ${linkId}: ${detail}`);
+  }
+}
+
 /** Codes declared here (checked unique by the tests). */
 export const LINK_ERROR_CODES = [
   'GW_ERR_MODBUS_EXCEPTION',
@@ -66,6 +82,8 @@ export const LINK_ERROR_CODES = [
   'GW_ERR_MODBUS_PROTOCOL',
   'GW_ERR_MODBUS_REQUEST',
   'GW_ERR_LINK_DOWN',
+  'GW_ERR_LINK_UNSUPPORTED',
+  'GW_ERR_LINK_OPTIONS',
 ] as const;
 
 export const isModbusException = (e: unknown, ...codes: number[]): e is ModbusExceptionError =>

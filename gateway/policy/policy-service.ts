@@ -55,6 +55,7 @@ export class PolicyService extends EventEmitter {
     } catch (err) {
       this.lastError = err as Error;
       this.d.log.error({ err: (err as Error).message, file: this.d.flowsFile }, 'policies rejected; previous policies stay active');
+      if (!this.current) this.applyLastRecorded(nowMs);
     }
     this.scheduleRefresh();
     return this.lastError;
@@ -77,6 +78,21 @@ export class PolicyService extends EventEmitter {
     this.d.onApplied?.(compiled);
     this.emit('applied', compiled);
     return compiled;
+  }
+
+  /**
+   * At start with an invalid flows file, the previous tables are the last
+   * policy the ledger recorded: keep billing with those rather than with none.
+   */
+  private applyLastRecorded(nowMs: number): void {
+    const last = this.d.ledger.latestPolicy();
+    if (!last) return;
+    try {
+      this.apply(JSON.parse(last.flowsJson), nowMs, last.flowsJson);
+      this.d.log.warn({ version: this.version }, 'using the last recorded valid policy from the ledger');
+    } catch (err) {
+      this.d.log.error({ err: (err as Error).message }, 'the last recorded policy does not compile against this config either; no policies active');
+    }
   }
 
   stop(): void {

@@ -1,7 +1,9 @@
 /**
  * Jest helper: starts test/sim/modbus_server.py (pymodbus 3.0 under
- * /usr/bin/python3) as a real Modbus TCP peer on a loopback port and drives
- * its stdin control channel. See the spec format in modbus_server.py.
+ * /usr/bin/python3) as a real Modbus peer — Modbus TCP on a loopback port,
+ * RTU over TCP (`framer: 'rtu'`), or RTU on a serial device (`serial`, see
+ * serial-bus.ts for a pty pair) — and drives its stdin control channel. See
+ * the spec format in modbus_server.py.
  *
  *   const peer = await startModbusPeer({ units: { 1: { holding: { 0: [1, 2] } } } });
  *   await peer.set('holding', 0, [1234]);          // unit = first unit of the spec
@@ -11,6 +13,7 @@
  * Restart on the same port: startModbusPeer({ ...spec, port: peer.port }).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 
@@ -35,8 +38,24 @@ export interface PeerEvolution {
   everyMs?: number;
 }
 
+export interface PeerSerialSpec {
+  /** The serial device the peer serves RTU on (one end of a pty pair). */
+  port: string;
+  baudrate?: number;
+  parity?: 'N' | 'E' | 'O';
+  bytesize?: 7 | 8;
+  stopbits?: 1 | 2;
+}
+
+/** Reply corruptions of an RTU peer (see modbus_server.py `fault`). */
+export type PeerFault = 'crc' | 'truncate' | 'noise' | 'garbage' | 'split' | 'silent';
+
 export interface PeerSpec {
   port?: number;
+  /** TCP framing: 'socket' (Modbus TCP, default) or 'rtu' (RTU frames over TCP, a converter). */
+  framer?: 'socket' | 'rtu';
+  /** Serve RTU on a serial device instead of TCP. */
+  serial?: PeerSerialSpec;
   /** Unit ids answered with exception 0x0B; other unknown unit ids get no answer. */
   deadUnits?: number[];
   units?: Record<number, PeerUnitSpec>;
@@ -45,6 +64,7 @@ export interface PeerSpec {
 }
 
 export interface ModbusPeer {
+  /** TCP port; 0 for a serial peer. */
   port: number;
   set(area: PeerArea, address: number, words: Array<number | boolean>, unit?: number): Promise<void>;
   get(area: PeerArea, address: number, count: number, unit?: number): Promise<number[]>;
@@ -52,10 +72,22 @@ export interface ModbusPeer {
   resume(): Promise<void>;
   /** Close every client connection (like a device reboot), keep listening. */
   drop(): Promise<number>;
+  /** Corrupt the next `n` replies (RTU framing only). */
+  fault(kind: PeerFault, n?: number): Promise<void>;
+  clearFaults(): Promise<void>;
+  /** Put raw bytes on the line now (serial) or on every connection (TCP). */
+  noise(bytes: number[]): Promise<void>;
+  /** CRC-valid request frames seen on the wire per unit id (RTU framing only), answered or not. */
+  requestCounts(): Promise<Record<number, number>>;
+  resetRequestCounts(): Promise<void>;
   stop(): Promise<void>;
 }
 
-const SCRIPT = path.join(__dirname, 'modbus_server.py');
+// next to this file under jest; from build/test/sim (a compiled bench) back in the source tree
+const SCRIPT = [
+  path.join(__dirname, 'modbus_server.py'),
+  path.resolve(__dirname, '..', '..', '..', 'test', 'sim', 'modbus_server.py'),
+].find((p) => existsSync(p)) as string;
 const PYTHON = '/usr/bin/python3';
 
 export function startModbusPeer(spec: PeerSpec = {}, startTimeoutMs = 15_000): Promise<ModbusPeer> {
@@ -91,20 +123,21 @@ export function startModbusPeer(spec: PeerSpec = {}, startTimeoutMs = 15_000): P
   const unitArg = (unit?: number) => (unit === undefined ? '' : ` u${unit}`);
 
   return new Promise<ModbusPeer>((resolve, reject) => {
-    let port = 0;
+    let started = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`modbus peer did not start within ${startTimeoutMs} ms: ${stderr}`));
     }, startTimeoutMs);
     child.once('exit', (code) => {
-      if (port === 0) {
+      if (!started) {
         clearTimeout(timer);
         reject(new Error(`modbus peer exited with ${code} before listening: ${stderr}`));
       }
     });
     lines.on('line', (line) => {
-      if (port === 0) {
-        port = Number(line.trim());
+      if (!started) {
+        started = true;
+        const port = Number(line.trim());
         clearTimeout(timer);
         resolve({
           port,
@@ -121,6 +154,26 @@ export function startModbusPeer(spec: PeerSpec = {}, startTimeoutMs = 15_000): P
             await command('resume');
           },
           drop: async () => Number(await command('drop')),
+          fault: async (kind, n = 1) => {
+            await command(`fault ${kind} ${n}`);
+          },
+          clearFaults: async () => {
+            await command('fault clear');
+          },
+          noise: async (bytes) => {
+            await command(`noise ${bytes.map((b) => (b & 0xff).toString(16).padStart(2, '0')).join('')}`);
+          },
+          requestCounts: async () => {
+            const out: Record<number, number> = {};
+            for (const pair of (await command('count')).split(/\s+/).filter(Boolean)) {
+              const [unit, n] = pair.split(':').map(Number);
+              out[unit] = n;
+            }
+            return out;
+          },
+          resetRequestCounts: async () => {
+            await command('count reset');
+          },
           stop: async () => {
             if (exited) return;
             child.stdin.end('stop\n');

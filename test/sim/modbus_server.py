@@ -1,11 +1,16 @@
 #!/usr/bin/python3
-"""A scripted Modbus TCP peer for the gateway's wire tests (pymodbus 3.0, Debian).
+"""A scripted Modbus peer for the gateway's wire tests (pymodbus 3.0, Debian): Modbus TCP,
+RTU over TCP (a serial-to-Ethernet converter) or RTU on a serial line (one end of a pty pair).
 
 Run:  /usr/bin/python3 test/sim/modbus_server.py '<json spec>'   (or a path to a JSON file)
 
 Spec (every key optional):
   {
     "host": "127.0.0.1", "port": 0,            # port 0 = pick a free one
+    "framer": "socket",                        # TCP framing: "socket" (Modbus TCP, MBAP) or "rtu"
+                                               # (RTU frames with CRC over TCP, like a converter)
+    "serial": {"port": "/dev/pts/3",           # instead of TCP: serve RTU on this serial device
+               "baudrate": 9600, "parity": "N", "bytesize": 8, "stopbits": 1},
     "deadUnits": [9],                          # unit ids answered with exception 0x0B (a TCP gateway
                                                # whose serial device is off); any other unknown unit id
                                                # gets no answer at all (the client times out)
@@ -37,8 +42,22 @@ from stdin, one per line, and answers each with one line starting "ok" or "err":
   get [uN] <area> <address> <count>         -> "ok v1 v2 ..."
   pause | resume                             stop/restart the evolutions
   drop                                       close every client connection (a device reboot)
+  fault <kind> [n]                           corrupt the next n replies (default 1; RTU framing only):
+                                               crc      last CRC byte flipped
+                                               truncate only the first half of the frame
+                                               noise    3 noise bytes, then the good frame
+                                               garbage  7 noise bytes instead of the frame
+                                               split    the frame in two writes 5 ms apart
+                                               silent   no reply at all
+  fault clear                                forget pending faults
+  noise <hex>                                write raw bytes onto the line now (serial: the bus;
+                                             TCP: every connection)
+  count [reset]                              -> "ok <unit>:<requests> ..." request frames seen on the
+                                             wire per unit id (CRC-valid, answered or not)
   stop                                       exit
 End of stdin (the test runner died) also exits.
+
+The first line printed is the TCP port, or 0 for a serial peer once the device is open.
 """
 
 import asyncio
@@ -55,7 +74,15 @@ from pymodbus.datastore import (
     ModbusSparseDataBlock,
 )
 from pymodbus.exceptions import NoSuchSlaveException
-from pymodbus.server.async_io import ModbusTcpServer
+from pymodbus.framer.rtu_framer import ModbusRtuFramer
+from pymodbus.framer.socket_framer import ModbusSocketFramer
+from pymodbus.server.async_io import (
+    ModbusConnectedRequestHandler,
+    ModbusSerialServer,
+    ModbusSingleRequestHandler,
+    ModbusTcpServer,
+)
+from pymodbus.utilities import computeCRC
 
 AREA_KEYS = {"holding": "hr", "input": "ir", "coil": "co", "discrete": "di"}
 # function-code keys pymodbus's context uses for get/setValues
@@ -137,6 +164,86 @@ class PeerContext(ModbusServerContext):
         return super().__getitem__(slave)
 
 
+def rtu_request_length(buf, i):
+    """Length of the RTU request frame starting at buf[i], or 0 if unknown, None if more bytes needed."""
+    if len(buf) - i < 2:
+        return None
+    fc = buf[i + 1]
+    if 1 <= fc <= 6:
+        return 8
+    if fc in (15, 16):
+        if len(buf) - i < 7:
+            return None
+        return 9 + buf[i + 6]
+    return 0
+
+
+class RequestCounter:
+    """Counts CRC-valid RTU request frames per unit id as they arrive on the wire, before
+    pymodbus decides whether to answer (an unknown unit id is counted too)."""
+
+    def __init__(self):
+        self.counts = {}
+
+    def feed(self, buf):
+        """Consume whole frames from buf (a bytearray); keep an incomplete tail."""
+        i = 0
+        while True:
+            n = rtu_request_length(buf, i)
+            if n is None or (n and len(buf) - i < n):
+                break
+            if n and computeCRC(bytes(buf[i : i + n - 2])) == int.from_bytes(buf[i + n - 2 : i + n], "big"):
+                self.counts[buf[i]] = self.counts.get(buf[i], 0) + 1
+                i += n
+            else:
+                i += 1  # not a frame start: resynchronise one byte later
+        del buf[:i]
+
+
+FAULT_KINDS = ("crc", "truncate", "noise", "garbage", "split", "silent")
+NOISE = bytes([0x00, 0xFF, 0x5A, 0x13, 0xA5, 0x00, 0xFE])
+
+
+class FaultMixin:
+    """Request handler additions: count requests, corrupt replies on command."""
+
+    def data_received(self, data):
+        if getattr(self.server, "rtu", False):
+            self._sniffed = getattr(self, "_sniffed", bytearray()) + data
+            self.server.peer.counter.feed(self._sniffed)
+        super().data_received(data)
+
+    def _send_(self, data):
+        transport = self.transport
+        if transport is None:
+            return
+        peer = self.server.peer
+        fault = peer.faults.pop(0) if peer.faults and getattr(self.server, "rtu", False) else None
+        if fault is None:
+            transport.write(data)
+        elif fault == "crc":
+            transport.write(data[:-1] + bytes([data[-1] ^ 0x5A]))
+        elif fault == "truncate":
+            transport.write(data[: max(2, len(data) // 2)])
+        elif fault == "noise":
+            transport.write(NOISE[:3] + data)
+        elif fault == "garbage":
+            transport.write(NOISE)
+        elif fault == "split":
+            half = len(data) // 2
+            transport.write(data[:half])
+            asyncio.get_running_loop().call_later(0.005, transport.write, data[half:])
+        # "silent": nothing
+
+
+class TcpHandler(FaultMixin, ModbusConnectedRequestHandler):
+    pass
+
+
+class SerialHandler(FaultMixin, ModbusSingleRequestHandler):
+    pass
+
+
 class Peer:
     def __init__(self, spec):
         self.spec = spec
@@ -149,6 +256,8 @@ class Peer:
         self.context = PeerContext(slaves, [int(u) for u in spec.get("deadUnits", [])])
         self.paused = False
         self.server = None
+        self.faults = []
+        self.counter = RequestCounter()
 
     # -- datastore access (the same path a Modbus request takes) --
     def set_values(self, unit, area, address, values):
@@ -218,6 +327,8 @@ class Peer:
             self.paused = False
             return "ok"
         if cmd == "drop":
+            if isinstance(self.server, ModbusSerialServer):
+                return "ok 0"
             n = 0
             for handler in list(self.server.active_connections.values()):
                 transport = getattr(handler, "transport", None)
@@ -225,7 +336,30 @@ class Peer:
                     transport.abort()
                     n += 1
             return f"ok {n}"
+        if cmd == "fault":
+            if args == ["clear"]:
+                self.faults = []
+                return "ok"
+            if not args or args[0] not in FAULT_KINDS:
+                return f"err usage: fault <{'|'.join(FAULT_KINDS)}> [n] | fault clear"
+            self.faults.extend([args[0]] * (int(args[1]) if len(args) > 1 else 1))
+            return "ok"
+        if cmd == "noise":
+            data = bytes.fromhex("".join(args))
+            for transport in self.transports():
+                transport.write(data)
+            return "ok"
+        if cmd == "count":
+            if args == ["reset"]:
+                self.counter.counts = {}
+                return "ok"
+            return "ok " + " ".join(f"{u}:{n}" for u, n in sorted(self.counter.counts.items()))
         return f"err unknown command {cmd!r}"
+
+    def transports(self):
+        if isinstance(self.server, ModbusSerialServer):
+            return [self.server.transport] if self.server.transport is not None else []
+        return [h.transport for h in self.server.active_connections.values() if getattr(h, "transport", None)]
 
 
 async def main():
@@ -240,16 +374,43 @@ async def main():
     )
 
     peer = Peer(spec)
-    server = ModbusTcpServer(
-        peer.context,
-        address=(spec.get("host", "127.0.0.1"), int(spec.get("port", 0))),
-        allow_reuse_address=True,
-        ignore_missing_slaves=False,
-    )
-    peer.server = server
-    serve_task = asyncio.create_task(server.serve_forever())
-    await server.serving
-    port = server.server.sockets[0].getsockname()[1]
+    serve_task = None
+    if spec.get("serial"):
+        ser = spec["serial"]
+        server = ModbusSerialServer(
+            peer.context,
+            framer=ModbusRtuFramer,
+            port=ser["port"],
+            baudrate=int(ser.get("baudrate", 9600)),
+            parity=ser.get("parity", "N"),
+            bytesize=int(ser.get("bytesize", 8)),
+            stopbits=int(ser.get("stopbits", 1)),
+            handler=SerialHandler,
+            ignore_missing_slaves=False,
+        )
+        server.rtu = True
+        server.peer = peer
+        peer.server = server
+        await server.start()
+        if server.transport is None:
+            raise RuntimeError(f"cannot open serial device {ser['port']}")
+        port = 0
+    else:
+        rtu = spec.get("framer", "socket") == "rtu"
+        server = ModbusTcpServer(
+            peer.context,
+            framer=ModbusRtuFramer if rtu else ModbusSocketFramer,
+            address=(spec.get("host", "127.0.0.1"), int(spec.get("port", 0))),
+            handler=TcpHandler,
+            allow_reuse_address=True,
+            ignore_missing_slaves=False,
+        )
+        server.rtu = rtu
+        server.peer = peer
+        peer.server = server
+        serve_task = asyncio.create_task(server.serve_forever())
+        await server.serving
+        port = server.server.sockets[0].getsockname()[1]
     tasks = [asyncio.create_task(peer.evolve(ev)) for ev in spec.get("evolutions", [])]
     print(port, flush=True)
 
@@ -274,7 +435,8 @@ async def main():
         t.cancel()
     # Leave without a graceful pymodbus shutdown: the OS closes every socket at exit,
     # which is what a device that is switched off does.
-    serve_task.cancel()
+    if serve_task is not None:
+        serve_task.cancel()
     sys.stdout.flush()
     os._exit(0)
 

@@ -196,7 +196,7 @@ describe('Modicon registers', () => {
 
 describe('profiles', () => {
   it('ships generic, eastron-sdm630 and dsmr-5', () => {
-    expect(listProfiles()).toEqual(['dsmr-5', 'eastron-sdm630', 'generic']);
+    expect(listProfiles()).toEqual(['dsmr-5', 'eastron-sdm120', 'eastron-sdm630', 'generic', 'generic-water-meter', 'sunspec-meter']);
     expect(loadProfile('generic').points).toEqual([]);
   });
 
@@ -332,7 +332,7 @@ describe('bad configs are reported by path', () => {
     ['unitId broadcast', withDevices('  - { id: d1, link: plant, unitId: 0, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].unitId', /broadcast/],
     ['unitId missing', withDevices('  - { id: d1, link: plant, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].unitId', /required/],
     ['pollMs type', withDevices('  - { id: d1, link: plant, unitId: 1, pollMs: fast, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].pollMs', /expected an integer, got "fast"/],
-    ['unknown profile', withDevices('  - { id: d1, link: plant, unitId: 1, profile: acme-9000 }\n'), 'devices[0].profile', /unknown profile "acme-9000" \(available: dsmr-5, eastron-sdm630, generic\)/],
+    ['unknown profile', withDevices('  - { id: d1, link: plant, unitId: 1, profile: acme-9000 }\n'), 'devices[0].profile', /unknown profile "acme-9000" \(available: dsmr-5, eastron-sdm120, eastron-sdm630, generic, generic-water-meter, sunspec-meter\)/],
     ['no points', withDevices('  - { id: d1, link: plant, unitId: 1 }\n'), 'devices[0].points', /no points/],
     ['dsmr device with unitId', withDevices('  - { id: home, link: p1, unitId: 1, profile: dsmr-5 }\n'), 'devices[0].unitId', /not used by dsmr-p1 devices/],
     ['dsmr device with pollMs', withDevices('  - { id: home, link: p1, profile: dsmr-5, pollMs: 1000 }\n'), 'devices[0].pollMs', /not used by dsmr-p1 devices/],

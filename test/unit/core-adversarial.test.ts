@@ -162,3 +162,23 @@ test('-0 as slot or time is 0 for both cores', () => {
   expect(wasm.process(batch)).toStrictEqual(expected);
   expect(wasm.snapshot()).toStrictEqual(ref.snapshot());
 });
+
+test('time differences beyond 2^53 are exact (rate check and time-of-use split)', () => {
+  const from = -(2 ** 53 - 2);
+  const to = 2 ** 53 - 1; // to - from = 2^54 - 3: not a double
+  const span = (1n << 54n) - 3n;
+  const results = [new ReferenceCore(), loadWasmCore()].map((core) => {
+    core.configureSlots([{ slot: 0, widthBits: 64, microPerCount: 1n, maxRateMicroPerS: 1000n }]); // qty <= dt allowed
+    core.setPolicy({
+      version: 1,
+      lines: [{ line: 0, slot: 0, channel: 0, priceNano: 1n, segments: [{ fromMs: 1, toMs: 2, priceNano: 5n }] }],
+      channels: [{ channel: 0, account: 0 }],
+      creditLimits: [],
+    });
+    core.process([{ slot: 0, raw: 0n, tsMs: from }]);
+    return core.process([{ slot: 0, raw: span, tsMs: to }]);
+  });
+  expect(results[0]!.events).toEqual([]); // exactly at the rate limit: not held
+  expect(results[0]!.accruals.map((a) => a.qtyMicro)).toEqual([2n ** 53n - 1n, 1n, 2n ** 53n - 3n]);
+  expect(results[1]).toStrictEqual(results[0]);
+});

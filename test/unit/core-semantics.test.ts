@@ -39,18 +39,20 @@ describe.each(CORES)('%s', (_name, make) => {
     expect(kinds(res.events)).toEqual(['baseline', 'baseline']);
   });
 
-  test('rollover vs reset at 16, 32 and 64 bits; width 0 decrease is a reset', () => {
+  test('rollover vs reset at 16, 32 and 64 bits; width 0 decrease is a reset; a reset is a new baseline billing nothing', () => {
     core.configureSlots([slot(0, 16, 1n), slot(1, 32, 1n), slot(2, 64, 1n), slot(3, 0, 1n)]);
     core.process([r(0, 65_000n, 0), r(1, 4_294_967_000n, 0), r(2, (1n << 64n) - 10n, 0), r(3, 1_000n, 0)]);
     const wraps = core.process([r(0, 100n, 1), r(1, 4n, 1), r(2, 5n, 1), r(3, 999n, 1)]);
-    expect(wraps.deltas.map((d) => d.qtyMicro)).toEqual([636n, 300n, 15n, 999n]);
+    expect(wraps.deltas.map((d) => d.qtyMicro)).toEqual([636n, 300n, 15n, 0n]);
     expect(kinds(wraps.events)).toEqual(['rollover', 'rollover', 'rollover', 'reset']);
     // 100 -> 40000: plain; 40000 -> 7000: wrapped 32536 < 32768 is a rollover; 7000 -> 6000: wrapped 64536 is a reset
     const more = core.process([r(0, 40_000n, 2), r(0, 7_000n, 3), r(0, 6_000n, 4)]);
-    expect(more.deltas.map((d) => d.qtyMicro)).toEqual([39_900n, 32_536n, 6_000n]);
+    expect(more.deltas.map((d) => d.qtyMicro)).toEqual([39_900n, 32_536n, 0n]);
+    // after the reset, 6000 is the baseline: the next reading bills from it
+    expect(core.process([r(0, 6_250n, 5)]).deltas.map((d) => d.qtyMicro)).toEqual([250n]);
     expect(kinds(more.events)).toEqual(['rollover', 'reset']);
     const big = core.process([r(2, 1n << 63n, 2), r(2, 7n, 3)]);
-    expect(big.deltas.map((d) => d.qtyMicro)).toEqual([(1n << 63n) - 5n, 7n]);
+    expect(big.deltas.map((d) => d.qtyMicro)).toEqual([(1n << 63n) - 5n, 0n]);
     expect(kinds(big.events)).toEqual(['reset']);
   });
 
@@ -169,6 +171,8 @@ describe.each(CORES)('%s', (_name, make) => {
     expect(() => core.setPolicy({ ...policy(3, [flatLine(0, 1n, 4)]) })).toThrow(CorePolicyError);
     const overlap = [{ fromMs: 0, toMs: 10, priceNano: 1n }, { fromMs: 5, toMs: 20, priceNano: 1n }];
     expect(() => core.setPolicy(policy(3, [{ slot: 0, channel: 0, priceNano: 1n, segments: overlap }]))).toThrow(CorePolicyError);
+    const tooMany = Array.from({ length: 65_536 }, () => flatLine(1, 1n));
+    expect(() => core.setPolicy(policy(3, tooMany))).toThrow(CorePolicyError);
     const res = core.process([r(0, 1_000_000n, 2), r(1, 1_000_000n, 2)]);
     expect(res.accruals.map((a) => [a.line, a.amountNano, a.policyVersion])).toEqual([[0, 1n, 2], [1, 2n, 2]]);
     expect(core.snapshot().accounts).toEqual([

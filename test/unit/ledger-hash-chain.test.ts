@@ -29,7 +29,7 @@ const detailValue: fc.Arbitrary<EventDetailValue> = fc.oneof(
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
-const detailKey = fc.oneof(text, fc.nat({ max: 20 }).map(String), fc.constantFrom('raw', '__proto__x', 'a', 'B'));
+const detailKey = fc.oneof(text, fc.nat({ max: 20 }).map(String), fc.constantFrom('raw', '__proto__', 'constructor', '4294967295', 'a', 'B'));
 
 const batchArb: fc.Arbitrary<LedgerBatch> = fc.record({
   atMs: ms,

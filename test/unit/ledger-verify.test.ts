@@ -104,6 +104,17 @@ describe('verifyLedger', () => {
     l.close();
   });
 
+  it('verifies event details with keys JS objects treat specially ("__proto__", array indexes)', () => {
+    const dir = path.join(root, 'odd-keys');
+    const l = SqliteLedger.open(dir);
+    const detail = JSON.parse('{"__proto__":"p","10":1,"2":2,"b":null,"a":true}');
+    l.commitBatch(batch(T0, { events: [event('odd', T0, { detail })] }));
+    expect(l.events()[0].detail).toEqual(detail);
+    expect(Object.keys(l.events()[0].detail)).toContain('__proto__');
+    l.close();
+    expect(verifyLedger(dir)).toMatchObject({ ok: true, batches: 1 });
+  });
+
   it('throws LedgerOpenError for a missing file, reports a non-ledger database', () => {
     expect(() => verifyLedger(path.join(root, 'nope.db'))).toThrow(LedgerOpenError);
     const other = path.join(root, 'other.db');
@@ -180,11 +191,24 @@ describe('verifyLedger', () => {
     ['an event inserted', (db) => db.exec(`INSERT INTO events (batch_seq, kind, ts_ms, detail) VALUES (99, 'alarm', 0, '{}')`), /events: 1 rows belong to no batch/, undefined],
     ['a total edited', (db) => db.exec(`UPDATE totals SET amount_nano = '1' WHERE payee = 'waterworks'`), /totals row .* differs from the chain/, undefined],
     ['a total deleted', (db) => db.exec(`DELETE FROM totals WHERE payee = ''`), /totals row \(pump-1, energy, pump-1, \) is missing/, undefined],
-    ['an hourly bucket edited', (db) => db.exec(`UPDATE hourly SET quantity_micro = '0' WHERE hour_ms = ${T0}`), /hourly row .* differs from the chain/, undefined],
-    ['an hourly bucket moved', (db) => db.exec(`UPDATE hourly SET hour_ms = hour_ms + ${HOUR} WHERE device = 'pump-1'`), /hourly row .* is not in the chain/, undefined],
+    [
+      'an hourly bucket edited',
+      (db) => db.exec(`UPDATE hourly SET quantity_micro = '0' WHERE hour_ms = ${T0}`),
+      /^hourly buckets of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/,
+      undefined,
+    ],
+    [
+      'an hourly bucket moved to another hour',
+      (db) => db.exec(`UPDATE hourly SET hour_ms = hour_ms + ${HOUR} WHERE device = 'pump-1'`),
+      /^hourly buckets of \(pump-1, energy, pump-1, \) differ from the chain$/,
+      undefined,
+    ],
+    ['an hourly bucket made non-numeric', (db) => db.exec(`UPDATE hourly SET amount_nano = 'x' WHERE device = 'pump-1'`), /hourly row .* not an integer/, undefined],
+    ['an hourly bucket added', (db) => db.exec(`INSERT INTO hourly VALUES ('pump-1', 'energy', 'pump-1', '', 0, '5', '0')`), /^hourly buckets of \(pump-1, energy, pump-1, \) differ/, undefined],
     ['a channel accrual edited', (db) => db.exec(`UPDATE channels SET accrued_nano = '0'`), /channels row \(purifier-1>waterworks\) differs/, undefined],
-    ['a voucher amount edited', (db) => db.exec(`UPDATE vouchers SET amount_nano = '999999999999'`), /vouchers row .* differs from the chain/, 7],
-    ['a voucher deleted', (db) => db.exec('DELETE FROM vouchers'), /vouchers row .* is missing/, 7],
+    ['a voucher amount edited', (db) => db.exec(`UPDATE vouchers SET amount_nano = '999999999999'`), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
+    ['a voucher json edited', (db) => db.exec(`UPDATE vouchers SET json = '{"v":1,"seq":2}'`), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
+    ['a voucher deleted', (db) => db.exec('DELETE FROM vouchers'), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
     ['a slot state edited', (db) => db.exec(`UPDATE slot_state SET last_raw = '1'`), /slot_state row \(purifier-1, water\) differs from the chain/, 10],
     ['an account state edited', (db) => db.exec(`UPDATE account_state SET unsettled_nano = '0'`), /account_state row \(purifier-1\) differs/, 10],
     ['a line state deleted', (db) => db.exec('DELETE FROM line_state'), /line_state row .* is missing/, 10],
