@@ -246,6 +246,29 @@ export class Gateway {
   private publish(b: CommittedBatch): void {
     for (const e of b.batch.events) {
       this.backend.stream.emit('event', eventView({ ...e, id: b.seq, batchSeq: b.seq }));
+      if ((e.kind === 'credit-over' || e.kind === 'credit-under') && e.account) this.applyCutoff(e.account, e.kind === 'credit-over');
+    }
+  }
+
+  /**
+   * `m2m-credit-limit` with action cutoff (DESIGN §5): passing the limit switches
+   * the named point off, falling back under the re-arm level switches it on again;
+   * both confirmed by read-back and recorded as 'cutoff' events.
+   */
+  private applyCutoff(account: string, over: boolean): void {
+    for (const c of this.policies.active?.creditLimits ?? []) {
+      if (c.account !== account || c.action !== 'cutoff' || !c.device || !c.point) continue;
+      const { device, point } = c;
+      const want = !over;
+      const p = this.config.devices.find((d) => d.id === device)?.points.find((x) => x.name === point);
+      const value = p && (p.area === 'coil' || p.type === 'bool') ? want : want ? '1' : '0';
+      this.writePoint(device, point, value).then(
+        (r) => this.metering.addEvents([{ kind: 'cutoff', device, point, account, tsMs: Date.now(), detail: { on: want, confirmed: String(r.value), policy: c.nodeId } }]),
+        (err: Error) => {
+          this.log.error({ device, point, account, err: err.message }, 'credit-limit cutoff write failed');
+          this.metering.addEvents([{ kind: 'cutoff-failed', device, point, account, tsMs: Date.now(), detail: { on: want, error: err.message, policy: c.nodeId } }]);
+        },
+      );
     }
   }
 

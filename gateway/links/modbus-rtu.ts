@@ -44,6 +44,8 @@ export interface ModbusRtuLinkOptions {
   stopBits?: 1 | 2;
   /** Per-request timeout, ms. Default 1000. */
   timeoutMs?: number;
+  /** Quiet time before each request, ms. Default t3.5 of the framing; more for slow devices. */
+  interFrameGapMs?: number;
   /**
    * Line silence after a partial or bad reply before it is judged, ms.
    * Default max(20, 2 × t3.5): USB adapters deliver a frame in chunks up to
@@ -89,10 +91,13 @@ export class ModbusRtuLink extends ModbusClientLink {
     this.stopBits = opts.stopBits ?? 1;
     if (this.stopBits !== 1 && this.stopBits !== 2) throw bad(`stopBits must be 1 or 2, got ${String(this.stopBits)}`);
     if (!(this.timeoutMs > 0)) throw bad(`timeoutMs must be > 0, got ${this.timeoutMs}`);
+    if (opts.interFrameGapMs !== undefined && !(opts.interFrameGapMs >= 0)) {
+      throw bad(`interFrameGapMs must be >= 0, got ${opts.interFrameGapMs}`);
+    }
     this.path = opts.path;
     const charBits = serialCharBits(this.dataBits, this.parity, this.stopBits);
     const charMs = (charBits * 1000) / this.baudRate;
-    this.interFrameGapMs = rtuInterFrameGapMs(this.baudRate, charBits);
+    this.interFrameGapMs = opts.interFrameGapMs ?? rtuInterFrameGapMs(this.baudRate, charBits);
     this.byteTimeoutMs = opts.byteTimeoutMs ?? Math.max(20, Math.ceil(2 * this.interFrameGapMs));
     this.rtu = new RtuTransport(
       this.id,
