@@ -28,6 +28,7 @@ import { createModbusLink } from './links/link-factory';
 import type { Logger } from './log';
 import { BusQueue } from './poll/bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './poll/device-poller';
+import { LinkSupervisor } from './poll/link-supervisor';
 import { AlarmWatch } from './policy/alarm-watch';
 import { PolicyService } from './policy/policy-service';
 import { PolicyRegistry } from './policy/registry';
@@ -35,6 +36,9 @@ import { packageVersion } from './package-root';
 import { UnknownPointError, PointNotWritableError, WriteFailedError, InvalidValueError } from './api/errors';
 import { isGatewayError } from './errors';
 import { GatewayStartError } from './gateway-errors';
+
+/** Upper bound of the link reconnect backoff. */
+const RECONNECT_CAP_MS = 30_000;
 
 export interface GatewayOptions {
   /** Use this core instead of build/core.wasm (tests: the BigInt reference). */
@@ -180,11 +184,18 @@ export class Gateway {
       const link = createModbusLink(lc, this.log);
       if (link) this.links.set(lc.id, link);
     }
+    for (const [id, link] of this.links) {
+      // Reconnect attempts back off, but never beyond a few poll periods of the
+      // link's fastest device: a rebooted device is back within a few polls.
+      const fastest = Math.min(...this.config.devices.filter((d) => d.link === id).map((d) => d.pollMs), 10_000);
+      LinkSupervisor.for(link, { logger: this.log, capMs: Math.min(RECONNECT_CAP_MS, Math.max(2_000, 3 * fastest)) });
+    }
     for (const d of this.config.devices) {
       this.views.add(d.id, d.link, d.points);
       const link = this.links.get(d.link);
       if (!link) continue;
       const poller = new DevicePoller({
+        supervisor: LinkSupervisor.for(link, { logger: this.log }),
         device: { id: d.id, unitId: d.unitId, pollMs: d.pollMs, points: d.points, limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits } },
         link,
         queue: BusQueue.for(link.busKey),
@@ -207,9 +218,15 @@ export class Gateway {
       link.on('telegram', (t: P1Telegram) => {
         const now = Date.now();
         for (const { id, mapper } of mappers) {
-          const values = mapper.values(t, now).map((v) => ({ point: v.point, decoded: { raw: v.value, value: v.value, counterRaw: v.counterRaw } }));
           if (this.views.get(id)?.state !== 'ok') this.onDeviceState({ device: id, state: 'ok', reason: 'telegram received' });
-          this.onReadings({ device: id, tsMs: t.timestamp ?? now, values, failed: [] });
+          // Each value keeps its own time (gas: its M-Bus timestamp, DESIGN §4): one set of readings per instant, oldest first.
+          const byTs = new Map<number, DeviceReadings['values']>();
+          for (const v of mapper.values(t, now)) {
+            const group = byTs.get(v.tsMs) ?? [];
+            group.push({ point: v.point, decoded: { raw: v.value, value: v.value, counterRaw: v.counterRaw } });
+            byTs.set(v.tsMs, group);
+          }
+          for (const [tsMs, values] of [...byTs].sort((a, b) => a[0] - b[0])) this.onReadings({ device: id, tsMs, values, failed: [] });
         }
       });
       link.on('state', (state) => {

@@ -2,6 +2,10 @@
  * Maps DSMR P1 telegrams onto a dsmr-p1 device's points (by OBIS code). The
  * meter pushes; there is no polling. Counters go to the core as micro-units
  * (width 0); the gas counter is timed by its own M-Bus timestamp (DESIGN §4).
+ * A counter value sent again with the same own timestamp and value (gas
+ * between its 5-minute updates, in every 1 s telegram) is the same reading,
+ * not a new one: it is left out, so the core does not log an 'ignored' event
+ * for it in every telegram.
  */
 import type { DevicePoint } from '../config/load';
 import type { P1Reading, P1Telegram } from '../links/p1-telegram';
@@ -21,6 +25,8 @@ function obisKey(obis: string): string {
 
 export class P1DeviceMapper {
   private readonly byObis = new Map<string, DevicePoint>();
+  /** Last counter reading passed on per point, to leave out exact repeats. */
+  private readonly lastCounter = new Map<DevicePoint, { tsMs: number; value: string }>();
 
   constructor(points: readonly DevicePoint[]) {
     for (const p of points) if (p.obis) this.byObis.set(obisKey(p.obis), p);
@@ -34,6 +40,11 @@ export class P1DeviceMapper {
       if (!point || seen.has(point)) continue;
       seen.add(point);
       const tsMs = r.at ?? t.timestamp ?? receivedAtMs;
+      if (point.kind === 'counter') {
+        const last = this.lastCounter.get(point);
+        if (last && last.tsMs === tsMs && last.value === r.value) continue;
+        this.lastCounter.set(point, { tsMs, value: r.value });
+      }
       out.push({ point, value: r.value, tsMs, counterRaw: point.kind === 'counter' ? r.micro : undefined });
     }
     return out;

@@ -340,3 +340,8 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
     return new ModbusProtocolError(ctx, err.message ?? String(e), { cause: e });
   }
 }
+
+/** The counters of a Modbus link built here (all three types), or null for another ModbusLink. */
+export function linkStats(link: ModbusLink): LinkStats | null {
+  return link instanceof ModbusClientLink ? link.stats() : null;
+}

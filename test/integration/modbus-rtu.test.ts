@@ -11,6 +11,7 @@ import type { LinkConfig } from '../../gateway/config/load';
 import { LINK_ERROR_CODES } from '../../gateway/links/errors';
 import type { LinkState } from '../../gateway/links/link';
 import { createModbusLink } from '../../gateway/links/link-factory';
+import { linkStats } from '../../gateway/links/modbus-client-link';
 import { ModbusRtuLink, rtuInterFrameGapMs, serialCharBits, type ModbusRtuLinkOptions } from '../../gateway/links/modbus-rtu';
 import { withCrc } from '../../gateway/links/rtu-framer';
 import { RtuOverTcpLink } from '../../gateway/links/rtu-over-tcp';
@@ -268,6 +269,7 @@ describe('ModbusRtuLink', () => {
 
   test('every request is accounted for exactly once', () => {
     const s = link.stats();
+    expect(linkStats(link)).toEqual(s);
     expect(s.requests).toBe(s.ok + s.exceptions + s.timeouts + s.protocolErrors);
     expect(s.state).toBe('up');
     expect(s.connects).toBe(1);
