@@ -199,25 +199,20 @@ export class MeteringService extends EventEmitter {
       };
     });
     const events = r.events.map((e) => this.eventRecord(e, touchedSlots, touchedAccounts));
-    const snap = this.core.snapshot();
+    // Only what this batch touched: the cost stays per batch, not per configured slot.
+    const snap = this.core.snapshot({ slots: touchedSlots, lines: touchedLines, accounts: touchedAccounts });
     const state: LedgerBatch['state'] = {
-      slots: snap.slots
-        .filter((s) => touchedSlots.has(s.slot))
-        .map((s) => {
-          const info = this.slots.at(s.slot);
-          return { device: info.device, point: info.point, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs };
-        }),
-      lines: snap.lines
-        .filter((l) => touchedLines.has(l.line))
-        .map((l) => {
-          const li = reg.lineInfo(l.line);
-          const info = this.slots.at(li.slot);
-          const ch = reg.channelInfo(li.channel);
-          return { device: info.device, point: info.point, payee: ch.payee, account: ch.payer, remainder: l.remainder };
-        }),
-      accounts: snap.accounts
-        .filter((a) => touchedAccounts.has(a.account))
-        .map((a) => ({ account: reg.accountName(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit })),
+      slots: snap.slots.map((s) => {
+        const info = this.slots.at(s.slot);
+        return { device: info.device, point: info.point, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs };
+      }),
+      lines: snap.lines.map((l) => {
+        const li = reg.lineInfo(l.line);
+        const info = this.slots.at(li.slot);
+        const ch = reg.channelInfo(li.channel);
+        return { device: info.device, point: info.point, payee: ch.payee, account: ch.payer, remainder: l.remainder };
+      }),
+      accounts: snap.accounts.map((a) => ({ account: reg.accountName(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit })),
     };
     return {
       atMs: Date.now(),

@@ -31,6 +31,7 @@ import type {
   PolicyTables,
   Reading,
   SlotConfig,
+  SnapshotFilter,
   TariffLine,
 } from './types';
 import { checkSettle, checkSlotConfigs, checkState, compilePolicy, I64_MAX, isTimestamp, MICRO, rawFitsWidth, U64_MAX } from './validate';
@@ -266,16 +267,19 @@ export class ReferenceCore implements MeteringCore {
     return now;
   }
 
-  snapshot(): CoreState {
-    const slots = [];
-    for (const s of this.slots) {
-      if (s === undefined) continue;
-      slots.push({ slot: s.cfg.slot, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs });
-    }
+  snapshot(only?: SnapshotFilter): CoreState {
+    const pick = <T>(all: readonly (T | undefined)[], ids: Iterable<number> | undefined): Array<[number, T]> => {
+      const out: Array<[number, T]> = [];
+      for (const i of ids ?? all.keys()) {
+        const v = Number.isInteger(i) ? all[i] : undefined;
+        if (v !== undefined) out.push([i, v]);
+      }
+      return out;
+    };
     return {
-      slots,
-      lines: this.lines.map((l) => ({ line: l.def.line, remainder: l.remainder })),
-      accounts: this.accounts.map((a, i) => ({ account: i, unsettledNano: a.unsettled, overLimit: a.overLimit })),
+      slots: pick(this.slots, only?.slots).map(([, s]) => ({ slot: s.cfg.slot, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs })),
+      lines: pick(this.lines, only?.lines).map(([, l]) => ({ line: l.def.line, remainder: l.remainder })),
+      accounts: pick(this.accounts, only?.accounts).map(([i, a]) => ({ account: i, unsettledNano: a.unsettled, overLimit: a.overLimit })),
     };
   }
 

@@ -143,6 +143,13 @@ export interface CoreState {
   accounts: AccountState[];
 }
 
+/** Which parts of the state a snapshot covers; an omitted list means all of that kind. */
+export interface SnapshotFilter {
+  slots?: Iterable<number>;
+  lines?: Iterable<number>;
+  accounts?: Iterable<number>;
+}
+
 export interface MeteringCore {
   /** (Re)define slots. Existing slots keep their state when their config is unchanged. */
   configureSlots(slots: SlotConfig[]): void;
@@ -152,6 +159,7 @@ export interface MeteringCore {
   process(readings: Reading[]): BatchResult;
   /** Mark an amount of an account as settled (vouchered & redeemed): lowers unsettled, may re-arm a limit. */
   settle(account: number, amountNano: bigint): CoreEvent[];
-  snapshot(): CoreState;
+  /** The state to persist; with `only`, just those slots, lines and accounts (the ones a batch touched). */
+  snapshot(only?: SnapshotFilter): CoreState;
   restore(state: CoreState): void;
 }

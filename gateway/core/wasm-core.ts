@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../package-root';
 import { CoreLoadError } from './errors';
-import type { Accrual, BatchResult, CoreEvent, CoreState, Delta, MeteringCore, PolicyTables, Reading, SlotConfig } from './types';
+import type { Accrual, BatchResult, CoreEvent, CoreState, Delta, MeteringCore, PolicyTables, SnapshotFilter, Reading, SlotConfig } from './types';
 import { checkSettle, EVENT_KINDS, U64_MAX } from './validate';
 import { ACCT, C, CoreMemory, EV_CREDIT_OVER, EV_CREDIT_UNDER, LAYOUT_VERSION, wasmApi, type CoreExports, type WasmModule } from './wasm-layout';
 import { CoreTables } from './wasm-tables';
@@ -75,8 +75,8 @@ export class WasmCore implements MeteringCore {
     this.tables.setPolicy(tables);
   }
 
-  snapshot(): CoreState {
-    return this.tables.snapshot();
+  snapshot(only?: SnapshotFilter): CoreState {
+    return this.tables.snapshot(only);
   }
 
   restore(state: CoreState): void {

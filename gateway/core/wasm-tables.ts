@@ -7,7 +7,7 @@
  * next to each other in memory); `physOf` maps a policy line index to its
  * record. Identical time-of-use segment lists are stored once.
  */
-import type { CoreState, CounterWidth, PolicyTables, PriceSegment, SlotConfig, SlotState } from './types';
+import type { CoreState, CounterWidth, PolicyTables, PriceSegment, SlotConfig, SlotState, SnapshotFilter } from './types';
 import { checkSlotConfigs, checkState, compilePolicy, I64_MAX, type CompiledPolicy } from './validate';
 import { ACCT, C, COLD, F_BASELINE, F_CONFIGURED, F_HELD, F_RATE, LINE, SEG, SLOT, type CoreMemory } from './wasm-layout';
 
@@ -157,10 +157,12 @@ export class CoreTables {
     }
   }
 
-  snapshot(): CoreState {
+  snapshot(only?: SnapshotFilter): CoreState {
     const { u8, u32, u64, i64 } = this.m.sync();
+    const slotCount = this.m.ctrl(C.SLOT_COUNT);
     const slots: SlotState[] = [];
-    for (let slot = 0; slot < this.m.ctrl(C.SLOT_COUNT); slot++) {
+    for (const slot of only?.slots ?? range(slotCount)) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= slotCount) continue;
       const sp = this.slotAddr(slot);
       const kp = this.coldAddr(slot);
       const flags = u8[sp + SLOT.FLAGS]!;
@@ -176,10 +178,16 @@ export class CoreTables {
         heldTsMs: held ? Number(i64[(kp + COLD.HELDTS) >> 3]) : 0,
       });
     }
-    const lines = this.remainders().map((remainder, line) => ({ line, remainder }));
+    const lines = [];
+    for (const line of only?.lines ?? range(this.physOf.length)) {
+      if (!Number.isInteger(line) || line < 0 || line >= this.physOf.length) continue;
+      lines.push({ line, remainder: u64[(this.lineAddr(line) + LINE.REM) >> 3]! });
+    }
     const acctPtr = this.m.ctrl(C.ACCT_PTR);
+    const acctCount = this.m.ctrl(C.ACCT_COUNT);
     const accounts = [];
-    for (let account = 0; account < this.m.ctrl(C.ACCT_COUNT); account++) {
+    for (const account of only?.accounts ?? range(acctCount)) {
+      if (!Number.isInteger(account) || account < 0 || account >= acctCount) continue;
       const ap = acctPtr + account * ACCT.SIZE;
       accounts.push({ account, unsettledNano: u64[(ap + ACCT.UNSETTLED) >> 3]!, overLimit: u32[(ap + ACCT.OVER) >> 2] !== 0 });
     }
@@ -218,4 +226,8 @@ export class CoreTables {
       u32[(ap + ACCT.OVER) >> 2] = st.overLimit ? 1 : 0;
     }
   }
+}
+
+function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
 }
