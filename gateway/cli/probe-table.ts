@@ -11,7 +11,7 @@
  */
 import { WORD_ORDERS } from '../config/schema';
 import { decodePoint } from '../devices/decode';
-import type { ResolvedPoint, ScalarType, WordOrder } from '../devices/point';
+import { pointWith, type ResolvedPoint, type ScalarType, type WordOrder } from '../devices/point';
 import { isFloatType, reorderWords, wordsToFloat } from '../devices/registers';
 import type { Area } from '../links/link';
 
@@ -82,20 +82,7 @@ export function probeColumns(opts: ProbeTableOptions = {}): ProbeColumn[] {
 }
 
 function probePoint(col: ProbeColumn): ResolvedPoint {
-  return {
-    name: col.key.replace(' ', '_'),
-    kind: 'gauge',
-    area: 'holding',
-    address: 0,
-    type: col.type as ScalarType,
-    length: 0,
-    wordOrder: col.order,
-    scale: '1',
-    offset: '0',
-    unit: '',
-    writable: false,
-    maxRate: '',
-  };
+  return pointWith(col.key.replace(' ', '_'), { type: col.type as ScalarType, wordOrder: col.order });
 }
 
 /** A column's value at the start of `words`, as a decimal string (floats: shortest form; NaN/Infinity spelled out). */

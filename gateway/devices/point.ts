@@ -46,6 +46,25 @@ export interface ResolvedPoint {
   scaleFactorOffset?: number;
 }
 
+/** A point with the config's defaults (a uint16 holding-register gauge at address 0) and `over` applied. */
+export function pointWith(name: string, over: Partial<ResolvedPoint> = {}): ResolvedPoint {
+  return {
+    name,
+    kind: 'gauge',
+    area: 'holding',
+    address: 0,
+    type: 'uint16',
+    length: 0,
+    wordOrder: 'ABCD',
+    scale: '1',
+    offset: '0',
+    unit: '',
+    writable: false,
+    maxRate: '',
+    ...over,
+  };
+}
+
 /**
  * Registers (16-bit words) a point reads; bits for coil/discrete. A point with
  * a scale factor spans from its address through its scale-factor register.

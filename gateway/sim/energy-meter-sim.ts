@@ -7,33 +7,20 @@
  *   30073 import energy (kWh)     -> input 72
  *   30075 export energy (kWh)     -> input 74
  */
-import { RegisterBank } from './register-bank';
+import { SimulatedDevice } from './simulated-device';
 
-export class EnergyMeterSim {
-  readonly bank = new RegisterBank();
+export class EnergyMeterSim extends SimulatedDevice {
   private importKwh: number;
   private exportKwh = 0;
-  private timer: NodeJS.Timeout | null = null;
   private t = 0;
 
   constructor(private readonly rnd: () => number = Math.random, startKwh = 1500) {
+    super();
     this.importKwh = startKwh;
     this.publish(0, [0, 0, 0], [230, 230, 230]);
   }
 
-  async start(host: string, port: number, unitId = 1, tickMs = 500): Promise<void> {
-    await this.bank.listen(host, port, unitId);
-    this.timer = setInterval(() => this.tick(tickMs / 1000), tickMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.bank.close();
-  }
-
-  tick(dt: number): void {
+  override tick(dt: number): void {
     this.t += dt;
     const volts = [0, 1, 2].map(() => 230 + (this.rnd() - 0.5) * 6);
     // The purifier's pump and UV lamp, plus a base load: 2–6 kW.

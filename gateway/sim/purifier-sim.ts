@@ -11,7 +11,7 @@
  * between 8 and 22 °dH, the cartridge wears with litres × hardness and is swapped
  * for a fresh one a while after it runs out (as a service technician would).
  */
-import { RegisterBank } from './register-bank';
+import { SimulatedDevice } from './simulated-device';
 
 export interface PurifierSnapshot {
   litres: number;
@@ -21,37 +21,23 @@ export interface PurifierSnapshot {
   valveOpen: boolean;
 }
 
-export class PurifierSim {
-  readonly bank = new RegisterBank();
+export class PurifierSim extends SimulatedDevice {
   private litres = 0;
   private hardness = 140; // 0.1 °dH
   private wear = 0; // cartridge wear in "dH·L"
   private readonly capacity = 1_500 * 140; // litres at 14 °dH per cartridge (a few minutes of demo time)
   private exhaustedAt = 0;
-  private timer: NodeJS.Timeout | null = null;
   private t = 0;
 
   constructor(private readonly rnd: () => number = Math.random, startLitres = 0) {
+    super();
     this.litres = startLitres;
     this.bank.coils[0] = 1;
     this.bank.holding[30] = 2;
     this.publish();
   }
 
-  async start(host: string, port: number, unitId = 1, tickMs = 250): Promise<void> {
-    await this.bank.listen(host, port, unitId);
-    this.timer = setInterval(() => this.tick(tickMs / 1000), tickMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.bank.close();
-  }
-
-  /** Advance the simulation by dt seconds. */
-  tick(dt: number): void {
+  override tick(dt: number): void {
     this.t += dt;
     const valveOpen = this.bank.coils[0] === 1;
     this.hardness = clamp(this.hardness + (this.rnd() - 0.5) * 4 + Math.sin(this.t / 60) * 0.5, 80, 220);

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { decodePoint } from '../../gateway/devices/decode';
-import type { ResolvedPoint } from '../../gateway/devices/point';
+import { pointWith, type ResolvedPoint } from '../../gateway/devices/point';
 import { LINK_ERROR_CODES } from '../../gateway/links/errors';
 import type { LinkState } from '../../gateway/links/link';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
@@ -25,23 +25,7 @@ import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../sim/modbus-p
 jest.setTimeout(60_000);
 const logger = silentLogger();
 
-function pt(name: string, over: Partial<ResolvedPoint>): ResolvedPoint {
-  return {
-    name,
-    kind: 'gauge',
-    area: 'holding',
-    address: 0,
-    type: 'uint16',
-    length: 0,
-    wordOrder: 'ABCD',
-    scale: '1',
-    offset: '0',
-    unit: '',
-    writable: false,
-    maxRate: '',
-    ...over,
-  };
-}
+const pt = (name: string, over: Partial<ResolvedPoint>): ResolvedPoint => pointWith(name, over);
 
 /** Resolves with the first event payload matching `pred`. */
 function nextEvent<T>(em: EventEmitter, event: string, pred: (x: T) => boolean = () => true, timeoutMs = 20_000): Promise<T> {

@@ -4,7 +4,7 @@
  * that only turns a hang into a clear failure).
  */
 import type { EventEmitter } from 'node:events';
-import type { ResolvedPoint } from '../../gateway/devices/point';
+import { pointWith, type ResolvedPoint } from '../../gateway/devices/point';
 import type {
   DevicePoller,
   DeviceReadings,
@@ -12,23 +12,7 @@ import type {
   DeviceStateChange,
 } from '../../gateway/poll/device-poller';
 
-export function pt(name: string, over: Partial<ResolvedPoint>): ResolvedPoint {
-  return {
-    name,
-    kind: 'gauge',
-    area: 'holding',
-    address: 0,
-    type: 'uint16',
-    length: 0,
-    wordOrder: 'ABCD',
-    scale: '1',
-    offset: '0',
-    unit: '',
-    writable: false,
-    maxRate: '',
-    ...over,
-  };
-}
+export const pt = (name: string, over: Partial<ResolvedPoint>): ResolvedPoint => pointWith(name, over);
 
 /** Resolves with the first event payload matching `pred`. */
 export function nextEvent<T>(

@@ -2,29 +2,13 @@ import fc from 'fast-check';
 import { counterWidth, decodePoint, microPerCount } from '../../gateway/devices/decode';
 import { encodePoint } from '../../gateway/devices/encode';
 import { DEVICE_ERROR_CODES } from '../../gateway/devices/errors';
-import type { ResolvedPoint, ScalarType, WordOrder } from '../../gateway/devices/point';
+import { pointWith, type ResolvedPoint, type ScalarType, type WordOrder } from '../../gateway/devices/point';
 import { integerRange } from '../../gateway/devices/registers';
 import { GatewayError } from '../../gateway/errors';
 
 const ORDERS: WordOrder[] = ['ABCD', 'CDAB', 'BADC', 'DCBA'];
 
-function pt(over: Partial<ResolvedPoint> = {}): ResolvedPoint {
-  return {
-    name: 'p',
-    kind: 'gauge',
-    area: 'holding',
-    address: 0,
-    type: 'uint16',
-    length: 0,
-    wordOrder: 'ABCD',
-    scale: '1',
-    offset: '0',
-    unit: '',
-    writable: true,
-    maxRate: '',
-    ...over,
-  };
-}
+const pt = (over: Partial<ResolvedPoint> = {}): ResolvedPoint => pointWith('p', { writable: true, ...over });
 
 const W = (...w: number[]) => Uint16Array.from(w);
 

@@ -4,7 +4,7 @@
  * test/integration/modbus-tcp.test.ts against a real peer.
  */
 import { EventEmitter } from 'node:events';
-import type { ResolvedPoint } from '../../gateway/devices/point';
+import { pointWith, type ResolvedPoint } from '../../gateway/devices/point';
 import { LinkDownError, ModbusExceptionError, ModbusTimeoutError } from '../../gateway/links/errors';
 import type { LinkState, ModbusLink } from '../../gateway/links/link';
 import { silentLogger } from '../../gateway/log';
@@ -63,23 +63,7 @@ class FakeLink extends EventEmitter implements ModbusLink {
   async writeCoil() {}
 }
 
-function pt(name: string, address: number, over: Partial<ResolvedPoint> = {}): ResolvedPoint {
-  return {
-    name,
-    kind: 'gauge',
-    area: 'holding',
-    address,
-    type: 'uint16',
-    length: 0,
-    wordOrder: 'ABCD',
-    scale: '1',
-    offset: '0',
-    unit: '',
-    writable: false,
-    maxRate: '',
-    ...over,
-  };
-}
+const pt = (name: string, address: number, over: Partial<ResolvedPoint> = {}): ResolvedPoint => pointWith(name, { address, ...over });
 
 const logger = silentLogger();
 let link: FakeLink;

@@ -6,28 +6,11 @@ import { ConfigError, type ConfigIssue } from '../../gateway/config/errors';
 import { parseConfig } from '../../gateway/config/load';
 import { counterWidth, decodePoint, microPerCount } from '../../gateway/devices/decode';
 import { DecodeError } from '../../gateway/devices/errors';
-import { pointWidth, valueWidth, type ResolvedPoint } from '../../gateway/devices/point';
+import { pointWidth, pointWith, valueWidth, type ResolvedPoint } from '../../gateway/devices/point';
 import { loadProfile } from '../../gateway/devices/profiles';
 import { planReads } from '../../gateway/poll/planner';
 
-function sfPoint(over: Partial<ResolvedPoint>): ResolvedPoint {
-  return {
-    name: 'p',
-    kind: 'gauge',
-    area: 'holding',
-    address: 100,
-    type: 'int16',
-    length: 0,
-    wordOrder: 'ABCD',
-    scale: '1',
-    offset: '0',
-    unit: '',
-    writable: false,
-    maxRate: '',
-    scaleFactorOffset: 4,
-    ...over,
-  };
-}
+const sfPoint = (over: Partial<ResolvedPoint>): ResolvedPoint => pointWith('p', { address: 100, type: 'int16', scaleFactorOffset: 4, ...over });
 
 const u16 = (n: number): number => (n < 0 ? n + 0x10000 : n);
 
