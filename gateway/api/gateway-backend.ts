@@ -12,6 +12,7 @@ import type {
   AccountView,
   ApiBackend,
   ChannelView,
+  DataDelivery,
   EventFilter,
   EventView,
   HealthView,
@@ -37,6 +38,8 @@ export interface GatewayBackendDeps {
   writer: PointWriter;
   metrics: MetricsRegistry;
   stopping: () => boolean;
+  /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
+  meterDelivery?: (delivery: DataDelivery) => void;
 }
 
 export class GatewayBackend implements ApiBackend {
@@ -101,18 +104,18 @@ export class GatewayBackend implements ApiBackend {
   }
 
   events(f: EventFilter): EventView[] {
-    const rows = this.d.ledger.events({
-      kinds: f.kind ? [f.kind] : undefined,
-      device: f.device,
-      sinceMs: f.since,
-      limit: f.since === undefined ? f.limit : undefined,
-    });
-    // The ledger pages oldest first; the API answers newest first, at most `limit`.
-    return rows.reverse().slice(0, f.limit).map(eventView);
+    const rows = this.d.ledger.events({ kinds: f.kind ? [f.kind] : undefined, device: f.device, sinceMs: f.since, limit: f.limit, newest: true });
+    // The ledger answers oldest first; the API newest first.
+    return rows.reverse().map(eventView);
   }
+
 
   metrics(): MetricsRegistry {
     return this.d.metrics;
+  }
+
+  meterDelivery(delivery: DataDelivery): void {
+    this.d.meterDelivery?.(delivery);
   }
 }
 

@@ -17,6 +17,7 @@ import { action } from './run-command';
 import { scanCommand } from './scan';
 import { startCommand } from './start';
 import { tokenCommand } from './token';
+import { verifyCommand } from './verify';
 
 const EXIT_HELP = `
 Exit codes: 0 ok, 1 invalid (verify commands), 2 bad configuration or usage, 3 runtime failure.
@@ -105,6 +106,13 @@ export function buildProgram(): Command {
     .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
     .option(...CONFIG_OPTION)
     .action(action(tokenCommand));
+
+  program
+    .command('verify')
+    .description('check a signed voucher (or a JSON array of one channel\'s vouchers): fields, channel, payer key, signature; prints valid or INVALID: <reason> (exit 0 valid, 1 invalid, 2 unreadable or not JSON)')
+    .argument('<voucher.json>', 'a voucher as /api/vouchers, MQTT or the stream gives it, or an array of them')
+    .option('--key <base64url>', 'require this payer key (base64url of the raw 32-byte ed25519 public key)')
+    .action(action((file: string, opts: { key?: string }) => verifyCommand(file, opts)));
 
   const ledger = program.command('ledger').description('ledger tools');
   ledger

@@ -29,6 +29,7 @@ import {
   mqttSchema,
   NUMERIC_TYPES,
   pointSchema,
+  settlementSchema,
   type DevicePoint,
   type LinkConfig,
   type LinkType,
@@ -315,6 +316,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   const gateway = part(gatewaySchema, raw.gateway);
   const http = part(httpSchema, raw.http);
   const mqtt = raw.mqtt === undefined ? undefined : part(mqttSchema, raw.mqtt);
+  const settlement = raw.settlement === undefined ? undefined : part(settlementSchema, raw.settlement);
 
   const rawLinks = Array.isArray(raw.links) ? raw.links : [];
   const links = rawLinks.map((l) => part(linkSchema, l));
@@ -338,11 +340,15 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   const ctx: DeviceContext = { linkTypes, profileDirs, p1Owner: new Map() };
   const devices = rawDevices.map((rd, i) => (isRecord(rd) ? resolveDevice(rd, i, ctx, issues) : undefined));
 
+  if (mqtt?.passwordFile !== undefined && mqtt.username === undefined) {
+    issues.push({ at: ['mqtt', 'passwordFile'], message: 'a password needs mqtt.username as well' });
+  }
   if (issues.length > 0 || !gateway || !http || (raw.mqtt !== undefined && !mqtt)) return { issues };
+  const gatewayId = gateway.id ?? os.hostname();
   const config: LoadedConfig = {
     version: 1,
     gateway: {
-      id: gateway.id ?? os.hostname(),
+      id: gatewayId,
       dataDir: path.resolve(baseDir, gateway.dataDir),
       currency: gateway.currency,
       timezone: canonicalTimeZone(gateway.timezone ?? systemTimeZone()),
@@ -350,7 +356,16 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       ...(gateway.profilesDir ? { profilesDir: profileDirs[0] } : {}),
     },
     http: parseListen(http.listen),
-    ...(mqtt ? { mqtt } : {}),
+    ...(mqtt
+      ? {
+          mqtt: {
+            ...mqtt,
+            clientId: mqtt.clientId ?? `m2m-${gatewayId}`,
+            ...(mqtt.passwordFile !== undefined ? { passwordFile: path.resolve(baseDir, mqtt.passwordFile) } : {}),
+          },
+        }
+      : {}),
+    ...(settlement ? { settlement: { threshold: normDecimal(settlement.threshold), intervalS: settlement.intervalS } } : {}),
     links: links as LinkConfig[],
     devices: devices as LoadedDevice[],
     configFile,

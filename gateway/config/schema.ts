@@ -194,6 +194,38 @@ export const mqttSchema = z.strictObject({
     .string()
     .regex(TOPIC_PREFIX_PATTERN, { error: 'expected topic levels without wildcards, like "m2m"' })
     .default('m2m'),
+  clientId: z
+    .string()
+    .regex(/^[^\s+#/]{1,128}$/, { error: 'expected 1-128 characters without spaces, "/", "+" or "#"' })
+    .optional()
+    .meta({ description: 'MQTT client id; default m2m-<gateway id>' }),
+  username: z.string().min(1).max(256).optional(),
+  passwordFile: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'file holding the MQTT password (mode 0600), relative to the config file; needs username' }),
+  maxQueued: z
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(100_000)
+    .meta({ description: 'outbox bound in messages; when full the oldest are dropped (default 100000)' }),
+  qos: z.literal(1, { error: 'only QoS 1 is supported' }).default(1).meta({ description: 'fixed at 1' }),
+});
+
+/** Signed cumulative vouchers (DESIGN.md §6); absent = no vouchers are issued. */
+export const settlementSchema = z.strictObject({
+  threshold: decimalSchema(9)
+    .refine((v) => !isDecimal(String(v), 9) || (/[1-9]/.test(String(v)) && !String(v).trim().startsWith('-')), { error: 'must be above 0' })
+    .default('1')
+    .meta({ description: 'issue a voucher once a channel\'s unvouchered amount reaches this (currency units; default "1")' }),
+  intervalS: z
+    .int()
+    .min(1)
+    .max(31_536_000)
+    .default(3600)
+    .meta({ description: 'and at the end of every interval, for each channel with anything unvouchered (seconds; default 3600)' }),
 });
 
 export const configSchema = z
@@ -202,6 +234,7 @@ export const configSchema = z
     gateway: gatewaySchema,
     http: httpSchema,
     mqtt: mqttSchema.optional(),
+    settlement: settlementSchema.optional(),
     links: z.array(linkSchema).default([]),
     devices: z.array(deviceSchema).default([]),
   })
@@ -210,7 +243,7 @@ export const configSchema = z
 /** Every key the schema knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
   ...new Set(
-    [configSchema, gatewayObject, httpObject, mqttSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
+    [configSchema, gatewayObject, httpObject, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
       Object.keys(o.shape),
     ),
   ),
@@ -221,6 +254,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type ConfigData = z.output<typeof configSchema>;
 export type GatewaySection = z.output<typeof gatewaySchema>;
 export type MqttConfig = z.output<typeof mqttSchema>;
+export type SettlementSection = z.output<typeof settlementSchema>;
 export type LinkConfig = z.output<typeof linkSchema>;
 export type LinkType = LinkConfig['type'];
 export type ModbusTcpLinkConfig = z.output<typeof modbusTcpLinkSchema>;
@@ -251,7 +285,10 @@ export interface LoadedConfig {
   version: typeof CURRENT_VERSION;
   gateway: Required<Omit<GatewaySection, 'profilesDir'>> & Pick<GatewaySection, 'profilesDir'>;
   http: { host: string; port: number };
-  mqtt?: MqttConfig;
+  /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
+  mqtt?: MqttConfig & { clientId: string };
+  /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */
+  settlement?: { threshold: string; intervalS: number };
   links: LinkConfig[];
   devices: LoadedDevice[];
   /** Absolute path of the file it was loaded from; "" when parsed from text. */

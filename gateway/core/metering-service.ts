@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log';
-import type { LedgerBatch, LedgerEvent, LedgerStore } from '../ledger/store';
+import type { LedgerBatch, LedgerEvent, LedgerStore, LedgerVoucher } from '../ledger/store';
 import type { PolicyRegistry } from '../policy/registry';
 import { formatMoney } from './decimal';
 import type { SlotMap } from './slot-map';
@@ -28,6 +28,27 @@ export interface CommittedBatch {
   seq: number;
   hash: string;
   batch: LedgerBatch;
+  /** Wall time the ledger commit took, ms (for /metrics). */
+  commitMs?: number;
+  /** Ledger ids of `batch.events`, in order (what /api/events calls them). */
+  eventIds: number[];
+}
+
+/** A voucher to commit with a batch, settling `settleNano` of its payer account in the core (gateway/settle). */
+export interface BatchSettlement {
+  account: string;
+  settleNano: bigint;
+  voucher: LedgerVoucher;
+}
+
+/**
+ * Asked inside every flush, after the core metered the batch and before the
+ * commit: the vouchers due with it. They commit in the same transaction as
+ * the account state they settle, so a crash never separates the two.
+ */
+export interface BatchSettler {
+  /** `batch` is not committed yet: its accruals are not in the ledger's channel totals. */
+  due(batch: Readonly<LedgerBatch>): BatchSettlement[];
 }
 
 export interface MeteringServiceOptions {
@@ -43,6 +64,8 @@ export class MeteringService extends EventEmitter {
   private readonly flushMs: number;
   private readonly maxBatch: number;
   private stopped = false;
+  private settler: BatchSettler | null = null;
+  private settleRequested = false;
 
   constructor(
     private readonly core: MeteringCore,
@@ -59,6 +82,18 @@ export class MeteringService extends EventEmitter {
 
   setPolicyVersion(v: number): void {
     this.policyVersion = v;
+  }
+
+  /** Settlement (vouchers) asked with every batch; null turns it off. */
+  setSettler(settler: BatchSettler | null): void {
+    this.settler = settler;
+  }
+
+  /** Flush soon even when no reading is pending, so the settler can issue what is due (an interval ended). */
+  requestSettlement(): void {
+    if (this.stopped || !this.settler) return;
+    this.settleRequested = true;
+    this.schedule();
   }
 
   /** Load the committed state from the ledger into the core (call after the policy tables are set). */
@@ -124,11 +159,12 @@ export class MeteringService extends EventEmitter {
   flush(): CommittedBatch | null {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.pending.length === 0 && this.pendingEvents.length === 0) return null;
+    if (this.pending.length === 0 && this.pendingEvents.length === 0 && !this.settleRequested) return null;
     const inputs = this.pending;
     const extraEvents = this.pendingEvents;
     this.pending = [];
     this.pendingEvents = [];
+    this.settleRequested = false;
     const readings: Reading[] = [];
     for (const i of inputs) {
       if (i.counterRaw === undefined) continue;
@@ -138,9 +174,12 @@ export class MeteringService extends EventEmitter {
     const result = this.core.process(readings);
     const batch = this.toLedgerBatch(inputs, result);
     for (const e of extraEvents) batch.events.push(e);
+    if (this.settler) this.addSettlement(batch, this.settler);
+    if (inputs.length === 0 && batch.events.length === 0 && !batch.vouchers) return null; // a settlement request with nothing due
     try {
-      const { seq, hash } = this.ledger.commitBatch(batch);
-      const committed = { seq, hash, batch };
+      const t0 = performance.now();
+      const { seq, hash, eventIds = [] } = this.ledger.commitBatch(batch);
+      const committed: CommittedBatch = { seq, hash, batch, eventIds, commitMs: performance.now() - t0 };
       this.emit('batch', committed);
       return committed;
     } catch (err) {
@@ -162,6 +201,41 @@ export class MeteringService extends EventEmitter {
     }
   }
 
+  /** Settle each due voucher's amount in the core; the vouchers and the settled account rows join the batch. */
+  private addSettlement(batch: LedgerBatch, settler: BatchSettler): void {
+    let due: BatchSettlement[];
+    try {
+      due = settler.due(batch);
+    } catch (err) {
+      // Never lose the metered batch over settlement: the vouchers follow with a later batch.
+      this.log.error({ err }, 'settlement failed; vouchers deferred to a later batch');
+      return;
+    }
+    if (due.length === 0) return;
+    const settled = new Set<number>();
+    const vouchers: LedgerVoucher[] = [];
+    for (const s of due) {
+      const account = this.registry.findAccount(s.account);
+      try {
+        if (account === undefined) throw new RangeError(`account ${s.account} is unknown to the core`);
+        for (const e of this.core.settle(account, s.settleNano)) batch.events.push(this.eventRecord(e, new Set(), settled));
+      } catch (err) {
+        this.log.error({ err, channel: s.voucher.channel, seq: s.voucher.seq }, 'voucher not issued: its amount cannot be settled');
+        continue;
+      }
+      settled.add(account);
+      vouchers.push(s.voucher);
+    }
+    if (vouchers.length === 0) return;
+    const rows = new Map(batch.state.accounts.map((a) => [a.account, a]));
+    for (const a of this.core.snapshot({ slots: [], lines: [], accounts: settled }).accounts) {
+      const name = this.registry.accountName(a.account);
+      rows.set(name, { account: name, unsettledNano: a.unsettledNano, overLimit: a.overLimit });
+    }
+    batch.state.accounts = [...rows.values()];
+    batch.vouchers = vouchers;
+  }
+
   private toLedgerBatch(inputs: MeterInput[], r: BatchResult): LedgerBatch {
     const reg = this.registry;
     const touchedSlots = new Set<number>();
@@ -177,7 +251,7 @@ export class MeteringService extends EventEmitter {
       })
       .map((d) => {
         const s = this.slots.at(d.slot);
-        return { device: s.device, point: s.point, account: s.account, qtyMicro: d.qtyMicro, fromMs: d.fromMs, toMs: d.toMs };
+        return { device: s.device, point: s.ledgerPoint ?? s.point, account: s.account, qtyMicro: d.qtyMicro, fromMs: d.fromMs, toMs: d.toMs };
       });
     const accruals = r.accruals.map((a) => {
       touchedLines.add(a.line);
@@ -186,7 +260,7 @@ export class MeteringService extends EventEmitter {
       touchedAccounts.add(reg.account(ch.payer));
       return {
         device: s.device,
-        point: s.point,
+        point: s.ledgerPoint ?? s.point,
         account: ch.payer,
         payee: ch.payee,
         channel: ch.id,

@@ -14,6 +14,8 @@ export interface SlotInfo {
   point: string;
   account: string;
   config: SlotConfig;
+  /** The point deltas and accruals are recorded under, when not `point` (data slots: `data:hardness`). */
+  ledgerPoint?: string;
 }
 
 export interface CounterDevice {
@@ -60,6 +62,23 @@ export class SlotMap {
     const s = this.slots[slot];
     if (!s) throw new RangeError(`no core slot ${slot}`);
     return s;
+  }
+
+  /**
+   * Append a width-0 counter slot that is not a configured point (a data
+   * marketplace delivery counter): raw values are micro-units. Returns the
+   * existing slot when (device, point) is already mapped. Existing indices
+   * never move, so the core keeps their state on `configureSlots`.
+   */
+  addCounterSlot(device: string, point: string, account: string, ledgerPoint?: string): SlotInfo {
+    const existing = this.get(device, point);
+    if (existing) return existing;
+    const slot = this.slots.length;
+    const info: SlotInfo = { slot, device, point, account, config: { slot, widthBits: 0, microPerCount: 1n, maxRateMicroPerS: 0n } };
+    if (ledgerPoint !== undefined) info.ledgerPoint = ledgerPoint;
+    this.slots.push(info);
+    this.byKey.set(key(device, point), info);
+    return info;
   }
 
   configs(): SlotConfig[] {

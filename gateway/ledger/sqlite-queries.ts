@@ -149,7 +149,7 @@ export function queryEvents(db: Db, f: LedgerEventsFilter): LedgerEventRecord[] 
     'SELECT id, batch_seq, kind, device, point, account, ts_ms, detail FROM events' +
     (where.length ? ` WHERE ${where.join(' AND ')}` : '');
   const sql =
-    f.sinceMs !== undefined
+    f.sinceMs !== undefined && !f.newest
       ? `${base} ORDER BY ts_ms, id LIMIT ?`
       : `SELECT * FROM (${base} ORDER BY ts_ms DESC, id DESC LIMIT ?) ORDER BY ts_ms, id`;
   return (prepared(db, sql).all(...args, limit) as EventRow[]).map(eventFromRow);

@@ -188,8 +188,10 @@ export class SqliteLedger implements LedgerStore {
 
     this.aggregates.write(aggregateBatch(b.deltas, b.accruals));
 
+    const eventIds: number[] = [];
     for (const e of b.events) {
-      st.insertEvent.run(seq, e.kind, e.device ?? null, e.point ?? null, e.account ?? null, e.tsMs, JSON.stringify(e.detail));
+      const r = st.insertEvent.run(seq, e.kind, e.device ?? null, e.point ?? null, e.account ?? null, e.tsMs, JSON.stringify(e.detail));
+      eventIds.push(Number(r.lastInsertRowid));
     }
     const slots: unknown[] = [];
     for (const s of b.state.slots) {
@@ -204,7 +206,7 @@ export class SqliteLedger implements LedgerStore {
 
     for (const v of vouchers) this.aggregates.voucher(v, seq);
     if (b.policy) st.insertPolicy.run(b.policy.version, b.policy.hash, b.policy.flowsJson, b.atMs, seq);
-    return { seq, hash };
+    return { seq, hash, eventIds };
   }
 
   ledgerTotals(filter: LedgerTotalsFilter = {}): LedgerTotal[] {

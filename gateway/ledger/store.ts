@@ -181,6 +181,8 @@ export interface LedgerEventsFilter {
   sinceMs?: number;
   /** Default 1000. Without `sinceMs`: the newest `limit` events. Results are always in (tsMs, id) order, oldest first. */
   limit?: number;
+  /** With `sinceMs`: the newest `limit` events since then rather than the oldest. */
+  newest?: boolean;
 }
 
 export interface LedgerEventRecord extends LedgerEvent {
@@ -197,6 +199,8 @@ export interface LedgerPolicyRecord extends LedgerPolicy {
 export interface LedgerCommit {
   seq: number;
   hash: string;
+  /** Ids the batch's events got, in the batch's order (commitBatch only). */
+  eventIds?: number[];
 }
 
 export interface LedgerStore {

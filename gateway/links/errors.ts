@@ -62,12 +62,6 @@ export class LinkDownError extends GatewayError {
   }
 }
 
-export class UnsupportedLinkError extends GatewayError {
-  constructor(linkId: string, type: string) {
-    super('GW_ERR_LINK_UNSUPPORTED', `link ${linkId}: type ${type} is not supported by this build`);
-  }
-}
-
 /** A link was constructed with options it cannot use (bad baud rate, framing …). */
 export class LinkOptionsError extends GatewayError {
   constructor(linkId: string, detail: string) {
@@ -82,7 +76,6 @@ export const LINK_ERROR_CODES = [
   'GW_ERR_MODBUS_PROTOCOL',
   'GW_ERR_MODBUS_REQUEST',
   'GW_ERR_LINK_DOWN',
-  'GW_ERR_LINK_UNSUPPORTED',
   'GW_ERR_LINK_OPTIONS',
 ] as const;
 

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { PolicyTables, PriceSegment, TariffLine } from '../core/types';
 import type { PointKind } from '../devices/point';
+import { dataPoint, dataSlotPoint } from '../market/data-points';
 import { PolicyError, type PolicyProblem } from './errors';
 import { extractPolicyNodes, nodeLabel, type PolicyNode } from './flows';
 import { matchDevices } from './glob';
@@ -93,7 +94,7 @@ export interface CompiledOffer {
   price: string;
   buyers: string[];
   matched: string[];
-  /** Tariff lines metering deliveries, for devices that have a `data:<point>` slot. */
+  /** Tariff lines metering deliveries, for devices that have a `data:<point>@<buyer>` (or shared `data:<point>`) slot. */
   lines: CompiledOfferLine[];
 }
 
@@ -237,7 +238,8 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
         if (other !== undefined) fail(o.nodeId, `${device}/${o.point} is already offered to "${buyer}" by ${label(other)}`);
         offeredBy.set(key, o.nodeId);
         if (buyer === deviceAccount.get(device)) warn(o.nodeId, `buyer "${buyer}" is the account of device "${device}" itself`);
-        const dataSlot = pointOf(device, `data:${o.point}`);
+        // Per-buyer slot first: one slot shared by several buyers would bill each of them for every delivery.
+        const dataSlot = pointOf(device, dataSlotPoint(o.point, buyer)) ?? pointOf(device, dataPoint(o.point));
         if (dataSlot) {
           const plan = { slot: dataSlot.slot, payer: buyer, payee: dataSlot.account, priceNano: o.priceNano, segments: [], label: label(o.nodeId) };
           lines.push({ device, buyer, plan });

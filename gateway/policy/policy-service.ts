@@ -24,6 +24,8 @@ export interface PolicyServiceDeps {
   core: MeteringCore;
   ledger: LedgerStore;
   log: Logger;
+  /** Called with the flows before each compile (the marketplace adds its data slots to `slots` here). */
+  prepare?: (flows: unknown) => void;
   /** Called with the new version after tables were swapped in. */
   onApplied?: (p: CompiledPolicy) => void;
 }
@@ -65,6 +67,7 @@ export class PolicyService extends EventEmitter {
   apply(flows: unknown, nowMs = Date.now(), flowsJson = JSON.stringify(flows)): CompiledPolicy {
     const latest = this.d.ledger.latestPolicy();
     const next = (latest?.version ?? 0) + 1;
+    this.d.prepare?.(flows);
     let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry });
     if (latest && latest.hash === compiled.hash) {
       compiled = { ...compiled, version: latest.version, tables: withVersion(compiled.tables, latest.version) };

@@ -13,7 +13,7 @@ export class PointNotFoundError extends GatewayError {
 
 export class PointNotWritableError extends GatewayError {
   constructor(deviceId: string, pointName: string, why: string) {
-    super('GW_ERR_POINT_NOT_WRITABLE', `device ${deviceId} point ${pointName} cannot be written: ${why}`);
+    super('GW_ERR_POLL_NOT_WRITABLE', `device ${deviceId} point ${pointName} cannot be written: ${why}`);
   }
 }
 
@@ -48,7 +48,7 @@ export class PollerStoppedError extends GatewayError {
 /** Codes declared here (checked unique by the tests). */
 export const POLL_ERROR_CODES = [
   'GW_ERR_POINT_NOT_FOUND',
-  'GW_ERR_POINT_NOT_WRITABLE',
+  'GW_ERR_POLL_NOT_WRITABLE',
   'GW_ERR_WRITE_READBACK',
   'GW_ERR_QUEUE_CLOSED',
   'GW_ERR_POLLER_STOPPED',

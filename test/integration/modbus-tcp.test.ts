@@ -298,8 +298,8 @@ describe('DevicePoller', () => {
 
     await expect(poller.write('cycle', 70000)).rejects.toMatchObject({ code: 'GW_ERR_ENCODE_RANGE' });
     await expect(poller.write('temp-set', '1.25')).rejects.toMatchObject({ code: 'GW_ERR_ENCODE_INEXACT' });
-    await expect(poller.write('flow', 1)).rejects.toMatchObject({ code: 'GW_ERR_POINT_NOT_WRITABLE' });
-    await expect(poller.write('hardness', 1)).rejects.toMatchObject({ code: 'GW_ERR_POINT_NOT_WRITABLE' });
+    await expect(poller.write('flow', 1)).rejects.toMatchObject({ code: 'GW_ERR_POLL_NOT_WRITABLE' });
+    await expect(poller.write('hardness', 1)).rejects.toMatchObject({ code: 'GW_ERR_POLL_NOT_WRITABLE' });
     await expect(poller.write('nope', 1)).rejects.toMatchObject({ code: 'GW_ERR_POINT_NOT_FOUND' });
   });
 

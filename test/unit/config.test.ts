@@ -87,7 +87,7 @@ describe('loading the DESIGN §4 example', () => {
     expect(cfg.version).toBe(1);
     expect(cfg.gateway).toEqual({ id: 'gw-1', dataDir: path.resolve(BASE, 'm2m-data'), currency: 'NOK', timezone: 'Europe/Oslo', readingsRetentionDays: 30 });
     expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080 });
-    expect(cfg.mqtt).toEqual({ url: 'mqtt://127.0.0.1:1883', topicPrefix: 'm2m' });
+    expect(cfg.mqtt).toEqual({ url: 'mqtt://127.0.0.1:1883', topicPrefix: 'm2m', clientId: 'm2m-gw-1', maxQueued: 100000, qos: 1 });
     expect(cfg.configFile).toBe('');
   });
 

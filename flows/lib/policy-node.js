@@ -1,0 +1,53 @@
+'use strict';
+/**
+ * What every m2m-* node does at run time. The daemon hands Node-RED a bridge
+ * object as `settings.m2mGateway` (gateway/policy/node-red-bridge.ts): it
+ * re-checks a node's properties with the gateway's own rules, tells the node
+ * whether the last deploy was compiled into the metering core, and gives
+ * m2m-in/m2m-write the stream and the point writer. Nodes never sit on the
+ * per-reading path: policies run inside the core, these nodes only mirror them.
+ */
+
+const NO_BRIDGE = { fill: 'red', shape: 'ring', text: 'not running inside m2m-gateway' };
+
+/** The status text Node-RED shows under a node is one line: keep it readable. */
+function oneLine(text, max) {
+  const s = String(text).replace(/\s+/g, ' ').trim();
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/**
+ * Wire a node to the gateway: check its config, show the policy status now and
+ * after every compile, and detach on close. Returns {bridge, problems}; bridge is
+ * null when the node runs outside m2m-gateway.
+ */
+function attachPolicyNode(RED, node, config) {
+  const bridge = RED.settings.m2mGateway || null;
+  if (!bridge) {
+    node.status(NO_BRIDGE);
+    node.on('close', (_removed, done) => done());
+    return { bridge: null, problems: ['not running inside m2m-gateway'] };
+  }
+  let problems;
+  try {
+    problems = bridge.check(config);
+  } catch (err) {
+    problems = [`cannot check the node: ${err.message}`];
+  }
+  const show = () => {
+    if (problems.length > 0) node.status({ fill: 'red', shape: 'dot', text: oneLine(problems.join('; '), 300) });
+    else {
+      const s = bridge.statusOf(node.id);
+      node.status({ fill: s.fill, shape: s.shape, text: oneLine(s.text, 300) });
+    }
+  };
+  show();
+  bridge.on('status', show);
+  node.on('close', (_removed, done) => {
+    bridge.off('status', show);
+    done();
+  });
+  return { bridge, problems, show };
+}
+
+module.exports = { attachPolicyNode, oneLine };

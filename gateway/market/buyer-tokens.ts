@@ -1,0 +1,197 @@
+/**
+ * `<dataDir>/buyers.json` (mode 0600): one API token per buyer account of the
+ * data marketplace (DESIGN.md §7).
+ *
+ *   {"version":1,"buyers":{"lab-1":{"token":"…","createdAt":"2026-11-25T12:00:00.000Z"}}}
+ *
+ * `m2m-gateway token --buyer <account>` creates a buyer's token on first call
+ * and prints the same one afterwards (`ensureBuyerToken`). The running daemon
+ * sees new tokens without a restart: `buyerTokenResolver` re-reads the file
+ * when its size, mtime or inode changed. A token resolves to a buyer
+ * principal whose points are asked from the active policies at that moment
+ * (the offers naming the account as a buyer).
+ *
+ * Writers take `buyers.json.lock` (O_EXCL) around read-modify-rename, so two
+ * CLI calls adding different buyers do not lose one of them.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BuyerGrant, Principal, TokenResolver } from '../api/auth';
+import { staticTokenResolver } from '../api/auth';
+import { SecretsError } from '../api/errors';
+import type { Logger } from '../log';
+
+export const BUYERS_FILE = 'buyers.json';
+
+/** Account ids as everywhere else (config and policy nodes). */
+const ACCOUNT_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const LOCK_WAIT_MS = 5_000;
+const LOCK_STALE_MS = 30_000;
+
+export interface BuyerRecord {
+  token: string;
+  createdAt: string;
+}
+
+export function buyersPath(dataDir: string): string {
+  return path.join(dataDir, BUYERS_FILE);
+}
+
+export function isBuyerAccount(account: string): boolean {
+  return ACCOUNT_RE.test(account);
+}
+
+/** Every buyer of `<dataDir>/buyers.json` (empty when there is no file). */
+export function readBuyers(dataDir: string, logger?: Pick<Logger, 'warn'>): Map<string, BuyerRecord> {
+  const file = buyersPath(dataDir);
+  let text: string;
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile()) throw new SecretsError(`${file} is not a regular file`);
+    if ((st.mode & 0o077) !== 0) {
+      fs.chmodSync(file, 0o600);
+      logger?.warn({ file, mode: (st.mode & 0o777).toString(8) }, 'buyers file was readable by other users; changed its mode to 0600');
+    }
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    if (e instanceof SecretsError) throw e;
+    throw new SecretsError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseBuyers(file, text);
+}
+
+function parseBuyers(file: string, text: string): Map<string, BuyerRecord> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new SecretsError(`${file} is not valid JSON`, { cause: e });
+  }
+  const buyers = (doc as { buyers?: unknown } | null)?.buyers;
+  if (typeof buyers !== 'object' || buyers === null || Array.isArray(buyers)) {
+    throw new SecretsError(`${file} must hold {"version":1,"buyers":{"<account>":{"token":"…"}}}`);
+  }
+  const out = new Map<string, BuyerRecord>();
+  for (const [account, rec] of Object.entries(buyers as Record<string, unknown>)) {
+    const token = (rec as { token?: unknown } | null)?.token;
+    if (!isBuyerAccount(account)) throw new SecretsError(`${file}: "${account}" is not a valid account id`);
+    if (typeof token !== 'string' || token.length < 16) throw new SecretsError(`${file}: buyers.${account}.token must be a string of at least 16 characters`);
+    const createdAt = (rec as { createdAt?: unknown }).createdAt;
+    out.set(account, { token, createdAt: typeof createdAt === 'string' ? createdAt : '' });
+  }
+  return out;
+}
+
+/** The token of `account`, created (and the file with it) on first call. */
+export function ensureBuyerToken(dataDir: string, account: string, now: Date = new Date()): { token: string; created: boolean } {
+  if (!isBuyerAccount(account)) {
+    throw new SecretsError(`"${account}" is not a valid account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+  }
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return withLock(dataDir, () => {
+    const buyers = readBuyers(dataDir);
+    const known = buyers.get(account);
+    if (known) return { token: known.token, created: false };
+    const token = randomBytes(32).toString('base64url');
+    buyers.set(account, { token, createdAt: now.toISOString() });
+    writeBuyers(dataDir, buyers);
+    return { token, created: true };
+  });
+}
+
+function writeBuyers(dataDir: string, buyers: Map<string, BuyerRecord>): void {
+  const file = buyersPath(dataDir);
+  const tmp = path.join(dataDir, `.${BUYERS_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const doc = { version: 1, buyers: Object.fromEntries([...buyers].sort((a, b) => a[0].localeCompare(b[0]))) };
+  try {
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    try {
+      fs.fchmodSync(fd, 0o600);
+      fs.writeFileSync(fd, `${JSON.stringify(doc, null, 2)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new SecretsError(`cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function withLock<T>(dataDir: string, fn: () => T): T {
+  const lock = path.join(dataDir, `${BUYERS_FILE}.lock`);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SecretsError(`cannot lock ${lock}: ${(e as Error).message}`, { cause: e });
+      const age = lockAgeMs(lock);
+      if (age !== null && age > LOCK_STALE_MS) {
+        fs.rmSync(lock, { force: true }); // left by a killed writer
+        continue;
+      }
+      if (Date.now() > deadline) throw new SecretsError(`${lock} is held by another process; try again`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // a short synchronous pause (CLI only)
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function lockAgeMs(lock: string): number | null {
+  try {
+    return Date.now() - fs.statSync(lock).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolves buyer tokens from `<dataDir>/buyers.json` (re-read when the file
+ * changes) to `{kind:'buyer', account, points: grantsFor(account)}`. Tokens
+ * are compared in constant time (staticTokenResolver). A file that turns
+ * unreadable keeps the last good tokens and logs once.
+ */
+export function buyerTokenResolver(dataDir: string, grantsFor: (account: string) => BuyerGrant[], logger?: Logger): TokenResolver {
+  const file = buyersPath(dataDir);
+  let stamp = '';
+  let inner: TokenResolver = staticTokenResolver([]);
+  let warned = false;
+  const refresh = (): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      if (stamp !== 'none') inner = staticTokenResolver([]);
+      stamp = 'none';
+      return;
+    }
+    const now = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (now === stamp) return;
+    try {
+      const buyers = readBuyers(dataDir, logger);
+      inner = staticTokenResolver([...buyers].map(([account, r]) => ({ token: r.token, principal: { kind: 'buyer', account, points: [] } })));
+      stamp = now;
+      warned = false;
+    } catch (err) {
+      if (!warned) logger?.error({ err: (err as Error).message, file }, 'buyer tokens not reloaded; the previous ones stay valid');
+      warned = true;
+    }
+  };
+  return {
+    resolve(token: string): Principal | null {
+      refresh();
+      const p = inner.resolve(token) as Principal | null;
+      if (!p || p.kind !== 'buyer') return null;
+      return { kind: 'buyer', account: p.account, points: grantsFor(p.account) };
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The one object the m2m-* Node-RED nodes (flows/nodes/*.js) reach the
+ * gateway through; the host passes it in as `settings.m2mGateway`.
+ *
+ * - `deployed(flows)` is called by the host after every deploy (and the
+ *   initial load): the flows are compiled into the core through
+ *   PolicyService.apply. A PolicyError leaves the previous tables active and
+ *   is kept so each node can show the problems that name it.
+ * - `statusOf(nodeId)` is what a node shows: green "v<version> active",
+ *   red with its own problems, red ring when another node made the deploy fail.
+ *   'status' is emitted after every compile so running nodes refresh.
+ * - `check(config)` re-checks one node's properties with the compiler's rules.
+ * - `stream` is the API's stream emitter (reading/event/voucher), for m2m-in
+ *   and the event outputs; `write` is the daemon's confirmed point write.
+ */
+import { EventEmitter } from 'node:events';
+import type { PointValue, StreamEvents } from '../api/backend';
+import type { Logger } from '../log';
+import { PolicyError } from './errors';
+import { flowArray, type PolicyNode } from './flows';
+import { globToRegExp } from './glob';
+import { parsePolicyNodes } from './nodes';
+import type { PolicyService } from './policy-service';
+
+export interface NodeStatus {
+  fill: 'green' | 'red' | 'yellow' | 'grey';
+  shape: 'dot' | 'ring';
+  text: string;
+}
+
+export interface NodeRedBridgeDeps {
+  policies: PolicyService;
+  /** The API backend's stream emitter (GatewayBackend.stream): reading, event, voucher. */
+  stream: EventEmitter<StreamEvents>;
+  write(device: string, point: string, value: PointValue): Promise<{ value: PointValue }>;
+  log: Logger;
+  /** Told about every rejected deploy (the controller records an event). */
+  onRejected?(err: Error): void;
+}
+
+/** Outcome of the last compile the bridge ran. */
+export type DeployOutcome =
+  | { state: 'pending' }
+  | { state: 'active'; version: number }
+  | { state: 'rejected'; version: number; error: Error; problems: Map<string, string[]> };
+
+export class NodeRedBridge extends EventEmitter {
+  private outcome: DeployOutcome = { state: 'pending' };
+
+  constructor(private readonly d: NodeRedBridgeDeps) {
+    super();
+    this.setMaxListeners(0); // one listener per running m2m-* node
+  }
+
+  get stream(): EventEmitter<StreamEvents> {
+    return this.d.stream;
+  }
+
+  get last(): DeployOutcome {
+    return this.outcome;
+  }
+
+  /** Flows are being (re)started: nodes show "compiling" until `deployed`. */
+  deploying(): void {
+    this.outcome = { state: 'pending' };
+  }
+
+  /** Compile the deployed flows into the core; never throws. */
+  deployed(flows: unknown, nowMs = Date.now()): DeployOutcome {
+    const list = flowArray(flows) ?? [];
+    try {
+      const p = this.d.policies.apply(list, nowMs, JSON.stringify(list));
+      this.d.policies.lastError = null;
+      this.outcome = { state: 'active', version: p.version };
+      this.d.log.info({ version: p.version }, 'deploy compiled into the core');
+    } catch (err) {
+      const error = err as Error;
+      const problems = new Map<string, string[]>();
+      if (error instanceof PolicyError) {
+        for (const p of error.problems) {
+          if (p.nodeId === undefined) continue;
+          problems.set(p.nodeId, [...(problems.get(p.nodeId) ?? []), p.message]);
+        }
+      }
+      this.d.policies.lastError = error;
+      this.outcome = { state: 'rejected', version: this.d.policies.version, error, problems };
+      this.d.log.error({ err: error.message, activeVersion: this.d.policies.version }, 'deploy rejected for the core; previous policies stay active');
+      try {
+        this.d.onRejected?.(error);
+      } catch (e) {
+        this.d.log.error({ err: e }, 'recording the rejected deploy failed');
+      }
+    }
+    this.emit('status');
+    return this.outcome;
+  }
+
+  statusOf(nodeId: string): NodeStatus {
+    const o = this.outcome;
+    if (o.state === 'pending') return { fill: 'yellow', shape: 'ring', text: 'compiling' };
+    if (o.state === 'active') return { fill: 'green', shape: 'dot', text: `v${o.version} active` };
+    const own = o.problems.get(nodeId);
+    if (own) return { fill: 'red', shape: 'dot', text: own.join('; ') };
+    const kept = o.version > 0 ? `v${o.version} stays active` : 'no policies active';
+    const why = o.error instanceof PolicyError ? 'deploy rejected by other nodes' : `deploy rejected: ${o.error.message}`;
+    return { fill: 'red', shape: 'ring', text: `${why}; ${kept}` };
+  }
+
+  /** Problems of one node's properties alone (the messages name the node). */
+  check(config: Record<string, unknown>): string[] {
+    return parsePolicyNodes([config as PolicyNode]).problems.map((p) => p.message);
+  }
+
+  deviceMatcher(glob: string): (device: string) => boolean {
+    const re = globToRegExp(glob);
+    return (device) => typeof device === 'string' && re.test(device);
+  }
+
+  write(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {
+    return this.d.write(device, point, value);
+  }
+}

@@ -1,0 +1,19 @@
+/** Coded errors of settlement (gateway/settle): payer keys and vouchers. */
+import { GatewayError } from '../errors';
+
+/** A payer key file cannot be created, read, parsed, or made private (mode 0600). */
+export class SettleKeyError extends GatewayError {
+  constructor(message: string, cause?: unknown) {
+    super('GW_ERR_SETTLE_KEY', message, { cause });
+  }
+}
+
+/** A voucher cannot be issued: its fields would break the voucher format (DESIGN.md §6). */
+export class VoucherIssueError extends GatewayError {
+  constructor(message: string) {
+    super('GW_ERR_SETTLE_VOUCHER', message);
+  }
+}
+
+/** Every settlement error class, for the unique-code test and the error list. */
+export const SETTLE_ERRORS = [SettleKeyError, VoucherIssueError] as const;

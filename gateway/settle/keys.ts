@@ -1,0 +1,182 @@
+/**
+ * Payer keys (DESIGN.md §6): one ed25519 key per payer account, kept as a
+ * PKCS8 PEM file `<dataDir>/keys/<account>.key` (mode 0600, folder 0700),
+ * created on first need. A key file or folder that group or others may read
+ * is repaired (chmod) with a warning; one that cannot be repaired is refused.
+ *
+ * A new key is written to a temporary file, flushed to disk and renamed into
+ * place, so a crash never leaves a half-written key: a payer's key, once a
+ * voucher carries it, stays the same across restarts.
+ */
+import crypto, { type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log';
+import { SettleKeyError } from './errors';
+
+/** Account names usable as file names: the config's id pattern (no "/", no leading dot). */
+const ACCOUNT_FILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+const PRIVATE_BITS = 0o077;
+
+/** base64url without padding (RFC 4648 §5), as vouchers carry keys and signatures. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64url');
+}
+
+/** Strict base64url decode: only [A-Za-z0-9_-], no padding, and it must re-encode to the same text. */
+export function fromBase64Url(text: string): Buffer | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : null;
+}
+
+/** The raw 32-byte ed25519 public key as base64url (a voucher's `payerKey`). */
+export function rawPublicKey(key: KeyObject): string {
+  const jwk = key.export({ format: 'jwk' });
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new SettleKeyError('not an ed25519 key');
+  return jwk.x;
+}
+
+/** A public key object from a voucher's `payerKey`; null when it is not 32 bytes of base64url. */
+export function publicKeyFromRaw(payerKey: string): KeyObject | null {
+  const raw = fromBase64Url(payerKey);
+  if (!raw || raw.length !== 32) return null;
+  try {
+    return crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: payerKey }, format: 'jwk' });
+  } catch {
+    return null;
+  }
+}
+
+/** One account's signing key. */
+export interface PayerKey {
+  account: string;
+  /** base64url of the raw 32-byte public key. */
+  publicKey: string;
+  /** base64url ed25519 signature of `data`. */
+  sign(data: string | Uint8Array): string;
+}
+
+export class KeyStore {
+  private readonly cache = new Map<string, PayerKey>();
+  private dirChecked = false;
+
+  /** `dir` is `<dataDir>/keys`. */
+  constructor(
+    readonly dir: string,
+    private readonly log?: Logger,
+  ) {}
+
+  static forDataDir(dataDir: string, log?: Logger): KeyStore {
+    return new KeyStore(path.join(dataDir, 'keys'), log);
+  }
+
+  /** Path of an account's key file. */
+  fileOf(account: string): string {
+    if (!ACCOUNT_FILE_PATTERN.test(account)) {
+      throw new SettleKeyError(`account ${JSON.stringify(account)} cannot name a key file (expected letters, digits, "_", "." or "-")`);
+    }
+    return path.join(this.dir, `${account}.key`);
+  }
+
+  /** The account's key: loaded from its file, or created there on first need. */
+  keyFor(account: string): PayerKey {
+    const hit = this.cache.get(account);
+    if (hit) return hit;
+    const file = this.fileOf(account);
+    this.ensureDir();
+    const privateKey = fs.existsSync(file) ? this.load(file) : this.create(file);
+    const key: PayerKey = {
+      account,
+      publicKey: rawPublicKey(crypto.createPublicKey(privateKey)),
+      sign: (data) => toBase64Url(crypto.sign(null, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, privateKey)),
+    };
+    this.cache.set(account, key);
+    return key;
+  }
+
+  /** The account's public key if its key file exists (never creates one). */
+  publicKeyOf(account: string): string | null {
+    if (this.cache.has(account)) return this.cache.get(account)!.publicKey;
+    return fs.existsSync(this.fileOf(account)) ? this.keyFor(account).publicKey : null;
+  }
+
+  private ensureDir(): void {
+    if (this.dirChecked) return;
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
+    } catch (err) {
+      throw new SettleKeyError(`cannot create the key folder ${this.dir}: ${(err as Error).message}`, err);
+    }
+    this.makePrivate(this.dir, DIR_MODE, 'key folder');
+    this.dirChecked = true;
+  }
+
+  /** Group/world access is repaired with a warning; refused when it cannot be. */
+  private makePrivate(target: string, mode: number, what: string): void {
+    const st = fs.statSync(target);
+    if ((st.mode & PRIVATE_BITS) === 0) return;
+    const was = (st.mode & 0o777).toString(8).padStart(3, '0');
+    try {
+      fs.chmodSync(target, mode);
+    } catch (err) {
+      throw new SettleKeyError(`${what} ${target} is accessible to group or others (mode ${was}) and cannot be made private: ${(err as Error).message}`, err);
+    }
+    if ((fs.statSync(target).mode & PRIVATE_BITS) !== 0) {
+      throw new SettleKeyError(`${what} ${target} is accessible to group or others (mode ${was}) and stays so after chmod`);
+    }
+    this.log?.warn({ file: target, mode: was, now: mode.toString(8).padStart(3, '0') }, `${what} was accessible to group or others; mode repaired`);
+  }
+
+  private load(file: string): KeyObject {
+    this.makePrivate(file, FILE_MODE, 'key file');
+    let key: KeyObject;
+    try {
+      key = crypto.createPrivateKey({ key: fs.readFileSync(file), format: 'pem' });
+    } catch (err) {
+      throw new SettleKeyError(`key file ${file} is not a PKCS8 PEM private key: ${(err as Error).message}`, err);
+    }
+    if (key.asymmetricKeyType !== 'ed25519') {
+      throw new SettleKeyError(`key file ${file} holds a ${String(key.asymmetricKeyType)} key, not ed25519`);
+    }
+    return key;
+  }
+
+  private create(file: string): KeyObject {
+    const { privateKey } = crypto.generateKeyPairSync('ed25519');
+    const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      const fd = fs.openSync(tmp, 'w', FILE_MODE);
+      try {
+        fs.writeSync(fd, pem);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.chmodSync(tmp, FILE_MODE);
+      fs.renameSync(tmp, file);
+      syncDir(this.dir);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw new SettleKeyError(`cannot write the key file ${file}: ${(err as Error).message}`, err);
+    }
+    this.log?.info({ file, account: path.basename(file, '.key') }, 'payer key created');
+    return privateKey;
+  }
+}
+
+/** Make a rename durable: fsync the folder (best effort where folders cannot be opened). */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // not supported on this platform/file system
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

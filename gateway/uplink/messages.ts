@@ -1,0 +1,76 @@
+/**
+ * Topics and payloads of the MQTT uplink (DESIGN §8, docs/mqtt.md).
+ *
+ *   <prefix>/<gatewayId>/readings/<device>   {"seq","type":"reading","gateway","device","at","points"}
+ *   <prefix>/<gatewayId>/events              {"seq","type":"event","gateway",...EventView}
+ *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}
+ *   <prefix>/<gatewayId>/status  (retained)  {"status":"online"|"offline","gateway","version","startedAt","at"}
+ *
+ * Data messages are queued without `seq`; `wirePayload` puts the outbox seq in
+ * front when the message is sent. The voucher stays a nested object because it
+ * has its own `seq` and a signature over its exact fields. Values are passed
+ * through as the gateway made them: money and quantities are decimal strings.
+ */
+import type { EventView, ReadingMessage, Voucher } from '../api/backend';
+import type { OutboxEntry } from './outbox';
+
+export interface QueuedMessage {
+  topic: string;
+  body: string;
+}
+
+export interface StatusPayload {
+  status: 'online' | 'offline';
+  gateway: string;
+  version: string;
+  startedAt: string;
+  at?: string;
+}
+
+/** A topic level from an id: MQTT separators and wildcards (`/ + #`) cannot appear inside one level. */
+export function topicLevel(id: string): string {
+  return id.replace(/[/+#\u0000]/g, '_');
+}
+
+export class UplinkTopics {
+  readonly base: string;
+  constructor(prefix: string, gatewayId: string) {
+    this.base = `${prefix}/${topicLevel(gatewayId)}`;
+  }
+  readings(device: string): string {
+    return `${this.base}/readings/${topicLevel(device)}`;
+  }
+  get events(): string {
+    return `${this.base}/events`;
+  }
+  vouchers(channel: string): string {
+    return `${this.base}/vouchers/${topicLevel(channel)}`;
+  }
+  get status(): string {
+    return `${this.base}/status`;
+  }
+}
+
+export function readingMessage(t: UplinkTopics, gateway: string, m: ReadingMessage): QueuedMessage {
+  return { topic: t.readings(m.device), body: JSON.stringify({ type: 'reading', gateway, device: m.device, at: m.at, points: m.points }) };
+}
+
+export function eventMessage(t: UplinkTopics, gateway: string, e: EventView): QueuedMessage {
+  return { topic: t.events, body: JSON.stringify({ type: 'event', gateway, ...e }) };
+}
+
+export function voucherMessage(t: UplinkTopics, gateway: string, v: Voucher): QueuedMessage {
+  return { topic: t.vouchers(v.channel), body: JSON.stringify({ type: 'voucher', gateway, voucher: v }) };
+}
+
+/** The bytes sent for an outbox entry: its body with `"seq"` as the first field. */
+export function wirePayload(e: OutboxEntry): string {
+  const body = e.body.trim();
+  if (/^\{\s*\}$/.test(body)) return `{"seq":${e.seq}}`;
+  if (!body.startsWith('{')) return JSON.stringify({ seq: e.seq, body: JSON.parse(body) as unknown });
+  return `{"seq":${e.seq},${body.slice(1)}`;
+}
+
+export function statusPayload(s: StatusPayload): string {
+  return JSON.stringify(s);
+}
