@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { LoadedConfig, LoadedDevice } from './config/load';
 import { loadOrCreateSecrets } from './api/secrets';
 import { startApiServer, type ApiServerHandle } from './api/server';
-import { adminTokenResolver } from './api/auth';
+import { adminTokenResolver, chainResolvers } from './api/auth';
 import { GatewayBackend, eventView } from './api/gateway-backend';
 import { MetricsRegistry } from './api/metrics';
 import { MeteringService, type CommittedBatch, type MeterInput } from './core/metering-service';
@@ -32,6 +32,9 @@ import { LinkSupervisor } from './poll/link-supervisor';
 import { AlarmWatch } from './policy/alarm-watch';
 import { PolicyService } from './policy/policy-service';
 import { PolicyRegistry } from './policy/registry';
+import { GatewayMetrics } from './api/gateway-metrics';
+import { buyerTokenResolver } from './market/buyer-tokens';
+import { Marketplace } from './market/marketplace';
 import { MqttUplink } from './uplink/mqtt-uplink';
 import { KeyStore } from './settle/keys';
 import { VoucherIssuer } from './settle/voucher-issuer';
@@ -62,6 +65,9 @@ export class Gateway {
   private api: ApiServerHandle | null = null;
   private stopping = false;
   private readonly startedAtMs = Date.now();
+  /** The data marketplace (DESIGN.md §7): buyer data slots, grants, delivery metering. */
+  readonly market: Marketplace;
+  private readonly gatewayMetrics: GatewayMetrics;
   private mqttUplink: MqttUplink | null = null;
 
   readonly ledger: SqliteLedger;
@@ -92,10 +98,13 @@ export class Gateway {
     core.configureSlots(slots.configs());
     const registry = new PolicyRegistry();
     this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs });
+    const pSlots = policySlots(config.devices, slots);
+    this.market = new Marketplace({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, activePolicy: () => this.policies.active, metrics: this.metrics, log: log.child({ part: 'market' }) });
     this.policies = new PolicyService({
       flowsFile: path.join(dataDir, 'flows.json'),
       timezone: config.gateway.timezone,
-      slots: policySlots(config.devices, slots),
+      slots: pSlots,
+      prepare: (flows) => this.market.prepare(flows),
       registry,
       core,
       ledger: this.ledger,
@@ -115,8 +124,23 @@ export class Gateway {
       writer: (device, point, value) => this.writePoint(device, point, value),
       metrics: this.metrics,
       stopping: () => this.stopping,
+      meterDelivery: (d) => this.market.meter(d),
     });
     this.metering.on('batch', (b: CommittedBatch) => this.publish(b));
+    this.gatewayMetrics = new GatewayMetrics({
+      registry: this.metrics,
+      version: packageVersion(),
+      startedAtMs: this.startedAtMs,
+      devices: config.devices,
+      links: config.links,
+      views: this.views,
+      modbusLinks: () => this.links,
+      p1Links: () => this.p1Links,
+      ledgerHeadSeq: () => this.ledger.head().seq,
+      policyVersion: () => this.policies.version,
+      policyOk: () => this.policies.lastError === null,
+    });
+    this.metering.on('batch', (b: CommittedBatch) => this.gatewayMetrics.onBatch(b));
     this.settlement = config.settlement
       ? new VoucherIssuer({
           metering: this.metering,
@@ -143,7 +167,8 @@ export class Gateway {
       await gw.startApi();
       gw.startPollers();
       gw.startP1Links();
-      gw.retention = scheduleRetention(gw.ledger, {
+      gw.gatewayMetrics.start();
+      gw.retention = scheduleRetention({ pruneReadings: (t) => gw.gatewayMetrics.countPruned(gw.ledger.pruneReadings(t)) }, {
         retainMs: config.gateway.readingsRetentionDays * 86_400_000,
         onError: (err) => log.error({ err }, 'pruning old readings failed'),
       });
@@ -172,6 +197,8 @@ export class Gateway {
     await Promise.all([...this.pollers.values()].map((p) => p.stop()));
     await Promise.all([...this.p1Links.values()].map((l) => l.close().catch(() => undefined)));
     this.pollers.clear();
+    this.market.stop();
+    this.gatewayMetrics.stop();
     try {
       this.metering.stop();
     } catch (err) {
@@ -196,7 +223,10 @@ export class Gateway {
         host: listen.host,
         port: listen.port,
         backend: this.backend,
-        tokens: adminTokenResolver(this.adminToken),
+        tokens: chainResolvers(
+          adminTokenResolver(this.adminToken),
+          buyerTokenResolver(this.config.gateway.dataDir, (account) => this.market.grants(account), this.log.child({ part: 'buyers' })),
+        ),
         logger: this.log.child({ part: 'api' }),
         version: packageVersion(),
       });
@@ -268,6 +298,7 @@ export class Gateway {
   }
 
   private onReadings(r: DeviceReadings): void {
+    this.gatewayMetrics.onReadings(r);
     const inputs: MeterInput[] = [];
     const events: LedgerEvent[] = [];
     const points: Record<string, { value: string | boolean | null; unit: string }> = {};
@@ -284,6 +315,7 @@ export class Gateway {
   }
 
   private onDeviceState(s: DeviceStateChange): void {
+    this.gatewayMetrics.onDeviceState(s);
     this.views.setState(s.device, s.state);
     this.metering.addEvents([{ kind: 'device-state', device: s.device, tsMs: Date.now(), detail: { state: s.state, reason: s.reason } }]);
   }

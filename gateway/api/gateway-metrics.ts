@@ -181,11 +181,12 @@ export class GatewayMetrics {
     for (const off of this.detach.splice(0)) off();
   }
 
-  onReadings(r: DeviceReadings, pointCount: number): void {
+  /** One poll cycle that reached the device (or one P1 telegram): failed when no point could be read. */
+  onReadings(r: DeviceReadings): void {
     const labels = { device: r.device };
     this.polls.inc(labels);
     if (r.failed.length > 0) this.pointFailures.inc(labels, r.failed.length);
-    if (r.values.length === 0 && pointCount > 0) this.pollFailures.inc(labels);
+    if (r.values.length === 0 && r.failed.length > 0) this.pollFailures.inc(labels);
   }
 
   onDeviceState(s: DeviceStateChange): void {
@@ -205,8 +206,10 @@ export class GatewayMetrics {
     }
   }
 
-  onPruned(readings: number): void {
+  /** Count readings deleted by retention; returns `readings` (wraps `ledger.pruneReadings`). */
+  countPruned(readings: number): number {
     if (readings > 0) this.pruned.inc({}, readings);
+    return readings;
   }
 
   private collectLinkCounters(): void {

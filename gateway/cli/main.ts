@@ -105,6 +105,7 @@ export function buildProgram(): Command {
     .command('token')
     .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
     .option(...CONFIG_OPTION)
+    .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
     .action(action(tokenCommand));
 
   program
