@@ -32,6 +32,8 @@ import { LinkSupervisor } from './poll/link-supervisor';
 import { AlarmWatch } from './policy/alarm-watch';
 import { PolicyService } from './policy/policy-service';
 import { PolicyRegistry } from './policy/registry';
+import { NodeRedBridge } from './policy/node-red-bridge';
+import { NodeRedHost } from './policy/node-red-host';
 import { GatewayMetrics } from './api/gateway-metrics';
 import { buyerTokenResolver } from './market/buyer-tokens';
 import { Marketplace } from './market/marketplace';
@@ -52,6 +54,10 @@ export interface GatewayOptions {
   /** Override http.listen (port 0 for tests). */
   http?: { host: string; port: number };
   flushMs?: number;
+  /** Override http.editor (the embedded Node-RED editor at /admin). */
+  editor?: boolean;
+  /** MQTT reconnect backoff (tests: short); default 500 ms doubling to 30 s. */
+  mqttReconnect?: { baseMs?: number; capMs?: number };
 }
 
 export class Gateway {
@@ -63,6 +69,7 @@ export class Gateway {
   private readonly pollers = new Map<string, DevicePoller>();
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
+  private editor: NodeRedHost | null = null;
   private stopping = false;
   private readonly startedAtMs = Date.now();
   /** The data marketplace (DESIGN.md §7): buyer data slots, grants, delivery metering. */
@@ -161,10 +168,11 @@ export class Gateway {
       gw.policies.load();
       gw.metering.restore();
       gw.mqttUplink = config.mqtt
-        ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics }).start(gw.backend.stream)
+        ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.backend.stream)
         : null;
       gw.settlement?.start();
       await gw.startApi();
+      await gw.startEditor();
       gw.startPollers();
       gw.startP1Links();
       gw.gatewayMetrics.start();
@@ -184,6 +192,11 @@ export class Gateway {
     return this.api?.url ?? '';
   }
 
+  /** The Node-RED editor's URL (…/admin/), '' when it is not running. */
+  get editorUrl(): string {
+    return this.editor?.url ?? '';
+  }
+
   /** The MQTT uplink (gateway/uplink), when the config has an `mqtt` section. */
   get uplink(): MqttUplink | null {
     return this.mqttUplink;
@@ -193,6 +206,7 @@ export class Gateway {
     if (this.stopping) return;
     this.stopping = true;
     this.policies.stop();
+    await this.editor?.stop();
     this.retention?.stop();
     await Promise.all([...this.pollers.values()].map((p) => p.stop()));
     await Promise.all([...this.p1Links.values()].map((l) => l.close().catch(() => undefined)));
@@ -233,6 +247,27 @@ export class Gateway {
     } catch (err) {
       throw new GatewayStartError(`cannot listen on ${listen.host}:${listen.port}: ${(err as Error).message}`, err);
     }
+  }
+
+  /** The embedded Node-RED editor (policy/node-red-host.ts); deploys are compiled through the bridge. */
+  private async startEditor(): Promise<void> {
+    if (!(this.opts.editor ?? this.config.http.editor) || !this.api) return;
+    const bridge = new NodeRedBridge({
+      policies: this.policies,
+      stream: this.backend.stream,
+      write: (device, point, value) => this.writePoint(device, point, value),
+      log: this.log.child({ part: 'policy' }),
+      onRejected: (err) => this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]),
+    });
+    this.editor = await NodeRedHost.start({
+      api: this.api,
+      dataDir: this.config.gateway.dataDir,
+      flowsFile: path.join(this.config.gateway.dataDir, 'flows.json'),
+      editorPassword: this.editorPassword,
+      adminToken: this.adminToken,
+      bridge,
+      log: this.log,
+    });
   }
 
   private startPollers(): void {

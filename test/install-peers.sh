@@ -6,10 +6,12 @@
 #   mbpoll                                     cross-checks Modbus addressing
 #   mosquitto                                  MQTT broker on a loopback port
 #   udev                                       SerialPort.list() needs it
+#   python3-cryptography                       independent ed25519 check of voucher signatures
 set -euo pipefail
 
 missing=()
 /usr/bin/python3 -c 'import pymodbus, serial_asyncio' 2>/dev/null || missing+=(python3-pymodbus python3-serial-asyncio)
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
 command -v socat >/dev/null || missing+=(socat)
 command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)

@@ -157,6 +157,7 @@ export class GatewayMetrics {
       collect: (g) => g.set({}, d.ledgerHeadSeq()),
     });
     this.pruned = r.counter({ name: 'm2m_ledger_readings_pruned_total', help: 'Raw readings deleted by retention since start.' });
+    for (const c of [this.readings, this.deltas, this.accruals, this.batches, this.commitSeconds, this.pruned]) c.inc({}, 0);
     r.gauge({ name: 'm2m_policy_version', help: 'Version of the active policies (0: none).', collect: (g) => g.set({}, d.policyVersion()) });
     r.gauge({ name: 'm2m_policy_load_ok', help: '1 when the flows file as it is compiled; 0 when the last load was rejected (previous policies active).', collect: (g) => g.set({}, d.policyOk() ? 1 : 0) });
   }

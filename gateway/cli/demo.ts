@@ -40,6 +40,9 @@ gateway:
   timezone: Europe/Oslo
 http:
   listen: 127.0.0.1:${httpPort}
+settlement:                 # signed cumulative vouchers (GET /api/vouchers, m2m-gateway verify)
+  threshold: "1"            # issue when 1 NOK is unvouchered on a channel
+  intervalS: 60             # or at least once a minute
 links:
   - { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${purifierPort}, timeoutMs: 1000 }
   - { id: meterbus, type: modbus-tcp, host: 127.0.0.1, port: ${meterPort}, timeoutMs: 1000 }

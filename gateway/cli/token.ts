@@ -6,11 +6,17 @@
  */
 import { loadConfig } from '../config/load';
 import { loadOrCreateSecrets } from '../api/secrets';
-import { ensureBuyerToken } from '../market/buyer-tokens';
-import { EXIT_OK } from './exit-codes';
+import { ensureBuyerToken, isBuyerAccount } from '../market/buyer-tokens';
+import { CliUsageError } from './errors';
+import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
 export async function tokenCommand(opts: { config?: string; buyer?: string }): Promise<number> {
+  if (opts.buyer !== undefined && !isBuyerAccount(opts.buyer)) {
+    const e = new CliUsageError('--buyer', `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+    process.stderr.write(`error: ${e.message}\n(run with --help for usage)\n`);
+    return EXIT_CONFIG;
+  }
   const cfg = loadConfig(configPath(opts));
   if (opts.buyer !== undefined) {
     const { token, created } = ensureBuyerToken(cfg.gateway.dataDir, opts.buyer);

@@ -355,7 +355,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       readingsRetentionDays: gateway.readingsRetentionDays,
       ...(gateway.profilesDir ? { profilesDir: profileDirs[0] } : {}),
     },
-    http: parseListen(http.listen),
+    http: { ...parseListen(http.listen), editor: http.editor },
     ...(mqtt
       ? {
           mqtt: {

@@ -185,6 +185,10 @@ const httpObject = z.strictObject({
       error: 'port must be 0..65535',
     })
     .default('127.0.0.1:8080'),
+  editor: z
+    .boolean()
+    .default(true)
+    .meta({ description: 'serve the Node-RED policy editor at /admin; when false flows.json is still compiled at start' }),
 });
 export const httpSchema = httpObject.prefault({});
 
@@ -284,7 +288,7 @@ export type LoadedDevice = Omit<DeviceSection, 'unitId' | 'pollMs' | 'account' |
 export interface LoadedConfig {
   version: typeof CURRENT_VERSION;
   gateway: Required<Omit<GatewaySection, 'profilesDir'>> & Pick<GatewaySection, 'profilesDir'>;
-  http: { host: string; port: number };
+  http: { host: string; port: number; editor: boolean };
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */

@@ -86,6 +86,7 @@ export class Marketplace {
       name: 'm2m_market_unmetered_total',
       help: 'Data points delivered to a buyer without a metering slot (should stay 0).',
     });
+    this.unmetered.inc({}, 0);
   }
 
   /** Before a compile: make sure every offered (device, point, buyer) has its data slot. */

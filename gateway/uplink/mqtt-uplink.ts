@@ -75,6 +75,7 @@ export interface UplinkContext {
   startedAtMs: number;
   log: Logger;
   metrics?: MetricsRegistry;
+  reconnect?: MqttUplinkOptions['reconnect'];
 }
 
 export class MqttUplink {
@@ -117,6 +118,7 @@ export class MqttUplink {
       startedAt: new Date(ctx.startedAtMs).toISOString(),
       log: ctx.log,
       metrics: ctx.metrics,
+      reconnect: ctx.reconnect,
     });
   }
 
@@ -179,7 +181,13 @@ export class MqttUplink {
       client.removeAllListeners();
       client.on('error', () => undefined);
       // A clean DISCONNECT when connected (the broker then discards the will).
-      await new Promise<void>((resolve) => client.end(!client.connected, {}, () => resolve()));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000); // never let a stuck socket hold up the gateway's stop
+        client.end(!client.connected, {}, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
     }
     for (const w of this.idleWaiters.splice(0)) w();
     const queued = this.safeCount();

@@ -86,7 +86,7 @@ describe('loading the DESIGN §4 example', () => {
   it('fills the gateway, http and mqtt sections', () => {
     expect(cfg.version).toBe(1);
     expect(cfg.gateway).toEqual({ id: 'gw-1', dataDir: path.resolve(BASE, 'm2m-data'), currency: 'NOK', timezone: 'Europe/Oslo', readingsRetentionDays: 30 });
-    expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080, editor: true });
     expect(cfg.mqtt).toEqual({ url: 'mqtt://127.0.0.1:1883', topicPrefix: 'm2m', clientId: 'm2m-gw-1', maxQueued: 100000, qos: 1 });
     expect(cfg.configFile).toBe('');
   });
@@ -138,7 +138,7 @@ devices:
     expect(cfg.gateway.dataDir).toBe(path.join(BASE, 'm2m-data'));
     expect(cfg.gateway.currency).toBe('NOK');
     expect(cfg.gateway.timezone).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
-    expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080, editor: true });
     expect(cfg.mqtt).toBeUndefined();
     expect(cfg.devices[0]).toMatchObject({ account: 'pump', pollMs: 1000, profile: 'generic' });
     expect(cfg.devices[0].points).toEqual([point({ name: 'flow', kind: 'counter', area: 'input', address: 0, type: 'uint16' })]);
@@ -158,7 +158,7 @@ devices:
       BASE,
     );
     expect(cfg.devices[0].points[0]).toMatchObject({ type: 'string', length: 20 });
-    expect(cfg.http).toEqual({ host: '::1', port: 0 });
+    expect(cfg.http).toEqual({ host: '::1', port: 0, editor: true });
   });
 });
 
@@ -516,7 +516,7 @@ describe('files, example and JSON schema', () => {
     expect(schema.$id).toMatch(/m2m-gateway/);
     expect(schema.required).toEqual(['version']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'mqtt', 'links', 'devices']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'mqtt', 'settlement', 'links', 'devices']);
     const point = (schema.properties.devices.items!.properties!.points as { items: { properties: Record<string, unknown> } }).items;
     expect(Object.keys(point.properties)).toEqual(
       expect.arrayContaining(['name', 'kind', 'area', 'address', 'register', 'type', 'scale', 'obis']),

@@ -1,0 +1,159 @@
+/**
+ * The embedded Node-RED editor, in-process against a simulated purifier on a
+ * loopback Modbus TCP port: /admin needs the editor password; a deploy through
+ * the admin HTTP API is compiled into the core (new policy version in the
+ * ledger, billing at the new price); an invalid deploy is rejected for the
+ * core (old price keeps billing) and the offending node turns red with a
+ * message naming it, seen on the editor's comms WebSocket.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../../gateway/config/load';
+import { Gateway } from '../../gateway/controller';
+import { ReferenceCore } from '../../gateway/core/reference';
+import { silentLogger } from '../../gateway/log';
+import { freePort } from '../../gateway/sim/free-port';
+import { RegisterBank } from '../../gateway/sim/register-bank';
+import { waitFor } from '../helper/daemon-process';
+import { editorToken, NodeRedAdmin, type StatusFeed } from '../helper/node-red-admin';
+
+const until = (cond: () => boolean, what: string, ms = 10_000) => waitFor(() => (cond() ? true : undefined), what, ms);
+
+const TAB = { id: 't1', type: 'tab', label: 'policies', disabled: false, info: '' };
+const tariff = (price: string) => ({
+  id: 'n1',
+  type: 'm2m-tariff',
+  z: 't1',
+  name: 'water',
+  devices: 'purifier-*',
+  point: 'water',
+  payee: 'waterworks',
+  price,
+  tou: [],
+  x: 160,
+  y: 80,
+  wires: [],
+});
+const ALARM = { id: 'n2', type: 'm2m-alarm', z: 't1', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', above: '', hysteresis: '2', x: 160, y: 140, wires: [[]] };
+
+describe('embedded Node-RED editor', () => {
+  let dir: string;
+  let bank: RegisterBank;
+  let gw: Gateway | null = null;
+  let admin: NodeRedAdmin;
+  let status: StatusFeed | null = null;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-editor-'));
+    fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify([TAB, tariff('1'), ALARM]));
+    bank = new RegisterBank();
+    bank.setUint32(bank.holding, 0, 100);
+    bank.holding[20] = 80;
+    const port = await freePort();
+    await bank.listen('127.0.0.1', port, 1);
+    const cfg = parseConfig(
+      `version: 1
+gateway: { id: t, dataDir: ., timezone: UTC }
+links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
+devices:
+  - id: purifier-1
+    link: plant
+    unitId: 1
+    pollMs: 50
+    points:
+      - { name: water, kind: counter, area: holding, address: 0, type: uint32, unit: L }
+      - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
+`,
+      dir,
+    );
+    expect(cfg.http.editor).toBe(true);
+    gw = await Gateway.start(cfg, silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
+  });
+
+  afterAll(async () => {
+    status?.close();
+    await gw?.stop();
+    await bank?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const water = () => gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).find((t) => t.payee === 'waterworks');
+
+  it('asks for the editor password', async () => {
+    expect(gw!.editorUrl).toBe(`${gw!.apiUrl}/admin/`);
+    expect((await fetch(`${gw!.apiUrl}/admin/flows`)).status).toBe(401);
+    const page = await fetch(`${gw!.apiUrl}/admin/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('m2m-gateway policies');
+    const redirect = await fetch(`${gw!.apiUrl}/admin`, { redirect: 'manual' });
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.get('location')).toBe('/admin/');
+    const wrong = await editorToken(gw!.apiUrl, 'not-the-password');
+    expect([401, 403]).toContain(wrong.status);
+    // The API's admin token is not the editor password.
+    expect((await fetch(`${gw!.apiUrl}/admin/flows`, { headers: { Authorization: `Bearer ${gw!.adminToken}` } })).status).toBe(401);
+    admin = await NodeRedAdmin.login(gw!.apiUrl, gw!.editorPassword);
+    const { flows } = await admin.flows();
+    expect(flows.find((n) => n.id === 'n1')).toMatchObject({ type: 'm2m-tariff', price: '1' });
+    // The m2m-* node package is loaded from flows/.
+    const nodes = (await (await fetch(`${gw!.apiUrl}/admin/nodes`, { headers: { Authorization: `Bearer ${admin.token}`, Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[] }>;
+    const ours = nodes.filter((n) => n.module === 'm2m-gateway-nodes').flatMap((n) => n.types);
+    expect(ours.sort()).toEqual(['m2m-alarm', 'm2m-credit-limit', 'm2m-in', 'm2m-offer', 'm2m-tariff', 'm2m-write']);
+    status = await admin.statusFeed();
+    const v = gw!.policies.version;
+    expect(v).toBeGreaterThan(0);
+    await status.waitFor('n1', (s) => s.fill === 'green' && s.text === `v${v} active`);
+  });
+
+  it('compiles a deploy into the core: a new policy version, billed at the new price', async () => {
+    await until(() => gw!.views.get('purifier-1')?.points.water?.value === '100', 'baseline read');
+    bank.setUint32(bank.holding, 0, 103); // 3 L at 1 NOK
+    await until(() => water()?.amountNano === 3_000_000_000n, '3 NOK accrued');
+    const before = gw!.ledger.latestPolicy()!;
+
+    const res = await admin.deploy([TAB, tariff('2'), ALARM]);
+    expect(res.status).toBe(200);
+    await until(() => (gw!.ledger.latestPolicy()?.version ?? 0) > before.version, 'new policy version recorded');
+    const after = gw!.ledger.latestPolicy()!;
+    expect(after.version).toBe(before.version + 1);
+    expect(after.hash).not.toBe(before.hash);
+    expect(JSON.parse(after.flowsJson).find((n: { id: string }) => n.id === 'n1').price).toBe('2');
+    expect(gw!.policies.version).toBe(after.version);
+    // flows.json is what was deployed (the one source of truth)
+    const onDisk = JSON.parse(fs.readFileSync(path.join(dir, 'flows.json'), 'utf8')) as Array<{ id: string; price?: string }>;
+    expect(onDisk.find((n) => n.id === 'n1')?.price).toBe('2');
+    await status!.waitFor('n1', (s) => s.fill === 'green' && s.text === `v${after.version} active`);
+    await status!.waitFor('n2', (s) => s.fill === 'green' && s.text === `v${after.version} active`);
+
+    bank.setUint32(bank.holding, 0, 108); // 5 L at 2 NOK
+    await until(() => water()?.amountNano === 13_000_000_000n, '3 + 10 NOK accrued');
+  });
+
+  it('rejects an invalid deploy for the core: the old price keeps billing, the node turns red naming itself', async () => {
+    const active = gw!.ledger.latestPolicy()!;
+    const res = await admin.deploy([TAB, tariff('abc'), ALARM]);
+    expect(res.status).toBe(200); // Node-RED saved it; the gateway refused it for the core
+    const red = await status!.waitFor('n1', (s) => s.fill === 'red');
+    expect(red.text).toContain('m2m-tariff "water" (n1)');
+    expect(red.text).toContain('price: "abc" is not a decimal');
+    const other = await status!.waitFor('n2', (s) => s.fill === 'red');
+    expect(other.text).toContain(`v${active.version} stays active`);
+
+    expect(gw!.ledger.latestPolicy()!.version).toBe(active.version);
+    expect(gw!.policies.version).toBe(active.version);
+    expect(gw!.policies.lastError?.message).toContain('m2m-tariff "water" (n1)');
+    // The file keeps what was deployed, for the operator to fix.
+    expect(fs.readFileSync(path.join(dir, 'flows.json'), 'utf8')).toContain('"abc"');
+
+    bank.setUint32(bank.holding, 0, 109); // 1 L, still at 2 NOK
+    await until(() => water()?.amountNano === 15_000_000_000n, '13 + 2 NOK accrued');
+    await until(() => gw!.ledger.events({ kinds: ['policy-rejected'] }).length === 1, 'policy-rejected event');
+    expect(gw!.ledger.events({ kinds: ['policy-rejected'] })[0].detail).toMatchObject({ active: active.version });
+
+    // Fixing it and deploying again activates the fix.
+    expect((await admin.deploy([TAB, tariff('3'), ALARM])).status).toBe(200);
+    await until(() => gw!.ledger.latestPolicy()!.version === active.version + 1, 'fixed policy recorded');
+    await status!.waitFor('n1', (s) => s.fill === 'green' && s.text === `v${active.version + 1} active`);
+  });
+});
