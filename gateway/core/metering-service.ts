@@ -178,7 +178,8 @@ export class MeteringService extends EventEmitter {
     if (inputs.length === 0 && batch.events.length === 0 && !batch.vouchers) return null; // a settlement request with nothing due
     try {
       const t0 = performance.now();
-      const { seq, hash, eventIds = [] } = this.ledger.commitBatch(batch);
+      const { seq, hash } = this.ledger.commitBatch(batch);
+      const eventIds = batch.events.length > 0 ? this.ledger.eventIdsOf(seq) : [];
       const committed: CommittedBatch = { seq, hash, batch, eventIds, commitMs: performance.now() - t0 };
       this.emit('batch', committed);
       return committed;

@@ -155,6 +155,11 @@ export function queryEvents(db: Db, f: LedgerEventsFilter): LedgerEventRecord[] 
   return (prepared(db, sql).all(...args, limit) as EventRow[]).map(eventFromRow);
 }
 
+/** Ids of the events batch `batchSeq` recorded, in order. */
+export function queryEventIds(db: Db, batchSeq: number): number[] {
+  return (prepared(db, 'SELECT id FROM events WHERE batch_seq = ? ORDER BY id').all(batchSeq) as Array<{ id: number | bigint }>).map((r) => Number(r.id));
+}
+
 /** Vouchers ordered by (channel, seq); `sinceSeq` exclusive. */
 export function queryVouchers(db: Db, channel?: string, sinceSeq?: number): LedgerVoucherRecord[] {
   const where: string[] = [];

@@ -24,7 +24,7 @@ import { LedgerBatchError, LedgerClosedError, LedgerOpenError, LedgerPolicyError
 import { GENESIS_HASH, chainHash, encodeBody, encodeReadings, packText, sha256Hex, toBody } from './hash-chain';
 import { type PruneStep, dropReadings, planPrune } from './retention';
 import { migrate } from './schema';
-import { queryEvents, queryTotals, queryVouchers } from './sqlite-queries';
+import { queryEventIds, queryEvents, queryTotals, queryVouchers } from './sqlite-queries';
 import { AggregateWriter } from './sqlite-aggregates';
 import { type ChannelDbRow, type HeadRow, type Statements, prepareStatements } from './sqlite-statements';
 import type {
@@ -188,10 +188,8 @@ export class SqliteLedger implements LedgerStore {
 
     this.aggregates.write(aggregateBatch(b.deltas, b.accruals));
 
-    const eventIds: number[] = [];
     for (const e of b.events) {
-      const r = st.insertEvent.run(seq, e.kind, e.device ?? null, e.point ?? null, e.account ?? null, e.tsMs, JSON.stringify(e.detail));
-      eventIds.push(Number(r.lastInsertRowid));
+      st.insertEvent.run(seq, e.kind, e.device ?? null, e.point ?? null, e.account ?? null, e.tsMs, JSON.stringify(e.detail));
     }
     const slots: unknown[] = [];
     for (const s of b.state.slots) {
@@ -206,7 +204,12 @@ export class SqliteLedger implements LedgerStore {
 
     for (const v of vouchers) this.aggregates.voucher(v, seq);
     if (b.policy) st.insertPolicy.run(b.policy.version, b.policy.hash, b.policy.flowsJson, b.atMs, seq);
-    return { seq, hash, eventIds };
+    return { seq, hash };
+  }
+
+  eventIdsOf(batchSeq: number): number[] {
+    this.assertOpen();
+    return queryEventIds(this.db, batchSeq);
   }
 
   ledgerTotals(filter: LedgerTotalsFilter = {}): LedgerTotal[] {

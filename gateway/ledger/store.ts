@@ -199,8 +199,6 @@ export interface LedgerPolicyRecord extends LedgerPolicy {
 export interface LedgerCommit {
   seq: number;
   hash: string;
-  /** Ids the batch's events got, in the batch's order (commitBatch only). */
-  eventIds?: number[];
 }
 
 export interface LedgerStore {
@@ -221,6 +219,8 @@ export interface LedgerStore {
   /** Vouchers ordered by (channel, seq); `sinceSeq` is exclusive. */
   vouchers(channel?: string, sinceSeq?: number): LedgerVoucherRecord[];
   events(filter?: LedgerEventsFilter): LedgerEventRecord[];
+  /** Ids of the events a batch recorded, in the batch's order. */
+  eventIdsOf(batchSeq: number): number[];
   /** The complete committed core state (every row). */
   loadState(): LedgerState;
   head(): LedgerHead;
