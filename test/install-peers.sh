@@ -6,6 +6,7 @@
 #   mbpoll                                     cross-checks Modbus addressing
 #   mosquitto                                  MQTT broker on a loopback port
 #   udev                                       SerialPort.list() needs it
+#   chromium                                   browser for the editor e2e test (test/e2e, playwright-core)
 #   python3-cryptography                       independent ed25519 check of voucher signatures
 set -euo pipefail
 
@@ -16,6 +17,7 @@ command -v socat >/dev/null || missing+=(socat)
 command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 [ -x /lib/systemd/systemd-udevd ] || command -v udevadm >/dev/null || missing+=(udev)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test peers: all present"

@@ -4,8 +4,9 @@
  * object as `settings.m2mGateway` (gateway/policy/node-red-bridge.ts): it
  * re-checks a node's properties with the gateway's own rules, tells the node
  * whether the last deploy was compiled into the metering core, and gives
- * m2m-in/m2m-write the stream and the point writer. Nodes never sit on the
- * per-reading path: policies run inside the core, these nodes only mirror them.
+ * m2m-in/m2m-write the stream and the point writer. Policies run inside the
+ * core and the daemon, these nodes only mirror them; m2m-in listens to the
+ * API's stream emitter like any stream client, never in the metering path.
  */
 
 const NO_BRIDGE = { fill: 'red', shape: 'ring', text: 'not running inside m2m-gateway' };

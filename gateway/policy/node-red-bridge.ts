@@ -2,10 +2,12 @@
  * The one object the m2m-* Node-RED nodes (flows/nodes/*.js) reach the
  * gateway through; the host passes it in as `settings.m2mGateway`.
  *
- * - `deployed(flows)` is called by the host after every deploy (and the
- *   initial load): the flows are compiled into the core through
- *   PolicyService.apply. A PolicyError leaves the previous tables active and
- *   is kept so each node can show the problems that name it.
+ * - `deployed(flows)` is called by the host after every deploy: the flows
+ *   are compiled into the core through PolicyService.apply. A PolicyError
+ *   leaves the previous tables active and is kept so each node can show the
+ *   problems that name it. Node-RED's initial load of the flows file the
+ *   PolicyService already compiled at start (`expectStartup`) is not compiled
+ *   (or logged, or recorded) twice: the nodes just show that outcome.
  * - `statusOf(nodeId)` is what a node shows: green "v<version> active",
  *   red with its own problems, red ring when another node made the deploy fail.
  *   'status' is emitted after every compile so running nodes refresh.
@@ -46,6 +48,8 @@ export type DeployOutcome =
 
 export class NodeRedBridge extends EventEmitter {
   private outcome: DeployOutcome = { state: 'pending' };
+  /** JSON of the flows PolicyService.load() read at start, until Node-RED has loaded them too. */
+  private startupJson: string | null = null;
 
   constructor(private readonly d: NodeRedBridgeDeps) {
     super();
@@ -65,23 +69,34 @@ export class NodeRedBridge extends EventEmitter {
     this.outcome = { state: 'pending' };
   }
 
+  /**
+   * The flows file as PolicyService.load() compiled it at start. Missing or
+   * unreadable counts as [] (what Node-RED loads then): adopting that outcome
+   * keeps the last valid version instead of compiling an empty policy over it.
+   */
+  expectStartup(flows: unknown): void {
+    this.startupJson = JSON.stringify(flowArray(flows) ?? []);
+  }
+
   /** Compile the deployed flows into the core; never throws. */
   deployed(flows: unknown, nowMs = Date.now()): DeployOutcome {
     const list = flowArray(flows) ?? [];
+    const json = JSON.stringify(list);
+    const startup = this.startupJson;
+    this.startupJson = null;
+    if (startup !== null && startup === json) {
+      this.outcome = this.startupOutcome();
+      this.emit('status');
+      return this.outcome;
+    }
     try {
-      const p = this.d.policies.apply(list, nowMs, JSON.stringify(list));
+      const p = this.d.policies.apply(list, nowMs, json);
       this.d.policies.lastError = null;
       this.outcome = { state: 'active', version: p.version };
-      this.d.log.info({ version: p.version }, 'deploy compiled into the core');
+      this.d.log.info({ version: p.version }, 'Node-RED flows compiled into the core');
     } catch (err) {
       const error = err as Error;
-      const problems = new Map<string, string[]>();
-      if (error instanceof PolicyError) {
-        for (const p of error.problems) {
-          if (p.nodeId === undefined) continue;
-          problems.set(p.nodeId, [...(problems.get(p.nodeId) ?? []), p.message]);
-        }
-      }
+      const problems = problemsByNode(error);
       this.d.policies.lastError = error;
       this.outcome = { state: 'rejected', version: this.d.policies.version, error, problems };
       this.d.log.error({ err: error.message, activeVersion: this.d.policies.version }, 'deploy rejected for the core; previous policies stay active');
@@ -93,6 +108,13 @@ export class NodeRedBridge extends EventEmitter {
     }
     this.emit('status');
     return this.outcome;
+  }
+
+  /** What PolicyService.load() made of the flows file at start. */
+  private startupOutcome(): DeployOutcome {
+    const error = this.d.policies.lastError;
+    if (!error) return { state: 'active', version: this.d.policies.version };
+    return { state: 'rejected', version: this.d.policies.version, error, problems: problemsByNode(error) };
   }
 
   statusOf(nodeId: string): NodeStatus {
@@ -119,4 +141,15 @@ export class NodeRedBridge extends EventEmitter {
   write(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {
     return this.d.write(device, point, value);
   }
+}
+
+/** The problems of a PolicyError, by the node they name. */
+function problemsByNode(error: Error): Map<string, string[]> {
+  const problems = new Map<string, string[]>();
+  if (!(error instanceof PolicyError)) return problems;
+  for (const p of error.problems) {
+    if (p.nodeId === undefined) continue;
+    problems.set(p.nodeId, [...(problems.get(p.nodeId) ?? []), p.message]);
+  }
+  return problems;
 }

@@ -21,14 +21,20 @@
  * second one in the same process runs without the editor (with a warning).
  */
 import { createHmac } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { RouteNotFoundError } from '../api/errors';
+import { rejectUpgrade } from '../api/reply';
 import type { ApiServerHandle } from '../api/server';
+import { STREAM_PATH } from '../api/stream';
 import { GatewayStartError } from '../gateway-errors';
 import type { Logger } from '../log';
 import { packageRoot } from '../package-root';
+import { readFlowsFile } from './flows';
 import type { NodeRedBridge } from './node-red-bridge';
 
 export const EDITOR_PATH = '/admin';
@@ -74,7 +80,14 @@ let hosting: NodeRedHost | null = null;
 
 export class NodeRedHost {
   private readonly listeners: Array<[string, (e: FlowsEvent) => void]> = [];
-  private upgradeListeners: Array<(...a: unknown[]) => void> = [];
+  /**
+   * What Node-RED sees as its HTTP server: only the editor's comms WebSocket
+   * upgrades are passed to it. (Node-RED's own catch-all upgrade listener, which
+   * arms a 5 s timer per upgrade on the whole server, /api/stream included, is
+   * removed; unknown /admin upgrades get a 404 at once instead.)
+   */
+  private readonly facade = new EventEmitter();
+  private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
   private stopped = false;
 
   private constructor(
@@ -102,14 +115,15 @@ export class NodeRedHost {
     const url = `${opts.api.url}${EDITOR_PATH}/`;
     const host = new NodeRedHost(red, opts, url);
     hosting = host;
-    const before = new Set(opts.api.server.listeners('upgrade'));
     try {
-      red.init(opts.api.server, nodeRedSettings(opts, userDir));
+      opts.bridge.expectStartup(startupFlows(opts.flowsFile));
+      red.init(host.facade as unknown as http.Server, nodeRedSettings(opts, userDir));
+      host.facade.removeAllListeners('upgrade');
       host.listen('flows:starting', () => opts.bridge.deploying());
       host.listen('flows:started', (e: FlowsEvent) => opts.bridge.deployed(e?.config?.flows ?? []));
       opts.api.mount(EDITOR_PATH, (req, res) => host.handle(req, res));
       await red.start();
-      host.upgradeListeners = opts.api.server.listeners('upgrade').filter((l) => !before.has(l)) as Array<(...a: unknown[]) => void>;
+      opts.api.server.on('upgrade', host.onUpgrade);
     } catch (err) {
       await host.stop().catch(() => undefined);
       throw new GatewayStartError(`cannot start the Node-RED editor: ${(err as Error).message}`, err);
@@ -127,10 +141,12 @@ export class NodeRedHost {
     this.listeners.length = 0;
     try {
       await this.red.stop();
+      await releaseSessionTimer();
     } catch (err) {
       this.opts.log.error({ err }, 'stopping Node-RED failed');
     } finally {
-      for (const l of this.upgradeListeners) this.opts.api.server.off('upgrade', l);
+      this.opts.api.server.off('upgrade', this.onUpgrade);
+      this.facade.removeAllListeners();
       if (hosting === this) hosting = null;
     }
   }
@@ -145,6 +161,21 @@ export class NodeRedHost {
     };
     this.red.events.on(event, guarded);
     this.listeners.push([event, guarded]);
+  }
+
+  /** WebSocket upgrades on the shared server: /admin/comms goes to Node-RED, /api/stream stays with the API. */
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    if (pathname === STREAM_PATH) return;
+    if (pathname === `${EDITOR_PATH}/comms` && !this.stopped) {
+      this.facade.emit('upgrade', req, socket, head);
+      return;
+    }
+    // Other paths: refuse them here unless another extension listens for upgrades too.
+    const ours = pathname === EDITOR_PATH || pathname.startsWith(`${EDITOR_PATH}/`);
+    if (!ours && this.opts.api.server.listenerCount('upgrade') > 2) return;
+    socket.on('error', () => socket.destroy());
+    rejectUpgrade(socket, new RouteNotFoundError(pathname.slice(0, 200)));
   }
 
   /** Requests under /admin: strip the prefix like express's mount does, then hand them to Node-RED's admin app. */
@@ -167,9 +198,36 @@ export class NodeRedHost {
   }
 }
 
+/** The flows file as PolicyService read it at start ([] when missing, null when unreadable). */
+function startupFlows(file: string): unknown {
+  try {
+    return readFlowsFile(file) ?? [];
+  } catch {
+    return null;
+  }
+}
+
 function loadNodeRed(): NodeRedModule {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('node-red') as NodeRedModule;
+}
+
+/**
+ * Node-RED's login sessions (@node-red/editor-api/lib/auth/tokens.js) keep a
+ * timer for the next session expiry (up to a week) that RED.stop() leaves
+ * running, which would keep the stopped daemon's event loop alive. Re-init the
+ * module with an empty session store and look a token up: its expiry pass
+ * finds no sessions, clears the timer and schedules none.
+ */
+async function releaseSessionTimer(): Promise<void> {
+  const file = require.resolve('@node-red/editor-api/lib/auth/tokens', { paths: [path.dirname(require.resolve('node-red/package.json'))] });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tokens = require(file) as {
+    init(settings: object, storage: { getSessions(): Promise<object>; saveSessions(): Promise<void> }): Promise<void>;
+    get(token: string): Promise<unknown>;
+  };
+  await tokens.init({}, { getSessions: async () => ({}), saveSessions: async () => undefined });
+  await tokens.get('');
 }
 
 /** bcryptjs ships with node-red (its adminAuth checks passwords with it): resolve it from there. */
@@ -253,8 +311,10 @@ export function nodeRedSettings(opts: NodeRedHostOptions, userDir: string): Reco
       page: { title: 'm2m-gateway policies' },
       header: { title: 'm2m-gateway policies' },
       tours: false,
-      palette: { catalogues: [], editable: false },
-      projects: { enabled: false },
+      palette: {
+        catalogues: [],
+        categories: ['m2m gateway', 'subflows', 'common', 'function', 'network', 'sequence', 'parser', 'storage'],
+      },
       multiplayer: { enabled: false },
     },
     // The bridge the m2m-* nodes use (flows/lib/policy-node.js).

@@ -50,7 +50,13 @@ export class NodeRedAdmin {
     });
   }
 
-  /** Open the comms WebSocket, authenticate and subscribe to node status (retained values arrive first). */
+  /** Press an inject node's button (POST /admin/inject/:id). */
+  async inject(nodeId: string): Promise<number> {
+    const res = await fetch(`${this.apiUrl}/admin/inject/${nodeId}`, { method: 'POST', headers: this.headers() });
+    return res.status;
+  }
+
+  /** Open the comms WebSocket, authenticate and subscribe to node status (retained values arrive first) and debug messages. */
   async statusFeed(): Promise<StatusFeed> {
     const ws = new WebSocket(`${this.apiUrl.replace(/^http/, 'ws')}/admin/comms`);
     const feed = new StatusFeed(ws);
@@ -64,6 +70,7 @@ export class NodeRedAdmin {
     ws.send(JSON.stringify({ auth: this.token }));
     await feed.authenticated;
     ws.send(JSON.stringify({ subscribe: 'status/#' }));
+    ws.send(JSON.stringify({ subscribe: 'debug' }));
     return feed;
   }
 }
@@ -71,6 +78,8 @@ export class NodeRedAdmin {
 export class StatusFeed {
   /** Latest status per node id. */
   readonly latest = new Map<string, NodeStatusMessage>();
+  /** Messages of debug nodes: the debug node's id and the msg it showed (set the debug node to "complete msg object"). */
+  readonly debug: Array<{ id: string; msg: Record<string, unknown> }> = [];
   readonly authenticated: Promise<void>;
   private waiters: Array<() => void> = [];
 
@@ -84,8 +93,12 @@ export class StatusFeed {
           else if (auth === 'fail') reject(new Error('comms authentication failed'));
           return;
         }
-        for (const m of msg as Array<{ topic: string; data: NodeStatusMessage }>) {
-          if (m.topic.startsWith('status/')) this.latest.set(m.topic.slice('status/'.length), m.data ?? {});
+        for (const m of msg as Array<{ topic: string; data: unknown }>) {
+          if (m.topic.startsWith('status/')) this.latest.set(m.topic.slice('status/'.length), (m.data ?? {}) as NodeStatusMessage);
+          if (m.topic === 'debug') {
+            const d = m.data as { id: string; msg: string; format: string };
+            this.debug.push({ id: d.id, msg: (d.format === 'Object' ? JSON.parse(d.msg) : { payload: d.msg }) as Record<string, unknown> });
+          }
         }
         for (const w of this.waiters.splice(0)) w();
       });
@@ -104,6 +117,24 @@ export class StatusFeed {
         if (s && pred(s)) {
           clearTimeout(timer);
           resolve(s);
+        } else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  /** Resolves with the first debug message of node `id` that satisfies `pred`. */
+  waitForDebug(id: string, pred: (msg: Record<string, unknown>) => boolean, ms = 10_000): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== check);
+        reject(new Error(`no matching debug message from ${id} after ${ms} ms (${this.debug.filter((d) => d.id === id).length} others)`));
+      }, ms);
+      const check = (): void => {
+        const hit = this.debug.find((d) => d.id === id && pred(d.msg));
+        if (hit) {
+          clearTimeout(timer);
+          resolve(hit.msg);
         } else this.waiters.push(check);
       };
       check();

@@ -72,7 +72,7 @@ class StreamClient {
     return new Promise((resolve) => {
       if (this.ws.readyState === WebSocket.CLOSED) return resolve();
       this.ws.once('close', () => resolve());
-      this.ws.close();
+      this.ws.terminate();
     });
   }
 }
@@ -127,9 +127,6 @@ devices:
     await gw?.stop();
     await bank?.close();
     fs.rmSync(dir, { recursive: true, force: true });
-    await new Promise((r) => setTimeout(r, 1500));
-    // eslint-disable-next-line
-    console.log((process as any)._getActiveHandles().map((h: any) => h.constructor.name + ' ' + (h.remotePort ?? '') + ' ' + (h._idleTimeout ?? '')));
   });
 
   it('creates buyer tokens once, private (0600), and the CLI answers the same token again', () => {

@@ -16,7 +16,24 @@ import { silentLogger } from '../../gateway/log';
 import { freePort } from '../../gateway/sim/free-port';
 import { RegisterBank } from '../../gateway/sim/register-bank';
 import { waitFor } from '../helper/daemon-process';
+import { WebSocket } from 'ws';
 import { editorToken, NodeRedAdmin, type StatusFeed } from '../helper/node-red-admin';
+
+/** Open a WebSocket and report what the server answered: 'open' or the HTTP status of a refusal. */
+function upgradeOutcome(url: string): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.close();
+      resolve('open');
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(String(res.statusCode));
+      ws.terminate();
+    });
+    ws.once('error', (e) => resolve(`error ${e.message}`));
+  });
+}
 
 const until = (cond: () => boolean, what: string, ms = 10_000) => waitFor(() => (cond() ? true : undefined), what, ms);
 
@@ -36,6 +53,19 @@ const tariff = (price: string) => ({
   wires: [],
 });
 const ALARM = { id: 'n2', type: 'm2m-alarm', z: 't1', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', above: '', hysteresis: '2', x: 160, y: 140, wires: [[]] };
+
+const debugNode = (id: string) => ({ id, type: 'debug', z: 't1', name: id, active: true, tosidebar: true, console: false, tostatus: false, complete: 'true', targetType: 'full', statusVal: '', statusType: 'auto', x: 600, y: 300, wires: [] });
+const injectNode = (id: string, payload: string, to: string) => ({ id, type: 'inject', z: 't1', name: id, props: [{ p: 'payload' }], repeat: '', crontab: '', once: false, onceDelay: 0.1, topic: '', payload, payloadType: 'str', x: 100, y: 300, wires: [[to]] });
+const IO_FLOW = [
+  injectNode('i1', '42', 'w1'),
+  { id: 'w1', type: 'm2m-write', z: 't1', name: 'cycle', device: 'purifier-1', point: 'cycle', x: 300, y: 300, wires: [['d1'], ['d2']] },
+  injectNode('i2', '5', 'w2'),
+  { id: 'w2', type: 'm2m-write', z: 't1', name: 'water', device: 'purifier-1', point: 'water', x: 300, y: 360, wires: [['d1'], ['d2']] },
+  { id: 'in1', type: 'm2m-in', z: 't1', name: 'readings', topics: ['readings'], devices: 'purifier-*', x: 100, y: 420, wires: [['d3']] },
+  debugNode('d1'),
+  debugNode('d2'),
+  debugNode('d3'),
+];
 
 describe('embedded Node-RED editor', () => {
   let dir: string;
@@ -64,6 +94,7 @@ devices:
     points:
       - { name: water, kind: counter, area: holding, address: 0, type: uint32, unit: L }
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
+      - { name: cycle, kind: setpoint, area: holding, address: 30, type: uint16, writable: true }
 `,
       dir,
     );
@@ -100,6 +131,11 @@ devices:
     const nodes = (await (await fetch(`${gw!.apiUrl}/admin/nodes`, { headers: { Authorization: `Bearer ${admin.token}`, Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[] }>;
     const ours = nodes.filter((n) => n.module === 'm2m-gateway-nodes').flatMap((n) => n.types);
     expect(ours.sort()).toEqual(['m2m-alarm', 'm2m-credit-limit', 'm2m-in', 'm2m-offer', 'm2m-tariff', 'm2m-write']);
+    // WebSockets on the shared port: the API stream still works, unknown paths are refused.
+    const wsBase = gw!.apiUrl.replace(/^http/, 'ws');
+    expect(await upgradeOutcome(`${wsBase}/api/stream?token=${gw!.adminToken}`)).toBe('open');
+    expect(await upgradeOutcome(`${wsBase}/admin/nothing-here`)).toBe('404');
+    expect(await upgradeOutcome(`${wsBase}/elsewhere`)).toBe('404');
     status = await admin.statusFeed();
     const v = gw!.policies.version;
     expect(v).toBeGreaterThan(0);
@@ -155,5 +191,27 @@ devices:
     expect((await admin.deploy([TAB, tariff('3'), ALARM])).status).toBe(200);
     await until(() => gw!.ledger.latestPolicy()!.version === active.version + 1, 'fixed policy recorded');
     await status!.waitFor('n1', (s) => s.fill === 'green' && s.text === `v${active.version + 1} active`);
+  });
+
+  it('runs m2m-in and m2m-write in a flow: readings come in, writes are confirmed or fail to output 2', async () => {
+    const version = gw!.policies.version;
+    expect((await admin.deploy([TAB, tariff('3'), ALARM, ...IO_FLOW])).status).toBe(200);
+    await until(() => gw!.policies.version === version + 1, 'flow with m2m-in/m2m-write compiled');
+    await status!.waitFor('w1', (s) => s.fill === 'green' && s.text === `v${version + 1} active`);
+
+    const reading = await status!.waitForDebug('d3', (m) => m.topic === 'readings');
+    expect(reading).toMatchObject({ device: 'purifier-1', payload: { device: 'purifier-1', points: { water: { value: '109', unit: 'L' } } } });
+
+    expect(await admin.inject('i1')).toBe(200);
+    const ok = await status!.waitForDebug('d1', (m) => m.point === 'cycle');
+    expect(ok).toMatchObject({ payload: '42', requested: '42', device: 'purifier-1', point: 'cycle' });
+    expect(bank.holding[30]).toBe(42);
+    await status!.waitFor('w1', (s) => s.fill === 'green' && s.text === 'cycle = 42');
+
+    expect(await admin.inject('i2')).toBe(200);
+    const failed = await status!.waitForDebug('d2', (m) => m.payload === '5');
+    expect(failed.error).toMatchObject({ code: 'GW_ERR_POINT_NOT_WRITABLE' });
+    expect([bank.holding[0], bank.holding[1]]).toEqual([0, 109]); // the counter was not written
+    await status!.waitFor('w2', (s) => s.fill === 'red' && (s.text ?? '').includes('not writable'));
   });
 });
