@@ -102,6 +102,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
       `  token:  ${token}`,
       `  try:    curl -s -H "Authorization: Bearer ${token}" ${gw.apiUrl}/api/ledger`,
       `          curl -s -H "Authorization: Bearer ${token}" ${gw.apiUrl}/api/devices`,
+      ...(gw.editorUrl ? [`  editor: ${gw.editorUrl}   (user admin, password ${gw.editorPassword}): edit the policies as Node-RED flows`] : []),
       `  config: ${configFile}   policies: ${flows}`,
       '  Ctrl-C to stop.',
       '',

@@ -262,6 +262,9 @@ function logText(m: unknown): string {
   }
 }
 
+/** Node-RED start-up warnings that follow from our settings (projects off, credentials created on first deploy). */
+const BENIGN_WARNINGS = [/^Projects disabled/, /^Encrypted credentials not found/];
+
 export function pinoLogging(log: Logger): Record<string, unknown> {
   return {
     pino: {
@@ -269,8 +272,10 @@ export function pinoLogging(log: Logger): Record<string, unknown> {
       metrics: false,
       audit: false,
       handler: () => (msg: NodeRedLogMessage) => {
-        const level = LEVELS[msg.level];
+        let level = LEVELS[msg.level];
         if (!level) return; // audit and metric events
+        // Node-RED warns about features we turn off on purpose: not the operator's concern.
+        if (level === 'warn' && BENIGN_WARNINGS.some((re) => re.test(logText(msg.msg)))) level = 'debug';
         const ctx: Record<string, unknown> = {};
         if (msg.type) ctx.nodeType = msg.type;
         if (msg.id) ctx.nodeId = msg.id;
