@@ -9,7 +9,8 @@ export async function startCommand(opts: { config?: string }): Promise<void> {
   const log = createLogger();
   const gw = await Gateway.start(cfg, log);
   if (gw.secretsCreated) printSecretsOnce(gw.adminToken, gw.editorPassword, cfg.gateway.dataDir);
-  process.stdout.write(`m2m-gateway ${cfg.gateway.id} running; API ${gw.apiUrl}${gw.editorUrl ? `; policy editor ${gw.editorUrl}` : ''}\n`);
+  process.stdout.write(`m2m-gateway ${cfg.gateway.id} running; API ${gw.apiUrl}\n`);
+  if (gw.editorUrl) process.stdout.write(`policy editor (Node-RED): ${gw.editorUrl}\n`);
   await untilSignal();
   await gw.stop();
 }
