@@ -19,16 +19,11 @@ import { counterWidth, microPerCount } from './devices/decode';
 import { DeviceViews } from './devices/device-views';
 import { SqliteLedger } from './ledger/sqlite-store';
 import { scheduleRetention, type RetentionSchedule } from './ledger/retention';
-import { P1DeviceMapper } from './devices/p1-device';
-import { DsmrP1Link } from './links/dsmr-p1';
-import type { P1Telegram } from './links/p1-telegram';
 import type { LedgerEvent } from './ledger/store';
-import type { LinkState, ModbusLink } from './links/link';
-import { createModbusLink } from './links/link-factory';
+import type { LinkState } from './links/link';
 import type { Logger } from './log';
-import { BusQueue } from './poll/bus-queue';
-import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './poll/device-poller';
-import { LinkSupervisor } from './poll/link-supervisor';
+import type { DeviceReadings, DeviceStateChange } from './poll/device-poller';
+import { FieldBus } from './poll/field-bus';
 import { AlarmWatch } from './policy/alarm-watch';
 import { PolicyService } from './policy/policy-service';
 import { PolicyRegistry } from './policy/registry';
@@ -45,9 +40,6 @@ import { UnknownPointError, PointNotWritableError, WriteFailedError, InvalidValu
 import { isGatewayError } from './errors';
 import { GatewayStartError } from './gateway-errors';
 
-/** Upper bound of the link reconnect backoff. */
-const RECONNECT_CAP_MS = 30_000;
-
 export interface GatewayOptions {
   /** Use this core instead of build/core.wasm (tests: the BigInt reference). */
   core?: MeteringCore;
@@ -63,10 +55,8 @@ export interface GatewayOptions {
 export class Gateway {
   readonly views = new DeviceViews();
   readonly metrics = new MetricsRegistry();
-  private readonly links = new Map<string, ModbusLink>();
-  private readonly p1Links = new Map<string, DsmrP1Link>();
+  private readonly bus: FieldBus;
   private retention: RetentionSchedule | null = null;
-  private readonly pollers = new Map<string, DevicePoller>();
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
   private editor: NodeRedHost | null = null;
@@ -99,6 +89,12 @@ export class Gateway {
     this.editorPassword = secrets.editorPassword;
     this.secretsCreated = secrets.created;
     this.ledger = SqliteLedger.open(dataDir);
+    this.bus = new FieldBus(config, log, {
+      onReadings: (r) => this.onReadings(r),
+      onDeviceState: (st) => this.onDeviceState(st),
+      deviceState: (id) => this.views.get(id)?.state,
+    });
+    for (const d of config.devices) this.views.add(d.id, d.link, d.points);
 
     const slots = new SlotMap(config.devices, (p) => ({ widthBits: counterWidth(p), microPerCount: microPerCount(p) }));
     const core = opts.core ?? loadWasmCore();
@@ -141,8 +137,8 @@ export class Gateway {
       devices: config.devices,
       links: config.links,
       views: this.views,
-      modbusLinks: () => this.links,
-      p1Links: () => this.p1Links,
+      modbusLinks: () => this.bus.modbusLinks,
+      p1Links: () => this.bus.p1Links,
       ledgerHeadSeq: () => this.ledger.head().seq,
       policyVersion: () => this.policies.version,
       policyOk: () => this.policies.lastError === null,
@@ -173,8 +169,7 @@ export class Gateway {
       gw.settlement?.start();
       await gw.startApi();
       await gw.startEditor();
-      gw.startPollers();
-      gw.startP1Links();
+      gw.bus.start();
       gw.gatewayMetrics.start();
       gw.retention = scheduleRetention({ pruneReadings: (t) => gw.gatewayMetrics.countPruned(gw.ledger.pruneReadings(t)) }, {
         retainMs: config.gateway.readingsRetentionDays * 86_400_000,
@@ -208,9 +203,7 @@ export class Gateway {
     this.policies.stop();
     await this.editor?.stop();
     this.retention?.stop();
-    await Promise.all([...this.pollers.values()].map((p) => p.stop()));
-    await Promise.all([...this.p1Links.values()].map((l) => l.close().catch(() => undefined)));
-    this.pollers.clear();
+    await this.bus.stop();
     this.market.stop();
     this.gatewayMetrics.stop();
     try {
@@ -220,14 +213,14 @@ export class Gateway {
     }
     this.settlement?.stop();
     await this.mqttUplink?.stop().catch((err: Error) => this.log.error({ err }, 'MQTT uplink stop failed'));
-    await Promise.all([...this.links.values()].map((l) => l.close().catch(() => undefined)));
+    await this.bus.closeLinks();
     if (this.api) await this.api.close();
     this.ledger.close();
     this.log.info('gateway stopped');
   }
 
   linkStates(): Array<{ id: string; state: LinkState }> {
-    return this.config.links.map((l) => ({ id: l.id, state: this.links.get(l.id)?.state ?? this.p1Links.get(l.id)?.state ?? 'closed' }));
+    return this.bus.linkStates();
   }
 
   private async startApi(): Promise<void> {
@@ -268,68 +261,6 @@ export class Gateway {
       bridge,
       log: this.log,
     });
-  }
-
-  private startPollers(): void {
-    for (const lc of this.config.links) {
-      // Links, pollers and link supervisors bind their own `link`/`device` to the logger:
-      // binding them here too wrote every key twice into each JSON log line.
-      const link = createModbusLink(lc, this.log);
-      if (link) this.links.set(lc.id, link);
-    }
-    for (const [id, link] of this.links) {
-      // Reconnect attempts back off, but never beyond a few poll periods of the
-      // link's fastest device: a rebooted device is back within a few polls.
-      const fastest = Math.min(...this.config.devices.filter((d) => d.link === id).map((d) => d.pollMs), 10_000);
-      LinkSupervisor.for(link, { logger: this.log, capMs: Math.min(RECONNECT_CAP_MS, Math.max(2_000, 3 * fastest)) });
-    }
-    for (const d of this.config.devices) {
-      this.views.add(d.id, d.link, d.points);
-      const link = this.links.get(d.link);
-      if (!link) continue;
-      const poller = new DevicePoller({
-        supervisor: LinkSupervisor.for(link, { logger: this.log }),
-        device: { id: d.id, unitId: d.unitId, pollMs: d.pollMs, points: d.points, limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits } },
-        link,
-        queue: BusQueue.for(link.busKey),
-        logger: this.log,
-      });
-      poller.on('readings', (r: DeviceReadings) => this.onReadings(r));
-      poller.on('state', (s: DeviceStateChange) => this.onDeviceState(s));
-      this.pollers.set(d.id, poller);
-      poller.start();
-    }
-  }
-
-  /** DSMR P1 meters push telegrams; each one becomes a set of readings of its device. */
-  private startP1Links(): void {
-    for (const lc of this.config.links) {
-      if (lc.type !== 'dsmr-p1') continue;
-      const devices = this.config.devices.filter((d) => d.link === lc.id);
-      const mappers = devices.map((d) => ({ id: d.id, mapper: new P1DeviceMapper(d.points) }));
-      const link = new DsmrP1Link({ id: lc.id, path: lc.path, baudRate: lc.baudRate, dataBits: lc.dataBits, parity: lc.parity, stopBits: lc.stopBits, logger: this.log });
-      link.on('telegram', (t: P1Telegram) => {
-        const now = Date.now();
-        for (const { id, mapper } of mappers) {
-          if (this.views.get(id)?.state !== 'ok') this.onDeviceState({ device: id, state: 'ok', reason: 'telegram received' });
-          // Each value keeps its own time (gas: its M-Bus timestamp, DESIGN §4): one set of readings per instant, oldest first.
-          const byTs = new Map<number, DeviceReadings['values']>();
-          for (const v of mapper.values(t, now)) {
-            const group = byTs.get(v.tsMs) ?? [];
-            group.push({ point: v.point, decoded: { raw: v.value, value: v.value, counterRaw: v.counterRaw } });
-            byTs.set(v.tsMs, group);
-          }
-          for (const [tsMs, values] of [...byTs].sort((a, b) => a[0] - b[0])) this.onReadings({ device: id, tsMs, values, failed: [] });
-        }
-      });
-      link.on('state', (state) => {
-        if (state !== 'down') return;
-        for (const d of devices) this.onDeviceState({ device: d.id, state: 'offline', reason: `link ${lc.id} down` });
-      });
-      this.p1Links.set(lc.id, link);
-      // open() keeps retrying in the background when the port is not there yet.
-      link.open().catch((err: Error) => this.log.warn({ link: lc.id, err: err.message }, 'P1 port not available yet; retrying'));
-    }
   }
 
   private onReadings(r: DeviceReadings): void {
@@ -389,7 +320,7 @@ export class Gateway {
     const p = dev?.points.find((x) => x.name === point);
     if (!dev || !p) throw new UnknownPointError(device, point);
     if (!p.writable) throw new PointNotWritableError(device, point);
-    const poller = this.pollers.get(device);
+    const poller = this.bus.poller(device);
     if (!poller) throw new WriteFailedError(device, point, 'device is not polled by this gateway');
     try {
       const res = await poller.write(point, value);

@@ -1,0 +1,123 @@
+/**
+ * Everything that talks to the hardware: the Modbus links with their
+ * supervisors and per-bus queues, one poller per Modbus device, and the DSMR
+ * P1 links whose meters push telegrams. It turns all of it into two kinds of
+ * callbacks — readings and device states — and answers point writes.
+ */
+import type { LoadedConfig } from '../config/load';
+import { P1DeviceMapper } from '../devices/p1-device';
+import { DsmrP1Link } from '../links/dsmr-p1';
+import type { LinkState, ModbusLink } from '../links/link';
+import { createModbusLink } from '../links/link-factory';
+import type { P1Telegram } from '../links/p1-telegram';
+import type { Logger } from '../log';
+import { BusQueue } from './bus-queue';
+import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './device-poller';
+import { LinkSupervisor } from './link-supervisor';
+
+/** Upper bound of the link reconnect backoff. */
+const RECONNECT_CAP_MS = 30_000;
+
+export interface FieldBusHandlers {
+  onReadings(r: DeviceReadings): void;
+  onDeviceState(s: DeviceStateChange): void;
+  /** Current state of a device as the gateway shows it (P1 devices go 'ok' on their first telegram). */
+  deviceState(id: string): string | undefined;
+}
+
+export class FieldBus {
+  readonly modbusLinks = new Map<string, ModbusLink>();
+  readonly p1Links = new Map<string, DsmrP1Link>();
+  private readonly pollers = new Map<string, DevicePoller>();
+
+  constructor(
+    private readonly config: LoadedConfig,
+    private readonly log: Logger,
+    private readonly h: FieldBusHandlers,
+  ) {}
+
+  start(): void {
+    this.startPollers();
+    this.startP1Links();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.pollers.values()].map((p) => p.stop()));
+    this.pollers.clear();
+    await Promise.all([...this.p1Links.values()].map((l) => l.close().catch(() => undefined)));
+  }
+
+  /** Close the Modbus links (after the final commit: nothing more is read). */
+  async closeLinks(): Promise<void> {
+    await Promise.all([...this.modbusLinks.values()].map((l) => l.close().catch(() => undefined)));
+  }
+
+  linkStates(): Array<{ id: string; state: LinkState }> {
+    return this.config.links.map((l) => ({ id: l.id, state: this.modbusLinks.get(l.id)?.state ?? this.p1Links.get(l.id)?.state ?? 'closed' }));
+  }
+
+  /** The poller of a Modbus device (writes go through it: queued ahead of reads, read back). */
+  poller(device: string): DevicePoller | undefined {
+    return this.pollers.get(device);
+  }
+
+  private startPollers(): void {
+    for (const lc of this.config.links) {
+      // Links, pollers and link supervisors bind their own `link`/`device` to the logger.
+      const link = createModbusLink(lc, this.log);
+      if (link) this.modbusLinks.set(lc.id, link);
+    }
+    for (const [id, link] of this.modbusLinks) {
+      // Reconnect attempts back off, but never beyond a few poll periods of the
+      // link's fastest device: a rebooted device is back within a few polls.
+      const fastest = Math.min(...this.config.devices.filter((d) => d.link === id).map((d) => d.pollMs), 10_000);
+      LinkSupervisor.for(link, { logger: this.log, capMs: Math.min(RECONNECT_CAP_MS, Math.max(2_000, 3 * fastest)) });
+    }
+    for (const d of this.config.devices) {
+      const link = this.modbusLinks.get(d.link);
+      if (!link) continue;
+      const poller = new DevicePoller({
+        supervisor: LinkSupervisor.for(link, { logger: this.log }),
+        device: { id: d.id, unitId: d.unitId, pollMs: d.pollMs, points: d.points, limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits } },
+        link,
+        queue: BusQueue.for(link.busKey),
+        logger: this.log,
+      });
+      poller.on('readings', (r: DeviceReadings) => this.h.onReadings(r));
+      poller.on('state', (s: DeviceStateChange) => this.h.onDeviceState(s));
+      this.pollers.set(d.id, poller);
+      poller.start();
+    }
+  }
+
+  /** DSMR P1 meters push telegrams; each one becomes a set of readings of its device. */
+  private startP1Links(): void {
+    for (const lc of this.config.links) {
+      if (lc.type !== 'dsmr-p1') continue;
+      const devices = this.config.devices.filter((d) => d.link === lc.id);
+      const mappers = devices.map((d) => ({ id: d.id, mapper: new P1DeviceMapper(d.points) }));
+      const link = new DsmrP1Link({ id: lc.id, path: lc.path, baudRate: lc.baudRate, dataBits: lc.dataBits, parity: lc.parity, stopBits: lc.stopBits, logger: this.log });
+      link.on('telegram', (t: P1Telegram) => {
+        const now = Date.now();
+        for (const { id, mapper } of mappers) {
+          if (this.h.deviceState(id) !== 'ok') this.h.onDeviceState({ device: id, state: 'ok', reason: 'telegram received' });
+          // Each value keeps its own time (gas: its M-Bus timestamp, DESIGN §4): one set of readings per instant, oldest first.
+          const byTs = new Map<number, DeviceReadings['values']>();
+          for (const v of mapper.values(t, now)) {
+            const group = byTs.get(v.tsMs) ?? [];
+            group.push({ point: v.point, decoded: { raw: v.value, value: v.value, counterRaw: v.counterRaw } });
+            byTs.set(v.tsMs, group);
+          }
+          for (const [tsMs, values] of [...byTs].sort((a, b) => a[0] - b[0])) this.h.onReadings({ device: id, tsMs, values, failed: [] });
+        }
+      });
+      link.on('state', (state) => {
+        if (state !== 'down') return;
+        for (const d of devices) this.h.onDeviceState({ device: d.id, state: 'offline', reason: `link ${lc.id} down` });
+      });
+      this.p1Links.set(lc.id, link);
+      // open() keeps retrying in the background when the port is not there yet.
+      link.open().catch((err: Error) => this.log.warn({ link: lc.id, err: err.message }, 'P1 port not available yet; retrying'));
+    }
+  }
+}
