@@ -14,6 +14,7 @@
 import type { EventEmitter } from 'node:events';
 import type { DeviceState, DeviceView, PointView } from '../devices/device-views';
 import type { LinkState } from '../links/link';
+import type { SignedVoucher } from '../settle/voucher';
 import type { MetricsRegistry } from './metrics';
 
 export type { DeviceState, DeviceView, PointView };
@@ -76,20 +77,8 @@ export interface ChannelView {
   lastSeq: number;
 }
 
-/** A signed cumulative voucher, exactly as DESIGN.md §6. */
-export interface Voucher {
-  v: 1;
-  channel: string;
-  payer: string;
-  payee: string;
-  payerKey: string;
-  seq: number;
-  amount: string;
-  currency: string;
-  ledgerHead: string;
-  issuedAt: string;
-  sig: string;
-}
+/** A signed cumulative voucher, exactly as DESIGN.md §6 (the settle area's type, under the API's name). */
+export type Voucher = SignedVoucher;
 
 /** GET /api/vouchers: `since` (epoch ms) keeps vouchers issued at or after it. */
 export interface VoucherFilter {

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log';
+import { PRIVATE_FILE_MODE, ensurePrivateDir, privateTempPath, repairExposed, syncDir, writePrivateTemp } from '../private-files';
 import { SecretsError } from './errors';
 
 export const SECRETS_FILE = 'secrets.json';
@@ -46,7 +47,7 @@ type Warn = Pick<Logger, 'warn'>;
 
 /** Read `dataDir/secrets.json`, creating it (and dataDir) when missing. */
 export function loadOrCreateSecrets(dataDir: string, logger?: Warn): LoadedSecrets {
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dataDir);
   const file = secretsPath(dataDir);
   const existing = readExisting(file, logger);
   if (existing === null) {
@@ -85,10 +86,10 @@ function readExisting(file: string, logger?: Warn): Partial<Secrets> | null {
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new SecretsError(`${file} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      fs.fchmodSync(fd, 0o600);
+    const was = repairExposed(fd, st.mode);
+    if (was !== null) {
       logger?.warn(
-        { file, mode: (st.mode & 0o777).toString(8) },
+        { file, mode: was.toString(8) },
         'secrets file was readable by other users; changed its mode to 0600 (consider rotating the admin token)',
       );
     }
@@ -127,19 +128,12 @@ function parseSecrets(file: string, text: string): Partial<Secrets> {
  * `replace` true renames over. The directory is fsynced after.
  */
 function writeAtomic(file: string, secrets: Secrets, replace: boolean): boolean {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${SECRETS_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  const tmp = privateTempPath(file);
   try {
-    fs.fchmodSync(fd, 0o600); // whatever the umask did
-    fs.writeFileSync(fd, `${JSON.stringify(secrets, null, 2)}\n`);
-    fs.fsyncSync(fd);
+    writePrivateTemp(tmp, `${JSON.stringify(secrets, null, 2)}\n`);
   } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
     throw new SecretsError(`cannot write ${tmp}: ${(e as Error).message}`, { cause: e });
   }
-  fs.closeSync(fd);
   let placed = true;
   try {
     if (replace) {
@@ -161,29 +155,17 @@ function writeAtomic(file: string, secrets: Secrets, replace: boolean): boolean 
     fs.rmSync(tmp, { force: true });
     throw new SecretsError(`cannot create ${file}: ${(e as Error).message}`, { cause: e });
   }
-  syncDir(dir);
+  syncDir(path.dirname(file));
   return placed;
 }
 
 function copyExclusive(from: string, to: string): boolean {
   try {
     fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
-    fs.chmodSync(to, 0o600);
+    fs.chmodSync(to, PRIVATE_FILE_MODE);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
-  }
-}
-
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Some platforms cannot fsync a directory; the rename/link is still atomic.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }

@@ -21,6 +21,7 @@ import type { BuyerGrant, Principal, TokenResolver } from '../api/auth';
 import { staticTokenResolver } from '../api/auth';
 import { SecretsError } from '../api/errors';
 import type { Logger } from '../log';
+import { PRIVATE_FILE_MODE, ensurePrivateDir, repairExposed, writePrivateFileAtomic } from '../private-files';
 
 export const BUYERS_FILE = 'buyers.json';
 
@@ -49,9 +50,9 @@ export function readBuyers(dataDir: string, logger?: Pick<Logger, 'warn'>): Map<
   try {
     const st = fs.lstatSync(file);
     if (!st.isFile()) throw new SecretsError(`${file} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      fs.chmodSync(file, 0o600);
-      logger?.warn({ file, mode: (st.mode & 0o777).toString(8) }, 'buyers file was readable by other users; changed its mode to 0600');
+    const was = repairExposed(file, st.mode);
+    if (was !== null) {
+      logger?.warn({ file, mode: was.toString(8) }, 'buyers file was readable by other users; changed its mode to 0600');
     }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -89,7 +90,7 @@ export function ensureBuyerToken(dataDir: string, account: string, now: Date = n
   if (!isBuyerAccount(account)) {
     throw new SecretsError(`"${account}" is not a valid account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
   }
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dataDir);
   return withLock(dataDir, () => {
     const buyers = readBuyers(dataDir);
     const known = buyers.get(account);
@@ -103,20 +104,10 @@ export function ensureBuyerToken(dataDir: string, account: string, now: Date = n
 
 function writeBuyers(dataDir: string, buyers: Map<string, BuyerRecord>): void {
   const file = buyersPath(dataDir);
-  const tmp = path.join(dataDir, `.${BUYERS_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const doc = { version: 1, buyers: Object.fromEntries([...buyers].sort((a, b) => a[0].localeCompare(b[0]))) };
   try {
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
-    try {
-      fs.fchmodSync(fd, 0o600);
-      fs.writeFileSync(fd, `${JSON.stringify(doc, null, 2)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    writePrivateFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
     throw new SecretsError(`cannot write ${file}: ${(e as Error).message}`, { cause: e });
   }
 }
@@ -126,7 +117,7 @@ function withLock<T>(dataDir: string, fn: () => T): T {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      fs.closeSync(fs.openSync(lock, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600));
+      fs.closeSync(fs.openSync(lock, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, PRIVATE_FILE_MODE));
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SecretsError(`cannot lock ${lock}: ${(e as Error).message}`, { cause: e });

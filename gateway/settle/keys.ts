@@ -12,13 +12,11 @@ import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDir, isExposed, permissionBits, writePrivateFileAtomic } from '../private-files';
 import { SettleKeyError } from './errors';
 
 /** Account names usable as file names: the config's id pattern (no "/", no leading dot). */
 const ACCOUNT_FILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const FILE_MODE = 0o600;
-const DIR_MODE = 0o700;
-const PRIVATE_BITS = 0o077;
 
 /** base64url without padding (RFC 4648 §5), as vouchers carry keys and signatures. */
 export function toBase64Url(bytes: Uint8Array): string {
@@ -106,32 +104,32 @@ export class KeyStore {
   private ensureDir(): void {
     if (this.dirChecked) return;
     try {
-      fs.mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
+      ensurePrivateDir(this.dir);
     } catch (err) {
       throw new SettleKeyError(`cannot create the key folder ${this.dir}: ${(err as Error).message}`, err);
     }
-    this.makePrivate(this.dir, DIR_MODE, 'key folder');
+    this.makePrivate(this.dir, PRIVATE_DIR_MODE, 'key folder');
     this.dirChecked = true;
   }
 
   /** Group/world access is repaired with a warning; refused when it cannot be. */
   private makePrivate(target: string, mode: number, what: string): void {
     const st = fs.statSync(target);
-    if ((st.mode & PRIVATE_BITS) === 0) return;
-    const was = (st.mode & 0o777).toString(8).padStart(3, '0');
+    if (!isExposed(st.mode)) return;
+    const was = permissionBits(st.mode).toString(8).padStart(3, '0');
     try {
       fs.chmodSync(target, mode);
     } catch (err) {
       throw new SettleKeyError(`${what} ${target} is accessible to group or others (mode ${was}) and cannot be made private: ${(err as Error).message}`, err);
     }
-    if ((fs.statSync(target).mode & PRIVATE_BITS) !== 0) {
+    if (isExposed(fs.statSync(target).mode)) {
       throw new SettleKeyError(`${what} ${target} is accessible to group or others (mode ${was}) and stays so after chmod`);
     }
     this.log?.warn({ file: target, mode: was, now: mode.toString(8).padStart(3, '0') }, `${what} was accessible to group or others; mode repaired`);
   }
 
   private load(file: string): KeyObject {
-    this.makePrivate(file, FILE_MODE, 'key file');
+    this.makePrivate(file, PRIVATE_FILE_MODE, 'key file');
     let key: KeyObject;
     try {
       key = crypto.createPrivateKey({ key: fs.readFileSync(file), format: 'pem' });
@@ -147,36 +145,12 @@ export class KeyStore {
   private create(file: string): KeyObject {
     const { privateKey } = crypto.generateKeyPairSync('ed25519');
     const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-    const tmp = `${file}.${process.pid}.tmp`;
     try {
-      const fd = fs.openSync(tmp, 'w', FILE_MODE);
-      try {
-        fs.writeSync(fd, pem);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.chmodSync(tmp, FILE_MODE);
-      fs.renameSync(tmp, file);
-      syncDir(this.dir);
+      writePrivateFileAtomic(file, pem);
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
       throw new SettleKeyError(`cannot write the key file ${file}: ${(err as Error).message}`, err);
     }
     this.log?.info({ file, account: path.basename(file, '.key') }, 'payer key created');
     return privateKey;
-  }
-}
-
-/** Make a rename durable: fsync the folder (best effort where folders cannot be opened). */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // not supported on this platform/file system
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
   }
 }

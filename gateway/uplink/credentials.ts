@@ -4,6 +4,7 @@
  * can read: it must be mode 0600 (or stricter).
  */
 import * as fs from 'node:fs';
+import { isExposed, permissionBits } from '../private-files';
 import { MqttPasswordFileError } from './errors';
 
 /** The password in `file` (one trailing newline removed). Throws MqttPasswordFileError. */
@@ -15,8 +16,8 @@ export function readPasswordFile(file: string): string {
     throw new MqttPasswordFileError(`mqtt.passwordFile ${file}: ${(err as Error).message}`, err);
   }
   if (!st.isFile()) throw new MqttPasswordFileError(`mqtt.passwordFile ${file} is not a regular file`);
-  const mode = st.mode & 0o777;
-  if ((mode & 0o077) !== 0) {
+  const mode = permissionBits(st.mode);
+  if (isExposed(mode)) {
     throw new MqttPasswordFileError(
       `mqtt.passwordFile ${file} has mode 0${mode.toString(8)}: other users can access it; run \`chmod 600 ${file}\``,
     );

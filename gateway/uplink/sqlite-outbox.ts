@@ -8,9 +8,9 @@
  * `synchronous=NORMAL` a put survives a process crash (kill -9) once it
  * returns; only an OS crash or power loss can lose the most recent ones.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateDir, touchPrivateFile } from '../private-files';
 import { OutboxClosedError, OutboxOpenError } from './errors';
 import { checkMaxQueued, type Outbox, type OutboxEntry, type OutboxOptions, type PutResult } from './outbox';
 
@@ -48,7 +48,7 @@ export class SqliteOutbox implements Outbox {
   /** Open (creating if needed) `<dataDir>/outbox.db`; the data dir is created (0700) when missing. */
   static open(dataDir: string, opts: OutboxOptions = {}): SqliteOutbox {
     try {
-      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(dataDir);
     } catch (err) {
       throw new OutboxOpenError(`cannot create data directory ${dataDir}: ${(err as Error).message}`, err);
     }
@@ -60,8 +60,7 @@ export class SqliteOutbox implements Outbox {
     const maxQueued = checkMaxQueued(opts.maxQueued);
     let db: Db | undefined;
     try {
-      fs.closeSync(fs.openSync(file, 'a', 0o600));
-      fs.chmodSync(file, 0o600);
+      touchPrivateFile(file);
       db = new Database(file);
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (String(mode).toLowerCase() !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal`);

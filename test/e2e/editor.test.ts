@@ -7,16 +7,11 @@
  * removed afterwards).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { parseConfig } from '../../gateway/config/load';
-import { Gateway } from '../../gateway/controller';
-import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
+import type { Gateway } from '../../gateway/controller';
 import { packageRoot } from '../../gateway/package-root';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import { startTestGateway, type TestGateway } from '../helper/in-process-gateway';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -35,21 +30,18 @@ const TARIFF_ID = 'a1f0c0de00000010'; // "water price" in flows/default-flows.js
 jest.setTimeout(60_000);
 
 describe('policy editor in the browser', () => {
+  let rig: TestGateway | undefined;
   let dir: string;
-  let bank: RegisterBank;
   let gw: Gateway | null = null;
   let context: BrowserContext | null = null;
   let page: Page;
 
   beforeAll(async () => {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run test/install-peers.sh`);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-editor-e2e-'));
-    fs.copyFileSync(path.join(packageRoot(), 'flows', 'default-flows.json'), path.join(dir, 'flows.json'));
-    bank = new RegisterBank();
-    const port = await freePort();
-    await bank.listen('127.0.0.1', port, 1);
-    const cfg = parseConfig(
-      `version: 1
+    rig = await startTestGateway({
+      prefix: 'm2m-editor-e2e-',
+      flows: JSON.parse(fs.readFileSync(path.join(packageRoot(), 'flows', 'default-flows.json'), 'utf8')),
+      yaml: ({ port }) => `version: 1
 gateway: { id: e2e, dataDir: ., timezone: Europe/Oslo }
 links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
 devices:
@@ -63,9 +55,8 @@ devices:
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
       - { name: valve, kind: switch, area: coil, address: 0, writable: true }
 `,
-      dir,
-    );
-    gw = await Gateway.start(cfg, silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
+    });
+    ({ gw, dir } = rig);
     context = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
       executablePath: CHROMIUM,
       headless: true,
@@ -77,9 +68,7 @@ devices:
 
   afterAll(async () => {
     await context?.close();
-    await gw?.stop();
-    await bank?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await rig?.stop();
   });
 
   it('logs in with the editor password and shows the m2m nodes and the default flow', async () => {

@@ -4,19 +4,9 @@
  * device's valve off (confirmed by read-back) once the account passes its
  * limit, and an m2m-alarm raises an event when the cartridge runs low.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { parseConfig } from '../../gateway/config/load';
-import { Gateway } from '../../gateway/controller';
-import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
-import { waitFor } from '../helper/daemon-process';
-
-/** waitFor takes `undefined` as 'not yet': turn a condition into that. */
-const until = (cond: () => boolean, what: string, ms: number) => waitFor(() => (cond() ? true : undefined), what, ms);
+import type { Gateway } from '../../gateway/controller';
+import type { RegisterBank } from '../../gateway/sim/register-bank';
+import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
@@ -26,21 +16,20 @@ const flows = [
 ];
 
 describe('controller policy actions', () => {
-  let dir: string;
+  let rig: TestGateway | undefined;
   let bank: RegisterBank;
   let gw: Gateway | null = null;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-ctl-'));
-    fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flows));
-    bank = new RegisterBank();
-    bank.setUint32(bank.holding, 0, 100);
-    bank.holding[20] = 80;
-    bank.coils[0] = 1;
-    const port = await freePort();
-    await bank.listen('127.0.0.1', port, 1);
-    const cfg = parseConfig(
-      `version: 1
+    rig = await startTestGateway({
+      prefix: 'm2m-ctl-',
+      flows,
+      registers: (b) => {
+        b.setUint32(b.holding, 0, 100);
+        b.holding[20] = 80;
+        b.coils[0] = 1;
+      },
+      yaml: ({ port }) => `version: 1
 gateway: { id: t, dataDir: ., timezone: UTC }
 links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
 devices:
@@ -53,16 +42,11 @@ devices:
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
       - { name: valve, kind: switch, area: coil, address: 0, writable: true }
 `,
-      dir,
-    );
-    gw = await Gateway.start(cfg, silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
+    });
+    ({ gw, bank } = rig);
   });
 
-  afterAll(async () => {
-    await gw?.stop();
-    await bank?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   const kinds = () => gw!.ledger.events({}).map((e) => e.kind);
   const water = () => gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).find((t) => t.payee === 'waterworks');

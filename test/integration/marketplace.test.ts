@@ -8,20 +8,12 @@
  * a restart. Buyer tokens are refused on every REST route (403).
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import WebSocket from 'ws';
-import { parseConfig } from '../../gateway/config/load';
-import { Gateway } from '../../gateway/controller';
-import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
+import type { Gateway } from '../../gateway/controller';
 import { buyersPath, ensureBuyerToken } from '../../gateway/market/buyer-tokens';
-import { freePort } from '../../gateway/sim/free-port';
 import { RegisterBank } from '../../gateway/sim/register-bank';
-import { waitFor } from '../helper/daemon-process';
 import { ApiClient } from '../helper/gateway-api';
-
-const until = (cond: () => boolean, what: string, ms = 10_000) => waitFor(() => (cond() ? true : undefined), what, ms);
+import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 
 const flows = [
   { id: 't', type: 'tab', label: 'market' },
@@ -78,6 +70,7 @@ class StreamClient {
 }
 
 describe('data marketplace', () => {
+  let rig: TestGateway | undefined;
   let dir: string;
   let bank: RegisterBank;
   let port: number;
@@ -85,9 +78,7 @@ describe('data marketplace', () => {
   let admin: ApiClient;
   let lab1Token: string;
 
-  const config = () =>
-    parseConfig(
-      `version: 1
+  const yaml = ({ port }: { port: number }) => `version: 1
 gateway: { id: t, dataDir: ., timezone: UTC, currency: NOK }
 links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
 devices:
@@ -100,33 +91,35 @@ devices:
       - { name: water, kind: counter, area: holding, address: 0, type: uint32, unit: L }
       - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
-`,
-      dir,
-    );
+`;
   const start = async () => {
-    gw = await Gateway.start(config(), silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
+    gw = await rig!.startGateway();
     admin = new ApiClient(gw.apiUrl, gw.adminToken);
   };
   const dataTotal = (point: string, buyer: string) =>
     gw!.ledger.ledgerTotals({ device: 'purifier-1', point }).find((t) => t.account === buyer && t.payee === 'owner-1');
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-market-'));
-    fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flows));
-    lab1Token = ensureBuyerToken(dir, 'lab-1').token; // before start; lab-2 gets its token while running
-    bank = new RegisterBank();
-    bank.setUint32(bank.holding, 0, 100);
-    bank.input[10] = 123; // 12.3 dH
-    bank.holding[20] = 80;
-    port = await freePort();
-    await bank.listen('127.0.0.1', port, 1);
-    await start();
+    rig = await startTestGateway({
+      prefix: 'm2m-market-',
+      flows,
+      registers: (b) => {
+        b.setUint32(b.holding, 0, 100);
+        b.input[10] = 123; // 12.3 dH
+        b.holding[20] = 80;
+      },
+      yaml,
+      beforeStart: (d) => {
+        lab1Token = ensureBuyerToken(d, 'lab-1').token; // before start; lab-2 gets its token while running
+      },
+    });
+    ({ gw, bank, dir, port } = rig);
+    admin = new ApiClient(gw!.apiUrl, gw!.adminToken);
   });
 
   afterAll(async () => {
-    await gw?.stop();
-    await bank?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig?.stop();
+    await bank?.close(); // the device the restart test started (closing twice is fine)
   });
 
   it('creates buyer tokens once, private (0600), and the CLI answers the same token again', () => {

@@ -6,21 +6,15 @@
  * After the data is frozen (the simulator stops), the counters are checked
  * exactly against what the ledger committed.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { parseConfig } from '../../gateway/config/load';
-import { Gateway } from '../../gateway/controller';
-import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
+import type { Gateway } from '../../gateway/controller';
 import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
-import { waitFor } from '../helper/daemon-process';
+import type { RegisterBank } from '../../gateway/sim/register-bank';
 import { ApiClient } from '../helper/gateway-api';
+import { startTestGateway, untilWithin, type TestGateway } from '../helper/in-process-gateway';
 
-const until = (cond: () => boolean | Promise<boolean>, what: string, ms = 15_000) =>
-  waitFor(async () => ((await cond()) ? true : undefined), what, ms);
+const until = untilWithin(15_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
@@ -39,6 +33,7 @@ function parseMetrics(text: string): Map<string, number> {
 }
 
 describe('GET /metrics', () => {
+  let rig: TestGateway | undefined;
   let dir: string;
   let bank: RegisterBank;
   let gw: Gateway | null = null;
@@ -57,16 +52,15 @@ describe('GET /metrics', () => {
   };
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-metrics-'));
-    fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flows));
-    bank = new RegisterBank();
-    bank.setUint32(bank.holding, 0, 1000);
-    bank.input[10] = 55;
-    const port = await freePort();
     const closed = await freePort(); // nothing listens here
-    await bank.listen('127.0.0.1', port, 1);
-    const cfg = parseConfig(
-      `version: 1
+    rig = await startTestGateway({
+      prefix: 'm2m-metrics-',
+      flows,
+      registers: (b) => {
+        b.setUint32(b.holding, 0, 1000);
+        b.input[10] = 55;
+      },
+      yaml: ({ port, dir }) => `version: 1
 gateway: { id: t, dataDir: ., timezone: UTC }
 links:
   - { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 150 }
@@ -93,18 +87,15 @@ devices:
     points:
       - { name: level, kind: gauge, area: holding, address: 0, type: uint16 }
 `,
-      dir,
-    );
-    startedS = Math.floor(Date.now() / 1000);
-    gw = await Gateway.start(cfg, silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
-    admin = new ApiClient(gw.apiUrl, gw.adminToken);
+      beforeStart: () => {
+        startedS = Math.floor(Date.now() / 1000);
+      },
+    });
+    ({ gw, bank, dir } = rig);
+    admin = new ApiClient(gw!.apiUrl, gw!.adminToken);
   });
 
-  afterAll(async () => {
-    await gw?.stop();
-    await bank?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   it('shows device, link, core, ledger, policy and process series while polling', async () => {
     await until(() => gw!.views.get('purifier-1')?.points.water.value === '1000', 'baseline read');

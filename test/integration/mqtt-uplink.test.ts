@@ -25,14 +25,14 @@ import { silentLogger } from '../../gateway/log';
 import { freePort } from '../../gateway/sim/free-port';
 import { RegisterBank } from '../../gateway/sim/register-bank';
 import { SqliteOutbox } from '../../gateway/uplink/sqlite-outbox';
-import { waitFor } from '../helper/daemon-process';
+import { untilWithin } from '../helper/in-process-gateway';
 import { MosquittoBroker, addBrokerUser } from '../helper/mosquitto-broker';
 import { MqttRecorder, type Received } from '../helper/mqtt-recorder';
 
 jest.setTimeout(60_000);
 
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
-const until = (cond: () => boolean, what: string, ms = 15_000) => waitFor(() => (cond() ? true : undefined), what, ms);
+const until = untilWithin(15_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },

@@ -7,15 +7,10 @@
  * message naming it, seen on the editor's comms WebSocket.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { parseConfig } from '../../gateway/config/load';
-import { Gateway } from '../../gateway/controller';
-import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
-import { waitFor } from '../helper/daemon-process';
+import type { Gateway } from '../../gateway/controller';
+import type { RegisterBank } from '../../gateway/sim/register-bank';
+import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 import { WebSocket } from 'ws';
 import { editorToken, NodeRedAdmin, type StatusFeed } from '../helper/node-red-admin';
 
@@ -34,8 +29,6 @@ function upgradeOutcome(url: string): Promise<string> {
     ws.once('error', (e) => resolve(`error ${e.message}`));
   });
 }
-
-const until = (cond: () => boolean, what: string, ms = 10_000) => waitFor(() => (cond() ? true : undefined), what, ms);
 
 const TAB = { id: 't1', type: 'tab', label: 'policies', disabled: false, info: '' };
 const tariff = (price: string) => ({
@@ -68,6 +61,7 @@ const IO_FLOW = [
 ];
 
 describe('embedded Node-RED editor', () => {
+  let rig: TestGateway | undefined;
   let dir: string;
   let bank: RegisterBank;
   let gw: Gateway | null = null;
@@ -75,15 +69,14 @@ describe('embedded Node-RED editor', () => {
   let status: StatusFeed | null = null;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-editor-'));
-    fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify([TAB, tariff('1'), ALARM]));
-    bank = new RegisterBank();
-    bank.setUint32(bank.holding, 0, 100);
-    bank.holding[20] = 80;
-    const port = await freePort();
-    await bank.listen('127.0.0.1', port, 1);
-    const cfg = parseConfig(
-      `version: 1
+    rig = await startTestGateway({
+      prefix: 'm2m-editor-',
+      flows: [TAB, tariff('1'), ALARM],
+      registers: (b) => {
+        b.setUint32(b.holding, 0, 100);
+        b.holding[20] = 80;
+      },
+      yaml: ({ port }) => `version: 1
 gateway: { id: t, dataDir: ., timezone: UTC }
 links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
 devices:
@@ -96,17 +89,14 @@ devices:
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
       - { name: cycle, kind: setpoint, area: holding, address: 30, type: uint16, writable: true }
 `,
-      dir,
-    );
-    expect(cfg.http.editor).toBe(true);
-    gw = await Gateway.start(cfg, silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
+    });
+    expect(rig.cfg.http.editor).toBe(true);
+    ({ gw, bank, dir } = rig);
   });
 
   afterAll(async () => {
     status?.close();
-    await gw?.stop();
-    await bank?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await rig?.stop();
   });
 
   const water = () => gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).find((t) => t.payee === 'waterworks');

@@ -9,19 +9,15 @@
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { AccountView, ChannelView, Voucher } from '../../gateway/api/backend';
 import { verifyVoucherText } from '../../gateway/cli/verify';
-import { parseConfig } from '../../gateway/config/load';
-import { Gateway } from '../../gateway/controller';
+import type { Gateway } from '../../gateway/controller';
 import { parseDecimal } from '../../gateway/core/decimal';
-import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
 import { KeyStore } from '../../gateway/settle/keys';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import type { RegisterBank } from '../../gateway/sim/register-bank';
 import { waitFor } from '../helper/daemon-process';
+import { startTestGateway, type TestGateway } from '../helper/in-process-gateway';
 
 jest.setTimeout(30_000);
 
@@ -34,6 +30,7 @@ const flows = [
 const nano = (s: string): bigint => parseDecimal(s, 9);
 
 describe('settlement with signed cumulative vouchers', () => {
+  let rig: TestGateway | undefined;
   let dir: string;
   let bank: RegisterBank;
   let gw: Gateway;
@@ -62,15 +59,14 @@ describe('settlement with signed cumulative vouchers', () => {
   }
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-settle-'));
-    fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flows));
-    bank = new RegisterBank();
-    bank.setUint32(bank.holding, 0, 100);
-    bank.holding[2] = 40;
-    const port = await freePort();
-    await bank.listen('127.0.0.1', port, 1);
-    const cfg = parseConfig(
-      `version: 1
+    rig = await startTestGateway({
+      prefix: 'm2m-settle-',
+      flows,
+      registers: (b) => {
+        b.setUint32(b.holding, 0, 100);
+        b.holding[2] = 40;
+      },
+      yaml: ({ port }) => `version: 1
 gateway: { id: t, dataDir: ., timezone: UTC, currency: NOK }
 settlement: { threshold: "2.5" }
 links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
@@ -83,19 +79,15 @@ devices:
       - { name: water, kind: counter, area: holding, address: 0, type: uint32, unit: L }
       - { name: volume, kind: counter, area: holding, address: 2, type: uint16, unit: L }
 `,
-      dir,
-    );
-    expect(cfg.settlement).toEqual({ threshold: '2.5', intervalS: 3600 });
-    gw = await Gateway.start(cfg, silentLogger(), { core: new ReferenceCore(), http: { host: '127.0.0.1', port: 0 }, flushMs: 20 });
+    });
+    expect(rig.cfg.settlement).toEqual({ threshold: '2.5', intervalS: 3600 });
+    ({ bank, dir } = rig);
+    gw = rig.gw!;
     gw.backend.stream.on('voucher', (v) => streamed.push(v));
     await waitFor(() => (gw.views.get('purifier-1')?.points.water?.value === '100' ? true : undefined), 'baseline read', 10_000);
   });
 
-  afterAll(async () => {
-    await gw?.stop();
-    await bank?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   test('below the threshold nothing is vouchered; reaching it issues seq 1 for the whole accrued amount', async () => {
     await setCounters(102, 40, { water: '2.000000000' });
