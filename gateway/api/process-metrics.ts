@@ -23,10 +23,10 @@ export class ProcessMetrics {
       name: 'm2m_process_start_time_seconds',
       help: 'Start time of the daemon, seconds since the Unix epoch.',
     }).set({}, Math.floor(startedAtMs / 1000));
-    const cpu: Counter = registry.counter({
-      name: 'm2m_process_cpu_seconds_total',
-      help: 'User and system CPU time spent by the daemon, seconds.',
-    });
+    // Registered after the RSS gauge, whose collector updates it: a registry renders in
+    // order and runs each gauge's collector just before that gauge, so the counter is
+    // current on every scrape, the first included.
+    let cpu: Counter | null = null;
     registry.gauge({
       name: 'm2m_process_resident_memory_bytes',
       help: 'Resident set size of the daemon, bytes.',
@@ -35,9 +35,13 @@ export class ProcessMetrics {
         // CPU is read at the same time; a counter only goes up by what was spent since the last scrape.
         const u = process.cpuUsage();
         const us = u.user + u.system;
-        if (us > this.cpuSeenUs) cpu.inc({}, (us - this.cpuSeenUs) / 1e6);
+        if (us > this.cpuSeenUs) cpu?.inc({}, (us - this.cpuSeenUs) / 1e6);
         this.cpuSeenUs = Math.max(this.cpuSeenUs, us);
       },
+    });
+    cpu = registry.counter({
+      name: 'm2m_process_cpu_seconds_total',
+      help: 'User and system CPU time spent by the daemon, seconds.',
     });
     registry.gauge({
       name: 'm2m_process_heap_used_bytes',
