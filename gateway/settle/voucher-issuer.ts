@@ -14,7 +14,7 @@
  * so no seq is ever reused and no two different vouchers share one.
  */
 import { parseDecimal, MONEY_FRAC } from '../core/decimal';
-import type { BatchSettlement, BatchSettler, CommittedBatch, MeteringService } from '../core/metering-service';
+import type { BatchSettlement, BatchSettler, CommittedBatch } from '../core/metering-service';
 import type { LedgerBatch, LedgerChannelRow, LedgerStore } from '../ledger/store';
 import type { Logger } from '../log';
 import type { KeyStore } from './keys';
@@ -27,8 +27,16 @@ export interface SettlementConfig {
   intervalS: number;
 }
 
+/** What the issuer needs of the MeteringService: a settlement hook in its commit, and its 'batch' event. */
+export interface SettlementHost {
+  setSettler(s: BatchSettler | null): void;
+  requestSettlement(): void;
+  on(event: 'batch', listener: (b: CommittedBatch) => void): unknown;
+  off(event: 'batch', listener: (b: CommittedBatch) => void): unknown;
+}
+
 export interface VoucherIssuerDeps {
-  metering: Pick<MeteringService, 'setSettler' | 'requestSettlement' | 'on' | 'off'>;
+  metering: SettlementHost;
   ledger: Pick<LedgerStore, 'channels' | 'head'>;
   keys: KeyStore;
   currency: string;

@@ -3,10 +3,8 @@
  * the link, decoding, the planner's split-and-learn, writes with read-back, and
  * device health (quarantine, offline, resume after the server restarts).
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { decodePoint } from '../../gateway/devices/decode';
-import { pointWith, type ResolvedPoint } from '../../gateway/devices/point';
 import { LINK_ERROR_CODES } from '../../gateway/links/errors';
 import type { LinkState } from '../../gateway/links/link';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
@@ -14,45 +12,17 @@ import { silentLogger } from '../../gateway/log';
 import { BusQueue } from '../../gateway/poll/bus-queue';
 import {
   DevicePoller,
-  type DeviceReadings,
   type DeviceState,
   type DeviceStateChange,
   type PolledDevice,
 } from '../../gateway/poll/device-poller';
 import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
 import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../sim/modbus-peer';
+import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
 
 jest.setTimeout(60_000);
 const logger = silentLogger();
 
-const pt = (name: string, over: Partial<ResolvedPoint>): ResolvedPoint => pointWith(name, over);
-
-/** Resolves with the first event payload matching `pred`. */
-function nextEvent<T>(em: EventEmitter, event: string, pred: (x: T) => boolean = () => true, timeoutMs = 20_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      em.removeListener(event, on);
-      reject(new Error(`no matching '${event}' within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (x: T) => {
-      if (!pred(x)) return;
-      clearTimeout(timer);
-      em.removeListener(event, on);
-      resolve(x);
-    };
-    em.on(event, on);
-  });
-}
-
-function untilState(poller: DevicePoller, state: DeviceState): Promise<unknown> {
-  if (poller.state === state) return Promise.resolve();
-  return nextEvent<DeviceStateChange>(poller, 'state', (s) => s.state === state);
-}
-
-const untilReadings = (poller: DevicePoller, pred: (r: DeviceReadings) => boolean = () => true) =>
-  nextEvent<DeviceReadings>(poller, 'readings', pred);
-
-const valueOf = (r: DeviceReadings, name: string) => r.values.find((v) => v.point.name === name)?.decoded;
 
 async function closedPort(): Promise<number> {
   const srv = net.createServer();

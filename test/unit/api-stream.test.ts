@@ -243,7 +243,7 @@ describe('WS /api/stream subscriptions', () => {
     for (const [m, field] of bad) {
       const n = c.messages.length;
       c.ws.send(typeof m === 'string' ? m : JSON.stringify(m));
-      const e = (await c.next('error', n)) as { error: { code: string; field: string } };
+      const e = (await c.next('error', n)) as unknown as { error: { code: string; field: string } };
       expect({ m, code: e.error.code, field: e.error.field }).toEqual({ m, code: 'GW_ERR_BAD_REQUEST', field });
     }
     await c.sync();
@@ -256,7 +256,7 @@ describe('WS /api/stream subscriptions', () => {
     const c = TestClient.connect(api, { token: BUYER_TOKEN });
     expect(await c.next('ready')).toEqual({ type: 'ready', version: '9.9.9', principal: 'buyer' });
     c.send({ type: 'subscribe', topics: ['readings', 'events'] });
-    expect(((await c.next('error')) as { error: { code: string } }).error.code).toBe('GW_ERR_FORBIDDEN');
+    expect(((await c.next('error')) as unknown as { error: { code: string } }).error.code).toBe('GW_ERR_FORBIDDEN');
     c.send({ type: 'subscribe', topics: ['readings'] });
     await c.next('subscribed');
     backend.stream.emit('reading', reading('meter-1')); // not offered

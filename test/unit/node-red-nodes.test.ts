@@ -14,6 +14,7 @@ import { PolicyError } from '../../gateway/policy/errors';
 import { parsePolicyNodes } from '../../gateway/policy/nodes';
 import type { PolicyNode } from '../../gateway/policy/flows';
 import type { PolicyService } from '../../gateway/policy/policy-service';
+import type { StreamEvents } from '../../gateway/api/backend';
 import { silentLogger } from '../../gateway/log';
 
 const NODES_DIR = path.join(__dirname, '..', '..', 'flows', 'nodes');
@@ -237,7 +238,7 @@ class StubNode extends EventEmitter {
 
 describe('runtime nodes', () => {
   it('show the bridge status, their own problems, or that they run outside the gateway', async () => {
-    const stream = new EventEmitter();
+    const stream = new EventEmitter<StreamEvents>();
     const bridge = new NodeRedBridge({ policies: fakePolicies(), stream, write: async (_d, _p, v) => ({ value: v }), log: silentLogger() });
     const create = stubRed(bridge);
     const good = create('m2m-alarm', { id: 'a1', name: 'low', devices: 'p-*', point: 'cartridge', below: '10', hysteresis: '' });
@@ -263,7 +264,7 @@ describe('runtime nodes', () => {
   });
 
   it('m2m-in filters by topic and device glob; m2m-write answers on output 1 or 2 and always calls done', async () => {
-    const stream = new EventEmitter();
+    const stream = new EventEmitter<StreamEvents>();
     const writes: unknown[][] = [];
     const bridge = new NodeRedBridge({
       policies: fakePolicies(),
@@ -280,7 +281,7 @@ describe('runtime nodes', () => {
     stream.emit('reading', { device: 'p-1', at: 'x', points: {} });
     stream.emit('reading', { device: 'q-1', at: 'x', points: {} });
     stream.emit('event', { id: '1', kind: 'alarm', at: 'x', device: 'p-1' });
-    stream.emit('voucher', { channel: 'a>b', seq: 1 });
+    stream.emit('voucher', { channel: 'a>b', seq: 1 } as unknown as StreamEvents['voucher'][0]); // the node passes vouchers through as they are
     expect(input.sent).toEqual([
       { topic: 'readings', device: 'p-1', payload: { device: 'p-1', at: 'x', points: {} } },
       { topic: 'vouchers', payload: { channel: 'a>b', seq: 1 } },

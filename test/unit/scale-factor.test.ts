@@ -7,7 +7,6 @@ import { parseConfig } from '../../gateway/config/load';
 import { counterWidth, decodePoint, microPerCount } from '../../gateway/devices/decode';
 import { DecodeError } from '../../gateway/devices/errors';
 import { pointWidth, pointWith, valueWidth, type ResolvedPoint } from '../../gateway/devices/point';
-import { loadProfile } from '../../gateway/devices/profiles';
 import { planReads } from '../../gateway/poll/planner';
 
 const sfPoint = (over: Partial<ResolvedPoint>): ResolvedPoint => pointWith('p', { address: 100, type: 'int16', scaleFactorOffset: 4, ...over });
