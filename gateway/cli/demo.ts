@@ -92,6 +92,9 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   } catch (err) {
     await purifier.stop();
     await meter.stop();
+    if (/EADDRINUSE/.test(String((err as Error).message))) {
+      process.stderr.write(`port ${httpPort} is in use: run the demo with --port N, or --port 0 for any free port\n`);
+    }
     throw err;
   }
   const token = gw.adminToken;
