@@ -49,7 +49,9 @@ function locate(doc: Document, lines: LineCounter, at: RawIssue['at']): { line: 
 /** Parse config text. `baseDir` anchors relative paths; `file` is only used in messages and `configFile`. */
 export function parseConfig(text: string, baseDir: string, file?: string): LoadedConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // resolveKnownTags: false — YAML 1.1 tags (!!set, !!omap, !!binary, !!timestamp…) would turn values into
+  // Set/Map/Uint8Array/Date, which the schema cannot see into; unresolved, they are validated as the plain value.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, resolveKnownTags: false, logLevel: 'error' });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
@@ -61,9 +63,16 @@ export function parseConfig(text: string, baseDir: string, file?: string): Loade
     );
   }
   keepDecimalSources(doc);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // yaml throws (ReferenceError) for alias bombs and aliases it cannot resolve (e.g. in a `<<` merge key).
+    throw new ConfigError([{ path: '', message: `YAML error: ${(e as Error).message.split('\n')[0]}` }], file);
+  }
   let migrated;
   try {
-    migrated = migrateConfig(doc.toJS({ maxAliasCount: 100 }));
+    migrated = migrateConfig(raw);
   } catch (e) {
     if (e instanceof ConfigError) throw new ConfigError(e.issues, file);
     throw e;
