@@ -65,7 +65,10 @@ export class FieldBus {
     for (const lc of this.config.links) {
       // Links, pollers and link supervisors bind their own `link`/`device` to the logger.
       const link = createModbusLink(lc, this.log);
-      if (link) this.modbusLinks.set(lc.id, link);
+      if (!link) continue;
+      // Every poller on the bus listens to its link's state: a busy RS-485 bus has many, legitimately.
+      link.setMaxListeners(this.config.devices.filter((d) => d.link === lc.id).length + 10);
+      this.modbusLinks.set(lc.id, link);
     }
     for (const [id, link] of this.modbusLinks) {
       // Reconnect attempts back off, but never beyond a few poll periods of the
