@@ -39,6 +39,20 @@ export class AlarmWatch {
     }
   }
 
+  /**
+   * Which alarms were raised and not cleared, from the ledger's alarm events
+   * (oldest first): an alarm active before a restart is not raised again.
+   */
+  restore(events: Iterable<Pick<LedgerEvent, 'kind' | 'device' | 'detail'>>): void {
+    for (const e of events) {
+      const policy = e.detail.policy;
+      if (typeof policy !== 'string' || !e.device) continue;
+      const key = `${policy}\u0000${e.device}`;
+      if (e.kind === 'alarm') this.active.add(key);
+      else if (e.kind === 'alarm-clear') this.active.delete(key);
+    }
+  }
+
   /** Feed one value; returns the alarm events it causes (raise or clear). */
   observe(device: string, point: string, value: string | boolean, tsMs: number): LedgerEvent[] {
     const rules = this.rules.get(`${device}\u0000${point}`);

@@ -39,4 +39,20 @@ describe('AlarmWatch', () => {
     expect(w.observe('purifier-1', 'hardness', '20.1', 8)).toHaveLength(0);
     expect(w.observe('purifier-1', 'hardness', '20', 9)[0].kind).toBe('alarm-clear');
   });
+
+  it('after a restart, an alarm raised before it is not raised again; a cleared one is', () => {
+    const before = new AlarmWatch();
+    before.setAlarms([cartridge]);
+    const history = [
+      ...before.observe('purifier-1', 'cartridge', '5', 1),
+      ...before.observe('purifier-2', 'cartridge', '5', 1),
+      ...before.observe('purifier-2', 'cartridge', '50', 2),
+    ];
+    const after = new AlarmWatch();
+    after.setAlarms([cartridge]);
+    after.restore(history);
+    expect(after.observe('purifier-1', 'cartridge', '5', 3)).toEqual([]);
+    expect(after.observe('purifier-2', 'cartridge', '5', 3).map((e) => e.kind)).toEqual(['alarm']);
+    expect(after.observe('purifier-1', 'cartridge', '50', 4).map((e) => e.kind)).toEqual(['alarm-clear']);
+  });
 });
