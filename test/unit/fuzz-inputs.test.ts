@@ -30,6 +30,7 @@ import type { PayerKey } from '../../gateway/settle/keys';
 import { signVoucher, VOUCHER_FIELDS, type SignedVoucher } from '../../gateway/settle/voucher';
 import { checkVoucher } from '../../gateway/settle/voucher-check';
 import { VALID, VALID_WITH_CRC } from '../sim/p1-samples';
+import { DESIGN_EXAMPLE } from '../helper/design-example';
 
 const BASE = '/srv/m2m';
 
@@ -61,37 +62,10 @@ const anyValue: fc.Arbitrary<unknown> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-const DESIGN_CONFIG = `version: 1
-gateway:
-  id: gw-1                   # default: hostname
-  dataDir: ./m2m-data        # ledger, keys, secrets, flows
-  currency: NOK              # ISO 4217 code or token symbol
-  timezone: Europe/Oslo      # for time-of-use tariffs, DST-correct
-http:
-  listen: 127.0.0.1:8080     # API, WebSocket, /metrics, Node-RED at /admin
-mqtt:                        # optional uplink
-  url: mqtt://127.0.0.1:1883
-  topicPrefix: m2m
-settlement: { threshold: "0.5", intervalS: 60 }
-links:
-  - { id: plant, type: modbus-tcp, host: 127.0.0.1, port: 502, timeoutMs: 1000 }
-  - { id: rs485, type: modbus-rtu, path: /dev/ttyUSB0, baudRate: 9600, parity: none }
-  - { id: conv,  type: rtu-over-tcp, host: 10.0.0.5, port: 4001 }
-  - { id: p1,    type: dsmr-p1, path: /dev/ttyUSB1, baudRate: 115200 }
-devices:
-  - id: purifier-1
-    link: plant
-    unitId: 1
-    pollMs: 1000
-    account: purifier-1      # payer; default = device id (the machine pays for itself)
-    profile: generic         # or a library profile: eastron-sdm630, dsmr-5 ...
-    points:
-      - { name: water, kind: counter, area: holding, address: 0, type: uint32, wordOrder: ABCD, scale: "1", unit: L }
-      - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
-      - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
-      - { name: cycle, kind: setpoint, area: holding, address: 30, type: uint16, writable: true }
-      - { name: valve, kind: switch, area: coil, address: 0, writable: true }
-  - id: meter-1
+/** DESIGN §4's example plus a settlement section, a profile device and a P1 meter. */
+const DESIGN_CONFIG =
+  DESIGN_EXAMPLE.trimStart().replace('  topicPrefix: m2m\nlinks:', '  topicPrefix: m2m\nsettlement: { threshold: "0.5", intervalS: 60 }\nlinks:') +
+  `  - id: meter-1
     link: rs485
     unitId: 2
     profile: eastron-sdm630
