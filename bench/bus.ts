@@ -26,7 +26,7 @@ import type { ModbusLink } from '../gateway/links/link';
 import { ModbusRtuLink, rtuInterFrameGapMs, serialCharBits } from '../gateway/links/modbus-rtu';
 import { ModbusTcpLink } from '../gateway/links/modbus-tcp';
 import { RtuOverTcpLink } from '../gateway/links/rtu-over-tcp';
-import { silentLogger } from '../gateway/log';
+import { silentLogger } from '../gateway/base/log';
 import { BusQueue } from '../gateway/poll/bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from '../gateway/poll/device-poller';
 import { LinkSupervisor } from '../gateway/poll/link-supervisor';

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../gateway/package-root';
+import { packageRoot } from '../gateway/base/package-root';
 import { ReferenceCore } from '../gateway/core/reference';
 import type { MeteringCore, Reading } from '../gateway/core/types';
 import { loadWasmCore } from '../gateway/core/wasm-core';

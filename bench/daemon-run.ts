@@ -1,6 +1,6 @@
 /**
  * Gateway child of the daemon bench (bench/daemon.ts): one configuration in
- * a fresh process — the in-process Gateway (controller.ts) with the WASM core
+ * a fresh process — the in-process Gateway (daemon/gateway.ts) with the WASM core
  * or the BigInt reference, a real SQLite ledger in a temp dir, real
  * ModbusTcpLinks polling the simulator child's servers, the fleet's
  * flows.json, no editor. After a warm-up (every device 'ok', JIT warm) it
@@ -17,12 +17,12 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../gateway/config/load';
-import { Gateway } from '../gateway/controller';
-import type { CommittedBatch } from '../gateway/core/metering-service';
+import { Gateway } from '../gateway/daemon/gateway';
+import type { CommittedBatch } from '../gateway/meter/metering-service';
 import { ReferenceCore } from '../gateway/core/reference';
 import { loadWasmCore } from '../gateway/core/wasm-core';
 import { LEDGER_FILE } from '../gateway/ledger/sqlite-store';
-import { silentLogger } from '../gateway/log';
+import { silentLogger } from '../gateway/base/log';
 import { fleetConfig, fleetFlows, type FleetShape } from './daemon-fleet';
 import { TimedCore } from './timed-core';
 

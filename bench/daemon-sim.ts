@@ -1,6 +1,6 @@
 /**
  * Simulator child of the daemon bench (bench/daemon.ts): serves the fleet on
- * loopback from modbus-serial ServerTCP register banks (gateway/sim/register-bank.ts),
+ * loopback from modbus-serial ServerTCP register banks (gateway/cli/demo/register-bank.ts),
  * one bank per gateway link, answering every unit id. Every `tickMs` each
  * device's counters advance and its gauges move. It runs in its own process
  * so that the gateway child's CPU figures are the daemon's alone.
@@ -9,8 +9,8 @@
  * { ports } once listening; on 'stats' replies { cpuUs, ticks, uptimeS };
  * on 'stop' closes the banks and exits.
  */
-import { freePort } from '../gateway/sim/free-port';
-import { RegisterBank } from '../gateway/sim/register-bank';
+import { freePort } from '../gateway/cli/demo/free-port';
+import { RegisterBank } from '../gateway/cli/demo/register-bank';
 import { bankCount, energyAt, placeOf, powerAt, voltageAt, waterAt } from './daemon-fleet';
 
 async function main(): Promise<void> {

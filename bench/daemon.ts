@@ -20,7 +20,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../gateway/package-root';
+import { packageRoot } from '../gateway/base/package-root';
 import { bankCount } from './daemon-fleet';
 import { runMeteringBench, type MeteringBenchResult } from './daemon-metering';
 import type { CoreKind, RunResult, RunSpec } from './daemon-run';

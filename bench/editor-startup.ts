@@ -12,9 +12,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseConfig } from '../gateway/config/load';
-import { Gateway } from '../gateway/controller';
-import { silentLogger } from '../gateway/log';
-import { packageRoot } from '../gateway/package-root';
+import { Gateway } from '../gateway/daemon/gateway';
+import { silentLogger } from '../gateway/base/log';
+import { packageRoot } from '../gateway/base/package-root';
 
 interface Sample {
   editor: boolean;

@@ -11,11 +11,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ForbiddenError, SecretsError, UnauthorizedError } from './errors';
 
-/** Data a buyer may receive: points named `point` of devices matching the `devices` glob (as in m2m-offer). */
-export interface BuyerGrant {
-  devices: string;
-  point: string;
-}
+import type { BuyerGrant } from '../market/marketplace';
+
+export type { BuyerGrant };
 
 export type Principal = { kind: 'admin' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] };
 

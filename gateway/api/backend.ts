@@ -2,7 +2,7 @@
  * What the HTTP/WebSocket API needs from the daemon. The daemon implements
  * `ApiBackend`; the API never reaches the ledger, pollers or settlement any
  * other way. Shapes are DESIGN.md §8; money and quantities are decimal
- * strings made by the backend (`formatMoney`/`formatQty` from core/decimal),
+ * strings made by the backend (`formatMoney`/`formatQty` from base/decimal),
  * never numbers. Times going out are ISO 8601 UTC strings; times coming in
  * (filters) are UTC epoch milliseconds, already validated by the API.
  *
@@ -11,13 +11,28 @@
  * UnknownPointError, PointNotWritableError, InvalidValueError,
  * WriteFailedError, UnavailableError); anything else becomes an opaque 500.
  */
-import type { EventEmitter } from 'node:events';
-import type { DeviceState, DeviceView, PointView } from '../devices/device-views';
+import type { DeviceState } from '../poll/device-poller';
 import type { LinkState } from '../links/link';
-import type { SignedVoucher } from '../settle/voucher';
-import type { MetricsRegistry } from './metrics';
+import type { DataDelivery, EventBus, EventView, PointValue, Voucher } from '../events';
+import type { MetricsRegistry } from '../base/metrics';
 
-export type { DeviceState, DeviceView, PointView };
+export type { DeviceState, DataDelivery, EventView, PointValue, Voucher };
+
+/** GET /api/devices: a device's state, when it was last read, and the last value of every point. */
+export interface PointView {
+  value: string | boolean | null;
+  unit: string;
+  at: string | null;
+}
+
+export interface DeviceView {
+  id: string;
+  link: string;
+  state: DeviceState;
+  lastReadAt: string | null;
+  points: Record<string, PointView>;
+}
+
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -29,12 +44,6 @@ export interface HealthView {
   links: Array<{ id: string; state: LinkState }>;
 }
 
-/**
- * A value written to or read back from a point: a decimal string for numeric
- * points ("21.5"), a boolean for coils/bool, text for `string(N)` points.
- * The API turns a JSON number in the request into its decimal string.
- */
-export type PointValue = string | boolean;
 
 /** Filter of GET /api/ledger: the window is [from, to) in epoch ms, each end optional. */
 export interface LedgerFilter {
@@ -77,8 +86,6 @@ export interface ChannelView {
   lastSeq: number;
 }
 
-/** A signed cumulative voucher, exactly as DESIGN.md §6 (the settle area's type, under the API's name). */
-export type Voucher = SignedVoucher;
 
 /** GET /api/vouchers: `since` (epoch ms) keeps vouchers issued at or after it. */
 export interface VoucherFilter {
@@ -86,22 +93,6 @@ export interface VoucherFilter {
   since?: number;
 }
 
-/**
- * An event: alarm raised/cleared, counter reset/rollover, quarantine,
- * policy change, credit limit... `kind` is a short kebab-case name
- * ('alarm', 'alarm-clear', 'reset', 'rollover', 'quarantine', 'policy', ...).
- */
-export interface EventView {
-  id: string;
-  kind: string;
-  at: string;
-  device?: string;
-  point?: string;
-  account?: string;
-  message?: string;
-  /** Kind-specific details; money/quantities inside are decimal strings. */
-  data?: Record<string, unknown>;
-}
 
 /** GET /api/events: newest first, at most `limit` (1..1000, default 100). */
 export interface EventFilter {
@@ -111,28 +102,8 @@ export interface EventFilter {
   limit: number;
 }
 
-/** A fresh set of point values of one device (what the pollers just read). */
-export interface ReadingMessage {
-  device: string;
-  /** ISO time of the read. */
-  at: string;
-  points: Record<string, { value: PointValue | null; unit: string }>;
-}
 
-/** Messages of `ApiBackend.stream` (what the WebSocket and, later, buyers receive). */
-export interface StreamEvents {
-  reading: [ReadingMessage];
-  event: [EventView];
-  voucher: [Voucher];
-}
 
-/** One reading delivered to a buyer over the stream: to be metered as quantity 1 of `data:<point>` per point (§7). */
-export interface DataDelivery {
-  account: string;
-  device: string;
-  points: string[];
-  at: string;
-}
 
 export interface ApiBackend {
   health(): MaybePromise<HealthView>;
@@ -147,7 +118,7 @@ export interface ApiBackend {
   /** The daemon's metrics; GET /metrics renders them together with the API's own (`m2m_api_*`). */
   metrics(): MetricsRegistry;
   /** Emits 'reading', 'event', 'voucher' as they are committed. */
-  readonly stream: EventEmitter<StreamEvents>;
+  readonly stream: EventBus;
   /** Optional: called for each reading delivered to a buyer principal over the stream (§7 metering). */
   meterDelivery?(delivery: DataDelivery): void;
 }

@@ -7,7 +7,7 @@
  * else that escapes a handler becomes a 500 `GW_ERR_INTERNAL` whose message
  * carries only the request id; the details go to the log, never to the client.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** An error with an HTTP answer. `field` names the offending input for 400s. */
 export class ApiError extends GatewayError {
@@ -164,13 +164,6 @@ export class SecretsError extends GatewayError {
   }
 }
 
-/** A metric declared wrongly or used with the wrong labels (a programming error). */
-export class MetricsError extends GatewayError {
-  constructor(message: string) {
-    super('GW_ERR_METRICS', message);
-  }
-}
-
 /** Every code this area declares (tested unique; listed in the report / docs). */
 export const API_ERROR_CODES = [
   'GW_ERR_BAD_REQUEST',
@@ -190,7 +183,6 @@ export const API_ERROR_CODES = [
   'GW_ERR_UNAVAILABLE',
   'GW_ERR_INTERNAL',
   'GW_ERR_SECRETS',
-  'GW_ERR_METRICS',
 ] as const;
 
 /** The JSON error body every failing route answers with. */

@@ -7,7 +7,7 @@
 import type { Access, Principal } from './auth';
 import type { ApiBackend, PointValue } from './backend';
 import { BadRequestError, UpgradeRequiredError } from './errors';
-import { METRICS_CONTENT_TYPE, type MetricsRegistry, renderRegistries } from './metrics';
+import { METRICS_CONTENT_TYPE, type MetricsRegistry, renderRegistries } from '../base/metrics';
 import type { ParsedQuery, QuerySpec } from './params';
 import type { RouteResult } from './reply';
 

@@ -13,8 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Logger } from '../log';
-import { PRIVATE_FILE_MODE, ensurePrivateDir, privateTempPath, repairExposed, syncDir, writePrivateTemp } from '../private-files';
+import type { Logger } from '../base/log';
+import { PRIVATE_FILE_MODE, ensurePrivateDir, privateTempPath, repairExposed, syncDir, writePrivateTemp } from '../base/private-files';
 import { SecretsError } from './errors';
 
 export const SECRETS_FILE = 'secrets.json';

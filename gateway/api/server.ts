@@ -15,12 +15,12 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import { authenticate, authorize, bearerToken, type Principal, type TokenResolver } from './auth';
 import type { ApiBackend } from './backend';
 import { DEFAULT_BODY_LIMIT, readJsonBody } from './body';
 import { MethodNotAllowedError, RouteNotFoundError, toApiError } from './errors';
-import { MetricsRegistry } from './metrics';
+import { MetricsRegistry } from '../base/metrics';
 import { decodePathParam, parseQuery } from './params';
 import { rejectUpgrade, sendError, sendResult } from './reply';
 import { ROUTES, routeMatcher, type RouteDef } from './routes';

@@ -28,11 +28,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import { authenticate, bearerToken, type Principal, type TokenResolver } from './auth';
-import type { ApiBackend, EventView, ReadingMessage, Voucher } from './backend';
+import type { EventView, ReadingMessage, Voucher } from '../events';
+import type { ApiBackend } from './backend';
 import { ApiError, BadRequestError, errorBody, UnavailableError } from './errors';
-import type { Counter, Gauge } from './metrics';
+import type { Counter, Gauge } from '../base/metrics';
 import { rejectUpgrade } from './reply';
 import {
   compileGrants,

@@ -4,7 +4,7 @@
  * granted. Pure functions, used by stream.ts for every message.
  */
 import type { BuyerGrant, Principal } from './auth';
-import type { ReadingMessage } from './backend';
+import type { ReadingMessage } from '../events';
 import { BadRequestError, ForbiddenError } from './errors';
 
 export const TOPICS = ['readings', 'events', 'vouchers'] as const;

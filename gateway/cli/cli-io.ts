@@ -4,7 +4,7 @@
  * `processIo`.
  */
 import { ConfigError, formatConfigIssues } from '../config/errors';
-import { isGatewayError, type GatewayError } from '../errors';
+import { isGatewayError, type GatewayError } from '../base/errors';
 import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_RUNTIME } from './exit-codes';
 

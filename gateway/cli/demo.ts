@@ -9,13 +9,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/load';
-import { Gateway } from '../controller';
-import { formatMoney, formatQty } from '../core/decimal';
-import { createLogger } from '../log';
-import { packageRoot } from '../package-root';
-import { EnergyMeterSim } from '../sim/energy-meter-sim';
-import { freePort } from '../sim/free-port';
-import { PurifierSim } from '../sim/purifier-sim';
+import { Gateway } from '../daemon/gateway';
+import { formatMoney, formatQty } from '../base/decimal';
+import { createLogger } from '../base/log';
+import { packageRoot } from '../base/package-root';
+import { EnergyMeterSim } from './demo/energy-meter-sim';
+import { freePort } from './demo/free-port';
+import { PurifierSim } from './demo/purifier-sim';
 import { untilSignal } from './start';
 
 export interface DemoOptions {

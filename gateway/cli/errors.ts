@@ -3,7 +3,7 @@
  * line, not the config file and not the field bus: commands report it with
  * exit code 2 (EXIT_CONFIG) and a hint to run --help.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** An option is missing, malformed, out of range, or conflicts with another. */
 export class CliUsageError extends GatewayError {

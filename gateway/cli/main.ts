@@ -5,7 +5,7 @@
  * 0 ok, 1 invalid (verify), 2 bad config or usage, 3 runtime failure.
  */
 import { Command, CommanderError } from 'commander';
-import { packageVersion } from '../package-root';
+import { packageVersion } from '../base/package-root';
 import { CONFIG_OPTION } from './config-option';
 import { configCheckCommand, configSchemaCommand } from './config-commands';
 import { demoCommand } from './demo';

@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import { loadConfig } from '../config/load';
 import { parseModicon } from '../config/modicon';
 import type { LinkConfig } from '../config/schema';
-import type { GatewayError } from '../errors';
+import type { GatewayError } from '../base/errors';
 import { LinkDownError, ModbusExceptionError, ModbusTimeoutError } from '../links/errors';
 import type { Area, ModbusLink } from '../links/link';
-import { createModbusLink } from '../links/link-factory';
-import { silentLogger } from '../log';
+import { createModbusLink } from '../poll/link-factory';
+import { silentLogger } from '../base/log';
 import { configPath } from './config-option';
 import { CliUsageError } from './errors';
 

@@ -3,7 +3,7 @@
  * config errors list every issue by path and exit 2 (DESIGN.md §4).
  */
 import { ConfigError, formatConfigIssues } from '../config/errors';
-import { isGatewayError } from '../errors';
+import { isGatewayError } from '../base/errors';
 import { EXIT_CONFIG, EXIT_RUNTIME } from './exit-codes';
 
 export function reportAndExit(err: unknown): never {

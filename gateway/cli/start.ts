@@ -1,7 +1,7 @@
 /** `m2m-gateway start`: run the daemon until SIGINT/SIGTERM. */
 import { loadConfig } from '../config/load';
-import { Gateway } from '../controller';
-import { createLogger } from '../log';
+import { Gateway } from '../daemon/gateway';
+import { createLogger } from '../base/log';
 import { configPath } from './config-option';
 
 export async function startCommand(opts: { config?: string }): Promise<void> {

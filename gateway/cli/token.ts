@@ -6,7 +6,7 @@
  */
 import { loadConfig } from '../config/load';
 import { loadOrCreateSecrets } from '../api/secrets';
-import { ensureBuyerToken, isBuyerAccount } from '../market/buyer-tokens';
+import { ensureBuyerToken, isBuyerAccount } from '../api/buyer-tokens';
 import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';

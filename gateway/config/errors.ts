@@ -2,7 +2,7 @@
  * Configuration errors. A bad config is reported whole: every problem with
  * the path it sits at (`devices[0].points[2].type`), never just the first.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 export interface ConfigIssue {
   /** Where the problem is: `gateway.timezone`, `devices[0].points[2].type`; "" for the file as a whole. */
@@ -38,7 +38,7 @@ export class ConfigError extends GatewayError {
   }
 }
 
-/** A device profile (gateway/devices/profiles/*.json) is unknown or malformed. */
+/** A device profile (gateway/config/profiles/*.json) is unknown or malformed. */
 export class ProfileError extends GatewayError {
   constructor(message: string) {
     super('GW_ERR_PROFILE', message);

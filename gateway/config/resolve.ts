@@ -11,9 +11,9 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { z } from 'zod';
-import { parseDecimal } from '../core/decimal';
+import { parseDecimal } from '../base/decimal';
 import { pointWidth, valueWidth, type ScalarType } from '../devices/point';
-import { loadProfile, type ProfileDef } from '../devices/profiles';
+import { loadProfile, type ProfileDef } from './profiles';
 import { ProfileError } from './errors';
 import { fromZodIssues, type PathPart, type RawIssue } from './issues';
 import { parseModicon } from './modicon';

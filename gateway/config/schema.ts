@@ -9,7 +9,7 @@
  * profile point field by field, so "not given" must stay visible until merged.
  */
 import { z } from 'zod';
-import { isDecimal } from '../core/decimal';
+import { isDecimal } from '../base/decimal';
 import type { ResolvedPoint } from '../devices/point';
 
 export const CURRENT_VERSION = 1;

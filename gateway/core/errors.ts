@@ -1,5 +1,5 @@
 /** Coded errors of the metering core (gateway/core). Each rejects the call as a whole: core state is unchanged. */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** A slot configuration that cannot be metered (bad width, index, microPerCount, duplicate slot). */
 export class CoreConfigError extends GatewayError {

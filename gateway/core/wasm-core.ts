@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../package-root';
+import { packageRoot } from '../base/package-root';
 import { CoreLoadError } from './errors';
 import type { Accrual, BatchResult, CoreEvent, CoreState, Delta, MeteringCore, PolicyTables, SnapshotFilter, Reading, SlotConfig } from './types';
 import { checkSettle, EVENT_KINDS, U64_MAX } from './validate';

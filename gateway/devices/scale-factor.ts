@@ -23,7 +23,7 @@
  * 0, like float counters), rounded half-even once when it has more than six
  * fraction digits; see counterWidth / microPerCount in decode.ts.
  */
-import { QTY_FRAC, formatDecimal } from '../core/decimal';
+import { QTY_FRAC, formatDecimal } from '../base/decimal';
 import { DecodeError } from './errors';
 import { valueWidth, type ResolvedPoint } from './point';
 import { isIntegerType, reorderWords, wordsToInteger } from './registers';

@@ -10,7 +10,7 @@
  *    and rounded once, half-even, to micro-units; the string keeps up to 6
  *    fraction digits with trailing zeros dropped.
  */
-import { QTY_FRAC, formatDecimal, parseDecimal } from '../core/decimal';
+import { QTY_FRAC, formatDecimal, parseDecimal } from '../base/decimal';
 
 /** An exact decimal: n × 10^-frac (frac >= 0). */
 export interface ExactDecimal {

@@ -4,7 +4,7 @@
  * event would make the canonical encoding non-deterministic. The first bad
  * field throws a LedgerBatchError naming its path.
  */
-import { channelId, parseChannel } from './aggregate';
+import { channelId, parseChannel } from './batch-aggregates';
 import { LedgerBatchError } from './errors';
 import type { LedgerBatch, LedgerPolicy, LedgerVoucher } from './store';
 

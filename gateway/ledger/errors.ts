@@ -1,5 +1,5 @@
 /** Coded errors of the ledger (gateway/ledger). */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** A batch (or voucher, or policy) with a malformed field: nothing was committed. */
 export class LedgerBatchError extends GatewayError {

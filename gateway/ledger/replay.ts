@@ -16,7 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { type TotalPart, aggregateBatch, parseChannel, totalKey } from './aggregate';
+import { type TotalPart, aggregateBatch, parseChannel, totalKey } from './batch-aggregates';
 import type { BodyContent } from './hash-chain';
 
 const SEP = '\u0000';

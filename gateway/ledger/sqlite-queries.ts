@@ -3,7 +3,7 @@
  * Each distinct SQL text is prepared once per connection and reused.
  */
 import type Database from 'better-sqlite3';
-import { hourWindow, totalKey } from './aggregate';
+import { hourWindow, totalKey } from './batch-aggregates';
 import { LedgerQueryError } from './errors';
 import type {
   EventDetailValue,

@@ -13,19 +13,19 @@
  *
  * Every read-modify-write happens inside the write transaction, so a failed
  * commit changes nothing (the aggregate cache only takes committed rows, see
- * sqlite-aggregates.ts).
+ * aggregate-writer.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { aggregateBatch } from './aggregate';
+import { aggregateBatch } from './batch-aggregates';
 import { checkBatch, checkPolicy, checkVoucher } from './batch-check';
 import { LedgerBatchError, LedgerClosedError, LedgerOpenError, LedgerPolicyError, LedgerQueryError, LedgerSchemaError } from './errors';
 import { GENESIS_HASH, chainHash, encodeBody, encodeReadings, packText, sha256Hex, toBody } from './hash-chain';
 import { type PruneStep, dropReadings, planPrune } from './retention';
 import { migrate } from './schema';
 import { queryEventIds, queryEvents, queryTotals, queryVouchers } from './sqlite-queries';
-import { AggregateWriter } from './sqlite-aggregates';
+import { AggregateWriter } from './aggregate-writer';
 import { type ChannelDbRow, type HeadRow, type Statements, prepareStatements } from './sqlite-statements';
 import type {
   LedgerAccountRow,

@@ -9,10 +9,10 @@
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
 import type { LinkState } from './link';
-import type { Logger } from '../log';
-import { silentLogger } from '../log';
+import type { Logger } from '../base/log';
+import { silentLogger } from '../base/log';
 import { P1ClosedError, P1OptionsError, P1PortError } from './p1-errors';
-import { P1TelegramParser, type P1ParserStats } from './p1-telegram-parser';
+import { P1TelegramParser, type P1ParserStats } from './p1-framer';
 import type { P1Telegram } from './p1-telegram';
 
 export type P1Parity = 'none' | 'even' | 'odd';

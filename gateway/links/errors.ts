@@ -11,7 +11,7 @@
  * RTU links count each dropped frame (bad CRC, truncated, noise, stray reply)
  * in their stats(); the request it answered fails with GW_ERR_MODBUS_PROTOCOL.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** Standard Modbus exception codes and their names. */
 export const MODBUS_EXCEPTION_NAMES: Readonly<Record<number, string>> = {

@@ -24,7 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type ModbusRTU from 'modbus-serial';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import type { LinkState, ModbusLink } from './link';
 import {
   LinkDownError,

@@ -23,7 +23,7 @@
  */
 import { SerialPort } from 'serialport';
 import type ModbusRTU from 'modbus-serial';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import { LinkDownError, LinkOptionsError } from './errors';
 import { ModbusClientLink, type LinkStats } from './modbus-client-link';
 import { RtuTransport } from './rtu-transport';

@@ -3,7 +3,7 @@
  * the line is never an error: it is counted in the parser's stats and dropped
  * (DESIGN.md §9). These are raised only for caller mistakes and port trouble.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** Every code this file declares, once (a test checks they are unique). */
 export const P1_ERROR_CODES = {

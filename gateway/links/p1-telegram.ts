@@ -4,7 +4,7 @@
  * Numbers are never floats: every value is kept as an exact decimal string
  * with its unit, plus the same value in micro-units as a bigint. Lines that
  * cannot be understood are listed in `unparsed` and skipped, never fatal.
- * Framing and the CRC check are the parser's job (p1-telegram-parser.ts).
+ * Framing and the CRC check are the parser's job (p1-framer.ts).
  */
 import { P1TelegramError } from './p1-errors';
 

@@ -16,7 +16,7 @@
  */
 import type net from 'node:net';
 import type ModbusRTU from 'modbus-serial';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import type { LinkStats } from './modbus-client-link';
 import { RtuTransport } from './rtu-transport';
 import { TcpClientLink, type TcpClientLinkOptions } from './tcp-client-link';

@@ -11,7 +11,7 @@
  */
 import net from 'node:net';
 import type ModbusRTU from 'modbus-serial';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import { LinkDownError } from './errors';
 import { ModbusClientLink } from './modbus-client-link';
 

@@ -20,18 +20,23 @@
  * the first time gets a 0 baseline just before its first count, so the first
  * delivery is billed too.
  */
-import type { BuyerGrant } from '../api/auth';
-import type { DataDelivery } from '../api/backend';
-import type { Counter, MetricsRegistry } from '../api/metrics';
-import type { MeterInput, MeteringService } from '../core/metering-service';
-import type { SlotMap } from '../core/slot-map';
+import type { DataDelivery } from '../events';
+import type { Counter, MetricsRegistry } from '../base/metrics';
+import type { MeterInput, MeteringService } from '../meter/metering-service';
+import type { SlotMap } from '../meter/slot-map';
 import type { MeteringCore } from '../core/types';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import type { CompiledPolicy, PolicySlot } from '../policy/compile';
 import { extractPolicyNodes } from '../policy/flows';
 import { matchDevices } from '../policy/glob';
 import { parsePolicyNodes } from '../policy/nodes';
-import { dataPoint, dataSlotPoint, MICRO_PER_DELIVERY } from './data-points';
+import { dataPoint, dataSlotPoint, MICRO_PER_DELIVERY } from '../policy/data-points';
+
+/** Data a buyer may receive: points named `point` of devices matching the `devices` glob (as in m2m-offer). */
+export interface BuyerGrant {
+  devices: string;
+  point: string;
+}
 
 export interface MarketDevice {
   id: string;

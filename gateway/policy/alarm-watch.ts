@@ -4,7 +4,7 @@
  * only once it is back past the threshold by `hysteresis`, so a value
  * hovering at the threshold does not flap. Comparisons are exact decimals.
  */
-import { parseDecimal } from '../core/decimal';
+import { parseDecimal } from '../base/decimal';
 import type { LedgerEvent } from '../ledger/store';
 import type { CompiledAlarm } from './compile';
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { PolicyTables, PriceSegment, TariffLine } from '../core/types';
 import type { PointKind } from '../devices/point';
-import { dataPoint, dataSlotPoint } from '../market/data-points';
+import { dataPoint, dataSlotPoint } from './data-points';
 import { PolicyError, type PolicyProblem } from './errors';
 import { extractPolicyNodes, nodeLabel, type PolicyNode } from './flows';
 import { matchDevices } from './glob';
@@ -24,7 +24,7 @@ import {
   type TariffPolicy,
   type WritePolicy,
 } from './nodes';
-import type { PolicyRegistry } from './registry';
+import type { PolicyRegistry } from '../meter/policy-registry';
 import { compileTou, type TouBandInput } from './tou';
 
 /** A point the daemon knows. Counters carry their core slot; other kinds may be listed for checks (slot unused). */

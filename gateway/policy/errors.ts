@@ -2,7 +2,7 @@
  * Policy errors. An invalid flows file is rejected whole, with every problem
  * listed and each one naming its node: `m2m-tariff "water price" (n1): price: …`.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 export interface PolicyProblem {
   /** The node the problem is about; absent for problems with the file as a whole. */

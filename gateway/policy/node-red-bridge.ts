@@ -16,8 +16,8 @@
  *   and the event outputs; `write` is the daemon's confirmed point write.
  */
 import { EventEmitter } from 'node:events';
-import type { PointValue, StreamEvents } from '../api/backend';
-import type { Logger } from '../log';
+import type { EventBus, PointValue } from '../events';
+import type { Logger } from '../base/log';
 import { PolicyError } from './errors';
 import { flowArray, type PolicyNode } from './flows';
 import { globToRegExp } from './glob';
@@ -33,7 +33,7 @@ export interface NodeStatus {
 export interface NodeRedBridgeDeps {
   policies: PolicyService;
   /** The API backend's stream emitter (GatewayBackend.stream): reading, event, voucher. */
-  stream: EventEmitter<StreamEvents>;
+  stream: EventBus;
   write(device: string, point: string, value: PointValue): Promise<{ value: PointValue }>;
   log: Logger;
   /** Told about every rejected deploy (the controller records an event). */
@@ -56,7 +56,7 @@ export class NodeRedBridge extends EventEmitter {
     this.setMaxListeners(0); // one listener per running m2m-* node
   }
 
-  get stream(): EventEmitter<StreamEvents> {
+  get stream(): EventBus {
     return this.d.stream;
   }
 

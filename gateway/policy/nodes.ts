@@ -4,7 +4,7 @@
  * "", so "" counts as not given. Money is a decimal *string*: a JSON number
  * has already been through a float and is refused.
  */
-import { formatMoney, isDecimal, MONEY_FRAC, parseDecimal } from '../core/decimal';
+import { formatMoney, isDecimal, MONEY_FRAC, parseDecimal } from '../base/decimal';
 import { nodeLabel, type PolicyNode } from './flows';
 import { parseBand, type TouBand, type TouBandInput } from './tou';
 

@@ -9,10 +9,10 @@
 import { EventEmitter } from 'node:events';
 import type { PolicyTables, MeteringCore } from '../core/types';
 import type { LedgerStore } from '../ledger/store';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import { compilePolicies, type CompiledPolicy, type PolicySlot } from './compile';
 import { readFlowsFile } from './flows';
-import type { PolicyRegistry } from './registry';
+import type { PolicyRegistry } from '../meter/policy-registry';
 
 const HOUR_MS = 3_600_000;
 

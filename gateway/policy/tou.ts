@@ -15,7 +15,7 @@
  * Local wall times are mapped to UTC with Intl.DateTimeFormat (no tz tables of our own).
  */
 import type { PriceSegment } from '../core/types';
-import { isDecimal, MONEY_FRAC, parseDecimal } from '../core/decimal';
+import { isDecimal, MONEY_FRAC, parseDecimal } from '../base/decimal';
 
 export interface TouBandInput {
   days?: string;

@@ -11,7 +11,7 @@
  * the daemon creates them, or uses the shared registry `BusQueue.for(busKey)`.
  * A job that fails only fails its own caller; the queue moves on.
  */
-import { systemClock, sleep, type Clock } from './clock';
+import { systemClock, sleep, type Clock } from '../base/clock';
 import { QueueClosedError } from './errors';
 
 export type TransactionPriority = 'read' | 'write';

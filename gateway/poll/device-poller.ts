@@ -38,10 +38,10 @@ import { encodePoint, type WriteValue } from '../devices/encode';
 import { pointWidth, type ResolvedPoint } from '../devices/point';
 import { LinkDownError, ModbusExceptionError, isModbusException } from '../links/errors';
 import type { Area, LinkState, ModbusLink } from '../links/link';
-import type { Logger } from '../log';
-import { Backoff, DEFAULT_BACKOFF_CAP_MS } from './backoff';
+import type { Logger } from '../base/log';
+import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../base/backoff';
 import type { BusQueue } from './bus-queue';
-import { sleep, systemClock, type Clock } from './clock';
+import { sleep, systemClock, type Clock } from '../base/clock';
 import { PointNotFoundError, PointNotWritableError, PollerStoppedError, WriteReadbackError } from './errors';
 import { LinkSupervisor } from './link-supervisor';
 import {

@@ -3,7 +3,7 @@
  * Link errors (timeouts, exceptions, link down) live in links/errors.ts and
  * pass through unchanged; decode/encode errors live in devices/errors.ts.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 export class PointNotFoundError extends GatewayError {
   constructor(deviceId: string, pointName: string) {
@@ -11,9 +11,16 @@ export class PointNotFoundError extends GatewayError {
   }
 }
 
+/**
+ * A point that cannot be written. `configured` is false when the config does
+ * not mark it writable (the caller's mistake); true when it is marked writable
+ * but this gateway cannot write it (read-only Modbus area, device not polled).
+ */
 export class PointNotWritableError extends GatewayError {
-  constructor(deviceId: string, pointName: string, why: string) {
+  readonly configured: boolean;
+  constructor(deviceId: string, pointName: string, why: string, configured = true) {
     super('GW_ERR_POLL_NOT_WRITABLE', `device ${deviceId} point ${pointName} cannot be written: ${why}`);
+    this.configured = configured;
   }
 }
 

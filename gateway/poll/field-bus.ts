@@ -5,12 +5,12 @@
  * callbacks — readings and device states — and answers point writes.
  */
 import type { LoadedConfig } from '../config/load';
-import { P1DeviceMapper } from '../devices/p1-device';
+import { P1DeviceMapper } from './p1-device';
 import { DsmrP1Link } from '../links/dsmr-p1';
 import type { LinkState, ModbusLink } from '../links/link';
-import { createModbusLink } from '../links/link-factory';
+import { createModbusLink } from './link-factory';
 import type { P1Telegram } from '../links/p1-telegram';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import { BusQueue } from './bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './device-poller';
 import { LinkSupervisor } from './link-supervisor';

@@ -15,9 +15,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { LinkState, ModbusLink } from '../links/link';
-import type { Logger } from '../log';
-import { Backoff } from './backoff';
-import { systemClock, type Clock } from './clock';
+import type { Logger } from '../base/log';
+import { Backoff } from '../base/backoff';
+import { systemClock, type Clock } from '../base/clock';
 
 export interface LinkSupervisorOptions {
   logger: Logger;

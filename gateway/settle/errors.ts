@@ -1,5 +1,5 @@
 /** Coded errors of settlement (gateway/settle): payer keys and vouchers. */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** A payer key file cannot be created, read, parsed, or made private (mode 0600). */
 export class SettleKeyError extends GatewayError {

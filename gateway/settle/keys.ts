@@ -11,8 +11,8 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../log';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDir, isExposed, permissionBits, writePrivateFileAtomic } from '../private-files';
+import type { Logger } from '../base/log';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDir, isExposed, permissionBits, writePrivateFileAtomic } from '../base/private-files';
 import { SettleKeyError } from './errors';
 
 /** Account names usable as file names: the config's id pattern (no "/", no leading dot). */

@@ -9,7 +9,7 @@
  * Failures name the field: `{ ok: false, field: 'amount', reason: 'amount: …' }`.
  */
 import crypto from 'node:crypto';
-import { parseDecimal, MONEY_FRAC } from '../core/decimal';
+import { parseDecimal, MONEY_FRAC } from '../base/decimal';
 import { fromBase64Url, publicKeyFromRaw } from './keys';
 import {
   AMOUNT_PATTERN,

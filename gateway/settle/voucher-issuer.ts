@@ -13,10 +13,10 @@
  * was never seen outside the process, and the same seq is issued afresh),
  * so no seq is ever reused and no two different vouchers share one.
  */
-import { parseDecimal, MONEY_FRAC } from '../core/decimal';
-import type { BatchSettlement, BatchSettler, CommittedBatch } from '../core/metering-service';
+import { parseDecimal, MONEY_FRAC } from '../base/decimal';
+import type { BatchSettlement, BatchSettler, CommittedBatch } from '../meter/metering-service';
 import type { LedgerBatch, LedgerChannelRow, LedgerStore } from '../ledger/store';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import type { KeyStore } from './keys';
 import { signVoucher, type SignedVoucher } from './voucher';
 

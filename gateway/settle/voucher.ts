@@ -9,7 +9,8 @@
  * increases and `amount` (cumulative, 9 fraction digits) never decreases, so
  * the payee only ever needs the latest one.
  */
-import { formatMoney } from '../core/decimal';
+import { formatMoney } from '../base/decimal';
+import type { SignedVoucher } from '../events';
 import { canonicalJson } from './canonical-json';
 import { VoucherIssueError } from './errors';
 import type { PayerKey } from './keys';
@@ -19,20 +20,8 @@ export const VOUCHER_VERSION = 1;
 /** The fields in the order the gateway writes them (the signature does not depend on it). */
 export const VOUCHER_FIELDS = ['v', 'channel', 'payer', 'payee', 'payerKey', 'seq', 'amount', 'currency', 'ledgerHead', 'issuedAt', 'sig'] as const;
 export type VoucherField = (typeof VOUCHER_FIELDS)[number];
+export type { SignedVoucher };
 
-export interface SignedVoucher {
-  v: 1;
-  channel: string;
-  payer: string;
-  payee: string;
-  payerKey: string;
-  seq: number;
-  amount: string;
-  currency: string;
-  ledgerHead: string;
-  issuedAt: string;
-  sig: string;
-}
 
 /** Everything but `sig`: what the signature covers. */
 export type VoucherBody = Omit<SignedVoucher, 'sig'>;

@@ -4,7 +4,7 @@
  * can read: it must be mode 0600 (or stricter).
  */
 import * as fs from 'node:fs';
-import { isExposed, permissionBits } from '../private-files';
+import { isExposed, permissionBits } from '../base/private-files';
 import { MqttPasswordFileError } from './errors';
 
 /** The password in `file` (one trailing newline removed). Throws MqttPasswordFileError. */

@@ -1,5 +1,5 @@
 /** Coded errors of the MQTT uplink and its outbox (gateway/uplink). */
-import { GatewayError } from '../errors';
+import { GatewayError } from '../base/errors';
 
 /** `<dataDir>/outbox.db` cannot be created or opened (permissions, full disk, not an outbox). */
 export class OutboxOpenError extends GatewayError {

@@ -11,7 +11,7 @@
  * has its own `seq` and a signature over its exact fields. Values are passed
  * through as the gateway made them: money and quantities are decimal strings.
  */
-import type { EventView, ReadingMessage, Voucher } from '../api/backend';
+import type { EventView, ReadingMessage, Voucher } from '../events';
 import type { OutboxEntry } from './outbox';
 
 export interface QueuedMessage {

@@ -10,7 +10,7 @@
  *
  * Each connection attempt is a fresh mqtt.js client with its own reconnect
  * switched off: the outbox, not mqtt.js's in-memory store, is the one queue,
- * and reconnects back off exponentially with jitter (poll/backoff.ts).
+ * and reconnects back off exponentially with jitter (base/backoff.ts).
  * On connect the retained status topic gets "online"; the last will (retained)
  * says "offline" when the connection dies without a clean stop; a clean stop
  * publishes "offline" itself.
@@ -19,13 +19,12 @@
  * for one SQLite insert. A full outbox drops its oldest entries (counted in
  * `m2m_mqtt_dropped_total` and logged), never blocks.
  */
-import type { EventEmitter } from 'node:events';
 import { connect, type MqttClient } from 'mqtt';
-import type { EventView, ReadingMessage, StreamEvents, Voucher } from '../api/backend';
-import type { Counter, MetricsRegistry } from '../api/metrics';
+import type { EventBus, EventView, ReadingMessage, Voucher } from '../events';
+import type { Counter, MetricsRegistry } from '../base/metrics';
 import type { MqttConfig } from '../config/schema';
-import type { Logger } from '../log';
-import { Backoff } from '../poll/backoff';
+import type { Logger } from '../base/log';
+import { Backoff } from '../base/backoff';
 import { readPasswordFile } from './credentials';
 import {
   type QueuedMessage,
@@ -90,7 +89,7 @@ export class MqttUplink {
   private timer: NodeJS.Timeout | null = null;
   private readonly backoff: Backoff;
   private readonly window: number;
-  private stream: EventEmitter<StreamEvents> | null = null;
+  private stream: EventBus | null = null;
   private droppedTotal = 0;
   private publishedTotal = 0;
   private connectedOnce = false;
@@ -137,7 +136,7 @@ export class MqttUplink {
   }
 
   /** Listen to the gateway's stream (when given) and connect in the background. */
-  start(stream?: EventEmitter<StreamEvents>): this {
+  start(stream?: EventBus): this {
     if (stream) {
       this.stream = stream;
       stream.on('reading', this.listeners.reading);

@@ -10,7 +10,7 @@
  */
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { ensurePrivateDir, touchPrivateFile } from '../private-files';
+import { ensurePrivateDir, touchPrivateFile } from '../base/private-files';
 import { OutboxClosedError, OutboxOpenError } from './errors';
 import { checkMaxQueued, type Outbox, type OutboxEntry, type OutboxOptions, type PutResult } from './outbox';
 

@@ -9,8 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import type { Gateway } from '../../gateway/controller';
-import { packageRoot } from '../../gateway/package-root';
+import type { Gateway } from '../../gateway/daemon/gateway';
+import { packageRoot } from '../../gateway/base/package-root';
 import { startTestGateway, type TestGateway } from '../helper/in-process-gateway';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseConfig } from '../../gateway/config/load';
-import { Gateway, type GatewayOptions } from '../../gateway/controller';
+import { Gateway, type GatewayOptions } from '../../gateway/daemon/gateway';
 import { ReferenceCore } from '../../gateway/core/reference';
-import { silentLogger } from '../../gateway/log';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import { silentLogger } from '../../gateway/base/log';
+import { freePort } from '../../gateway/cli/demo/free-port';
+import { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { waitFor } from './daemon-process';
 
 /** `until(cond, what, ms?)`: waitFor with a boolean condition (waitFor takes `undefined` as 'not yet'). */

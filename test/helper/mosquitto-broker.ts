@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../gateway/sim/free-port';
+import { freePort } from '../../gateway/cli/demo/free-port';
 import { waitFor } from './daemon-process';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';

@@ -4,8 +4,8 @@
  * device's valve off (confirmed by read-back) once the account passes its
  * limit, and an m2m-alarm raises an event when the cartridge runs low.
  */
-import type { Gateway } from '../../gateway/controller';
-import type { RegisterBank } from '../../gateway/sim/register-bank';
+import type { Gateway } from '../../gateway/daemon/gateway';
+import type { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 
 const flows = [

@@ -9,9 +9,9 @@
  */
 import fs from 'node:fs';
 import WebSocket from 'ws';
-import type { Gateway } from '../../gateway/controller';
-import { buyersPath, ensureBuyerToken } from '../../gateway/market/buyer-tokens';
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import type { Gateway } from '../../gateway/daemon/gateway';
+import { buyersPath, ensureBuyerToken } from '../../gateway/api/buyer-tokens';
+import { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { ApiClient } from '../helper/gateway-api';
 import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 

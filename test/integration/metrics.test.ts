@@ -1,6 +1,6 @@
 /**
  * GET /metrics of the daemon, in-process against a simulated device on a
- * loopback Modbus TCP port (gateway/sim/register-bank.ts), next to a device
+ * loopback Modbus TCP port (gateway/cli/demo/register-bank.ts), next to a device
  * that never answers (wrong unit id: timeouts, quarantine), one on a closed
  * port (offline, connect failures) and a P1 link whose port does not exist.
  * After the data is frozen (the simulator stops), the counters are checked
@@ -8,9 +8,9 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { Gateway } from '../../gateway/controller';
-import { freePort } from '../../gateway/sim/free-port';
-import type { RegisterBank } from '../../gateway/sim/register-bank';
+import type { Gateway } from '../../gateway/daemon/gateway';
+import { freePort } from '../../gateway/cli/demo/free-port';
+import type { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { ApiClient } from '../helper/gateway-api';
 import { startTestGateway, untilWithin, type TestGateway } from '../helper/in-process-gateway';
 

@@ -8,7 +8,7 @@ import { decodePoint } from '../../gateway/devices/decode';
 import { LINK_ERROR_CODES } from '../../gateway/links/errors';
 import type { LinkState } from '../../gateway/links/link';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { BusQueue } from '../../gateway/poll/bus-queue';
 import {
   DevicePoller,

@@ -11,8 +11,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import { freePort } from '../../gateway/cli/demo/free-port';
+import { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { SqliteOutbox } from '../../gateway/uplink/sqlite-outbox';
 import { GatewayProcess, killAllProcesses, requireBuild } from '../helper/daemon-process';
 import { MosquittoBroker } from '../helper/mosquitto-broker';

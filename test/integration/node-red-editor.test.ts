@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Gateway } from '../../gateway/controller';
-import type { RegisterBank } from '../../gateway/sim/register-bank';
+import type { Gateway } from '../../gateway/daemon/gateway';
+import type { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 import { WebSocket } from 'ws';
 import { editorToken, NodeRedAdmin, type StatusFeed } from '../helper/node-red-admin';

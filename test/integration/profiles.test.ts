@@ -9,14 +9,14 @@ import { parseConfig } from '../../gateway/config/load';
 import type { DevicePoint } from '../../gateway/config/schema';
 import { counterWidth, decodePoint, type DecodedValue } from '../../gateway/devices/decode';
 import { DecodeError } from '../../gateway/devices/errors';
-import { listProfiles, loadProfile } from '../../gateway/devices/profiles';
+import { listProfiles, loadProfile } from '../../gateway/config/profiles';
 import { P1_POINTS, parseTelegram } from '../../gateway/links/p1-telegram';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { planReads, sliceFor } from '../../gateway/poll/planner';
-import { EnergyMeterSim } from '../../gateway/sim/energy-meter-sim';
-import { freePort } from '../../gateway/sim/free-port';
-import type { RegisterBank } from '../../gateway/sim/register-bank';
+import { EnergyMeterSim } from '../../gateway/cli/demo/energy-meter-sim';
+import { freePort } from '../../gateway/cli/demo/free-port';
+import type { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { DSMR5, DSMR5_SPEC_BODY } from '../sim/p1-samples';
 import { EastronSim, SUNSPEC_BASE, SUNSPEC_METER_MODEL, SunSpecMeterSim, WaterMeterSim, type SunSpecMeterValues } from '../sim/profile-sims';
 
@@ -127,7 +127,7 @@ describe('eastron-sdm630', () => {
     });
   });
 
-  test("agrees with the demo's energy meter simulator (gateway/sim/energy-meter-sim.ts)", async () => {
+  test("agrees with the demo's energy meter simulator (gateway/cli/demo/energy-meter-sim.ts)", async () => {
     const sim = new EnergyMeterSim(() => 0.5, 1500);
     const s = await serve(sim.bank, 'eastron-sdm630');
     const v = valuesOf(await s.read());

@@ -9,7 +9,7 @@
 import { RtuOverTcpLink } from '../../gateway/links/rtu-over-tcp';
 import { withCrc } from '../../gateway/links/rtu-framer';
 import type { LinkState } from '../../gateway/links/link';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { BusQueue } from '../../gateway/poll/bus-queue';
 import { DevicePoller, type DeviceStateChange, type PolledDevice } from '../../gateway/poll/device-poller';
 import { LinkSupervisor } from '../../gateway/poll/link-supervisor';

@@ -14,10 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Voucher } from '../../gateway/api/backend';
 import { verifyVoucherText } from '../../gateway/cli/verify';
-import { parseDecimal } from '../../gateway/core/decimal';
+import { parseDecimal } from '../../gateway/base/decimal';
 import { SqliteLedger } from '../../gateway/ledger/sqlite-store';
-import { freePort } from '../../gateway/sim/free-port';
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import { freePort } from '../../gateway/cli/demo/free-port';
+import { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { ApiClient } from '../helper/gateway-api';
 import { GatewayProcess, killAllProcesses, requireBuild, runCli, waitFor } from '../helper/daemon-process';
 

@@ -12,10 +12,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AccountView, ChannelView, Voucher } from '../../gateway/api/backend';
 import { verifyVoucherText } from '../../gateway/cli/verify';
-import type { Gateway } from '../../gateway/controller';
-import { parseDecimal } from '../../gateway/core/decimal';
+import type { Gateway } from '../../gateway/daemon/gateway';
+import { parseDecimal } from '../../gateway/base/decimal';
 import { KeyStore } from '../../gateway/settle/keys';
-import type { RegisterBank } from '../../gateway/sim/register-bank';
+import type { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { waitFor } from '../helper/daemon-process';
 import { startTestGateway, type TestGateway } from '../helper/in-process-gateway';
 

@@ -9,7 +9,7 @@ import { constants, mkdtempSync, rmSync, type promises as fsp } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { p1Crc } from '../../gateway/links/p1-telegram-parser';
+import { p1Crc } from '../../gateway/links/p1-framer';
 
 export interface PtyPair {
   /** Folder holding the two links (removed by dispose()). */

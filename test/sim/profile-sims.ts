@@ -1,6 +1,6 @@
 /**
  * Test simulators for the device profiles: in-process Modbus TCP servers
- * (gateway/sim/register-bank.ts on modbus-serial's ServerTCP), each laid out
+ * (gateway/cli/demo/register-bank.ts on modbus-serial's ServerTCP), each laid out
  * from its manufacturer's or standard's register map — written here from the
  * documents, independently of the profile JSON files they test:
  *
@@ -18,7 +18,7 @@
  *  - generic-water-meter (this project's map, docs/profiles.md): holding 0-1
  *    volume in litres (uint32, high word first), holding 2 flow in 0.1 L/min.
  */
-import { RegisterBank } from '../../gateway/sim/register-bank';
+import { RegisterBank } from '../../gateway/cli/demo/register-bank';
 
 const u16 = (n: number): number => (n < 0 ? n + 0x10000 : n) & 0xffff;
 

@@ -2,7 +2,6 @@
  * In-process fake of the daemon's `ApiBackend` (our own interface) and small
  * HTTP helpers for the api-*.test.ts files.
  */
-import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import type {
   AccountView,
@@ -16,17 +15,17 @@ import type {
   LedgerFilter,
   LedgerRow,
   PointValue,
-  StreamEvents,
   Voucher,
   VoucherFilter,
 } from '../../gateway/api/backend';
+import { EventBus } from '../../gateway/events';
 import {
   InvalidValueError,
   PointNotWritableError,
   UnknownDeviceError,
   UnknownPointError,
 } from '../../gateway/api/errors';
-import { MetricsRegistry } from '../../gateway/api/metrics';
+import { MetricsRegistry } from '../../gateway/base/metrics';
 
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdefghijklmnopqrstuvwxyz';
 export const BUYER_TOKEN = 'buyer-token-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -46,7 +45,7 @@ export const VOUCHER: Voucher = {
 };
 
 export class FakeBackend implements ApiBackend {
-  readonly stream = new EventEmitter<StreamEvents>();
+  readonly stream = new EventBus();
   readonly registry = new MetricsRegistry();
   readonly calls = {
     ledger: [] as LedgerFilter[],

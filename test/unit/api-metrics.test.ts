@@ -6,9 +6,9 @@ import {
   METRICS_CONTENT_TYPE,
   MetricsRegistry,
   renderRegistries,
-} from '../../gateway/api/metrics';
+} from '../../gateway/base/metrics';
 import { startApiServer } from '../../gateway/api/server';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { ADMIN_TOKEN, FakeBackend, request } from './api-fixtures';
 
 /**

@@ -3,7 +3,7 @@ import { staticTokenResolver } from '../../gateway/api/auth';
 import { API_ERROR_CODES } from '../../gateway/api/errors';
 import { ROUTES } from '../../gateway/api/routes';
 import { startApiServer, type ApiServerHandle } from '../../gateway/api/server';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { ADMIN_TOKEN, BUYER_TOKEN, FakeBackend, request, samplePath, VOUCHER } from './api-fixtures';
 
 const tokens = staticTokenResolver([

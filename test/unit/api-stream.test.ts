@@ -1,10 +1,10 @@
 import { WebSocket } from 'ws';
 import { chainResolvers, staticTokenResolver, type Principal, type TokenResolver } from '../../gateway/api/auth';
-import type { ReadingMessage } from '../../gateway/api/backend';
+import type { ReadingMessage } from '../../gateway/events';
 import { startApiServer, type ApiServerHandle, type ApiServerLimits } from '../../gateway/api/server';
 import { CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED } from '../../gateway/api/stream';
 import { globToRegExp } from '../../gateway/api/subscription';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { ADMIN_TOKEN, BUYER_TOKEN, FakeBackend, VOUCHER } from './api-fixtures';
 
 const BUYER: Principal = {

@@ -1,4 +1,4 @@
-import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../../gateway/poll/backoff';
+import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../../gateway/base/backoff';
 
 describe('Backoff', () => {
   test('ceiling doubles from base and stops at the cap', () => {

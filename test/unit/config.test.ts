@@ -9,7 +9,7 @@ import { migrateConfig } from '../../gateway/config/migrate';
 import { parseModicon } from '../../gateway/config/modicon';
 import { CURRENT_VERSION } from '../../gateway/config/schema';
 import type { ResolvedPoint } from '../../gateway/devices/point';
-import { listProfiles, loadProfile } from '../../gateway/devices/profiles';
+import { listProfiles, loadProfile } from '../../gateway/config/profiles';
 
 import { DESIGN_EXAMPLE } from '../helper/design-example';
 

@@ -4,7 +4,7 @@ import { encodePoint } from '../../gateway/devices/encode';
 import { DEVICE_ERROR_CODES } from '../../gateway/devices/errors';
 import { pointWith, type ResolvedPoint, type ScalarType, type WordOrder } from '../../gateway/devices/point';
 import { integerRange } from '../../gateway/devices/registers';
-import { GatewayError } from '../../gateway/errors';
+import { GatewayError } from '../../gateway/base/errors';
 
 const ORDERS: WordOrder[] = ['ABCD', 'CDAB', 'BADC', 'DCBA'];
 

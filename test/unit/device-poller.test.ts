@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { pointWith, type ResolvedPoint } from '../../gateway/devices/point';
 import { LinkDownError, ModbusExceptionError, ModbusTimeoutError } from '../../gateway/links/errors';
 import type { LinkState, ModbusLink } from '../../gateway/links/link';
-import { silentLogger } from '../../gateway/log';
+import { silentLogger } from '../../gateway/base/log';
 import { BusQueue } from '../../gateway/poll/bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from '../../gateway/poll/device-poller';
 import { LinkSupervisor } from '../../gateway/poll/link-supervisor';

@@ -20,7 +20,7 @@ import * as ts from 'typescript';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ERRORS_DOC = 'docs/errors.md';
-const BASE_FILE = 'gateway/errors.ts';
+const BASE_FILE = 'gateway/base/errors.ts';
 const BASE_CLASS = 'GatewayError';
 const CODE_RE = /^GW_ERR_[A-Z0-9]+(?:_[A-Z0-9]+)*$/;
 const DOC_CODE_RE = /\bGW_ERR_[A-Z0-9]+(?:_[A-Z0-9]+)*\b/g;
@@ -293,7 +293,7 @@ describe('the scan itself', () => {
   const base = { file: BASE_FILE, text: 'export class GatewayError extends Error { constructor(code: string, m: string) { super(m); } }' };
   const api = {
     file: 'gateway/api/errors.ts',
-    text: `import { GatewayError } from '../errors';
+    text: `import { GatewayError } from '../base/errors';
       export class ApiError extends GatewayError { constructor(code: string, status: number, m: string) { super(code, m); } }
       export class NotFound extends ApiError { constructor() { super('GW_ERR_X_NOT_FOUND', 404, 'no'); } }`,
   };
@@ -301,7 +301,7 @@ describe('the scan itself', () => {
   test('finds literal, const and const-object codes, forwarding bases and HTTP statuses', () => {
     const area = {
       file: 'gateway/area/errors.ts',
-      text: `import { GatewayError } from '../errors';
+      text: `import { GatewayError } from '../base/errors';
         const CODE = 'GW_ERR_B';
         export const AREA_ERROR_CODES = { c: 'GW_ERR_C' } as const;
         // super('GW_ERR_IN_A_COMMENT', …) does not count
@@ -323,7 +323,7 @@ describe('the scan itself', () => {
   test('a class re-using another class\u2019s code is reported with both files', () => {
     const other = {
       file: 'gateway/poll/errors.ts',
-      text: `import { GatewayError } from '../errors';
+      text: `import { GatewayError } from '../base/errors';
         export class NotFound extends GatewayError { constructor() { super('GW_ERR_X_NOT_FOUND', 'again'); } }`,
     };
     const dups = duplicateCodes(scanErrorCodes([base, api, other]).declarations);
@@ -354,7 +354,7 @@ describe('error codes of the gateway', () => {
     expect(byCode.get('GW_ERR_P1_OPTIONS')?.by).toBe('P1OptionsError'); // super(P1_ERROR_CODES.options, …)
     expect(byCode.get('GW_ERR_BAD_REQUEST')).toMatchObject({ by: 'BadRequestError', status: 400 }); // via ApiError
     expect(byCode.get('GW_ERR_LEDGER_CLOSED')?.file).toBe('gateway/ledger/errors.ts');
-    expect(byCode.get('GW_ERR_START')?.file).toBe('gateway/gateway-errors.ts');
+    expect(byCode.get('GW_ERR_START')?.file).toBe('gateway/base/errors.ts');
     expect(scan.declarations.length).toBeGreaterThanOrEqual(50);
   });
 

@@ -4,7 +4,7 @@
  * file; each test gets a fresh, empty store from `factory.open()`.
  */
 import canonicalize from 'canonicalize';
-import { hourWindow } from '../../gateway/ledger/aggregate';
+import { hourWindow } from '../../gateway/ledger/batch-aggregates';
 import { LedgerBatchError, LedgerClosedError, LedgerPolicyError, LedgerQueryError, LedgerVoucherError } from '../../gateway/ledger/errors';
 import { GENESIS_HASH, chainHash, encodeBody, readingsDigest, toBody } from '../../gateway/ledger/hash-chain';
 import type { LedgerBatch, LedgerStore } from '../../gateway/ledger/store';

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
-import { aggregateBatch, channelId, hourOf, hourWindow, parseChannel } from '../../gateway/ledger/aggregate';
+import { aggregateBatch, channelId, hourOf, hourWindow, parseChannel } from '../../gateway/ledger/batch-aggregates';
 import {
   GENESIS_HASH,
   chainHash,

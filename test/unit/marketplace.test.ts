@@ -7,15 +7,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MetricsRegistry } from '../../gateway/api/metrics';
-import type { MeterInput, MeteringService } from '../../gateway/core/metering-service';
+import { MetricsRegistry } from '../../gateway/base/metrics';
+import type { MeterInput, MeteringService } from '../../gateway/meter/metering-service';
 import { ReferenceCore } from '../../gateway/core/reference';
-import { SlotMap } from '../../gateway/core/slot-map';
-import { silentLogger } from '../../gateway/log';
-import { buyerTokenResolver, ensureBuyerToken } from '../../gateway/market/buyer-tokens';
+import { SlotMap } from '../../gateway/meter/slot-map';
+import { silentLogger } from '../../gateway/base/log';
+import { buyerTokenResolver, ensureBuyerToken } from '../../gateway/api/buyer-tokens';
 import { Marketplace } from '../../gateway/market/marketplace';
 import { compilePolicies, type CompiledPolicy, type PolicySlot } from '../../gateway/policy/compile';
-import { PolicyRegistry } from '../../gateway/policy/registry';
+import { PolicyRegistry } from '../../gateway/meter/policy-registry';
 
 const flows = [
   { id: 't', type: 'tab' },

@@ -14,8 +14,8 @@ import { PolicyError } from '../../gateway/policy/errors';
 import { parsePolicyNodes } from '../../gateway/policy/nodes';
 import type { PolicyNode } from '../../gateway/policy/flows';
 import type { PolicyService } from '../../gateway/policy/policy-service';
-import type { StreamEvents } from '../../gateway/api/backend';
-import { silentLogger } from '../../gateway/log';
+import { EventBus, type StreamEvents } from '../../gateway/events';
+import { silentLogger } from '../../gateway/base/log';
 
 const NODES_DIR = path.join(__dirname, '..', '..', 'flows', 'nodes');
 const TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write'];
@@ -127,7 +127,7 @@ describe('NodeRedBridge', () => {
   const make = () => {
     const policies = fakePolicies();
     const rejected: Error[] = [];
-    const bridge = new NodeRedBridge({ policies, stream: new EventEmitter(), write: async (_d, _p, v) => ({ value: v }), log: silentLogger(), onRejected: (e) => rejected.push(e) });
+    const bridge = new NodeRedBridge({ policies, stream: new EventBus(), write: async (_d, _p, v) => ({ value: v }), log: silentLogger(), onRejected: (e) => rejected.push(e) });
     return { policies, bridge, rejected };
   };
 
@@ -238,7 +238,7 @@ class StubNode extends EventEmitter {
 
 describe('runtime nodes', () => {
   it('show the bridge status, their own problems, or that they run outside the gateway', async () => {
-    const stream = new EventEmitter<StreamEvents>();
+    const stream = new EventBus();
     const bridge = new NodeRedBridge({ policies: fakePolicies(), stream, write: async (_d, _p, v) => ({ value: v }), log: silentLogger() });
     const create = stubRed(bridge);
     const good = create('m2m-alarm', { id: 'a1', name: 'low', devices: 'p-*', point: 'cartridge', below: '10', hysteresis: '' });
@@ -264,7 +264,7 @@ describe('runtime nodes', () => {
   });
 
   it('m2m-in filters by topic and device glob; m2m-write answers on output 1 or 2 and always calls done', async () => {
-    const stream = new EventEmitter<StreamEvents>();
+    const stream = new EventBus();
     const writes: unknown[][] = [];
     const bridge = new NodeRedBridge({
       policies: fakePolicies(),

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseConfig } from '../../gateway/config/load';
-import { P1DeviceMapper } from '../../gateway/devices/p1-device';
+import { P1DeviceMapper } from '../../gateway/poll/p1-device';
 import { parseTelegram } from '../../gateway/links/p1-telegram';
 import { DSMR5 } from '../sim/p1-samples';
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { P1TelegramParser, crc16Arc, p1Crc, type P1ParserOptions, type P1ParserStats } from '../../gateway/links/p1-telegram-parser';
+import { P1TelegramParser, crc16Arc, p1Crc, type P1ParserOptions, type P1ParserStats } from '../../gateway/links/p1-framer';
 import { parseTelegram, p1TimeToEpochMs, type P1Telegram } from '../../gateway/links/p1-telegram';
 import { P1_ERROR_CODES, P1OptionsError, P1TelegramError } from '../../gateway/links/p1-errors';
-import { GatewayError } from '../../gateway/errors';
+import { GatewayError } from '../../gateway/base/errors';
 import {
   DSMR22, DSMR30, DSMR42_E350_SUMMER, DSMR42_KAIFA, DSMR5, DSMR5_ISKRA_AM550, DSMR5_SPEC, DSMR5_SPEC_BODY,
   DSMR5_SPEC_COMPUTED_CRC, DSMR5_SPEC_PRINTED_CRC, FLUVIUS_BE, SAGEMCOM_T210_WH, VALID, VALID_WITH_CRC,

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { compilePolicies, type CompileContext, type PolicySlot } from '../../gateway/policy/compile';
 import { PolicyError } from '../../gateway/policy/errors';
 import { readFlowsFile } from '../../gateway/policy/flows';
-import { PolicyRegistry } from '../../gateway/policy/registry';
+import { PolicyRegistry } from '../../gateway/meter/policy-registry';
 
 const DEFAULT_FLOWS = path.join(__dirname, '../../flows/default-flows.json');
 const NOW = Date.parse('2026-03-25T12:00:00Z'); // a Wednesday, four days before the spring DST change

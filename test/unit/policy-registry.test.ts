@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { PolicyRegistry } from '../../gateway/policy/registry';
+import { PolicyRegistry } from '../../gateway/meter/policy-registry';
 
 describe('PolicyRegistry', () => {
   it('interns accounts, channels and lines to dense, stable indices', () => {

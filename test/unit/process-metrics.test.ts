@@ -1,5 +1,5 @@
-import { MetricsRegistry } from '../../gateway/api/metrics';
-import { ProcessMetrics } from '../../gateway/api/process-metrics';
+import { MetricsRegistry } from '../../gateway/base/metrics';
+import { ProcessMetrics } from '../../gateway/base/process-metrics';
 
 it('CPU time is current on every scrape, the first included', () => {
   const reg = new MetricsRegistry();

@@ -1,6 +1,6 @@
 /**
  * The device profile library. A profile is a JSON data file
- * (gateway/devices/profiles/<name>.json, format in docs/profiles.md) naming
+ * (gateway/config/profiles/<name>.json, format in docs/profiles.md) naming
  * the points a device model has. Modbus profiles give area + address (or a
  * Modicon `register`); dsmr-p1 profiles give an `obis` code instead.
  * Extra profiles can be dropped into a directory (`gateway.profilesDir`);
@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { ProfileError } from '../config/errors';
-import { formatPath } from '../config/issues';
-import { PROFILE_NAME_PATTERN, pointSchema, type PointConfig } from '../config/schema';
+import { ProfileError } from './errors';
+import { formatPath } from './issues';
+import { PROFILE_NAME_PATTERN, pointSchema, type PointConfig } from './schema';
 import dsmr5 from './profiles/dsmr-5.json';
 import eastronSdm120 from './profiles/eastron-sdm120.json';
 import eastronSdm630 from './profiles/eastron-sdm630.json';

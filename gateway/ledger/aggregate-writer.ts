@@ -10,8 +10,8 @@
  * join the cache only after that transaction committed (`committed`), so a
  * rolled-back batch leaves no trace in it.
  */
-import { parseChannel } from './aggregate';
-import type { BatchAggregates } from './aggregate';
+import { parseChannel } from './batch-aggregates';
+import type { BatchAggregates } from './batch-aggregates';
 import { LedgerVoucherError } from './errors';
 import type { AmountRow, ChannelDbRow, Statements } from './sqlite-statements';
 import type { LedgerVoucher } from './store';

@@ -17,11 +17,11 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BuyerGrant, Principal, TokenResolver } from '../api/auth';
-import { staticTokenResolver } from '../api/auth';
-import { SecretsError } from '../api/errors';
-import type { Logger } from '../log';
-import { PRIVATE_FILE_MODE, ensurePrivateDir, repairExposed, writePrivateFileAtomic } from '../private-files';
+import type { BuyerGrant, Principal, TokenResolver } from './auth';
+import { staticTokenResolver } from './auth';
+import { SecretsError } from './errors';
+import type { Logger } from '../base/log';
+import { PRIVATE_FILE_MODE, ensurePrivateDir, repairExposed, writePrivateFileAtomic } from '../base/private-files';
 
 export const BUYERS_FILE = 'buyers.json';
 

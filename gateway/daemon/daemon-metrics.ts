@@ -10,19 +10,20 @@
  *    at scrape time.
  * docs/api.md ("Metrics") lists every family.
  */
-import type { CommittedBatch } from '../core/metering-service';
-import type { DeviceState, DeviceViews } from '../devices/device-views';
+import type { CommittedBatch } from '../meter/metering-service';
+import type { DeviceState } from '../poll/device-poller';
+import type { DeviceViews } from './device-views';
 import type { DsmrP1Link } from '../links/dsmr-p1';
 import type { LinkState, ModbusLink } from '../links/link';
 import { linkStats } from '../links/modbus-client-link';
 import type { DeviceReadings, DeviceStateChange } from '../poll/device-poller';
-import type { Counter, MetricsRegistry } from './metrics';
-import { ProcessMetrics } from './process-metrics';
+import type { Counter, MetricsRegistry } from '../base/metrics';
+import { ProcessMetrics } from '../base/process-metrics';
 
 export const DEVICE_STATES: readonly DeviceState[] = ['ok', 'degraded', 'quarantined', 'offline'];
 export const LINK_STATES: readonly LinkState[] = ['connecting', 'up', 'down', 'closed'];
 
-export interface GatewayMetricsDeps {
+export interface DaemonMetricsDeps {
   registry: MetricsRegistry;
   version: string;
   startedAtMs: number;
@@ -68,7 +69,7 @@ const LINK_FAMILIES: readonly LinkFamily[] = [
   { name: 'm2m_link_rx_bytes_total', help: 'Bytes read from a P1 port.', p1: (s) => s.bytes },
 ];
 
-export class GatewayMetrics {
+export class DaemonMetrics {
   private readonly polls: Counter;
   private readonly pollFailures: Counter;
   private readonly pointFailures: Counter;
@@ -89,7 +90,7 @@ export class GatewayMetrics {
   private readonly detach: Array<() => void> = [];
   private readonly process: ProcessMetrics;
 
-  constructor(private readonly d: GatewayMetricsDeps) {
+  constructor(private readonly d: DaemonMetricsDeps) {
     const r = d.registry;
     this.linkType = new Map(d.links.map((l) => [l.id, l.type]));
     this.process = new ProcessMetrics(r, d.version, d.startedAtMs);

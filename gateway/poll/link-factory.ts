@@ -5,11 +5,11 @@
  * ModbusRtuLink), so `BusQueue.for(link.busKey)` needs no options.
  */
 import type { LinkConfig } from '../config/load';
-import type { Logger } from '../log';
-import type { ModbusLink } from './link';
-import { ModbusRtuLink } from './modbus-rtu';
-import { ModbusTcpLink } from './modbus-tcp';
-import { RtuOverTcpLink } from './rtu-over-tcp';
+import type { Logger } from '../base/log';
+import type { ModbusLink } from '../links/link';
+import { ModbusRtuLink } from '../links/modbus-rtu';
+import { ModbusTcpLink } from '../links/modbus-tcp';
+import { RtuOverTcpLink } from '../links/rtu-over-tcp';
 
 /** A Modbus driver for the link, or null for a link type that is not Modbus (dsmr-p1). */
 export function createModbusLink(lc: LinkConfig, log: Logger): ModbusLink | null {

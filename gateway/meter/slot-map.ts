@@ -5,8 +5,8 @@
  * survive a restart.
  */
 import type { ResolvedPoint } from '../devices/point';
-import type { CounterWidth, SlotConfig } from './types';
-import { parseDecimal, QTY_FRAC } from './decimal';
+import type { CounterWidth, SlotConfig } from '../core/types';
+import { parseDecimal, QTY_FRAC } from '../base/decimal';
 
 export interface SlotInfo {
   slot: number;

@@ -3,9 +3,8 @@
  * device views and the link states, formatting money and quantities as
  * decimal strings (DESIGN.md §3). Writes go to a `PointWriter` (the pollers).
  */
-import { EventEmitter } from 'node:events';
-import { formatMoney, formatQty } from '../core/decimal';
-import type { DeviceViews } from '../devices/device-views';
+import { formatMoney, formatQty } from '../base/decimal';
+import type { DeviceViews } from './device-views';
 import type { LedgerEventRecord, LedgerStore } from '../ledger/store';
 import type { LinkState } from '../links/link';
 import type {
@@ -19,12 +18,15 @@ import type {
   LedgerFilter,
   LedgerRow,
   PointValue,
-  StreamEvents,
   Voucher,
   VoucherFilter,
-} from './backend';
-import { UnknownDeviceError } from './errors';
-import type { MetricsRegistry } from './metrics';
+} from '../api/backend';
+import { InvalidValueError, PointNotWritableError, UnknownDeviceError, UnknownPointError, WriteFailedError } from '../api/errors';
+import { EncodeError } from '../devices/errors';
+import { PointNotFoundError, PointNotWritableError as PollNotWritableError } from '../poll/errors';
+import type { PointWriter as FieldWriter } from '../poll/point-writer';
+import type { MetricsRegistry } from '../base/metrics';
+import type { EventBus } from '../events';
 
 export type PointWriter = (device: string, point: string, value: PointValue) => Promise<{ value: PointValue }>;
 
@@ -37,15 +39,19 @@ export interface GatewayBackendDeps {
   linkStates: () => Array<{ id: string; state: LinkState }>;
   writer: PointWriter;
   metrics: MetricsRegistry;
+  events: EventBus;
   stopping: () => boolean;
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
   meterDelivery?: (delivery: DataDelivery) => void;
 }
 
 export class GatewayBackend implements ApiBackend {
-  readonly stream = new EventEmitter<StreamEvents>();
+  /** The gateway's event bus (events.ts), which the stream hub subscribes to. */
+  readonly stream: EventBus;
 
-  constructor(private readonly d: GatewayBackendDeps) {}
+  constructor(private readonly d: GatewayBackendDeps) {
+    this.stream = d.events;
+  }
 
   health(): HealthView {
     const links = this.d.linkStates();
@@ -126,4 +132,21 @@ export function eventView(e: LedgerEventRecord): EventView {
   if (e.account !== undefined) v.account = e.account;
   if (Object.keys(e.detail).length > 0) v.data = { ...e.detail };
   return v;
+}
+
+/**
+ * A write for the API: the field bus's errors become HTTP answers — an unknown
+ * point 404, a point the config does not mark writable 409, a value that cannot
+ * be encoded 400, and anything else (not polled, read-only area, link error,
+ * read-back mismatch) 502 "not confirmed".
+ */
+export async function writeForApi(writer: FieldWriter, device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {
+  try {
+    return await writer.write(device, point, value);
+  } catch (err) {
+    if (err instanceof PointNotFoundError) throw new UnknownPointError(device, point);
+    if (err instanceof PollNotWritableError && !err.configured) throw new PointNotWritableError(device, point);
+    if (err instanceof EncodeError) throw new InvalidValueError(err.message);
+    throw new WriteFailedError(device, point, (err as Error).message, err);
+  }
 }

@@ -2,7 +2,7 @@
  * Exact decimal strings <-> scaled bigints. Money and quantities never pass
  * through floats: "12.345" with 9 fraction digits is 12345000000n.
  */
-import { GatewayError } from '../errors';
+import { GatewayError } from './errors';
 
 export class DecimalError extends GatewayError {
   constructor(message: string) {

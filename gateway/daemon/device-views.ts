@@ -2,21 +2,8 @@
  * What the API shows of each device (DESIGN.md §8 GET /api/devices): its state,
  * when it was last read, and the last value of every point. Fed by the pollers.
  */
-export type DeviceState = 'ok' | 'degraded' | 'quarantined' | 'offline';
-
-export interface PointView {
-  value: string | boolean | null;
-  unit: string;
-  at: string | null;
-}
-
-export interface DeviceView {
-  id: string;
-  link: string;
-  state: DeviceState;
-  lastReadAt: string | null;
-  points: Record<string, PointView>;
-}
+import type { DeviceView, PointView } from '../api/backend';
+import type { DeviceState } from '../poll/device-poller';
 
 export class DeviceViews {
   private readonly views = new Map<string, DeviceView>();

@@ -6,12 +6,12 @@
  * listeners (API stream, uplink). Node-RED is never on this path.
  */
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log';
+import type { Logger } from '../base/log';
 import type { LedgerBatch, LedgerEvent, LedgerStore, LedgerVoucher } from '../ledger/store';
-import type { PolicyRegistry } from '../policy/registry';
-import { formatMoney } from './decimal';
+import type { PolicyRegistry } from './policy-registry';
+import { formatMoney } from '../base/decimal';
 import type { SlotMap } from './slot-map';
-import type { BatchResult, CoreEvent, CoreState, MeteringCore, Reading } from './types';
+import type { BatchResult, CoreEvent, CoreState, MeteringCore, Reading } from '../core/types';
 
 /** One decoded value from a device, as the metering service takes it. */
 export interface MeterInput {

@@ -5,40 +5,41 @@
  * resources; `stop()` releases them in reverse order and commits what is pending.
  */
 import path from 'node:path';
-import type { LoadedConfig, LoadedDevice } from './config/load';
-import { loadOrCreateSecrets } from './api/secrets';
-import { startApiServer, type ApiServerHandle } from './api/server';
-import { adminTokenResolver, chainResolvers } from './api/auth';
-import { GatewayBackend, eventView } from './api/gateway-backend';
-import { MetricsRegistry } from './api/metrics';
-import { MeteringService, type CommittedBatch, type MeterInput } from './core/metering-service';
-import { SlotMap } from './core/slot-map';
-import { loadWasmCore } from './core/wasm-core';
-import type { MeteringCore } from './core/types';
-import { counterWidth, microPerCount } from './devices/decode';
-import { DeviceViews } from './devices/device-views';
-import { SqliteLedger } from './ledger/sqlite-store';
-import { scheduleRetention, type RetentionSchedule } from './ledger/retention';
-import type { LedgerEvent } from './ledger/store';
-import type { LinkState } from './links/link';
-import type { Logger } from './log';
-import type { DeviceReadings, DeviceStateChange } from './poll/device-poller';
-import { FieldBus } from './poll/field-bus';
-import { AlarmWatch } from './policy/alarm-watch';
-import { PolicyService } from './policy/policy-service';
-import { PolicyRegistry } from './policy/registry';
-import { NodeRedBridge } from './policy/node-red-bridge';
-import { NodeRedHost } from './policy/node-red-host';
-import { GatewayMetrics } from './api/gateway-metrics';
-import { buyerTokenResolver } from './market/buyer-tokens';
-import { Marketplace } from './market/marketplace';
-import { MqttUplink } from './uplink/mqtt-uplink';
-import { KeyStore } from './settle/keys';
-import { VoucherIssuer } from './settle/voucher-issuer';
-import { packageVersion } from './package-root';
-import { UnknownPointError, PointNotWritableError, WriteFailedError, InvalidValueError } from './api/errors';
-import { isGatewayError } from './errors';
-import { GatewayStartError } from './gateway-errors';
+import type { LoadedConfig, LoadedDevice } from '../config/load';
+import { loadOrCreateSecrets } from '../api/secrets';
+import { startApiServer, type ApiServerHandle } from '../api/server';
+import { adminTokenResolver, chainResolvers } from '../api/auth';
+import { GatewayBackend, eventView, writeForApi } from './api-backend';
+import { MetricsRegistry } from '../base/metrics';
+import { EventBus } from '../events';
+import { MeteringService, type CommittedBatch } from '../meter/metering-service';
+import { SlotMap } from '../meter/slot-map';
+import { loadWasmCore } from '../core/wasm-core';
+import type { MeteringCore } from '../core/types';
+import { counterWidth, microPerCount } from '../devices/decode';
+import { DeviceViews } from './device-views';
+import { SqliteLedger } from '../ledger/sqlite-store';
+import { scheduleRetention, type RetentionSchedule } from '../ledger/retention';
+import type { LinkState } from '../links/link';
+import type { Logger } from '../base/log';
+import type { DeviceStateChange } from '../poll/device-poller';
+import { FieldBus } from '../poll/field-bus';
+import { PointWriter } from '../poll/point-writer';
+import { CreditCutoff } from '../policy/credit-cutoff';
+import { fanOutReadings, type ReadingFanoutDeps } from './reading-fanout';
+import { AlarmWatch } from '../policy/alarm-watch';
+import { PolicyService } from '../policy/policy-service';
+import { PolicyRegistry } from '../meter/policy-registry';
+import { NodeRedBridge } from '../policy/node-red-bridge';
+import { NodeRedHost } from '../api/node-red-host';
+import { DaemonMetrics } from './daemon-metrics';
+import { buyerTokenResolver } from '../api/buyer-tokens';
+import { Marketplace } from '../market/marketplace';
+import { MqttUplink } from '../uplink/mqtt-uplink';
+import { KeyStore } from '../settle/keys';
+import { VoucherIssuer } from '../settle/voucher-issuer';
+import { packageVersion } from '../base/package-root';
+import { GatewayStartError } from '../base/errors';
 
 export interface GatewayOptions {
   /** Use this core instead of build/core.wasm (tests: the BigInt reference). */
@@ -55,7 +56,12 @@ export interface GatewayOptions {
 export class Gateway {
   readonly views = new DeviceViews();
   readonly metrics = new MetricsRegistry();
-  private readonly bus: FieldBus;
+  /** The one bus readings, events and vouchers travel on (events.ts). */
+  readonly events = new EventBus();
+  private readonly fieldBus: FieldBus;
+  private readonly writer: PointWriter;
+  private readonly cutoff: CreditCutoff;
+  private fanout!: ReadingFanoutDeps;
   private retention: RetentionSchedule | null = null;
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
@@ -64,7 +70,7 @@ export class Gateway {
   private readonly startedAtMs = Date.now();
   /** The data marketplace (DESIGN.md §7): buyer data slots, grants, delivery metering. */
   readonly market: Marketplace;
-  private readonly gatewayMetrics: GatewayMetrics;
+  private readonly daemonMetrics: DaemonMetrics;
   private mqttUplink: MqttUplink | null = null;
 
   readonly ledger: SqliteLedger;
@@ -89,12 +95,23 @@ export class Gateway {
     this.editorPassword = secrets.editorPassword;
     this.secretsCreated = secrets.created;
     this.ledger = SqliteLedger.open(dataDir);
-    this.bus = new FieldBus(config, log, {
-      onReadings: (r) => this.onReadings(r),
+    this.fieldBus = new FieldBus(config, log, {
+      onReadings: (r) => fanOutReadings(this.fanout, r),
       onDeviceState: (st) => this.onDeviceState(st),
       deviceState: (id) => this.views.get(id)?.state,
     });
     for (const d of config.devices) this.views.add(d.id, d.link, d.points);
+    this.writer = new PointWriter(config.devices, (id) => this.fieldBus.poller(id));
+    this.cutoff = new CreditCutoff({
+      limits: () => this.policies.active?.creditLimits ?? [],
+      isBoolean: (device, point) => {
+        const p = this.writer.point(device, point);
+        return !!p && (p.area === 'coil' || p.type === 'bool');
+      },
+      write: (device, point, value) => this.writer.write(device, point, value),
+      record: (events) => this.metering.addEvents(events),
+      log: log.child({ part: 'policy' }),
+    });
 
     const slots = new SlotMap(config.devices, (p) => ({ widthBits: counterWidth(p), microPerCount: microPerCount(p) }));
     const core = opts.core ?? loadWasmCore();
@@ -126,24 +143,25 @@ export class Gateway {
       linkStates: () => this.linkStates(),
       writer: (device, point, value) => this.writePoint(device, point, value),
       metrics: this.metrics,
+      events: this.events,
       stopping: () => this.stopping,
       meterDelivery: (d) => this.market.meter(d),
     });
     this.metering.on('batch', (b: CommittedBatch) => this.publish(b));
-    this.gatewayMetrics = new GatewayMetrics({
+    this.daemonMetrics = new DaemonMetrics({
       registry: this.metrics,
       version: packageVersion(),
       startedAtMs: this.startedAtMs,
       devices: config.devices,
       links: config.links,
       views: this.views,
-      modbusLinks: () => this.bus.modbusLinks,
-      p1Links: () => this.bus.p1Links,
+      modbusLinks: () => this.fieldBus.modbusLinks,
+      p1Links: () => this.fieldBus.p1Links,
       ledgerHeadSeq: () => this.ledger.head().seq,
       policyVersion: () => this.policies.version,
       policyOk: () => this.policies.lastError === null,
     });
-    this.metering.on('batch', (b: CommittedBatch) => this.gatewayMetrics.onBatch(b));
+    this.metering.on('batch', (b: CommittedBatch) => this.daemonMetrics.onBatch(b));
     this.settlement = config.settlement
       ? new VoucherIssuer({
           metering: this.metering,
@@ -152,9 +170,10 @@ export class Gateway {
           currency: config.gateway.currency,
           settlement: config.settlement,
           log: log.child({ part: 'settle' }),
-          publish: (v) => this.backend.stream.emit('voucher', v),
+          publish: (v) => this.events.emit('voucher', v),
         })
       : null;
+    this.fanout = { views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events };
   }
 
   /** Open the ledger, restore state, load policies, start the API and the pollers. */
@@ -165,14 +184,14 @@ export class Gateway {
       gw.metering.restore();
       gw.alarms.restore(gw.ledger.events({ kinds: ['alarm', 'alarm-clear'], limit: 10_000 }));
       gw.mqttUplink = config.mqtt
-        ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.backend.stream)
+        ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
         : null;
       gw.settlement?.start();
       await gw.startApi();
       await gw.startEditor();
-      gw.bus.start();
-      gw.gatewayMetrics.start();
-      gw.retention = scheduleRetention({ pruneReadings: (t) => gw.gatewayMetrics.countPruned(gw.ledger.pruneReadings(t)) }, {
+      gw.fieldBus.start();
+      gw.daemonMetrics.start();
+      gw.retention = scheduleRetention({ pruneReadings: (t) => gw.daemonMetrics.countPruned(gw.ledger.pruneReadings(t)) }, {
         retainMs: config.gateway.readingsRetentionDays * 86_400_000,
         onError: (err) => log.error({ err }, 'pruning old readings failed'),
       });
@@ -204,9 +223,9 @@ export class Gateway {
     this.policies.stop();
     await this.editor?.stop();
     this.retention?.stop();
-    await this.bus.stop();
+    await this.fieldBus.stop();
     this.market.stop();
-    this.gatewayMetrics.stop();
+    this.daemonMetrics.stop();
     try {
       this.metering.stop();
     } catch (err) {
@@ -214,14 +233,14 @@ export class Gateway {
     }
     this.settlement?.stop();
     await this.mqttUplink?.stop().catch((err: Error) => this.log.error({ err }, 'MQTT uplink stop failed'));
-    await this.bus.closeLinks();
+    await this.fieldBus.closeLinks();
     if (this.api) await this.api.close();
     this.ledger.close();
     this.log.info('gateway stopped');
   }
 
   linkStates(): Array<{ id: string; state: LinkState }> {
-    return this.bus.linkStates();
+    return this.fieldBus.linkStates();
   }
 
   private async startApi(): Promise<void> {
@@ -243,12 +262,12 @@ export class Gateway {
     }
   }
 
-  /** The embedded Node-RED editor (policy/node-red-host.ts); deploys are compiled through the bridge. */
+  /** The embedded Node-RED editor (api/node-red-host.ts); deploys are compiled through the bridge. */
   private async startEditor(): Promise<void> {
     if (!(this.opts.editor ?? this.config.http.editor) || !this.api) return;
     const bridge = new NodeRedBridge({
       policies: this.policies,
-      stream: this.backend.stream,
+      stream: this.events,
       write: (device, point, value) => this.writePoint(device, point, value),
       log: this.log.child({ part: 'policy' }),
       onRejected: (err) => this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]),
@@ -264,72 +283,21 @@ export class Gateway {
     });
   }
 
-  private onReadings(r: DeviceReadings): void {
-    this.gatewayMetrics.onReadings(r);
-    const inputs: MeterInput[] = [];
-    const events: LedgerEvent[] = [];
-    const points: Record<string, { value: string | boolean | null; unit: string }> = {};
-    for (const { point, decoded } of r.values) {
-      const value = decoded.value;
-      this.views.setValue(r.device, point.name, value, r.tsMs);
-      points[point.name] = { value, unit: point.unit };
-      inputs.push({ device: r.device, point: point.name, tsMs: r.tsMs, value: String(value), counterRaw: point.kind === 'counter' ? decoded.counterRaw : undefined });
-      if (point.kind === 'gauge') events.push(...this.alarms.observe(r.device, point.name, value, r.tsMs));
-    }
-    if (inputs.length > 0) this.metering.ingest(inputs);
-    if (events.length > 0) this.metering.addEvents(events);
-    this.backend.stream.emit('reading', { device: r.device, at: new Date(r.tsMs).toISOString(), points });
-  }
-
   private onDeviceState(s: DeviceStateChange): void {
-    this.gatewayMetrics.onDeviceState(s);
+    this.daemonMetrics.onDeviceState(s);
     this.views.setState(s.device, s.state);
     this.metering.addEvents([{ kind: 'device-state', device: s.device, tsMs: Date.now(), detail: { state: s.state, reason: s.reason } }]);
   }
 
   private publish(b: CommittedBatch): void {
     for (const [i, e] of b.batch.events.entries()) {
-      this.backend.stream.emit('event', eventView({ ...e, id: b.eventIds[i] ?? 0, batchSeq: b.seq }));
-      if ((e.kind === 'credit-over' || e.kind === 'credit-under') && e.account) this.applyCutoff(e.account, e.kind === 'credit-over');
+      this.events.emit('event', eventView({ ...e, id: b.eventIds[i] ?? 0, batchSeq: b.seq }));
+      this.cutoff.onEvent(e.kind, e.account);
     }
   }
 
-  /**
-   * `m2m-credit-limit` with action cutoff (DESIGN §5): passing the limit switches
-   * the named point off, falling back under the re-arm level switches it on again;
-   * both confirmed by read-back and recorded as 'cutoff' events.
-   */
-  private applyCutoff(account: string, over: boolean): void {
-    for (const c of this.policies.active?.creditLimits ?? []) {
-      if (c.account !== account || c.action !== 'cutoff' || !c.device || !c.point) continue;
-      const { device, point } = c;
-      const want = !over;
-      const p = this.config.devices.find((d) => d.id === device)?.points.find((x) => x.name === point);
-      const value = p && (p.area === 'coil' || p.type === 'bool') ? want : want ? '1' : '0';
-      this.writePoint(device, point, value).then(
-        (r) => this.metering.addEvents([{ kind: 'cutoff', device, point, account, tsMs: Date.now(), detail: { on: want, confirmed: String(r.value), policy: c.nodeId } }]),
-        (err: Error) => {
-          this.log.error({ device, point, account, err: err.message }, 'credit-limit cutoff write failed');
-          this.metering.addEvents([{ kind: 'cutoff-failed', device, point, account, tsMs: Date.now(), detail: { on: want, error: err.message, policy: c.nodeId } }]);
-        },
-      );
-    }
-  }
-
-  private async writePoint(device: string, point: string, value: string | boolean): Promise<{ value: string | boolean }> {
-    const dev = this.config.devices.find((d) => d.id === device);
-    const p = dev?.points.find((x) => x.name === point);
-    if (!dev || !p) throw new UnknownPointError(device, point);
-    if (!p.writable) throw new PointNotWritableError(device, point);
-    const poller = this.bus.poller(device);
-    if (!poller) throw new WriteFailedError(device, point, 'device is not polled by this gateway');
-    try {
-      const res = await poller.write(point, value);
-      return { value: res.value };
-    } catch (err) {
-      if (isGatewayError(err) && err.code.startsWith('GW_ERR_ENCODE')) throw new InvalidValueError(err.message);
-      throw new WriteFailedError(device, point, (err as Error).message, err);
-    }
+  private writePoint(device: string, point: string, value: string | boolean): Promise<{ value: string | boolean }> {
+    return writeForApi(this.writer, device, point, value);
   }
 }
 

@@ -15,3 +15,17 @@ export class GatewayError extends Error {
 export function isGatewayError(e: unknown): e is GatewayError {
   return e instanceof GatewayError;
 }
+
+/** A metric declared wrongly or used with the wrong labels (a programming error). */
+export class MetricsError extends GatewayError {
+  constructor(message: string) {
+    super('GW_ERR_METRICS', message);
+  }
+}
+
+/** The daemon could not start (a port taken, the editor failing to load…). */
+export class GatewayStartError extends GatewayError {
+  constructor(message: string, cause?: unknown) {
+    super('GW_ERR_START', message, { cause });
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The one typed bus of the gateway (docs/architecture.md, "The event bus").
+ *
+ * Readings, events and vouchers travel on it once they are committed; the
+ * daemon publishes, and the adapters (HTTP stream, MQTT uplink, Node-RED
+ * bridge, marketplace) subscribe in their `start()` and unsubscribe in their
+ * `stop()`. It sits on the ground floor next to base/, so every room can name
+ * these shapes without importing the room that produces or consumes them.
+ *
+ * Money and quantities inside are decimal strings, times ISO 8601 UTC.
+ */
+import { EventEmitter } from 'node:events';
+
+/**
+ * A value written to or read back from a point: a decimal string for numeric
+ * points ("21.5"), a boolean for coils/bool, text for `string(N)` points.
+ * The API turns a JSON number in the request into its decimal string.
+ */
+export type PointValue = string | boolean;
+
+/** A fresh set of point values of one device (what the pollers just read). */
+export interface ReadingMessage {
+  device: string;
+  /** ISO time of the read. */
+  at: string;
+  points: Record<string, { value: PointValue | null; unit: string }>;
+}
+
+/**
+ * An event: alarm raised/cleared, counter reset/rollover, quarantine,
+ * policy change, credit limit... `kind` is a short kebab-case name
+ * ('alarm', 'alarm-clear', 'reset', 'rollover', 'quarantine', 'policy', ...).
+ */
+export interface EventView {
+  id: string;
+  kind: string;
+  at: string;
+  device?: string;
+  point?: string;
+  account?: string;
+  message?: string;
+  /** Kind-specific details; money/quantities inside are decimal strings. */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * A signed cumulative voucher, exactly as it leaves the gateway: the
+ * `{"v":1,"channel":"payer>payee",…,"sig"}` object of docs/settlement.md.
+ * Made and checked in settle/voucher.ts.
+ */
+export interface SignedVoucher {
+  v: 1;
+  channel: string;
+  payer: string;
+  payee: string;
+  payerKey: string;
+  seq: number;
+  amount: string;
+  currency: string;
+  ledgerHead: string;
+  issuedAt: string;
+  sig: string;
+}
+
+/** The voucher under the name the API and the uplink use. */
+export type Voucher = SignedVoucher;
+
+/** One reading delivered to a buyer over the stream: to be metered as quantity 1 of `data:<point>` per point (§7). */
+export interface DataDelivery {
+  account: string;
+  device: string;
+  points: string[];
+  at: string;
+}
+
+/** What travels on the bus, by topic. */
+export interface StreamEvents {
+  reading: [ReadingMessage];
+  event: [EventView];
+  voucher: [Voucher];
+}
+
+/**
+ * The bus itself: a typed EventEmitter. A listener that throws is the
+ * listener's bug; adapters catch their own errors so one cannot stop another.
+ */
+export class EventBus extends EventEmitter<StreamEvents> {
+  constructor() {
+    super();
+    // every adapter and every stream client may listen; none is a leak
+    this.setMaxListeners(0);
+  }
+}
