@@ -117,9 +117,9 @@ async function run(spec: RunSpec): Promise<RunResult> {
     const tally = { readings: 0, deltas: 0, accruals: 0, batches: 0, commitMs: [] as number[] };
     g.metering.on('batch', (b: CommittedBatch) => {
       if (!counting) return;
-      tally.readings += b.batch.readings.length;
-      tally.deltas += b.batch.deltas.length;
-      tally.accruals += b.batch.accruals.length;
+      tally.readings += b.metered.readings;
+      tally.deltas += b.metered.deltas;
+      tally.accruals += b.metered.accruals;
       tally.batches++;
       if (b.commitMs !== undefined) tally.commitMs.push(b.commitMs);
     });

@@ -1,7 +1,7 @@
 /**
- * A tiny Prometheus registry: counters and gauges with labels, rendered in
- * the text exposition format 0.0.4 (`# HELP`, `# TYPE`, escaped label values).
- * No histograms, no default process metrics: enough for a gateway, no
+ * A tiny Prometheus registry: counters, gauges and (label-less) histograms,
+ * rendered in the text exposition format 0.0.4 (`# HELP`, `# TYPE`, escaped
+ * label values). No default process metrics: enough for a gateway, no
  * dependency (prom-client pulls in more than we need on a 1-core box).
  *
  * Values are `number | bigint`; bigint keeps large totals exact on the wire.
@@ -164,9 +164,51 @@ export class Gauge extends Metric {
   }
 }
 
+/**
+ * A histogram without labels: cumulative `_bucket{le="…"}` counts, `_sum`
+ * and `_count`. Buckets are upper bounds, ascending; `+Inf` is added.
+ */
+export class Histogram {
+  readonly type = 'histogram' as const;
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {
+    if (!NAME_RE.test(name)) throw new MetricsError(`invalid metric name ${JSON.stringify(name)}`);
+    if (buckets.length === 0 || buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) {
+      throw new MetricsError(`${name}: buckets must be finite and ascending`);
+    }
+    this.counts = new Array<number>(buckets.length).fill(0);
+  }
+
+  observe(v: number): void {
+    assertFinite(this.name, v);
+    this.sum += v;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) this.counts[i]!++;
+  }
+
+  /** Observations so far. */
+  get(): number {
+    return this.count;
+  }
+
+  render(): string {
+    let out = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} histogram\n`;
+    this.buckets.forEach((b, i) => (out += `${this.name}_bucket{le="${formatSampleValue(b)}"} ${this.counts[i]}\n`));
+    out += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${formatSampleValue(this.sum)}\n${this.name}_count ${this.count}\n`;
+    return out;
+  }
+}
+
 /** A set of metrics rendered together. Names are unique within a registry. */
 export class MetricsRegistry {
-  private readonly metrics = new Map<string, Metric>();
+  private readonly metrics = new Map<string, Metric | Histogram>();
 
   counter(opts: MetricOptions): Counter {
     return this.register(new Counter(opts));
@@ -176,9 +218,13 @@ export class MetricsRegistry {
     return this.register(new Gauge(opts));
   }
 
+  histogram(opts: { name: string; help: string; buckets: readonly number[] }): Histogram {
+    return this.register(new Histogram(opts.name, opts.help, opts.buckets));
+  }
+
   /** The metric registered under `name`, if any. */
-  get(name: string): Counter | Gauge | undefined {
-    return this.metrics.get(name) as Counter | Gauge | undefined;
+  get(name: string): Counter | Gauge | Histogram | undefined {
+    return this.metrics.get(name) as Counter | Gauge | Histogram | undefined;
   }
 
   names(): string[] {
@@ -195,7 +241,7 @@ export class MetricsRegistry {
     return out;
   }
 
-  private register<M extends Metric>(m: M): M {
+  private register<M extends Metric | Histogram>(m: M): M {
     if (this.metrics.has(m.name)) throw new MetricsError(`metric ${m.name} registered twice`);
     this.metrics.set(m.name, m);
     return m;

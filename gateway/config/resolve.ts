@@ -30,6 +30,9 @@ import {
   NUMERIC_TYPES,
   pointSchema,
   settlementSchema,
+  ledgerSchema,
+  durationMs,
+  sizeBytes,
   type DevicePoint,
   type LinkConfig,
   type LinkType,
@@ -317,6 +320,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   const http = part(httpSchema, raw.http);
   const mqtt = raw.mqtt === undefined ? undefined : part(mqttSchema, raw.mqtt);
   const settlement = raw.settlement === undefined ? undefined : part(settlementSchema, raw.settlement);
+  const ledger = part(ledgerSchema, raw.ledger);
 
   const rawLinks = Array.isArray(raw.links) ? raw.links : [];
   const links = rawLinks.map((l) => part(linkSchema, l));
@@ -343,7 +347,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   if (mqtt?.passwordFile !== undefined && mqtt.username === undefined) {
     issues.push({ at: ['mqtt', 'passwordFile'], message: 'a password needs mqtt.username as well' });
   }
-  if (issues.length > 0 || !gateway || !http || (raw.mqtt !== undefined && !mqtt)) return { issues };
+  if (issues.length > 0 || !gateway || !http || !ledger || (raw.mqtt !== undefined && !mqtt)) return { issues };
   const gatewayId = gateway.id ?? os.hostname();
   const config: LoadedConfig = {
     version: 1,
@@ -352,10 +356,14 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       dataDir: path.resolve(baseDir, gateway.dataDir),
       currency: gateway.currency,
       timezone: canonicalTimeZone(gateway.timezone ?? systemTimeZone()),
-      readingsRetentionDays: gateway.readingsRetentionDays,
       ...(gateway.profilesDir ? { profilesDir: profileDirs[0] } : {}),
     },
     http: { ...parseListen(http.listen), editor: http.editor },
+    ledger: {
+      commitMs: ledger.commitMs,
+      checkpointMs: ledger.checkpointMs,
+      history: typeof ledger.history === 'object' ? { everyMs: durationMs(ledger.history.every), maxBytes: sizeBytes(ledger.history.maxBytes) } : null,
+    },
     ...(mqtt
       ? {
           mqtt: {

@@ -172,10 +172,67 @@ const gatewayObject = z.strictObject({
       .int()
       .min(1)
       .max(36_500)
-      .default(30)
-      .meta({ description: 'how long raw readings are kept in the ledger; totals, accruals and the hash chain are never dropped' }),
+      .optional()
+      .meta({ description: 'deprecated and ignored: the ledger no longer keeps raw readings (see ledger.history)', deprecated: true }),
   });
 export const gatewaySchema = gatewayObject.prefault({});
+
+/** "1m", "30s", "1h", "500ms", or a number of milliseconds. */
+export const DURATION_PATTERN = /^(\d+)(ms|s|m|h)$/;
+/** "200MB", "1GB", "512KiB", "100000B", or a number of bytes. */
+export const SIZE_PATTERN = /^(\d+)(B|KB|MB|GB|KiB|MiB|GiB)$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+/** Milliseconds of a duration as the schema accepts it. */
+export function durationMs(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const m = DURATION_PATTERN.exec(v.trim())!;
+  return Number(m[1]) * DURATION_UNITS[m[2]!]!;
+}
+
+/** Bytes of a size as the schema accepts it. */
+export function sizeBytes(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const m = SIZE_PATTERN.exec(v.trim())!;
+  return Number(m[1]) * SIZE_UNITS[m[2]!]!;
+}
+
+const durationSchema = (min: number, max: number) =>
+  z
+    .union([z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "1m", "30s", "1h" or a number of ms' }), z.int()])
+    .refine((v) => (typeof v === 'number' || DURATION_PATTERN.test(v)) && durationMs(v) >= min && durationMs(v) <= max, {
+      error: `expected a duration between ${min / 1000} s and ${max / 3_600_000} h`,
+    });
+const sizeSchema = z
+  .union([z.string().regex(SIZE_PATTERN, { error: 'expected a size like "200MB", "1GB" or a number of bytes' }), z.int()])
+  .refine((v) => (typeof v === 'number' || SIZE_PATTERN.test(v)) && sizeBytes(v) >= 1e6 && sizeBytes(v) <= 1e12, { error: 'expected a size between 1MB and 1000GB' });
+
+export const historySchema = z.strictObject({
+  every: durationSchema(1000, 86_400_000).default('1m').meta({ description: 'one sample per point per interval: last, min, max, mean (default "1m")' }),
+  maxBytes: sizeSchema.default('200MB').meta({ description: 'the oldest intervals are dropped beyond this size (default "200MB")' }),
+});
+
+/** The ledger (docs/ledger.md): commit cadence, checkpoints, reading history. */
+const ledgerObject = z.strictObject({
+  commitMs: z
+    .int()
+    .min(100)
+    .max(3_600_000)
+    .default(5000)
+    .meta({ description: 'commit cadence in ms (default 5000); events, vouchers and credit crossings commit at once' }),
+  checkpointMs: z
+    .int()
+    .min(1000)
+    .max(86_400_000)
+    .default(60_000)
+    .meta({ description: 'sign a checkpoint of the ledger head this often, ms (default 60000)' }),
+  history: z
+    .union([z.literal('off'), z.literal(false), historySchema])
+    .default('off')
+    .meta({ description: 'raw reading history: off (default), or { every: 1m, maxBytes: 200MB } for downsampled readings' }),
+});
+export const ledgerSchema = ledgerObject.prefault({});
 
 const httpObject = z.strictObject({
   listen: z
@@ -237,6 +294,7 @@ export const configSchema = z
     version: z.literal(CURRENT_VERSION),
     gateway: gatewaySchema,
     http: httpSchema,
+    ledger: ledgerSchema,
     mqtt: mqttSchema.optional(),
     settlement: settlementSchema.optional(),
     links: z.array(linkSchema).default([]),
@@ -247,7 +305,7 @@ export const configSchema = z
 /** Every key the schema knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
   ...new Set(
-    [configSchema, gatewayObject, httpObject, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
+    [configSchema, gatewayObject, httpObject, ledgerObject, historySchema, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
       Object.keys(o.shape),
     ),
   ),
@@ -257,6 +315,7 @@ export const KNOWN_KEYS: readonly string[] = [
 export type ConfigInput = z.input<typeof configSchema>;
 export type ConfigData = z.output<typeof configSchema>;
 export type GatewaySection = z.output<typeof gatewaySchema>;
+export type LedgerSection = z.output<typeof ledgerSchema>;
 export type MqttConfig = z.output<typeof mqttSchema>;
 export type SettlementSection = z.output<typeof settlementSchema>;
 export type LinkConfig = z.output<typeof linkSchema>;
@@ -287,8 +346,10 @@ export type LoadedDevice = Omit<DeviceSection, 'unitId' | 'pollMs' | 'account' |
 /** The loaded configuration: migrated, validated, defaults filled, paths absolute. */
 export interface LoadedConfig {
   version: typeof CURRENT_VERSION;
-  gateway: Required<Omit<GatewaySection, 'profilesDir'>> & Pick<GatewaySection, 'profilesDir'>;
+  gateway: Required<Omit<GatewaySection, 'profilesDir' | 'readingsRetentionDays'>> & Pick<GatewaySection, 'profilesDir'>;
   http: { host: string; port: number; editor: boolean };
+  /** Durations in ms, sizes in bytes; history null when off. */
+  ledger: { commitMs: number; checkpointMs: number; history: { everyMs: number; maxBytes: number } | null };
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */

@@ -17,7 +17,7 @@ import type { DsmrP1Link } from '../links/dsmr-p1';
 import type { LinkState, ModbusLink } from '../links/link';
 import { linkStats } from '../links/modbus-client-link';
 import type { DeviceReadings, DeviceStateChange } from '../poll/device-poller';
-import type { Counter, MetricsRegistry } from '../base/metrics';
+import type { Counter, Histogram, MetricsRegistry } from '../base/metrics';
 import { ProcessMetrics } from '../base/process-metrics';
 
 export const DEVICE_STATES: readonly DeviceState[] = ['ok', 'degraded', 'quarantined', 'offline'];
@@ -80,6 +80,7 @@ export class DaemonMetrics {
   private readonly events: Counter;
   private readonly batches: Counter;
   private readonly commitSeconds: Counter;
+  private readonly commitHistogram: Histogram;
   private readonly lastCommit: ReturnType<MetricsRegistry['gauge']>;
   private readonly pruned: Counter;
   private readonly connectFailures: Counter;
@@ -149,15 +150,20 @@ export class DaemonMetrics {
     this.deltas = r.counter({ name: 'm2m_core_deltas_total', help: 'Non-zero counter deltas committed.' });
     this.accruals = r.counter({ name: 'm2m_core_accruals_total', help: 'Accruals (priced deltas or time-of-use parts of them) committed.' });
     this.events = r.counter({ name: 'm2m_core_events_total', help: 'Events committed, by kind (baseline, reset, rollover, alarm, device-state …).', labelNames: ['kind'] });
-    this.batches = r.counter({ name: 'm2m_ledger_batches_total', help: 'Metering batches committed to the ledger.' });
-    this.commitSeconds = r.counter({ name: 'm2m_ledger_commit_seconds_total', help: 'Time spent committing metering batches, seconds (divide by m2m_ledger_batches_total).' });
+    this.batches = r.counter({ name: 'm2m_ledger_batches_total', help: 'Metering commits to the ledger (every ledger.commitMs, sooner for events and vouchers).' });
+    this.commitSeconds = r.counter({ name: 'm2m_ledger_commit_seconds_total', help: 'Time spent in metering commits, seconds (divide by m2m_ledger_batches_total).' });
+    this.commitHistogram = r.histogram({
+      name: 'm2m_ledger_commit_seconds',
+      help: 'Duration of metering commits to the ledger, seconds.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
     this.lastCommit = r.gauge({ name: 'm2m_ledger_last_commit_seconds', help: 'Duration of the last metering batch commit, seconds.' });
     r.gauge({
       name: 'm2m_ledger_last_batch_seq',
       help: 'Sequence number of the ledger head (every batch: metering, policy, pruning, vouchers).',
       collect: (g) => g.set({}, d.ledgerHeadSeq()),
     });
-    this.pruned = r.counter({ name: 'm2m_ledger_readings_pruned_total', help: 'Raw readings deleted by retention since start.' });
+    this.pruned = r.counter({ name: 'm2m_ledger_readings_pruned_total', help: 'History samples (downsampled readings, ledger.history) dropped by its size bound since start.' });
     for (const c of [this.readings, this.deltas, this.accruals, this.batches, this.commitSeconds, this.pruned]) c.inc({}, 0);
     r.gauge({ name: 'm2m_policy_version', help: 'Version of the active policies (0: none).', collect: (g) => g.set({}, d.policyVersion()) });
     r.gauge({ name: 'm2m_policy_load_ok', help: '1 when the flows file as it is compiled; 0 when the last load was rejected (previous policies active).', collect: (g) => g.set({}, d.policyOk() ? 1 : 0) });
@@ -196,22 +202,22 @@ export class DaemonMetrics {
   }
 
   onBatch(b: CommittedBatch): void {
-    const batch = b.batch;
+    const m = b.metered;
     this.batches.inc();
-    if (batch.readings.length > 0) this.readings.inc({}, batch.readings.length);
-    if (batch.deltas.length > 0) this.deltas.inc({}, batch.deltas.length);
-    if (batch.accruals.length > 0) this.accruals.inc({}, batch.accruals.length);
-    for (const e of batch.events) this.events.inc({ kind: e.kind });
+    if (m.readings > 0) this.readings.inc({}, m.readings);
+    if (m.deltas > 0) this.deltas.inc({}, m.deltas);
+    if (m.accruals > 0) this.accruals.inc({}, m.accruals);
+    for (const e of b.batch.events) this.events.inc({ kind: e.kind });
     if (b.commitMs !== undefined) {
       this.commitSeconds.inc({}, b.commitMs / 1000);
       this.lastCommit.set({}, b.commitMs / 1000);
+      this.commitHistogram.observe(b.commitMs / 1000);
     }
   }
 
-  /** Count readings deleted by retention; returns `readings` (wraps `ledger.pruneReadings`). */
-  countPruned(readings: number): number {
-    if (readings > 0) this.pruned.inc({}, readings);
-    return readings;
+  /** Count history samples dropped by the size bound (the metering service reports them). */
+  countPruned(samples: number): void {
+    if (samples > 0) this.pruned.inc({}, samples);
   }
 
   private collectLinkCounters(): void {

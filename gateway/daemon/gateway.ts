@@ -19,7 +19,7 @@ import type { MeteringCore } from '../core/types';
 import { counterWidth, microPerCount } from '../devices/decode';
 import { DeviceViews } from './device-views';
 import { SqliteLedger } from '../ledger/sqlite-store';
-import { scheduleRetention, type RetentionSchedule } from '../ledger/retention';
+import { HistorySampler } from '../ledger/history';
 import type { LinkState } from '../links/link';
 import type { Logger } from '../base/log';
 import type { DeviceStateChange } from '../poll/device-poller';
@@ -47,6 +47,8 @@ export interface GatewayOptions {
   /** Override http.listen (port 0 for tests). */
   http?: { host: string; port: number };
   flushMs?: number;
+  /** Override ledger.commitMs (tests: short). */
+  commitMs?: number;
   /** Override http.editor (the embedded Node-RED editor at /admin). */
   editor?: boolean;
   /** MQTT reconnect backoff (tests: short); default 500 ms doubling to 30 s. */
@@ -62,7 +64,6 @@ export class Gateway {
   private readonly writer: PointWriter;
   private readonly cutoff: CreditCutoff;
   private fanout!: ReadingFanoutDeps;
-  private retention: RetentionSchedule | null = null;
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
   private editor: NodeRedHost | null = null;
@@ -117,7 +118,12 @@ export class Gateway {
     const core = opts.core ?? loadWasmCore();
     core.configureSlots(slots.configs());
     const registry = new PolicyRegistry();
-    this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs });
+    const history = config.ledger.history;
+    this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), {
+      flushMs: opts.flushMs,
+      commitMs: opts.commitMs ?? config.ledger.commitMs,
+      history: history ? { sampler: new HistorySampler(history.everyMs), maxBytes: history.maxBytes } : undefined,
+    });
     const pSlots = policySlots(config.devices, slots);
     this.market = new Marketplace({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, activePolicy: () => this.policies.active, metrics: this.metrics, log: log.child({ part: 'market' }) });
     this.policies = new PolicyService({
@@ -131,6 +137,7 @@ export class Gateway {
       log: log.child({ part: 'policy' }),
       onApplied: (p) => {
         this.metering.setPolicyVersion(p.version);
+        this.metering.setTariffHorizon({ ...p.horizon, widen: (fromMs, toMs) => this.policies.widen(fromMs, toMs) });
         this.alarms.setAlarms(p.alarms);
       },
     });
@@ -162,6 +169,7 @@ export class Gateway {
       policyOk: () => this.policies.lastError === null,
     });
     this.metering.on('batch', (b: CommittedBatch) => this.daemonMetrics.onBatch(b));
+    this.metering.on('history-dropped', (n: number) => this.daemonMetrics.countPruned(n));
     this.settlement = config.settlement
       ? new VoucherIssuer({
           metering: this.metering,
@@ -182,7 +190,7 @@ export class Gateway {
     try {
       gw.policies.load();
       gw.metering.restore();
-      gw.alarms.restore(gw.ledger.events({ kinds: ['alarm', 'alarm-clear'], limit: 10_000 }));
+      gw.alarms.restore(gw.ledger.activeAlarms());
       gw.mqttUplink = config.mqtt
         ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
         : null;
@@ -191,10 +199,6 @@ export class Gateway {
       await gw.startEditor();
       gw.fieldBus.start();
       gw.daemonMetrics.start();
-      gw.retention = scheduleRetention({ pruneReadings: (t) => gw.daemonMetrics.countPruned(gw.ledger.pruneReadings(t)) }, {
-        retainMs: config.gateway.readingsRetentionDays * 86_400_000,
-        onError: (err) => log.error({ err }, 'pruning old readings failed'),
-      });
     } catch (err) {
       await gw.stop().catch(() => undefined);
       throw err;
@@ -222,7 +226,6 @@ export class Gateway {
     this.stopping = true;
     this.policies.stop();
     await this.editor?.stop();
-    this.retention?.stop();
     await this.fieldBus.stop();
     this.market.stop();
     this.daemonMetrics.stop();

@@ -1,8 +1,10 @@
 /**
- * What one batch adds to the never-pruned aggregates: totals per
- * (device, point, account, payee), hourly buckets of the same, and the
- * accrued amount per channel. Used by the store when committing and by
- * `verifyLedger` when replaying the chain, so both agree by construction.
+ * The aggregation rules: what deltas and accruals add to the totals per
+ * (device, point, account, payee), to the hourly aggregates of the same, and
+ * to the accrued amount per channel. Used by the store to fold a batch's
+ * deltas and accruals into usage (batchUsage), by the metering service for
+ * what it commits, and by `verifyLedger` when replaying v1 bodies, so all
+ * agree by construction.
  *
  * Rules:
  *  - Every accrual adds (qtyMicro, amountNano) under (device, point, account, payee).
@@ -15,6 +17,8 @@
  *    hour it happened in, and time-of-use segments split at an hour boundary
  *    land on both sides of it.
  */
+
+import type { LedgerUsage } from './store';
 
 export const HOUR_MS = 3_600_000;
 
@@ -158,4 +162,13 @@ export function aggregateBatch(
     add(into, { device: d.device, point: d.point, account: d.account, payee: '' }, d.qtyMicro, 0n, hourOf(d.fromMs, d.toMs));
   }
   return into;
+}
+
+/** A batch's usage: its `usage` as given, then its deltas and accruals folded by the rules above. */
+export function batchUsage(b: { usage?: readonly LedgerUsage[]; deltas?: readonly DeltaLike[]; accruals?: readonly AccrualLike[] }): LedgerUsage[] {
+  const out: LedgerUsage[] = b.usage ? [...b.usage] : [];
+  if ((b.deltas?.length ?? 0) > 0 || (b.accruals?.length ?? 0) > 0) {
+    for (const h of aggregateBatch(b.deltas ?? [], b.accruals ?? []).hourly.values()) out.push(h);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  * event would make the canonical encoding non-deterministic. The first bad
  * field throws a LedgerBatchError naming its path.
  */
-import { channelId, parseChannel } from './batch-aggregates';
+import { HOUR_MS, channelId, parseChannel } from './batch-aggregates';
 import { LedgerBatchError } from './errors';
 import type { LedgerBatch, LedgerPolicy, LedgerVoucher } from './store';
 
@@ -41,6 +41,10 @@ function list(o: Obj, key: string, path: string): Obj[] {
   const v = o[key];
   if (!Array.isArray(v)) fail(`${path}.${key}`, 'must be an array');
   return v as Obj[];
+}
+
+function optList(o: Obj, key: string, path: string): Obj[] {
+  return o[key] === undefined ? [] : list(o, key, path);
 }
 
 function span(o: Obj, path: string): void {
@@ -82,14 +86,26 @@ export function checkBatch(b: LedgerBatch): void {
   const o = b as unknown as Obj;
   time(o, 'atMs', 'batch');
   if (!Number.isSafeInteger(b.policyVersion) || b.policyVersion < 0) fail('batch.policyVersion', 'must be an integer >= 0');
-  list(o, 'readings', 'batch').forEach((r, i) => {
-    const p = `readings[${i}]`;
-    name(r, 'device', p);
-    name(r, 'point', p);
-    time(r, 'tsMs', p);
-    if (typeof r.value !== 'string') fail(`${p}.value`, 'must be a string');
+  if (b.metered !== undefined) {
+    const m = b.metered as unknown as Obj;
+    if (m === null || typeof m !== 'object') fail('batch.metered', 'must be an object');
+    for (const k of ['readings', 'deltas', 'accruals']) {
+      if (!Number.isSafeInteger(m[k]) || (m[k] as number) < 0) fail(`batch.metered.${k}`, 'must be an integer >= 0');
+    }
+  }
+  optList(o, 'usage', 'batch').forEach((u, i) => {
+    const p = `usage[${i}]`;
+    name(u, 'device', p);
+    name(u, 'point', p);
+    name(u, 'account', p);
+    name(u, 'payee', p, true);
+    if (u.payee !== '' && ((u.account as string).includes('>') || (u.payee as string).includes('>'))) fail(p, 'account and payee must not contain ">"');
+    time(u, 'hourMs', p);
+    if ((u.hourMs as number) % HOUR_MS !== 0) fail(`${p}.hourMs`, 'must be the start of an hour');
+    big(u, 'quantityMicro', p);
+    big(u, 'amountNano', p);
   });
-  list(o, 'deltas', 'batch').forEach((d, i) => {
+  optList(o, 'deltas', 'batch').forEach((d, i) => {
     const p = `deltas[${i}]`;
     name(d, 'device', p);
     name(d, 'point', p);
@@ -97,7 +113,7 @@ export function checkBatch(b: LedgerBatch): void {
     big(d, 'qtyMicro', p);
     span(d, p);
   });
-  list(o, 'accruals', 'batch').forEach((a, i) => {
+  optList(o, 'accruals', 'batch').forEach((a, i) => {
     const p = `accruals[${i}]`;
     name(a, 'device', p);
     name(a, 'point', p);

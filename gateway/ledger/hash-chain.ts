@@ -3,60 +3,35 @@
  *
  *   hash(seq) = sha256( bytes(prevHash) ‖ utf8(canonical body) )
  *
- * `prevHash` is the previous batch's hash as 32 raw bytes (64 hex zeros for
- * the first batch). The body is RFC 8785 canonical JSON (the `canonicalize`
- * package) of everything the batch commits: deltas, accruals, events, the
- * state upserts, vouchers and a policy change, with bigints as decimal
- * strings. Raw readings enter the body as `{count, digest}`, where digest =
- * sha256 hex of the canonical JSON array of the readings in commit order:
- * the body row is kept forever, the readings rows are pruned by retention,
- * and the chain still verifies (retained readings are checked against their
- * digest). `seq` is inside the body, so a body cannot be moved in the chain.
- * Pruning is itself a chained batch (`pruned.throughSeq`), so readings
- * deleted without one are reported by verify.
+ * `prevHash` is the previous commit's hash as 32 raw bytes (64 hex zeros for
+ * the first). The body is RFC 8785 canonical JSON (the `canonicalize`
+ * package), bigints as decimal strings. It is compact (docs/ledger.md,
+ * "Chain"): what is frequent enters as digests and sums, what is rare in full.
  *
- * Storage (not hashed): bodies and readings are kept raw-deflated (packText),
- * ~20x smaller for these repetitive texts.
+ *  - state: sha256 digests of the state the commit leaves: the packed
+ *    per-device core state (slots, remainders, open hours) and the accounts
+ *    (state-digest.ts);
+ *  - accrued: the quantity and money this commit added to the totals;
+ *  - metered: how many readings, deltas and accruals it summarises;
+ *  - closed: in full, every (line, hour) amount it moved from an open hour
+ *    into the hourly table (at each hour end; a late reading adds to its hour);
+ *  - lines: in full, the ledger lines it created (id, device, point, account, payee);
+ *  - events, vouchers, a policy change: in full;
+ *  - migration: on the commit that migrated a v1 ledger (migrate-v1.ts).
+ *
+ * `seq` is inside the body, so a body cannot be moved in the chain. Bodies of
+ * a migrated ledger's v1 batches stay as they were (body-v1.ts).
+ *
+ * Storage (not hashed): bodies are kept raw-deflated (packText).
  */
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import canonicalize from 'canonicalize';
-import type {
-  EventDetailValue,
-  LedgerAccrual,
-  LedgerBatch,
-  LedgerDelta,
-  LedgerEvent,
-  LedgerPolicy,
-  LedgerReading,
-  LedgerState,
-  LedgerVoucher,
-} from './store';
+import type { EventDetailValue, LedgerEvent, LedgerMetered, LedgerPolicy, LedgerVoucher } from './store';
 
 export const GENESIS_HASH = '0'.repeat(64);
-export const BODY_VERSION = 1;
+export const BODY_VERSION = 2;
 
-export interface BodyDelta {
-  account: string;
-  device: string;
-  fromMs: number;
-  point: string;
-  qtyMicro: string;
-  toMs: number;
-}
-export interface BodyAccrual {
-  account: string;
-  amountNano: string;
-  channel: string;
-  device: string;
-  fromMs: number;
-  payee: string;
-  point: string;
-  policyVersion: number;
-  priceNano: string;
-  qtyMicro: string;
-  toMs: number;
-}
 export interface BodyEvent {
   account?: string;
   detail: Record<string, EventDetailValue>;
@@ -64,27 +39,6 @@ export interface BodyEvent {
   kind: string;
   point?: string;
   tsMs: number;
-}
-export interface BodySlot {
-  device: string;
-  hasBaseline: boolean;
-  heldRaw: string | null;
-  heldTsMs: number;
-  lastRaw: string;
-  lastTsMs: number;
-  point: string;
-}
-export interface BodyLine {
-  account: string;
-  device: string;
-  payee: string;
-  point: string;
-  remainder: string;
-}
-export interface BodyAccount {
-  account: string;
-  overLimit: boolean;
-  unsettledNano: string;
 }
 export interface BodyVoucher {
   amountNano: string;
@@ -98,22 +52,49 @@ export interface BodyPolicy {
   hash: string;
   version: number;
 }
+/** [line id, hour start, quantity micro, amount nano] */
+export type BodyClosed = [number, number, string, string];
+/** [line id, device, point, account, payee] */
+export type BodyLine = [number, string, string, string, string];
+export interface BodyMigration {
+  fromSchema: number;
+  /** Raw readings the v1 ledger still held, dropped by the migration (the backup keeps them). */
+  readingsDropped: number;
+  /** The last v1 batch. */
+  throughSeq: number;
+}
 
-/** The hashed form of one batch (all bigints as decimal strings). */
-export interface BatchBody {
-  accruals: BodyAccrual[];
+/** The hashed form of one commit. */
+export interface CommitBody {
+  accrued: { amountNano: string; quantityMicro: string };
   atMs: number;
-  deltas: BodyDelta[];
+  closed: BodyClosed[];
   events: BodyEvent[];
+  lines: BodyLine[];
+  metered: { accruals: number; deltas: number; readings: number };
+  migration: BodyMigration | null;
   policy: BodyPolicy | null;
   policyVersion: number;
-  /** Set by retention: the raw readings of batches up to this seq were dropped in this batch. */
-  pruned: { throughSeq: number } | null;
-  readings: { count: number; digest: string };
   seq: number;
-  state: { accounts: BodyAccount[]; lines: BodyLine[]; slots: BodySlot[] };
-  v: number;
+  state: { accounts: string; devices: string };
+  v: 2;
   vouchers: BodyVoucher[];
+}
+
+/** What a commit body records, typed (input of toBody). */
+export interface CommitContent {
+  atMs: number;
+  policyVersion: number;
+  accruedQtyMicro: bigint;
+  accruedNano: bigint;
+  metered: LedgerMetered;
+  closed: Array<{ lineId: number; hourMs: number; quantityMicro: bigint; amountNano: bigint }>;
+  lines: Array<{ id: number; device: string; point: string; account: string; payee: string }>;
+  events: readonly LedgerEvent[];
+  vouchers: readonly LedgerVoucher[];
+  policy: LedgerPolicy | null;
+  state: { accounts: string; devices: string };
+  migration?: BodyMigration | null;
 }
 
 function canonical(value: unknown): string {
@@ -132,20 +113,11 @@ function sortedDetail(detail: Record<string, EventDetailValue>): Record<string, 
   return out;
 }
 
-/** Canonical JSON of readings, in commit order (keys are already in RFC 8785 order). */
-export function encodeReadings(readings: readonly LedgerReading[]): string {
-  return JSON.stringify(readings.map((r) => ({ device: r.device, point: r.point, tsMs: r.tsMs, value: r.value })));
-}
-
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-export function readingsDigest(readings: readonly LedgerReading[]): string {
-  return sha256Hex(encodeReadings(readings));
-}
-
-function eventBody(e: LedgerEvent): BodyEvent {
+export function eventBody(e: LedgerEvent): BodyEvent {
   // Keys in RFC 8785 order: account, detail, device, kind, point, tsMs.
   const out = {} as BodyEvent;
   if (e.account !== undefined) out.account = e.account;
@@ -157,75 +129,25 @@ function eventBody(e: LedgerEvent): BodyEvent {
   return out;
 }
 
-/** The body of batch `seq` (readings as a digest). */
-export function toBody(
-  seq: number,
-  b: LedgerBatch,
-  digest: string = readingsDigest(b.readings),
-  prunedThroughSeq: number | null = null,
-): BatchBody {
-  // Every object literal below lists its keys in RFC 8785 (sorted) order, so
-  // encodeBody can use JSON.stringify: same bytes as canonicalize, ~5x faster.
+/** The body of commit `seq`. Every object literal lists its keys in RFC 8785 (sorted) order, so encodeBody can use JSON.stringify. */
+export function toBody(seq: number, c: CommitContent): CommitBody {
+  const closed = c.closed
+    .map((x): BodyClosed => [x.lineId, x.hourMs, x.quantityMicro.toString(), x.amountNano.toString()])
+    .sort((a, b) => a[1] - b[1] || a[0] - b[0]);
   return {
-    accruals: b.accruals.map((a) => ({
-      account: a.account,
-      amountNano: a.amountNano.toString(),
-      channel: a.channel,
-      device: a.device,
-      fromMs: a.fromMs,
-      payee: a.payee,
-      point: a.point,
-      policyVersion: a.policyVersion,
-      priceNano: a.priceNano.toString(),
-      qtyMicro: a.qtyMicro.toString(),
-      toMs: a.toMs,
-    })),
-    atMs: b.atMs,
-    deltas: b.deltas.map((d) => ({
-      account: d.account,
-      device: d.device,
-      fromMs: d.fromMs,
-      point: d.point,
-      qtyMicro: d.qtyMicro.toString(),
-      toMs: d.toMs,
-    })),
-    events: b.events.map(eventBody),
-    policy: b.policy ? { flowsJson: b.policy.flowsJson, hash: b.policy.hash, version: b.policy.version } : null,
-    policyVersion: b.policyVersion,
-    pruned: prunedThroughSeq === null ? null : { throughSeq: prunedThroughSeq },
-    readings: { count: b.readings.length, digest },
+    accrued: { amountNano: c.accruedNano.toString(), quantityMicro: c.accruedQtyMicro.toString() },
+    atMs: c.atMs,
+    closed,
+    events: c.events.map(eventBody),
+    lines: c.lines.map((l): BodyLine => [l.id, l.device, l.point, l.account, l.payee]).sort((a, b) => a[0] - b[0]),
+    metered: { accruals: c.metered.accruals, deltas: c.metered.deltas, readings: c.metered.readings },
+    migration: c.migration ? { fromSchema: c.migration.fromSchema, readingsDropped: c.migration.readingsDropped, throughSeq: c.migration.throughSeq } : null,
+    policy: c.policy ? { flowsJson: c.policy.flowsJson, hash: c.policy.hash, version: c.policy.version } : null,
+    policyVersion: c.policyVersion,
     seq,
-    state: {
-      accounts: b.state.accounts.map((a) => ({
-        account: a.account,
-        overLimit: a.overLimit,
-        unsettledNano: a.unsettledNano.toString(),
-      })),
-      lines: b.state.lines.map((l) => ({
-        account: l.account,
-        device: l.device,
-        payee: l.payee,
-        point: l.point,
-        remainder: l.remainder.toString(),
-      })),
-      slots: b.state.slots.map((s) => ({
-        device: s.device,
-        hasBaseline: s.hasBaseline,
-        heldRaw: s.heldRaw === null ? null : s.heldRaw.toString(),
-        heldTsMs: s.heldTsMs,
-        lastRaw: s.lastRaw.toString(),
-        lastTsMs: s.lastTsMs,
-        point: s.point,
-      })),
-    },
+    state: { accounts: c.state.accounts, devices: c.state.devices },
     v: BODY_VERSION,
-    vouchers: (b.vouchers ?? []).map((v) => ({
-      amountNano: v.amountNano.toString(),
-      channel: v.channel,
-      issuedAtMs: v.issuedAtMs,
-      json: v.json,
-      seq: v.seq,
-    })),
+    vouchers: c.vouchers.map((v) => ({ amountNano: v.amountNano.toString(), channel: v.channel, issuedAtMs: v.issuedAtMs, json: v.json, seq: v.seq })),
   };
 }
 
@@ -235,12 +157,12 @@ export function toBody(
  * has its keys in sorted order — unless an event detail has an array-index
  * key, which JS objects always put first; then `canonicalize` does it.
  */
-export function encodeBody(body: BatchBody): string {
+export function encodeBody(body: CommitBody): string {
   const indexKey = body.events.some((e) => Object.keys(e.detail).some((k) => INDEX_KEY.test(k)));
   return indexKey ? canonical(body) : JSON.stringify(body);
 }
 
-/** Storage form of a body or a readings list: raw deflate (the hash is over the uncompressed text). */
+/** Storage form of a body: raw deflate (the hash is over the uncompressed text). */
 export function packText(text: string): Buffer {
   return deflateRawSync(Buffer.from(text, 'utf8'), { level: 1 });
 }
@@ -254,43 +176,20 @@ export function chainHash(prevHash: string, bodyText: string): string {
   return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(bodyText, 'utf8').digest('hex');
 }
 
-/** The batch content a body records (readings are not in it: only their count and digest). */
-export interface BodyContent {
-  atMs: number;
-  policyVersion: number;
-  deltas: LedgerDelta[];
-  accruals: LedgerAccrual[];
-  events: LedgerEvent[];
-  state: LedgerState;
-  vouchers: LedgerVoucher[];
-  policy: LedgerPolicy | null;
-  prunedThroughSeq: number | null;
-}
-
-/** Back from a parsed body to typed values (bigints). Throws on a malformed body. */
-export function fromBody(body: BatchBody): BodyContent {
+/** The typed content of a parsed v2 body (bigints). Throws on a malformed body. */
+export function fromBody(body: CommitBody): CommitContent {
   return {
     atMs: body.atMs,
     policyVersion: body.policyVersion,
-    deltas: body.deltas.map((d) => ({ ...d, qtyMicro: BigInt(d.qtyMicro) })),
-    accruals: body.accruals.map((a) => ({
-      ...a,
-      qtyMicro: BigInt(a.qtyMicro),
-      amountNano: BigInt(a.amountNano),
-      priceNano: BigInt(a.priceNano),
-    })),
+    accruedQtyMicro: BigInt(body.accrued.quantityMicro),
+    accruedNano: BigInt(body.accrued.amountNano),
+    metered: { ...body.metered },
+    closed: body.closed.map(([lineId, hourMs, q, a]) => ({ lineId, hourMs, quantityMicro: BigInt(q), amountNano: BigInt(a) })),
+    lines: body.lines.map(([id, device, point, account, payee]) => ({ id, device, point, account, payee })),
     events: body.events.map((e) => ({ ...e })),
-    state: {
-      slots: body.state.slots.map((s) => ({
-        ...s,
-        lastRaw: BigInt(s.lastRaw),
-        heldRaw: s.heldRaw === null ? null : BigInt(s.heldRaw),
-      })),
-      lines: body.state.lines.map((l) => ({ ...l, remainder: BigInt(l.remainder) })),
-      accounts: body.state.accounts.map((a) => ({ ...a, unsettledNano: BigInt(a.unsettledNano) })),
-    },
     vouchers: body.vouchers.map((v) => ({ ...v, amountNano: BigInt(v.amountNano) })),
     policy: body.policy,
-    prunedThroughSeq: body.pruned === null ? null : body.pruned.throughSeq,
+    state: { ...body.state },
+    migration: body.migration,
   };
 }

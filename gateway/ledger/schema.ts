@@ -1,6 +1,7 @@
 /**
  * The ledger's SQLite schema and its migrations (one per version, applied in
- * a transaction each, recorded in `schema_migrations`).
+ * a transaction each, recorded in `schema_migrations`; a new file goes
+ * through all of them). docs/ledger.md describes the tables.
  *
  * Number storage: every bigint (quantities, money, raw counter values up to
  * 2^64-1, remainders) is TEXT holding a decimal integer, and all arithmetic
@@ -8,28 +9,35 @@
  * wrap (SQLite's own integer `+` silently turns into REAL on overflow).
  * Times and sequence numbers are INTEGER (they fit a JS number).
  *
- * Tables:
- *  - batches: the hash chain. `body` is the canonical JSON of the batch
- *    (hash-chain.ts) with the readings folded into a digest, stored
- *    raw-deflated (~20x smaller), kept forever, so the chain verifies after
- *    raw readings are pruned.
- *  - batch_readings: the raw readings of a batch as one raw-deflated
- *    canonical JSON array (the text its digest is taken over), one row per
- *    batch; pruned by retention. Nothing queries single readings, so one
- *    row per batch instead of one per reading keeps commits cheap.
- *  - totals / hourly: aggregates per (device, point, account, payee)
- *    [and hour], never pruned; window queries read `hourly`.
- *  - channels, vouchers, events, policies: queryable views of the bodies.
- *  - slot_state / line_state / account_state: the latest core state per key.
- *  - meta: key/value (readings retention horizon).
+ * Tables (version 2, "the ledger keeps money, not readings"):
+ *  - batches: the hash chain, one row per commit; `body` is its canonical
+ *    JSON (hash-chain.ts), raw-deflated. The n_* columns count what the
+ *    commit summarises (readings, deltas, accruals metered; events, vouchers).
+ *  - lines: one row per (device, point, account, payee) with an id and the
+ *    totals of its closed hours; hours: (hour, line) → quantity and amount
+ *    of each closed hour. Totals = closed hours + the open hour.
+ *  - device_layout / device_state: the packed core state of each device
+ *    (device-state.ts): slots, remainders, open hours. Only devices that
+ *    changed are rewritten by a commit.
+ *  - account_state: unsettled amount and credit flag per account.
+ *  - alarm_state: raised alarms (alarm-state.ts).
+ *  - channels: closed accrued amount, vouchered amount and last seq.
+ *  - vouchers, events, policies: kept in full (also in the bodies).
+ *  - history: downsampled readings when `ledger.history` is on (history.ts).
+ *  - meta: key/value.
+ * Version 1 (kept below, never edited) stored every reading and every delta
+ * and accrual; migrate-v1.ts moves a v1 ledger to version 2.
  */
 import type Database from 'better-sqlite3';
 import { LedgerSchemaError } from './errors';
+import { migrateV1Data } from './migrate-v1';
 
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Data steps after `sql`, in the same transaction. */
+  run?: (db: Database.Database, nowMs: number) => void;
 }
 
 const V1 = `
@@ -152,13 +160,58 @@ CREATE TABLE account_state (
 ) WITHOUT ROWID;
 `;
 
+const V2 = `
+CREATE TABLE lines (
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL,
+  point TEXT NOT NULL,
+  account TEXT NOT NULL,
+  payee TEXT NOT NULL,
+  quantity_micro TEXT NOT NULL,
+  amount_nano TEXT NOT NULL
+);
+CREATE UNIQUE INDEX lines_by_key ON lines(device, point, account, payee);
+
+CREATE TABLE hours (
+  hour_ms INTEGER NOT NULL,
+  line_id INTEGER NOT NULL,
+  quantity_micro TEXT NOT NULL,
+  amount_nano TEXT NOT NULL,
+  PRIMARY KEY (hour_ms, line_id)
+) WITHOUT ROWID;
+
+CREATE TABLE device_layout (
+  id INTEGER PRIMARY KEY,
+  device TEXT NOT NULL UNIQUE,
+  layout TEXT NOT NULL
+);
+
+CREATE TABLE device_state (
+  id INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
+
+CREATE TABLE alarm_state (
+  policy TEXT NOT NULL,
+  device TEXT NOT NULL,
+  point TEXT NOT NULL,
+  since_ms INTEGER NOT NULL,
+  PRIMARY KEY (policy, device)
+) WITHOUT ROWID;
+
+CREATE TABLE history (
+  at_ms INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
+`;
+
 /** One entry per schema version, in order. Never edit a released entry: add the next one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, description: 'initial ledger schema', sql: V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: 'initial ledger schema', sql: V1 },
+  { version: 2, description: 'the ledger keeps money, not readings', sql: V2, run: migrateV1Data },
+];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
-
-/** meta key: readings of batches with seq <= this value have been pruned. */
-export const META_READINGS_PRUNED_THROUGH = 'readings_pruned_through_seq';
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY,
@@ -194,6 +247,7 @@ export function migrate(db: Database.Database, nowMs: number = Date.now()): numb
       if (m.version <= current) return;
       db.exec(MIGRATIONS_TABLE);
       db.exec(m.sql);
+      m.run?.(db, nowMs);
       db.prepare('INSERT INTO schema_migrations (version, description, applied_at_ms) VALUES (?, ?, ?)').run(
         m.version,
         m.description,

@@ -1,18 +1,10 @@
 /**
- * Read queries whose SQL depends on the filter (totals, events, vouchers).
+ * Read queries whose SQL depends on the filter (closed hours, events, vouchers).
  * Each distinct SQL text is prepared once per connection and reused.
  */
 import type Database from 'better-sqlite3';
-import { hourWindow, totalKey } from './batch-aggregates';
 import { LedgerQueryError } from './errors';
-import type {
-  EventDetailValue,
-  LedgerEventRecord,
-  LedgerEventsFilter,
-  LedgerTotal,
-  LedgerTotalsFilter,
-  LedgerVoucherRecord,
-} from './store';
+import type { EventDetailValue, LedgerEventRecord, LedgerEventsFilter, LedgerVoucherRecord } from './store';
 
 type Db = Database.Database;
 
@@ -26,69 +18,16 @@ function prepared(db: Db, sql: string): Database.Statement {
   return s;
 }
 
-interface TotalRow {
-  device: string;
-  point: string;
-  account: string;
-  payee: string;
-  quantity_micro: string;
-  amount_nano: string;
-}
-
 /**
- * Without fromMs/toMs: all-time totals. With either: the sum of the hourly
- * buckets in [fromMs rounded down to the hour, toMs rounded up to the hour).
+ * Closed hours of the window [fromMs rounded down, toMs rounded up to the
+ * hour) per line id; the open hours are the store's to add (state-cache.ts).
  */
-export function queryTotals(db: Db, f: LedgerTotalsFilter): LedgerTotal[] {
-  const where: string[] = [];
-  const args: Array<string | number> = [];
-  if (f.device !== undefined) {
-    where.push('device = ?');
-    args.push(f.device);
-  }
-  if (f.point !== undefined) {
-    where.push('point = ?');
-    args.push(f.point);
-  }
-  for (const k of ['fromMs', 'toMs'] as const) {
-    if (f[k] !== undefined && !Number.isSafeInteger(f[k])) throw new LedgerQueryError(`ledger totals ${k} must be an integer (epoch ms)`);
-  }
-  const windowed = f.fromMs !== undefined || f.toMs !== undefined;
-  if (windowed) {
-    const w = hourWindow(f.fromMs, f.toMs);
-    if (w.fromMs !== null) {
-      where.push('hour_ms >= ?');
-      args.push(w.fromMs);
-    }
-    if (w.toMs !== null) {
-      where.push('hour_ms < ?');
-      args.push(w.toMs);
-    }
-  }
-  const sql =
-    `SELECT device, point, account, payee, quantity_micro, amount_nano FROM ${windowed ? 'hourly' : 'totals'}` +
-    (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-    ' ORDER BY device, point, account, payee';
-  const rows = prepared(db, sql).all(...args) as TotalRow[];
-  const out = new Map<string, LedgerTotal>();
-  for (const r of rows) {
-    const k = totalKey(r);
-    const t = out.get(k);
-    if (t) {
-      t.quantityMicro += BigInt(r.quantity_micro);
-      t.amountNano += BigInt(r.amount_nano);
-    } else {
-      out.set(k, {
-        device: r.device,
-        point: r.point,
-        account: r.account,
-        payee: r.payee,
-        quantityMicro: BigInt(r.quantity_micro),
-        amountNano: BigInt(r.amount_nano),
-      });
-    }
-  }
-  return [...out.values()];
+export function queryClosedHours(db: Db, fromMs: number | null, toMs: number | null): Array<{ lineId: number; quantityMicro: bigint; amountNano: bigint }> {
+  const rows = prepared(db, 'SELECT line_id, quantity_micro, amount_nano FROM hours WHERE hour_ms >= ? AND hour_ms < ?').all(
+    fromMs ?? Number.MIN_SAFE_INTEGER,
+    toMs ?? Number.MAX_SAFE_INTEGER,
+  ) as Array<{ line_id: number; quantity_micro: string; amount_nano: string }>;
+  return rows.map((r) => ({ lineId: r.line_id, quantityMicro: BigInt(r.quantity_micro), amountNano: BigInt(r.amount_nano) }));
 }
 
 interface EventRow {

@@ -63,32 +63,29 @@ export class BulkUpsert {
 export function prepareStatements(db: Database.Database) {
   return {
     head: db.prepare('SELECT seq, hash FROM batches ORDER BY seq DESC LIMIT 1'),
+    body: db.prepare('SELECT body FROM batches WHERE seq = ?'),
     insertBatch: db.prepare(
       `INSERT INTO batches (seq, at_ms, policy_version, n_readings, n_deltas, n_accruals, n_events, n_vouchers, prev_hash, hash, body)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertReadings: db.prepare('INSERT INTO batch_readings (batch_seq, n_readings, data) VALUES (?, ?, ?)'),
-    getTotal: db.prepare(
-      'SELECT quantity_micro, amount_nano FROM totals WHERE device = ? AND point = ? AND account = ? AND payee = ?',
-    ),
-    putTotals: new BulkUpsert(
+    insertLine: db.prepare('INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    putLineTotals: new BulkUpsert(
       db,
-      'INSERT INTO totals (device, point, account, payee, quantity_micro, amount_nano)',
-      6,
-      `ON CONFLICT (device, point, account, payee) DO UPDATE SET quantity_micro = excluded.quantity_micro,
-       amount_nano = excluded.amount_nano`,
-    ),
-    getHourly: db.prepare(
-      'SELECT quantity_micro, amount_nano FROM hourly WHERE device = ? AND point = ? AND account = ? AND payee = ? AND hour_ms = ?',
-    ),
-    putHourly: new BulkUpsert(
-      db,
-      'INSERT INTO hourly (device, point, account, payee, hour_ms, quantity_micro, amount_nano)',
+      'INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano)',
       7,
-      `ON CONFLICT (device, point, account, payee, hour_ms) DO UPDATE SET quantity_micro = excluded.quantity_micro,
-       amount_nano = excluded.amount_nano`,
+      'ON CONFLICT (id) DO UPDATE SET quantity_micro = excluded.quantity_micro, amount_nano = excluded.amount_nano',
     ),
-    getChannel: db.prepare('SELECT channel, payer, payee, accrued_nano, vouchered_nano, last_seq FROM channels WHERE channel = ?'),
+    getHour: db.prepare('SELECT quantity_micro, amount_nano FROM hours WHERE hour_ms = ? AND line_id = ?'),
+    putHours: new BulkUpsert(
+      db,
+      'INSERT INTO hours (hour_ms, line_id, quantity_micro, amount_nano)',
+      4,
+      'ON CONFLICT (hour_ms, line_id) DO UPDATE SET quantity_micro = excluded.quantity_micro, amount_nano = excluded.amount_nano',
+    ),
+    putLayout: db.prepare(
+      'INSERT INTO device_layout (id, device, layout) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET layout = excluded.layout',
+    ),
+    putDeviceState: db.prepare('INSERT INTO device_state (id, data) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data'),
     putChannel: db.prepare(
       `INSERT INTO channels (channel, payer, payee, accrued_nano, vouchered_nano, last_seq) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (channel) DO UPDATE SET accrued_nano = excluded.accrued_nano, vouchered_nano = excluded.vouchered_nano,
@@ -102,32 +99,17 @@ export function prepareStatements(db: Database.Database) {
     ),
     latestPolicy: db.prepare('SELECT version, hash, flows_json, at_ms, batch_seq FROM policies ORDER BY version DESC LIMIT 1'),
     insertPolicy: db.prepare('INSERT INTO policies (version, hash, flows_json, at_ms, batch_seq) VALUES (?, ?, ?, ?, ?)'),
-    putSlots: new BulkUpsert(
+    putAccounts: new BulkUpsert(
       db,
-      'INSERT INTO slot_state (device, point, has_baseline, last_raw, last_ts_ms, held_raw, held_ts_ms, batch_seq)',
-      8,
-      `ON CONFLICT (device, point) DO UPDATE SET has_baseline = excluded.has_baseline, last_raw = excluded.last_raw,
-       last_ts_ms = excluded.last_ts_ms, held_raw = excluded.held_raw, held_ts_ms = excluded.held_ts_ms, batch_seq = excluded.batch_seq`,
-    ),
-    putLines: new BulkUpsert(
-      db,
-      'INSERT INTO line_state (device, point, account, payee, remainder, batch_seq)',
-      6,
-      'ON CONFLICT (device, point, account, payee) DO UPDATE SET remainder = excluded.remainder, batch_seq = excluded.batch_seq',
-    ),
-    putAccount: db.prepare(
-      `INSERT INTO account_state (account, unsettled_nano, over_limit, batch_seq) VALUES (?, ?, ?, ?)
-       ON CONFLICT (account) DO UPDATE SET unsettled_nano = excluded.unsettled_nano, over_limit = excluded.over_limit,
+      'INSERT INTO account_state (account, unsettled_nano, over_limit, batch_seq)',
+      4,
+      `ON CONFLICT (account) DO UPDATE SET unsettled_nano = excluded.unsettled_nano, over_limit = excluded.over_limit,
        batch_seq = excluded.batch_seq`,
     ),
-    allSlots: db.prepare(
-      'SELECT device, point, has_baseline, last_raw, last_ts_ms, held_raw, held_ts_ms FROM slot_state ORDER BY device, point',
+    putAlarm: db.prepare(
+      'INSERT INTO alarm_state (policy, device, point, since_ms) VALUES (?, ?, ?, ?) ON CONFLICT (policy, device) DO UPDATE SET point = excluded.point, since_ms = excluded.since_ms',
     ),
-    allLines: db.prepare('SELECT device, point, account, payee, remainder FROM line_state ORDER BY device, point, account, payee'),
-    allAccounts: db.prepare('SELECT account, unsettled_nano, over_limit FROM account_state ORDER BY account'),
-    allChannels: db.prepare(
-      'SELECT channel, payer, payee, accrued_nano, vouchered_nano, last_seq FROM channels ORDER BY channel',
-    ),
+    deleteAlarm: db.prepare('DELETE FROM alarm_state WHERE policy = ? AND device = ?'),
   };
 }
 

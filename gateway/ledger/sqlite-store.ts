@@ -1,41 +1,48 @@
 /**
  * The ledger on SQLite (better-sqlite3): `dataDir/ledger.db`, mode 0600.
+ * It keeps money, not readings (docs/ledger.md): one chained row per commit,
+ * the per-device packed core state, per-line totals and closed hours,
+ * channels, accounts, events, vouchers, policies, alarms.
  *
- * Durability: WAL journal, one IMMEDIATE transaction per batch, and
- * `synchronous=NORMAL` by default. In WAL mode NORMAL does not fsync on each
- * commit, but a commit is in the WAL file (the OS page cache) when
- * `commitBatch` returns, so a process crash — kill -9 at any instant — loses
- * nothing committed and never leaves half a batch: SQLite replays the WAL up
- * to the last complete commit on the next open. Only an OS crash or power
- * loss can drop the most recent commits (never corrupt the file or the
- * chain). Pass `synchronous: 'FULL'` to fsync every commit and survive that
- * too, at the price bench/ledger.ts measures.
+ * Durability (docs/ledger.md, "Durability"): WAL journal, one IMMEDIATE
+ * transaction per commit. With `synchronous=NORMAL` (the default) a commit
+ * is in the WAL (the OS page cache) when `commitBatch` returns: a process
+ * crash — kill -9 at any instant — loses nothing committed and never leaves
+ * half a commit. Power loss can drop the latest metering commits, which is
+ * safe: counters are cumulative, so the restart bills from the last
+ * committed raw value. What must survive power loss is synced: a commit
+ * carrying vouchers or a policy change runs with `synchronous=FULL` (the WAL
+ * is fsynced before `commitBatch` returns, so a voucher is never published
+ * with a seq the ledger could forget). `synchronous: 'FULL'` syncs every commit.
  *
- * Every read-modify-write happens inside the write transaction, so a failed
- * commit changes nothing (the aggregate cache only takes committed rows, see
- * aggregate-writer.ts).
+ * A failed commit changes nothing (the state cache is reloaded, see state-cache.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { aggregateBatch } from './batch-aggregates';
+import { batchUsage, hourWindow, parseChannel } from './batch-aggregates';
 import { checkBatch, checkPolicy, checkVoucher } from './batch-check';
+import { CommitWork } from './commit-work';
 import { LedgerBatchError, LedgerClosedError, LedgerOpenError, LedgerPolicyError, LedgerQueryError, LedgerSchemaError } from './errors';
-import { GENESIS_HASH, chainHash, encodeBody, encodeReadings, packText, sha256Hex, toBody } from './hash-chain';
-import { type PruneStep, dropReadings, planPrune } from './retention';
-import { migrate } from './schema';
-import { queryEventIds, queryEvents, queryTotals, queryVouchers } from './sqlite-queries';
-import { AggregateWriter } from './aggregate-writer';
-import { type ChannelDbRow, type HeadRow, type Statements, prepareStatements } from './sqlite-statements';
+import { GENESIS_HASH, chainHash, encodeBody, packText, toBody, unpackText } from './hash-chain';
+import { readHistory, writeHistory } from './history';
+import { backupV1 } from './migrate-v1';
+import { migrate, schemaVersion } from './schema';
+import { queryClosedHours, queryEventIds, queryEvents, queryVouchers } from './sqlite-queries';
+import { type HeadRow, type Statements, prepareStatements } from './sqlite-statements';
+import { type LineRec, StateCache } from './state-cache';
 import type {
   LedgerAccountRow,
+  LedgerAlarm,
   LedgerBatch,
   LedgerChannelRow,
   LedgerCommit,
   LedgerEventRecord,
   LedgerEventsFilter,
   LedgerHead,
+  LedgerHistoryFilter,
   LedgerPolicyRecord,
+  LedgerSample,
   LedgerState,
   LedgerStore,
   LedgerTotal,
@@ -49,23 +56,56 @@ export const LEDGER_FILE = 'ledger.db';
 export type LedgerSynchronous = 'NORMAL' | 'FULL';
 
 export interface SqliteLedgerOptions {
-  /** SQLite `synchronous` in WAL mode. NORMAL (default) survives process crashes; FULL also OS crashes. */
+  /** SQLite `synchronous` in WAL mode. NORMAL (default): vouchers and policy changes are synced, metering commits not; FULL: every commit. */
   synchronous?: LedgerSynchronous;
+  /** WAL pages before an automatic checkpoint (default 4000, ~16 MB: fewer checkpoints rewriting the same state pages). */
+  walAutocheckpoint?: number;
+  /** Time for the migration's own commit (tests); default now. */
+  nowMs?: () => number;
 }
 
+/** SQLite page size for a new ledger file (flash pages are 4 KiB; set before the first table). */
+export const PAGE_SIZE = 4096;
+export const DEFAULT_WAL_AUTOCHECKPOINT = 4000;
+
 type Db = Database.Database;
+
+/** Names in code point order (UTF-8 byte order, what SQLite's BINARY collation gives). */
+export function compareNames(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function compareKeys(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const c = compareNames(a[i]!, b[i]!);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
 
 function openDatabase(file: string, opts: SqliteLedgerOptions): Db {
   let db: Db | undefined;
   try {
     db = new Database(file);
     if (file !== ':memory:') {
+      db.pragma(`page_size = ${PAGE_SIZE}`); // only takes effect on a new file
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (String(mode).toLowerCase() !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal`);
+      db.pragma(`wal_autocheckpoint = ${opts.walAutocheckpoint ?? DEFAULT_WAL_AUTOCHECKPOINT}`);
+      db.pragma('journal_size_limit = 67108864'); // truncate the WAL back to 64 MiB after a checkpoint
     }
     db.pragma(`synchronous = ${opts.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     db.pragma('busy_timeout = 5000');
-    migrate(db);
+    if (file !== ':memory:' && schemaVersion(db) === 1) backupV1(db, file);
+    migrate(db, (opts.nowMs ?? Date.now)());
     return db;
   } catch (err) {
     db?.close();
@@ -77,10 +117,9 @@ function openDatabase(file: string, opts: SqliteLedgerOptions): Db {
 export class SqliteLedger implements LedgerStore {
   private conn: Db | null;
   private readonly st: Statements;
-  private readonly commitTx: (b: LedgerBatch, prune?: PruneStep) => LedgerCommit;
-  private readonly aggregates: AggregateWriter;
-  /** Readings dropped by the last prune step (set inside its transaction). */
-  private lastDropped = 0;
+  private readonly tx: (b: LedgerBatch) => LedgerCommit;
+  private readonly cache = new StateCache();
+  private readonly synchronous: LedgerSynchronous;
 
   /** Open (creating if needed) `dataDir/ledger.db`; `dataDir` is created (mode 0700) when missing. */
   static open(dataDir: string, opts: SqliteLedgerOptions = {}): SqliteLedger {
@@ -102,7 +141,7 @@ export class SqliteLedger implements LedgerStore {
         throw new LedgerOpenError(`cannot create ledger file ${file}: ${(err as Error).message}`, err);
       }
     }
-    return new SqliteLedger(openDatabase(file, opts), file);
+    return new SqliteLedger(openDatabase(file, opts), file, opts);
   }
 
   /** A ledger that lives in memory only (tests, dry runs). */
@@ -113,16 +152,13 @@ export class SqliteLedger implements LedgerStore {
   private constructor(
     db: Db,
     readonly file: string,
+    opts: SqliteLedgerOptions,
   ) {
     this.conn = db;
+    this.synchronous = opts.synchronous ?? 'NORMAL';
     this.st = prepareStatements(db);
-    this.aggregates = new AggregateWriter(this.st);
-    const tx = db.transaction((b: LedgerBatch, prune?: PruneStep) => this.write(b, prune));
-    this.commitTx = (b, prune) => {
-      const c = tx.immediate(b, prune);
-      this.aggregates.committed(c.seq);
-      return c;
-    };
+    const tx = db.transaction((b: LedgerBatch) => this.write(b));
+    this.tx = (b) => tx.immediate(b);
   }
 
   private get db(): Db {
@@ -134,16 +170,30 @@ export class SqliteLedger implements LedgerStore {
     if (!this.conn) throw new LedgerClosedError();
   }
 
+  /** Run one commit; vouchers and policy changes are synced to disk even when metering commits are not. */
+  private commit(b: LedgerBatch): LedgerCommit {
+    const db = this.db;
+    const sync = this.synchronous === 'NORMAL' && this.file !== ':memory:' && ((b.vouchers?.length ?? 0) > 0 || b.policy !== undefined);
+    if (sync) db.pragma('synchronous = FULL');
+    try {
+      const c = this.tx(b);
+      this.cache.seq = c.seq;
+      return c;
+    } finally {
+      if (sync) db.pragma('synchronous = NORMAL');
+    }
+  }
+
   commitBatch(b: LedgerBatch): LedgerCommit {
     this.assertOpen();
     checkBatch(b);
-    return this.commitTx(b);
+    return this.commit(b);
   }
 
   recordVoucher(v: LedgerVoucher): LedgerCommit {
     this.assertOpen();
     checkVoucher(v);
-    return this.commitTx({ ...this.emptyBatch(v.issuedAtMs), vouchers: [v] });
+    return this.commit({ ...this.emptyBatch(v.issuedAtMs), vouchers: [v] });
   }
 
   recordPolicy(version: number, hash: string, flowsJson: string, atMs: number): LedgerCommit {
@@ -151,7 +201,7 @@ export class SqliteLedger implements LedgerStore {
     const policy = { version, hash, flowsJson };
     checkPolicy(policy);
     if (!Number.isSafeInteger(atMs)) throw new LedgerBatchError('policy atMs: must be an integer (epoch ms)');
-    return this.commitTx({
+    return this.commit({
       ...this.emptyBatch(atMs),
       policyVersion: version,
       events: [{ kind: 'policy-change', tsMs: atMs, detail: { version, hash } }],
@@ -160,87 +210,131 @@ export class SqliteLedger implements LedgerStore {
   }
 
   /** The body of the commit transaction. Any throw rolls everything back. */
-  private write(b: LedgerBatch, prune?: PruneStep): LedgerCommit {
+  private write(b: LedgerBatch): LedgerCommit {
     const st = this.st;
     const head = st.head.get() as HeadRow | undefined;
-    const seq = head ? head.seq + 1 : 1;
+    const headSeq = head ? head.seq : 0;
+    const seq = headSeq + 1;
     const prevHash = head ? head.hash : GENESIS_HASH;
-    this.aggregates.begin(head ? head.seq : 0);
+    if (this.cache.seq !== headSeq) this.cache.load(this.db, headSeq);
+    this.cache.seq = -1; // stale until this transaction commits
     if (b.policy) {
       const latest = st.latestPolicy.get() as { version: number } | undefined;
       if (latest && b.policy.version <= latest.version) {
         throw new LedgerPolicyError(`policy version ${b.policy.version} is not above the latest ${latest.version}`);
       }
     }
-    if (prune) {
-      const n = dropReadings(this.db, prune);
-      this.lastDropped = n;
-      const detail = { throughSeq: prune.throughSeq, readings: n };
-      b = { ...b, events: [{ kind: 'readings-pruned', tsMs: b.atMs, detail }] };
-    }
-    const readingsText = encodeReadings(b.readings);
-    const body = encodeBody(toBody(seq, b, sha256Hex(readingsText), prune ? prune.throughSeq : null));
-    const hash = chainHash(prevHash, body);
+    const work = new CommitWork(this.cache, seq);
+    for (const u of batchUsage(b)) work.addUsage(u);
+    work.closeEnded(b.atMs);
+    work.putState(b.state);
+    work.addEvents(b.events);
     const vouchers = b.vouchers ?? [];
-    const n = b.readings.length;
-    st.insertBatch.run(seq, b.atMs, b.policyVersion, n, b.deltas.length, b.accruals.length, b.events.length, vouchers.length, prevHash, hash, packText(body));
-    if (n > 0) st.insertReadings.run(seq, n, packText(readingsText));
-
-    this.aggregates.write(aggregateBatch(b.deltas, b.accruals));
-
+    for (const v of vouchers) {
+      const parts = parseChannel(v.channel)!;
+      work.addVoucher(v, parts.payer, parts.payee);
+    }
+    work.write(st);
     for (const e of b.events) {
       st.insertEvent.run(seq, e.kind, e.device ?? null, e.point ?? null, e.account ?? null, e.tsMs, JSON.stringify(e.detail));
     }
-    const slots: unknown[] = [];
-    for (const s of b.state.slots) {
-      const held = s.heldRaw === null ? null : s.heldRaw.toString();
-      slots.push(s.device, s.point, s.hasBaseline ? 1 : 0, s.lastRaw.toString(), s.lastTsMs, held, s.heldTsMs, seq);
-    }
-    st.putSlots.run(slots);
-    const lines: unknown[] = [];
-    for (const l of b.state.lines) lines.push(l.device, l.point, l.account, l.payee, l.remainder.toString(), seq);
-    st.putLines.run(lines);
-    for (const a of b.state.accounts) st.putAccount.run(a.account, a.unsettledNano.toString(), a.overLimit ? 1 : 0, seq);
-
-    for (const v of vouchers) this.aggregates.voucher(v, seq);
+    for (const v of vouchers) st.insertVoucher.run(v.channel, v.seq, v.amountNano.toString(), v.json, v.issuedAtMs, seq);
     if (b.policy) st.insertPolicy.run(b.policy.version, b.policy.hash, b.policy.flowsJson, b.atMs, seq);
+    const metered = b.metered ?? { readings: 0, deltas: b.deltas?.length ?? 0, accruals: b.accruals?.length ?? 0 };
+    const body = encodeBody(
+      toBody(seq, {
+        atMs: b.atMs,
+        policyVersion: b.policyVersion,
+        accruedQtyMicro: work.accruedQtyMicro,
+        accruedNano: work.accruedNano,
+        metered,
+        closed: work.closedHours(),
+        lines: work.newLines,
+        events: b.events,
+        vouchers,
+        policy: b.policy ?? null,
+        state: work.digests(),
+      }),
+    );
+    const hash = chainHash(prevHash, body);
+    st.insertBatch.run(seq, b.atMs, b.policyVersion, metered.readings, metered.deltas, metered.accruals, b.events.length, vouchers.length, prevHash, hash, packText(body));
     return { seq, hash };
   }
 
+  /** The state cache at the current head (reloaded in a read transaction when another connection committed). */
+  private fresh(): StateCache {
+    const db = this.db;
+    const headSeq = (this.st.head.get() as HeadRow | undefined)?.seq ?? 0;
+    if (this.cache.seq !== headSeq) {
+      db.transaction(() => this.cache.load(db, (this.st.head.get() as HeadRow | undefined)?.seq ?? 0))();
+    }
+    return this.cache;
+  }
+
   eventIdsOf(batchSeq: number): number[] {
-    this.assertOpen();
     return queryEventIds(this.db, batchSeq);
   }
 
   ledgerTotals(filter: LedgerTotalsFilter = {}): LedgerTotal[] {
-    return queryTotals(this.db, filter);
+    for (const k of ['fromMs', 'toMs'] as const) {
+      if (filter[k] !== undefined && !Number.isSafeInteger(filter[k])) throw new LedgerQueryError(`ledger totals ${k} must be an integer (epoch ms)`);
+    }
+    const c = this.fresh();
+    const wanted = (l: LineRec): boolean => (filter.device === undefined || l.device === filter.device) && (filter.point === undefined || l.point === filter.point);
+    const out = new Map<LineRec, LedgerTotal>();
+    const add = (l: LineRec, q: bigint, a: bigint): void => {
+      const t = out.get(l);
+      if (t) {
+        t.quantityMicro += q;
+        t.amountNano += a;
+      } else out.set(l, { device: l.device, point: l.point, account: l.account, payee: l.payee, quantityMicro: q, amountNano: a });
+    };
+    const windowed = filter.fromMs !== undefined || filter.toMs !== undefined;
+    const w = hourWindow(filter.fromMs, filter.toMs);
+    const inWindow = (h: number): boolean => (w.fromMs === null || h >= w.fromMs) && (w.toMs === null || h < w.toMs);
+    if (windowed) {
+      for (const h of queryClosedHours(this.db, w.fromMs, w.toMs)) {
+        const l = c.linesById.get(h.lineId);
+        if (l && wanted(l)) add(l, h.quantityMicro, h.amountNano);
+      }
+    } else {
+      for (const l of c.linesById.values()) if (wanted(l)) add(l, l.closedQty, l.closedNano);
+    }
+    for (const d of c.devices.values()) {
+      if (filter.device !== undefined && d.state.device !== filter.device) continue;
+      for (const [id, open] of d.state.open) {
+        const l = c.linesById.get(id)!;
+        if (open && wanted(l) && (!windowed || inWindow(open.hourMs))) add(l, open.quantityMicro, open.amountNano);
+      }
+    }
+    return [...out.values()].sort((x, y) => compareKeys([x.device, x.point, x.account, x.payee], [y.device, y.point, y.account, y.payee]));
   }
 
   accounts(): LedgerAccountRow[] {
+    const c = this.fresh();
     const byAccount = new Map<string, LedgerAccountRow>();
     const row = (account: string): LedgerAccountRow => {
       let r = byAccount.get(account);
       if (!r) byAccount.set(account, (r = { account, unsettledNano: 0n, voucheredNano: 0n }));
       return r;
     };
-    this.assertOpen();
-    for (const a of this.st.allAccounts.all() as Array<{ account: string; unsettled_nano: string }>) {
-      row(a.account).unsettledNano = BigInt(a.unsettled_nano);
-    }
-    for (const c of this.st.allChannels.all() as ChannelDbRow[]) row(c.payer).voucheredNano += BigInt(c.vouchered_nano);
+    for (const [name, a] of c.accounts) row(name).unsettledNano = a.unsettledNano;
+    for (const ch of c.channels.values()) row(ch.payer).voucheredNano += ch.voucheredNano;
     return [...byAccount.values()].sort((x, y) => (x.account < y.account ? -1 : x.account > y.account ? 1 : 0));
   }
 
   channels(): LedgerChannelRow[] {
-    this.assertOpen();
-    return (this.st.allChannels.all() as ChannelDbRow[]).map((c) => ({
-      channel: c.channel,
-      payer: c.payer,
-      payee: c.payee,
-      accruedNano: BigInt(c.accrued_nano),
-      voucheredNano: BigInt(c.vouchered_nano),
-      lastSeq: c.last_seq,
-    }));
+    const c = this.fresh();
+    return [...c.channels.values()]
+      .map((ch) => ({
+        channel: ch.channel,
+        payer: ch.payer,
+        payee: ch.payee,
+        accruedNano: ch.closedNano + ch.openNano,
+        voucheredNano: ch.voucheredNano,
+        lastSeq: ch.lastSeq,
+      }))
+      .sort((x, y) => compareNames(x.channel, y.channel));
   }
 
   vouchers(channel?: string, sinceSeq?: number): LedgerVoucherRecord[] {
@@ -252,40 +346,34 @@ export class SqliteLedger implements LedgerStore {
   }
 
   loadState(): LedgerState {
-    this.assertOpen();
-    const st = this.st;
-    type SlotRow = { device: string; point: string; has_baseline: number; last_raw: string; last_ts_ms: number; held_raw: string | null; held_ts_ms: number };
-    type LineRow = { device: string; point: string; account: string; payee: string; remainder: string };
-    type AccountRow = { account: string; unsettled_nano: string; over_limit: number };
-    return {
-      slots: (st.allSlots.all() as SlotRow[]).map((s) => ({
-        device: s.device,
-        point: s.point,
-        hasBaseline: s.has_baseline !== 0,
-        lastRaw: BigInt(s.last_raw),
-        lastTsMs: s.last_ts_ms,
-        heldRaw: s.held_raw === null ? null : BigInt(s.held_raw),
-        heldTsMs: s.held_ts_ms,
-      })),
-      lines: (st.allLines.all() as LineRow[]).map((l) => ({
-        device: l.device,
-        point: l.point,
-        payee: l.payee,
-        account: l.account,
-        remainder: BigInt(l.remainder),
-      })),
-      accounts: (st.allAccounts.all() as AccountRow[]).map((a) => ({
-        account: a.account,
-        unsettledNano: BigInt(a.unsettled_nano),
-        overLimit: a.over_limit !== 0,
-      })),
-    };
+    const c = this.fresh();
+    const state: LedgerState = { slots: [], lines: [], accounts: [] };
+    for (const d of c.devices.values()) {
+      for (const [point, s] of d.state.slots) state.slots.push({ device: d.state.device, point, ...s });
+      for (const r of d.state.remainders) state.lines.push({ device: d.state.device, point: r.point, account: r.account, payee: r.payee, remainder: r.remainder });
+    }
+    for (const [account, a] of c.accounts) state.accounts.push({ account, unsettledNano: a.unsettledNano, overLimit: a.overLimit });
+    state.slots.sort((x, y) => compareKeys([x.device, x.point], [y.device, y.point]));
+    state.lines.sort((x, y) => compareKeys([x.device, x.point, x.account, x.payee], [y.device, y.point, y.account, y.payee]));
+    state.accounts.sort((x, y) => compareNames(x.account, y.account));
+    return state;
+  }
+
+  activeAlarms(): LedgerAlarm[] {
+    const c = this.fresh();
+    return [...c.alarms.values()].map((a) => ({ ...a })).sort((x, y) => compareKeys([x.policy, x.device], [y.policy, y.device]));
   }
 
   head(): LedgerHead {
     this.assertOpen();
     const h = this.st.head.get() as HeadRow | undefined;
     return h ? { seq: h.seq, hash: h.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  body(seq: number): string | null {
+    this.assertOpen();
+    const row = this.st.body.get(seq) as { body: Buffer } | undefined;
+    return row ? unpackText(row.body) : null;
   }
 
   latestPolicy(): LedgerPolicyRecord | null {
@@ -296,31 +384,18 @@ export class SqliteLedger implements LedgerStore {
     return p ? { version: p.version, hash: p.hash, flowsJson: p.flows_json, atMs: p.at_ms, batchSeq: p.batch_seq } : null;
   }
 
-  /**
-   * Retention: drop the raw readings of every batch committed before
-   * `olderThanMs` (see retention.ts), each step a chained batch of its own.
-   * Returns the number of readings dropped.
-   */
-  pruneReadings(olderThanMs: number): number {
-    if (!Number.isSafeInteger(olderThanMs)) throw new LedgerQueryError('pruneReadings: olderThanMs must be an integer (epoch ms)');
-    let dropped = 0;
-    for (const step of planPrune(this.db, olderThanMs)) {
-      this.commitTx(this.emptyBatch(Date.now()), step);
-      dropped += this.lastDropped;
-    }
-    return dropped;
+  recordHistory(samples: LedgerSample[], maxBytes: number): number {
+    const db = this.db;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new LedgerQueryError('history maxBytes must be an integer >= 0');
+    return db.transaction(() => writeHistory(db, samples, maxBytes)).immediate();
+  }
+
+  history(filter: LedgerHistoryFilter = {}): LedgerSample[] {
+    return readHistory(this.db, filter);
   }
 
   private emptyBatch(atMs: number): LedgerBatch {
-    return {
-      atMs,
-      policyVersion: this.latestPolicy()?.version ?? 0,
-      readings: [],
-      deltas: [],
-      accruals: [],
-      events: [],
-      state: { slots: [], lines: [], accounts: [] },
-    };
+    return { atMs, policyVersion: this.latestPolicy()?.version ?? 0, events: [], state: { slots: [], lines: [], accounts: [] } };
   }
 
   /** Close the database (idempotent). Later calls throw LedgerClosedError. */
@@ -328,6 +403,7 @@ export class SqliteLedger implements LedgerStore {
     if (!this.conn) return;
     const db = this.conn;
     this.conn = null;
+    this.cache.clear();
     db.close();
   }
 }

@@ -1,7 +1,12 @@
 /**
- * The ledger's contract (DESIGN.md §6): a durable, hash-chained record of
- * every core batch, keyed by names (device, point, account, payee), never by
- * core indices — the daemon maps between the two.
+ * The ledger's contract (docs/ledger.md): it keeps money, not readings. A
+ * durable, hash-chained record of commits, keyed by names (device, point,
+ * account, payee), never by core indices — the daemon maps between the two.
+ * Each commit holds the core state it leaves (latest raw value per counter
+ * slot, carried remainders, account balances), what it adds to the per-line
+ * totals and hourly aggregates, and in full the rare things: events,
+ * vouchers, policy changes. Its size and its writes grow with lines,
+ * accounts, channels, hours and events, never with the poll rate.
  *
  * Implemented by `SqliteLedger` (gateway/ledger/sqlite-store.ts); every
  * implementation runs the contract suite in test/unit/ledger-contract.ts.
@@ -10,16 +15,32 @@
  * integer UTC epoch milliseconds. Nothing here is ever a float.
  */
 
-/** A raw reading as decoded (engineering value as text). Retained for a while, then pruned. */
-export interface LedgerReading {
+/**
+ * What one line (device, point, account, payee) consumed and accrued in one
+ * UTC hour: the form a commit adds to the totals and the hourly aggregates.
+ * Payee '' holds untariffed consumption (amount 0).
+ */
+export interface LedgerUsage {
   device: string;
   point: string;
-  tsMs: number;
-  /** Decimal string, "true"/"false" or text — whatever the point decodes to. */
-  value: string;
+  account: string;
+  payee: string;
+  /** Start of the UTC hour (a multiple of 3 600 000). */
+  hourMs: number;
+  quantityMicro: bigint;
+  amountNano: bigint;
 }
 
-/** Consumption of one counter between two readings, independent of tariffs. */
+/** How much metering a commit summarises (recorded as counts; the items themselves are not kept). */
+export interface LedgerMetered {
+  readings: number;
+  /** Non-zero counter deltas. */
+  deltas: number;
+  /** Accruals (priced deltas, or time-of-use pieces of them). */
+  accruals: number;
+}
+
+/** Consumption of one counter between two readings, independent of tariffs (folded into usage). */
 export interface LedgerDelta {
   device: string;
   point: string;
@@ -30,7 +51,7 @@ export interface LedgerDelta {
   toMs: number;
 }
 
-/** Money accrued on one tariff line for one delta (or one time-of-use segment of it). */
+/** Money accrued on one tariff line for one delta (or one time-of-use segment of it); folded into usage. */
 export interface LedgerAccrual {
   device: string;
   point: string;
@@ -111,14 +132,23 @@ export interface LedgerPolicy {
   flowsJson: string;
 }
 
-/** Everything one core batch commits, in one transaction, as one chained entry. */
+/**
+ * Everything one commit records, in one transaction, as one chained entry.
+ * Consumption and money come as `usage` (per line and hour, what the
+ * metering service sends) and/or as `deltas` + `accruals`, which the ledger
+ * folds into usage by the rules of batch-aggregates.ts (an untariffed delta
+ * counts under payee ''). Neither is kept item by item.
+ */
 export interface LedgerBatch {
   atMs: number;
   policyVersion: number;
-  readings: LedgerReading[];
-  deltas: LedgerDelta[];
-  accruals: LedgerAccrual[];
+  /** Counts for the record; default: no readings, the lengths of `deltas` and `accruals`. */
+  metered?: LedgerMetered;
+  usage?: LedgerUsage[];
+  deltas?: LedgerDelta[];
+  accruals?: LedgerAccrual[];
   events: LedgerEvent[];
+  /** Upserts of the core state: only the rows that changed. */
   state: LedgerState;
   /** Vouchers issued with this batch (settle layer), committed atomically with the account state they settle. */
   vouchers?: LedgerVoucher[];
@@ -201,6 +231,41 @@ export interface LedgerCommit {
   hash: string;
 }
 
+/** An alarm raised and not cleared (the fold of the 'alarm' / 'alarm-clear' events, kept as state). */
+export interface LedgerAlarm {
+  /** The m2m-alarm node id (`detail.policy` of its events). */
+  policy: string;
+  device: string;
+  point: string;
+  /** tsMs of the raising event. */
+  sinceMs: number;
+}
+
+/** One point's readings in one history interval, downsampled (docs/ledger.md, "History": off by default). */
+export interface LedgerSample {
+  device: string;
+  point: string;
+  /** Interval start (UTC epoch ms, a multiple of the interval). */
+  atMs: number;
+  /** Readings seen in the interval. */
+  count: number;
+  /** The last value as decoded (decimal string, "true"/"false" or text). */
+  last: string;
+  /** Numeric points only (null otherwise): smallest, largest and mean value, as decimal strings. */
+  min: string | null;
+  max: string | null;
+  mean: string | null;
+}
+
+export interface LedgerHistoryFilter {
+  device?: string;
+  point?: string;
+  /** Interval starts >= fromMs. */
+  fromMs?: number;
+  /** Interval starts < toMs. */
+  toMs?: number;
+}
+
 export interface LedgerStore {
   /** Commit one batch in one transaction; returns its chain position. Throws (and commits nothing) on invalid input. */
   commitBatch(b: LedgerBatch): LedgerCommit;
@@ -224,14 +289,19 @@ export interface LedgerStore {
   /** The complete committed core state (every row). */
   loadState(): LedgerState;
   head(): LedgerHead;
+  /** The canonical body text commit `seq` was hashed over (hash = sha256(prev hash ‖ body)); null when there is none. */
+  body(seq: number): string | null;
   /** Record a policy change as its own chained batch with a 'policy-change' event. Version must increase. */
   recordPolicy(version: number, hash: string, flowsJson: string, atMs: number): LedgerCommit;
   latestPolicy(): LedgerPolicyRecord | null;
+  /** The alarms raised and not cleared, whatever number of events it took (sorted by policy, device). */
+  activeAlarms(): LedgerAlarm[];
   /**
-   * Retention: drop the raw readings of every batch committed before `olderThanMs` (whole batches; each
-   * step is itself a chained batch with a 'readings-pruned' event). Totals, buckets, bodies, events,
-   * vouchers and state are never dropped. Returns how many readings were dropped.
+   * Reading history (outside the chain: not money): append downsampled samples, then drop the oldest
+   * intervals until the history holds at most `maxBytes`. Returns the samples dropped.
    */
-  pruneReadings(olderThanMs: number): number;
+  recordHistory(samples: LedgerSample[], maxBytes: number): number;
+  /** Samples ordered by (atMs, device, point). */
+  history(filter?: LedgerHistoryFilter): LedgerSample[];
   close(): void;
 }

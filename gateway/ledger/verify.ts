@@ -1,14 +1,19 @@
 /**
  * `m2m-gateway ledger verify`: walk the chain from genesis and check that
- * every stored row is what the chained bodies say.
+ * every stored row is what the chained bodies say (docs/ledger.md, "Verify").
  *
- * Per batch (in seq order): seq contiguous, prev_hash = previous hash,
+ * Per commit (in seq order): seq contiguous, prev_hash = previous hash,
  * hash = sha256(prev ‖ body), the body's own seq/atMs/policyVersion/counts
- * match the row, retained readings match the body's digest (batches at or
- * below the retention mark may have none), the events rows match the body.
- * Then the body contents are replayed (gateway/ledger/replay.ts) and the
- * totals, hourly buckets, channels, vouchers, policies and core state tables
- * must equal the replay exactly. Any raw-SQL edit of any row is reported.
+ * match the row, the events rows match the body. Then the bodies are
+ * replayed (replay.ts): lines and their closed totals, closed hours,
+ * channels, vouchers, policies and raised alarms must equal the replay
+ * exactly; the device and account state must hash to the head commit's
+ * digests; and the totals — closed hours plus open hours — must equal what
+ * the chain accrued. v1 batches of a migrated ledger are replayed from their
+ * full bodies. Any raw-SQL edit of any row is reported.
+ *
+ * What it cannot prove any more: the state between two commits (it is not
+ * kept), and the readings behind a commit (they are not kept either).
  *
  * Runs read-only inside one read transaction (a consistent snapshot while a
  * daemon keeps committing).
@@ -17,10 +22,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import canonicalize from 'canonicalize';
 import Database from 'better-sqlite3';
+import { type BatchBodyV1, fromBodyV1 } from './body-v1';
 import { LedgerOpenError } from './errors';
-import { type BatchBody, GENESIS_HASH, chainHash, fromBody, sha256Hex, unpackText } from './hash-chain';
+import { type CommitBody, GENESIS_HASH, chainHash, fromBody, unpackText } from './hash-chain';
 import { LedgerReplay, compareTables } from './replay';
-import { prunedThroughSeq } from './retention';
 import { SCHEMA_VERSION, schemaVersion } from './schema';
 import { LEDGER_FILE } from './sqlite-store';
 import type { LedgerHead } from './store';
@@ -34,6 +39,8 @@ export interface LedgerVerifyResult {
   /** The first batch found bad, when the fault belongs to one. */
   firstBadSeq?: number;
   reason?: string;
+  /** When ok: the ledger lines whose totals were proven (closed hours + open hours). */
+  lines?: number;
 }
 
 class Bad extends Error {
@@ -79,7 +86,7 @@ export function verifyLedger(dbPath: string): LedgerVerifyResult {
   } catch (err) {
     throw new LedgerOpenError(`cannot open ledger ${file}: ${(err as Error).message}`, err);
   }
-  const state = { batches: 0, head: { seq: 0, hash: GENESIS_HASH } as LedgerHead };
+  const state = { batches: 0, head: { seq: 0, hash: GENESIS_HASH } as LedgerHead, lines: 0 };
   try {
     db.exec('BEGIN');
     try {
@@ -87,7 +94,7 @@ export function verifyLedger(dbPath: string): LedgerVerifyResult {
     } finally {
       db.exec('COMMIT');
     }
-    return { ok: true, batches: state.batches, head: state.head };
+    return { ok: true, batches: state.batches, head: state.head, lines: state.lines };
   } catch (err) {
     const head = safeHead(db);
     if (err instanceof Bad) {
@@ -113,19 +120,16 @@ function safeHead(db: Database.Database): LedgerHead {
   }
 }
 
-function walk(db: Database.Database, progress: { batches: number; head: LedgerHead }): void {
+function walk(db: Database.Database, progress: { batches: number; head: LedgerHead; lines: number }): void {
   const version = schemaVersion(db);
+  if (version === 1) throw new Bad('schema version 1 (a ledger of an older release): start the gateway once to migrate it (a backup is kept), then verify');
   if (version !== SCHEMA_VERSION) throw new Bad(`schema version ${version}, this gateway verifies ${SCHEMA_VERSION}`);
-  const prunedThrough = prunedThroughSeq(db);
   const page = db.prepare('SELECT * FROM batches WHERE seq > ? ORDER BY seq LIMIT ?');
-  const readingsOf = db.prepare('SELECT n_readings, data FROM batch_readings WHERE batch_seq = ?');
   const eventsOf = db.prepare('SELECT kind, device, point, account, ts_ms, detail FROM events WHERE batch_seq = ? ORDER BY id');
   const replay = new LedgerReplay();
   let prev = GENESIS_HASH;
   let expected = 1;
-  let readingRows = 0;
   let eventRows = 0;
-  let chainPruned = 0;
   for (;;) {
     const rows = page.all(expected - 1, PAGE) as BatchRow[];
     if (rows.length === 0) break;
@@ -140,52 +144,52 @@ function walk(db: Database.Database, progress: { batches: number; head: LedgerHe
         throw new Bad(`batch ${seq}: body cannot be decoded`, seq);
       }
       if (chainHash(prev, text) !== row.hash) throw new Bad(`batch ${seq}: hash does not match its body`, seq);
-      let body: BatchBody;
+      let body: CommitBody | BatchBodyV1;
       try {
-        body = JSON.parse(text) as BatchBody;
+        body = JSON.parse(text) as CommitBody | BatchBodyV1;
       } catch {
         throw new Bad(`batch ${seq}: body is not JSON`, seq);
       }
-      checkRow(row, body);
-      if (body.pruned) {
-        const t = body.pruned.throughSeq;
-        if (!Number.isSafeInteger(t) || t >= seq || t < chainPruned) throw new Bad(`batch ${seq}: bad retention mark ${String(t)}`, seq);
-        chainPruned = t;
-      }
-      readingRows += checkReadings(seq, body, readingsOf.get(seq) as ReadingsRow | undefined, prunedThrough);
       const events = eventsOf.all(seq) as EventRow[];
-      checkEvents(seq, body, events);
-      eventRows += events.length;
       try {
-        replay.apply(seq, fromBody(body));
+        if (body.v === 1) {
+          checkRow(row, body, [body.readings?.count, body.deltas?.length, body.accruals?.length]);
+          checkEvents(seq, body, events);
+          replay.applyV1(seq, fromBodyV1(body));
+        } else if (body.v === 2) {
+          checkRow(row, body, [body.metered?.readings, body.metered?.deltas, body.metered?.accruals]);
+          checkEvents(seq, body, events);
+          replay.applyV2(seq, fromBody(body));
+        } else {
+          throw new Bad(`batch ${seq}: unknown body version ${String((body as { v?: unknown }).v)}`, seq);
+        }
       } catch (err) {
+        if (err instanceof Bad) throw err;
         throw new Bad(`batch ${seq}: ${(err as Error).message}`, seq);
       }
+      eventRows += events.length;
       prev = row.hash;
       progress.batches = seq;
       progress.head = { seq, hash: row.hash };
       expected++;
     }
   }
-  if (prunedThrough !== chainPruned) {
-    throw new Bad(`readings are marked pruned through batch ${prunedThrough}, the chain records ${chainPruned}`, Math.min(prunedThrough, chainPruned) + 1);
-  }
-  const counts = db.prepare('SELECT (SELECT count(*) FROM batch_readings) AS r, (SELECT count(*) FROM events) AS e').get() as { r: number; e: number };
-  if (counts.r !== readingRows) throw new Bad(`batch_readings: ${counts.r - readingRows} rows belong to no batch`);
+  const counts = db.prepare('SELECT count(*) AS e FROM events').get() as { e: number };
   if (counts.e !== eventRows) throw new Bad(`events: ${counts.e - eventRows} rows belong to no batch`);
   const diff = compareTables(db, replay);
-  if (diff) throw new Bad(diff.reason, diff.seq);
+  if (diff) throw new Bad(diff.reason);
+  progress.lines = replay.lines.size;
 }
 
-function checkRow(row: BatchRow, body: BatchBody): void {
+function checkRow(row: BatchRow, body: { seq: number; atMs: number; policyVersion: number; events: unknown[]; vouchers: unknown[] }, counts: unknown[]): void {
   const seq = row.seq;
   const fields: Array<[string, unknown, unknown]> = [
     ['body seq', body.seq, seq],
     ['at_ms', body.atMs, row.at_ms],
     ['policy_version', body.policyVersion, row.policy_version],
-    ['n_readings', body.readings?.count, row.n_readings],
-    ['n_deltas', body.deltas?.length, row.n_deltas],
-    ['n_accruals', body.accruals?.length, row.n_accruals],
+    ['n_readings', counts[0], row.n_readings],
+    ['n_deltas', counts[1], row.n_deltas],
+    ['n_accruals', counts[2], row.n_accruals],
     ['n_events', body.events?.length, row.n_events],
     ['n_vouchers', body.vouchers?.length, row.n_vouchers],
   ];
@@ -194,31 +198,7 @@ function checkRow(row: BatchRow, body: BatchBody): void {
   }
 }
 
-interface ReadingsRow {
-  n_readings: number;
-  data: Buffer;
-}
-
-function checkReadings(seq: number, body: BatchBody, row: ReadingsRow | undefined, prunedThrough: number): number {
-  if (!row) {
-    if (body.readings.count === 0 || seq <= prunedThrough) return 0;
-    throw new Bad(`batch ${seq}: its ${body.readings.count} readings are missing`, seq);
-  }
-  let text: string;
-  let count: number;
-  try {
-    text = unpackText(row.data);
-    count = (JSON.parse(text) as unknown[]).length;
-  } catch {
-    throw new Bad(`batch ${seq}: readings cannot be decoded`, seq);
-  }
-  if (count !== body.readings.count || row.n_readings !== count || sha256Hex(text) !== body.readings.digest) {
-    throw new Bad(`batch ${seq}: readings do not match the body's digest`, seq);
-  }
-  return 1;
-}
-
-function checkEvents(seq: number, body: BatchBody, rows: EventRow[]): void {
+function checkEvents(seq: number, body: { events: Array<{ kind: string; device?: string; point?: string; account?: string; tsMs: number; detail: unknown }> }, rows: EventRow[]): void {
   if (rows.length !== body.events.length) throw new Bad(`batch ${seq}: ${rows.length} event rows, the body has ${body.events.length}`, seq);
   rows.forEach((r, i) => {
     const e = body.events[i];

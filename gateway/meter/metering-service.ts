@@ -1,17 +1,24 @@
 /**
- * The hot path: decoded readings -> one core batch -> one ledger transaction.
- * Readings are buffered and flushed together (every `flushMs`, or at once when
- * `maxBatch` are pending), so the WASM call and the SQLite commit are paid per
- * batch, not per reading. After a commit, the results are published to
+ * The hot path: decoded readings -> core batches -> ledger commits.
+ * Readings are buffered and metered together (every `flushMs`, or at once
+ * when `maxBatch` are pending), so the WASM call is paid per batch, not per
+ * reading. What the core metered is folded into a pending commit
+ * (pending-commit.ts) and committed every `commitMs` — or at once when an
+ * event, a voucher, a credit crossing or an in-process delivery counter is
+ * due (docs/ledger.md, "Cadence"). Counters are cumulative, so a crash
+ * between commits loses no consumption: the restart bills it from the last
+ * committed raw value. After a commit, the results are published to
  * listeners (API stream, uplink). Node-RED is never on this path.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../base/log';
-import type { LedgerBatch, LedgerEvent, LedgerStore, LedgerVoucher } from '../ledger/store';
+import type { HistorySampler } from '../ledger/history';
+import type { LedgerBatch, LedgerEvent, LedgerMetered, LedgerStore, LedgerVoucher } from '../ledger/store';
 import type { PolicyRegistry } from './policy-registry';
-import { formatMoney } from '../base/decimal';
 import type { SlotMap } from './slot-map';
-import type { BatchResult, CoreEvent, CoreState, MeteringCore, Reading } from '../core/types';
+import type { CoreState, MeteringCore, Reading } from '../core/types';
+import { PendingCommit, type PendingChannel } from './pending-commit';
+import { type TariffHorizon, TouGapGuard } from './tou-gaps';
 
 /** One decoded value from a device, as the metering service takes it. */
 export interface MeterInput {
@@ -28,6 +35,8 @@ export interface CommittedBatch {
   seq: number;
   hash: string;
   batch: LedgerBatch;
+  /** What the commit summarises (readings, non-zero deltas, accruals metered since the last one). */
+  metered: LedgerMetered;
   /** Wall time the ledger commit took, ms (for /metrics). */
   commitMs?: number;
   /** Ledger ids of `batch.events`, in order (what /api/events calls them). */
@@ -41,31 +50,51 @@ export interface BatchSettlement {
   voucher: LedgerVoucher;
 }
 
+/** Money metered and not committed yet, as the settler sees it. */
+export interface PendingSettlement {
+  /** The time the commit will carry. */
+  atMs: number;
+  /** Per channel: accrued since the last commit (not in the ledger's channel totals yet). */
+  channels: readonly PendingChannel[];
+}
+
 /**
- * Asked inside every flush, after the core metered the batch and before the
- * commit: the vouchers due with it. They commit in the same transaction as
- * the account state they settle, so a crash never separates the two.
+ * Asked after the core metered new money (and when settlement was requested):
+ * the vouchers due. They commit at once, in the same transaction as the
+ * account state they settle, so a crash never separates the two.
  */
 export interface BatchSettler {
-  /** `batch` is not committed yet: its accruals are not in the ledger's channel totals. */
-  due(batch: Readonly<LedgerBatch>): BatchSettlement[];
+  due(pending: PendingSettlement): BatchSettlement[];
 }
 
 export interface MeteringServiceOptions {
+  /** Meter buffered readings this often (default 250 ms). */
   flushMs?: number;
   maxBatch?: number;
+  /** Commit to the ledger this often (default 5000 ms, `ledger.commitMs`); events and vouchers commit at once. */
+  commitMs?: number;
+  /** Reading history (`ledger.history`); none by default. */
+  history?: { sampler: HistorySampler; maxBytes: number };
 }
+
+export const DEFAULT_COMMIT_MS = 5000;
 
 export class MeteringService extends EventEmitter {
   private pending: MeterInput[] = [];
   private pendingEvents: LedgerEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private commitTimer: NodeJS.Timeout | null = null;
   private policyVersion = 0;
   private readonly flushMs: number;
   private readonly maxBatch: number;
+  private readonly commitMs: number;
   private stopped = false;
   private settler: BatchSettler | null = null;
   private settleRequested = false;
+  private uncommitted: PendingCommit;
+  private lastCommitAt = Date.now();
+  private readonly gaps = new TouGapGuard();
+  private readonly history: { sampler: HistorySampler; maxBytes: number } | null;
 
   constructor(
     private readonly core: MeteringCore,
@@ -78,6 +107,14 @@ export class MeteringService extends EventEmitter {
     super();
     this.flushMs = opts.flushMs ?? 250;
     this.maxBatch = opts.maxBatch ?? 1024;
+    this.commitMs = opts.commitMs ?? DEFAULT_COMMIT_MS;
+    this.history = opts.history ?? null;
+    this.uncommitted = new PendingCommit(slots, registry);
+  }
+
+  /** The window the active time-of-use segments cover, and how to widen it for a long gap (tou-gaps.ts). */
+  setTariffHorizon(h: TariffHorizon | null): void {
+    this.gaps.setHorizon(h);
   }
 
   setPolicyVersion(v: number): void {
@@ -100,6 +137,7 @@ export class MeteringService extends EventEmitter {
   restore(): void {
     const st = this.ledger.loadState();
     const state: CoreState = { slots: [], lines: [], accounts: [] };
+    this.gaps.reset(this.slots.slots.length);
     for (const s of st.slots) {
       const info = this.slots.get(s.device, s.point);
       if (!info) continue; // point no longer configured: its totals stay in the ledger
@@ -111,6 +149,7 @@ export class MeteringService extends EventEmitter {
         heldRaw: s.heldRaw,
         heldTsMs: s.heldTsMs,
       });
+      if (s.hasBaseline) this.gaps.restored(info.slot, s.lastTsMs);
     }
     for (const l of st.lines) {
       const info = this.slots.get(l.device, l.point);
@@ -128,6 +167,7 @@ export class MeteringService extends EventEmitter {
   ingest(inputs: MeterInput[]): void {
     if (this.stopped) return;
     for (const i of inputs) this.pending.push(i);
+    if (this.history) for (const i of inputs) this.history.sampler.observe(i.device, i.point, i.tsMs, i.value);
     this.schedule();
   }
 
@@ -150,41 +190,85 @@ export class MeteringService extends EventEmitter {
     try {
       this.flush();
     } catch {
-      // Logged in flush. The core went back to the committed state, so the next
-      // reading bills the whole delta since then: no money is lost, only raw readings.
+      // Logged in commit. The core went back to the committed state, so the next
+      // reading bills the whole delta since then: no money is lost.
     }
   }
 
-  /** Meter and commit everything pending now. Returns the committed batch, or null when nothing was pending. */
+  /**
+   * Meter everything pending now, and commit when it is due (the cadence, an
+   * event, a voucher). Returns the committed batch, or null when nothing was committed.
+   */
   flush(): CommittedBatch | null {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.pending.length === 0 && this.pendingEvents.length === 0 && !this.settleRequested) return null;
     const inputs = this.pending;
     const extraEvents = this.pendingEvents;
     this.pending = [];
     this.pendingEvents = [];
-    this.settleRequested = false;
-    const readings: Reading[] = [];
-    for (const i of inputs) {
-      if (i.counterRaw === undefined) continue;
-      const info = this.slots.get(i.device, i.point);
-      if (info) readings.push({ slot: info.slot, raw: i.counterRaw, tsMs: i.tsMs });
+    const batch = this.uncommitted;
+    if (inputs.length > 0) {
+      const readings: Reading[] = [];
+      for (const i of inputs) {
+        if (i.counterRaw === undefined) continue;
+        const info = this.slots.get(i.device, i.point);
+        if (info) readings.push({ slot: info.slot, raw: i.counterRaw, tsMs: i.tsMs });
+      }
+      const wide = this.gaps.check(readings);
+      if (wide) this.core.setPolicy(wide);
+      const result = this.core.process(readings);
+      this.gaps.metered(result);
+      batch.add(result, inputs.length);
     }
-    const result = this.core.process(readings);
-    const batch = this.toLedgerBatch(inputs, result);
-    for (const e of extraEvents) batch.events.push(e);
-    if (this.settler) this.addSettlement(batch, this.settler);
-    if (inputs.length === 0 && batch.events.length === 0 && !batch.vouchers) return null; // a settlement request with nothing due
+    for (const e of extraEvents) batch.addEvent(e);
+    const due = this.settle(batch);
+    if (batch.empty && !due) return null;
+    if (due || batch.urgent || this.stopped || Date.now() - this.lastCommitAt >= this.commitMs || Date.now() < this.lastCommitAt) {
+      return this.commit(due);
+    }
+    this.scheduleCommit();
+    return null;
+  }
+
+  /** Commit everything metered so far (even before the cadence says so). */
+  commitNow(): CommittedBatch | null {
+    this.flush();
+    return this.commit(null);
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitTimer) return;
+    const wait = Math.max(0, this.lastCommitAt + this.commitMs - Date.now());
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      try {
+        this.commit(null);
+      } catch {
+        // logged in commit; the next flush tries again
+      }
+    }, wait);
+    this.commitTimer.unref();
+  }
+
+  private commit(due: BatchSettlement[] | null): CommittedBatch | null {
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    const pending = this.uncommitted;
+    if (pending.empty && !due) return null;
+    this.uncommitted = new PendingCommit(this.slots, this.registry);
+    this.lastCommitAt = Date.now();
+    const batch = pending.build(this.core, this.lastCommitAt, this.policyVersion);
+    if (due) this.addSettlement(batch, due);
     try {
       const t0 = performance.now();
       const { seq, hash } = this.ledger.commitBatch(batch);
       const eventIds = batch.events.length > 0 ? this.ledger.eventIdsOf(seq) : [];
-      const committed: CommittedBatch = { seq, hash, batch, eventIds, commitMs: performance.now() - t0 };
+      const committed: CommittedBatch = { seq, hash, batch, metered: batch.metered!, eventIds, commitMs: performance.now() - t0 };
+      this.recordHistory(false);
       this.emit('batch', committed);
       return committed;
     } catch (err) {
-      // The core has advanced but the ledger did not take the batch: put the core
+      // The core has advanced but the ledger did not take the commit: put the core
       // back to the last committed state so nothing is billed twice or lost.
       this.log.error({ err }, 'ledger commit failed; core state rolled back to the ledger');
       this.restore();
@@ -192,34 +276,59 @@ export class MeteringService extends EventEmitter {
     }
   }
 
+  /** Completed history intervals (all of them when stopping) into the ledger; a failure loses history, never money. */
+  private recordHistory(all: boolean): void {
+    if (!this.history) return;
+    const samples = this.history.sampler.take(Date.now(), all);
+    if (samples.length === 0) return;
+    try {
+      const dropped = this.ledger.recordHistory(samples, this.history.maxBytes);
+      if (dropped > 0) this.emit('history-dropped', dropped);
+    } catch (err) {
+      this.log.error({ err }, 'reading history not recorded');
+    }
+  }
+
+  /** The vouchers due now, asked when new money was metered or settlement was requested. */
+  private settle(batch: PendingCommit): BatchSettlement[] | null {
+    const settler = this.settler;
+    const requested = this.settleRequested;
+    this.settleRequested = false;
+    if (!settler || (!batch.takeMoneyChanged() && !requested)) return null;
+    try {
+      const due = settler.due({ atMs: Date.now(), channels: batch.pendingChannels() });
+      return due.length > 0 ? due : null;
+    } catch (err) {
+      // Never lose the metered batch over settlement: the vouchers follow with a later commit.
+      this.log.error({ err }, 'settlement failed; vouchers deferred to a later commit');
+      return null;
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     try {
       this.flush();
+      this.commit(null);
     } finally {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
+      if (this.commitTimer) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+      this.recordHistory(true);
     }
   }
 
   /** Settle each due voucher's amount in the core; the vouchers and the settled account rows join the batch. */
-  private addSettlement(batch: LedgerBatch, settler: BatchSettler): void {
-    let due: BatchSettlement[];
-    try {
-      due = settler.due(batch);
-    } catch (err) {
-      // Never lose the metered batch over settlement: the vouchers follow with a later batch.
-      this.log.error({ err }, 'settlement failed; vouchers deferred to a later batch');
-      return;
-    }
-    if (due.length === 0) return;
+  private addSettlement(batch: LedgerBatch, due: BatchSettlement[]): void {
     const settled = new Set<number>();
+    const events = new PendingCommit(this.slots, this.registry);
     const vouchers: LedgerVoucher[] = [];
     for (const s of due) {
       const account = this.registry.findAccount(s.account);
       try {
         if (account === undefined) throw new RangeError(`account ${s.account} is unknown to the core`);
-        for (const e of this.core.settle(account, s.settleNano)) batch.events.push(this.eventRecord(e, new Set(), settled));
+        for (const e of this.core.settle(account, s.settleNano)) events.addCoreEvent(e);
       } catch (err) {
         this.log.error({ err, channel: s.voucher.channel, seq: s.voucher.seq }, 'voucher not issued: its amount cannot be settled');
         continue;
@@ -227,6 +336,7 @@ export class MeteringService extends EventEmitter {
       settled.add(account);
       vouchers.push(s.voucher);
     }
+    batch.events.push(...events.events);
     if (vouchers.length === 0) return;
     const rows = new Map(batch.state.accounts.map((a) => [a.account, a]));
     for (const a of this.core.snapshot({ slots: [], lines: [], accounts: settled }).accounts) {
@@ -236,90 +346,4 @@ export class MeteringService extends EventEmitter {
     batch.state.accounts = [...rows.values()];
     batch.vouchers = vouchers;
   }
-
-  private toLedgerBatch(inputs: MeterInput[], r: BatchResult): LedgerBatch {
-    const reg = this.registry;
-    const touchedSlots = new Set<number>();
-    const touchedLines = new Set<number>();
-    const touchedAccounts = new Set<number>();
-    // An unchanged counter gives a zero delta on every poll: its slot state is
-    // saved, but it is not a delta of the ledger (it would add empty unpriced
-    // total rows next to the tariffed ones, and a row per poll to every batch).
-    const deltas = r.deltas
-      .filter((d) => {
-        touchedSlots.add(d.slot);
-        return d.qtyMicro !== 0n;
-      })
-      .map((d) => {
-        const s = this.slots.at(d.slot);
-        return { device: s.device, point: s.ledgerPoint ?? s.point, account: s.account, qtyMicro: d.qtyMicro, fromMs: d.fromMs, toMs: d.toMs };
-      });
-    const accruals = r.accruals.map((a) => {
-      touchedLines.add(a.line);
-      const s = this.slots.at(a.slot);
-      const ch = reg.channelInfo(a.channel);
-      touchedAccounts.add(reg.account(ch.payer));
-      return {
-        device: s.device,
-        point: s.ledgerPoint ?? s.point,
-        account: ch.payer,
-        payee: ch.payee,
-        channel: ch.id,
-        qtyMicro: a.qtyMicro,
-        amountNano: a.amountNano,
-        priceNano: a.priceNano,
-        fromMs: a.fromMs,
-        toMs: a.toMs,
-        policyVersion: a.policyVersion,
-      };
-    });
-    const events = r.events.map((e) => this.eventRecord(e, touchedSlots, touchedAccounts));
-    // Only what this batch touched: the cost stays per batch, not per configured slot.
-    const snap = this.core.snapshot({ slots: touchedSlots, lines: touchedLines, accounts: touchedAccounts });
-    const state: LedgerBatch['state'] = {
-      slots: snap.slots.map((s) => {
-        const info = this.slots.at(s.slot);
-        return { device: info.device, point: info.point, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs };
-      }),
-      lines: snap.lines.map((l) => {
-        const li = reg.lineInfo(l.line);
-        const info = this.slots.at(li.slot);
-        const ch = reg.channelInfo(li.channel);
-        return { device: info.device, point: info.point, payee: ch.payee, account: ch.payer, remainder: l.remainder };
-      }),
-      accounts: snap.accounts.map((a) => ({ account: reg.accountName(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit })),
-    };
-    return {
-      atMs: Date.now(),
-      policyVersion: this.policyVersion,
-      readings: inputs.map((i) => ({ device: i.device, point: i.point, tsMs: i.tsMs, value: i.value })),
-      deltas,
-      accruals,
-      events,
-      state,
-    };
-  }
-
-  private eventRecord(e: CoreEvent, touchedSlots: Set<number>, touchedAccounts: Set<number>): LedgerBatch['events'][number] {
-    const detail: Record<string, string | number | boolean | null> = {};
-    let device: string | undefined;
-    let point: string | undefined;
-    let account: string | undefined;
-    if (e.slot !== undefined && e.kind !== 'unknown-slot') {
-      touchedSlots.add(e.slot);
-      const s = this.slots.at(e.slot);
-      device = s.device;
-      point = s.point;
-      if (e.value !== undefined) detail.raw = e.value.toString();
-    } else if (e.slot !== undefined) {
-      detail.slot = e.slot;
-    }
-    if (e.account !== undefined) {
-      touchedAccounts.add(e.account);
-      account = this.registry.accountName(e.account);
-      if (e.value !== undefined) detail.unsettled = formatMoney(e.value);
-    }
-    return { kind: e.kind, device, point, account, tsMs: e.tsMs, detail };
-  }
 }
-

@@ -5,7 +5,7 @@
  * hovering at the threshold does not flap. Comparisons are exact decimals.
  */
 import { parseDecimal } from '../base/decimal';
-import type { LedgerEvent } from '../ledger/store';
+import type { LedgerAlarm, LedgerEvent } from '../ledger/store';
 import type { CompiledAlarm } from './compile';
 
 const FRAC = 9;
@@ -40,17 +40,12 @@ export class AlarmWatch {
   }
 
   /**
-   * Which alarms were raised and not cleared, from the ledger's alarm events
-   * (oldest first): an alarm active before a restart is not raised again.
+   * Which alarms were raised and not cleared, as the ledger keeps them
+   * (`activeAlarms()`, however many events it took): an alarm active before
+   * a restart is not raised again.
    */
-  restore(events: Iterable<Pick<LedgerEvent, 'kind' | 'device' | 'detail'>>): void {
-    for (const e of events) {
-      const policy = e.detail.policy;
-      if (typeof policy !== 'string' || !e.device) continue;
-      const key = `${policy}\u0000${e.device}`;
-      if (e.kind === 'alarm') this.active.add(key);
-      else if (e.kind === 'alarm-clear') this.active.delete(key);
-    }
+  restore(active: Iterable<Pick<LedgerAlarm, 'policy' | 'device'>>): void {
+    for (const a of active) this.active.add(`${a.policy}\u0000${a.device}`);
   }
 
   /** Feed one value; returns the alarm events it causes (raise or clear). */

@@ -44,6 +44,8 @@ export interface CompileContext {
   registry: PolicyRegistry;
   /** Time-of-use segments are compiled for [now - past, now + future) days; recompile before `horizon.toMs`. Default 7 / 35. */
   horizonDays?: { past: number; future: number };
+  /** An explicit window instead (a long reading gap, gateway/meter/tou-gaps.ts). */
+  horizon?: { fromMs: number; toMs: number };
 }
 
 export interface CompiledTariff {
@@ -132,7 +134,7 @@ interface PlannedLine {
 
 export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPolicy {
   const { past, future } = ctx.horizonDays ?? { past: 7, future: 35 };
-  const horizon = { fromMs: ctx.nowMs - past * DAY_MS, toMs: ctx.nowMs + future * DAY_MS };
+  const horizon = ctx.horizon ?? { fromMs: ctx.nowMs - past * DAY_MS, toMs: ctx.nowMs + future * DAY_MS };
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: ctx.timezone });
   } catch {

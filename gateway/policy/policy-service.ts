@@ -32,6 +32,8 @@ export interface PolicyServiceDeps {
 
 export class PolicyService extends EventEmitter {
   private current: CompiledPolicy | null = null;
+  /** The flows the current policy was compiled from. */
+  private currentFlows: unknown = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   /** The last load error, for the API/editor (null when the active policies came from the file as it is). */
   lastError: Error | null = null;
@@ -78,6 +80,7 @@ export class PolicyService extends EventEmitter {
     for (const w of compiled.warnings) this.d.log.warn({ policy: compiled.version }, w);
     this.d.core.setPolicy(compiled.tables);
     this.current = compiled;
+    this.currentFlows = flows;
     this.d.onApplied?.(compiled);
     this.emit('applied', compiled);
     return compiled;
@@ -96,6 +99,20 @@ export class PolicyService extends EventEmitter {
     } catch (err) {
       this.d.log.error({ err: (err as Error).message }, 'the last recorded policy does not compile against this config either; no policies active');
     }
+  }
+
+  /**
+   * The active tables with time-of-use segments that also cover [fromMs, toMs)
+   * (same version, same lines), for a reading gap longer than the compiled
+   * window (gateway/meter/tou-gaps.ts); null when no tariff has bands.
+   */
+  widen(fromMs: number, toMs: number): PolicyTables | null {
+    const p = this.current;
+    if (!p || !p.tariffs.some((t) => t.tou.length > 0)) return null;
+    const horizon = { fromMs: Math.min(fromMs, p.horizon.fromMs), toMs: Math.max(toMs, p.horizon.toMs) };
+    const wide = compilePolicies(this.currentFlows, { slots: this.d.slots, timezone: this.d.timezone, nowMs: Date.now(), version: p.version, registry: this.d.registry, horizon });
+    this.d.log.info({ from: new Date(horizon.fromMs).toISOString(), to: new Date(horizon.toMs).toISOString() }, 'time-of-use segments widened for a reading gap');
+    return withVersion(wide.tables, p.version);
   }
 
   stop(): void {

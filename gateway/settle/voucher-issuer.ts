@@ -6,16 +6,17 @@
  *
  * Vouchers are issued INSIDE the metering service's commit (BatchSettler):
  * the next seq and the vouchered amount come from the committed ledger
- * (channels()), the voucher and the account state it settles (the core's
- * unsettled amount lowered by core.settle) commit in one transaction, and a
- * voucher is published only after that commit. A crash at any instant either
+ * (channels()) plus what was metered since its last commit, the voucher and
+ * the account state it settles (the core's unsettled amount lowered by
+ * core.settle) commit at once in one transaction — synced to disk, see
+ * docs/ledger.md, "Durability" — and a voucher is published only after that commit. A crash at any instant either
  * committed the voucher (it is in the ledger, its seq is taken) or not (it
  * was never seen outside the process, and the same seq is issued afresh),
  * so no seq is ever reused and no two different vouchers share one.
  */
 import { parseDecimal, MONEY_FRAC } from '../base/decimal';
-import type { BatchSettlement, BatchSettler, CommittedBatch } from '../meter/metering-service';
-import type { LedgerBatch, LedgerChannelRow, LedgerStore } from '../ledger/store';
+import type { BatchSettlement, BatchSettler, CommittedBatch, PendingSettlement } from '../meter/metering-service';
+import type { LedgerChannelRow, LedgerStore } from '../ledger/store';
 import type { Logger } from '../base/log';
 import type { KeyStore } from './keys';
 import { signVoucher, type SignedVoucher } from './voucher';
@@ -77,16 +78,12 @@ export class VoucherIssuer implements BatchSettler {
     this.d.metering.requestSettlement();
   }
 
-  due(batch: Readonly<LedgerBatch>): BatchSettlement[] {
+  due(pending: PendingSettlement): BatchSettlement[] {
     const interval = this.intervalDue;
-    if (batch.accruals.length === 0 && !interval) return [];
+    if (pending.channels.length === 0 && !interval) return [];
     this.intervalDue = false;
     const fresh = new Map<string, { payer: string; payee: string; amountNano: bigint }>();
-    for (const a of batch.accruals) {
-      const f = fresh.get(a.channel) ?? { payer: a.account, payee: a.payee, amountNano: 0n };
-      f.amountNano += a.amountNano;
-      fresh.set(a.channel, f);
-    }
+    for (const c of pending.channels) fresh.set(c.channel, { payer: c.payer, payee: c.payee, amountNano: c.accruedNano });
     const committed = new Map<string, LedgerChannelRow>(this.d.ledger.channels().map((c) => [c.channel, c]));
     const ids = new Set(fresh.keys());
     if (interval) for (const id of committed.keys()) ids.add(id);
@@ -102,10 +99,10 @@ export class VoucherIssuer implements BatchSettler {
       if (unvouchered <= 0n || (unvouchered < this.thresholdNano && !interval)) continue;
       try {
         const v = signVoucher(
-          { payer, payee, seq: (row?.lastSeq ?? 0) + 1, amountNano: accrued, currency: this.d.currency, ledgerHead, issuedAtMs: batch.atMs },
+          { payer, payee, seq: (row?.lastSeq ?? 0) + 1, amountNano: accrued, currency: this.d.currency, ledgerHead, issuedAtMs: pending.atMs },
           this.d.keys.keyFor(payer),
         );
-        out.push({ account: payer, settleNano: unvouchered, voucher: { channel: id, seq: v.seq, amountNano: accrued, json: JSON.stringify(v), issuedAtMs: batch.atMs } });
+        out.push({ account: payer, settleNano: unvouchered, voucher: { channel: id, seq: v.seq, amountNano: accrued, json: JSON.stringify(v), issuedAtMs: pending.atMs } });
       } catch (err) {
         this.d.log.error({ err, channel: id }, 'cannot sign a voucher; the amount stays unvouchered');
       }

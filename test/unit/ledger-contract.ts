@@ -2,13 +2,17 @@
  * The contract every LedgerStore implementation must meet (MQTT.js
  * abstract_store style): call `ledgerContract(name, factory)` from a test
  * file; each test gets a fresh, empty store from `factory.open()`.
+ *
+ * The ledger keeps money, not readings (docs/ledger.md): a commit's body is
+ * compact (state digests, sums, the rare things in full), totals are closed
+ * hours plus the open hour, alarm state is kept, reading history is bounded.
  */
 import canonicalize from 'canonicalize';
 import { hourWindow } from '../../gateway/ledger/batch-aggregates';
 import { LedgerBatchError, LedgerClosedError, LedgerPolicyError, LedgerQueryError, LedgerVoucherError } from '../../gateway/ledger/errors';
-import { GENESIS_HASH, chainHash, encodeBody, readingsDigest, toBody } from '../../gateway/ledger/hash-chain';
-import type { LedgerBatch, LedgerStore } from '../../gateway/ledger/store';
-import { HOUR, I64_MAX, T0, U64_MAX, accrual, batch, delta, event, meterBatch, reading } from './ledger-fixtures';
+import { type CommitBody, GENESIS_HASH, chainHash } from '../../gateway/ledger/hash-chain';
+import type { LedgerBatch, LedgerSample, LedgerStore } from '../../gateway/ledger/store';
+import { HOUR, I64_MAX, T0, U64_MAX, accrual, batch, delta, event, meterBatch, usage } from './ledger-fixtures';
 
 export interface LedgerFactory {
   open(): LedgerStore;
@@ -45,21 +49,52 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
       expect(store.vouchers()).toEqual([]);
       expect(store.events()).toEqual([]);
       expect(store.latestPolicy()).toBeNull();
+      expect(store.activeAlarms()).toEqual([]);
+      expect(store.history()).toEqual([]);
+      expect(store.body(1)).toBeNull();
     });
 
     it('chains batches: seq from 1, hash = sha256(prev hash bytes ‖ canonical body)', () => {
-      const b1 = meterBatch(1);
-      const b2 = meterBatch(2);
-      const c1 = store.commitBatch(b1);
-      const c2 = store.commitBatch(b2);
+      const c1 = store.commitBatch(meterBatch(1));
+      const c2 = store.commitBatch(meterBatch(2));
       expect(c1.seq).toBe(1);
       expect(c2.seq).toBe(2);
       expect(c1.hash).toMatch(/^[0-9a-f]{64}$/);
       expect(store.head()).toEqual(c2);
-      const body1 = encodeBody(toBody(1, b1, readingsDigest(b1.readings)));
+      const body1 = store.body(1)!;
       expect(body1).toBe(canonicalize(JSON.parse(body1)));
       expect(c1.hash).toBe(chainHash(GENESIS_HASH, body1));
-      expect(c2.hash).toBe(chainHash(c1.hash, encodeBody(toBody(2, b2))));
+      expect(c2.hash).toBe(chainHash(c1.hash, store.body(2)!));
+      expect(JSON.parse(body1)).toMatchObject({ v: 2, seq: 1, atMs: meterBatch(1).atMs, policyVersion: 1 });
+    });
+
+    it('keeps money, not readings: a body holds state digests and sums, its size does not grow with what it summarises', () => {
+      const few = meterBatch(1, { qty: 1_000_000n, amount: 7n });
+      const many = { ...meterBatch(2, { qty: 9_000_000_000n, amount: 63_000n }), metered: { readings: 900_000, deltas: 900_000, accruals: 900_000 } };
+      store.commitBatch(few);
+      store.commitBatch(many);
+      const b1 = JSON.parse(store.body(1)!) as CommitBody;
+      const b2 = JSON.parse(store.body(2)!) as CommitBody;
+      expect(b2.metered).toEqual({ readings: 900_000, deltas: 900_000, accruals: 900_000 });
+      expect(b2.accrued).toEqual({ quantityMicro: '9000000000', amountNano: '63000' });
+      expect(b2.state.devices).toMatch(/^[0-9a-f]{64}$/);
+      expect(b2.state.accounts).toMatch(/^[0-9a-f]{64}$/);
+      expect(b2.state.devices).not.toBe(b1.state.devices); // the slot and remainder moved
+      expect(b1.lines).toEqual([[1, 'purifier-1', 'water', 'purifier-1', 'waterworks']]); // declared once, when new
+      expect(b2.lines).toEqual([]);
+      expect(Math.abs(store.body(2)!.length - store.body(1)!.length)).toBeLessThan(40);
+      expect(b2).not.toHaveProperty('deltas');
+      expect(b2).not.toHaveProperty('accruals');
+      expect(b2).not.toHaveProperty('readings');
+    });
+
+    it('records events, vouchers and policies in full in the body', () => {
+      store.recordPolicy(1, 'h1', '[{"id":"flow"}]', T0);
+      store.commitBatch(batch(T0 + 1, { events: [event('alarm', T0 + 1, { device: 'd', point: 'p', detail: { policy: 'n1', value: '3' } })] }));
+      store.recordVoucher({ channel: 'a>b', seq: 1, amountNano: 5n, json: '{"seq":1}', issuedAtMs: T0 + 2 });
+      expect(JSON.parse(store.body(1)!)).toMatchObject({ policy: { version: 1, hash: 'h1', flowsJson: '[{"id":"flow"}]' }, events: [{ kind: 'policy-change' }] });
+      expect(JSON.parse(store.body(2)!).events).toEqual([{ kind: 'alarm', device: 'd', point: 'p', tsMs: T0 + 1, detail: { policy: 'n1', value: '3' } }]);
+      expect(JSON.parse(store.body(3)!).vouchers).toEqual([{ channel: 'a>b', seq: 1, amountNano: '5', json: '{"seq":1}', issuedAtMs: T0 + 2 }]);
     });
 
     it('gives the same hashes for the same batches, whatever the key order of event details', () => {
@@ -75,7 +110,6 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
       const t = T0 + 5 * 60_000;
       store.commitBatch(
         batch(t, {
-          readings: [reading('pump-1', 'energy', t, '12.5'), reading('purifier-1', 'water', t, '3')],
           deltas: [
             delta('pump-1', 'energy', 'pump-1', 2_000_000n, T0, t), // no accrual: untariffed
             delta('purifier-1', 'water', 'purifier-1', 3_000_000n, T0, t),
@@ -311,13 +345,17 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
       const before = { head: store.head(), totals: store.ledgerTotals(), state: store.loadState() };
       const good = meterBatch(2);
       const bad: Array<[string, LedgerBatch]> = [
-        ['number amount', { ...good, accruals: [{ ...good.accruals[0], amountNano: 5 as unknown as bigint }] }],
-        ['channel mismatch', { ...good, accruals: [{ ...good.accruals[0], channel: 'x>y' }] }],
-        ['">" in a payee', { ...good, accruals: [{ ...good.accruals[0], payee: 'a>b', channel: 'purifier-1>a>b' }] }],
-        ['float time', { ...good, readings: [{ ...good.readings[0], tsMs: 1.5 }] }],
-        ['from after to', { ...good, deltas: [{ ...good.deltas[0], fromMs: good.deltas[0].toMs + 1 }] }],
+        ['number amount', { ...good, accruals: [{ ...good.accruals![0], amountNano: 5 as unknown as bigint }] }],
+        ['channel mismatch', { ...good, accruals: [{ ...good.accruals![0], channel: 'x>y' }] }],
+        ['">" in a payee', { ...good, accruals: [{ ...good.accruals![0], payee: 'a>b', channel: 'purifier-1>a>b' }] }],
+        ['float time', { ...good, deltas: [{ ...good.deltas![0], toMs: good.deltas![0].toMs + 0.5 }] }],
+        ['from after to', { ...good, deltas: [{ ...good.deltas![0], fromMs: good.deltas![0].toMs + 1 }] }],
         ['NaN in detail', { ...good, events: [event('x', T0, { detail: { v: Number.NaN } })] }],
-        ['empty device', { ...good, deltas: [{ ...good.deltas[0], device: '' }] }],
+        ['empty device', { ...good, deltas: [{ ...good.deltas![0], device: '' }] }],
+        ['usage off the hour', { ...good, usage: [usage('d', 'p', 'a', 'b', T0 + 1, 1n, 1n)] }],
+        ['number usage amount', { ...good, usage: [usage('d', 'p', 'a', 'b', T0, 1n, 1 as unknown as bigint)] }],
+        ['">" in a usage payee', { ...good, usage: [usage('d', 'p', 'a', 'b>c', T0, 1n, 1n)] }],
+        ['negative metered count', { ...good, metered: { readings: -1, deltas: 0, accruals: 0 } }],
         ['number raw', { ...good, state: { ...good.state, slots: [{ ...good.state.slots[0], lastRaw: 1 as unknown as bigint }] } }],
         ['missing state', { ...good, state: undefined as unknown as LedgerBatch['state'] }],
       ];
@@ -333,28 +371,76 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
       expect({ head: store.head(), totals: store.ledgerTotals(), state: store.loadState() }).toEqual(before);
     });
 
-    it('prunes raw readings only: totals, windows, events and state stay', () => {
-      for (let n = 1; n <= 5; n++) store.commitBatch(meterBatch(n));
-      const before = {
-        totals: store.ledgerTotals(),
-        window: store.ledgerTotals({ fromMs: T0, toMs: T0 + HOUR }),
-        state: store.loadState(),
-        channels: store.channels(),
-      };
-      const cutoff = meterBatch(4).atMs; // batches 1..3 were committed before it
-      expect(store.pruneReadings(cutoff)).toBe(3);
-      expect(store.pruneReadings(cutoff)).toBe(0);
-      expect({
-        totals: store.ledgerTotals(),
-        window: store.ledgerTotals({ fromMs: T0, toMs: T0 + HOUR }),
-        state: store.loadState(),
-        channels: store.channels(),
-      }).toEqual(before);
-      const pruned = store.events({ kinds: ['readings-pruned'] });
-      expect(pruned).toHaveLength(1);
-      expect(pruned[0].detail).toEqual({ throughSeq: 3, readings: 3 });
-      expect(store.head().seq).toBe(6);
-      expect(store.pruneReadings(T0 - HOUR)).toBe(0);
+    it('takes usage per line and hour as it takes deltas and accruals: the same totals, windows and channels', () => {
+      const other = open();
+      const acc = (qty: bigint, amount: bigint, from: number, to: number) => accrual('m', 'p', 'a', 'b', qty, amount, from, to);
+      store.commitBatch(batch(T0 + 2 * HOUR, { deltas: [delta('m', 'q', 'a', 5n, T0, T0 + 10)], accruals: [acc(3n, 30n, T0 - 10, T0), acc(4n, 40n, T0 + HOUR, T0 + HOUR + 1)] }));
+      other.commitBatch(
+        batch(T0 + 2 * HOUR, {
+          usage: [usage('m', 'p', 'a', 'b', T0 - HOUR, 3n, 30n), usage('m', 'p', 'a', 'b', T0 + HOUR, 4n, 40n), usage('m', 'q', 'a', '', T0, 5n, 0n)],
+        }),
+      );
+      for (const f of [{}, { fromMs: T0, toMs: T0 + HOUR }, { fromMs: T0 - HOUR, toMs: T0 }, { device: 'm', point: 'q' }]) {
+        expect(other.ledgerTotals(f)).toEqual(store.ledgerTotals(f));
+      }
+      expect(other.channels()).toEqual(store.channels());
+      expect(other.ledgerTotals()).toEqual([
+        { device: 'm', point: 'p', account: 'a', payee: 'b', quantityMicro: 7n, amountNano: 70n },
+        { device: 'm', point: 'q', account: 'a', payee: '', quantityMicro: 5n, amountNano: 0n },
+      ]);
+    });
+
+    it('answers the same whether an hour is open or closed; a late reading adds to its closed hour', () => {
+      const u = (hour: number, q: bigint, a: bigint) => usage('m', 'p', 'a', 'b', hour, q, a);
+      store.commitBatch(batch(T0 + 60_000, { usage: [u(T0, 10n, 100n)] })); // 10:00 open
+      const open = { all: store.ledgerTotals(), hour: store.ledgerTotals({ fromMs: T0, toMs: T0 + HOUR }), ch: store.channels() };
+      expect(open.all.map((t) => t.amountNano)).toEqual([100n]);
+      store.commitBatch(batch(T0 + HOUR + 1000, { usage: [] })); // 11:00:01: the 10:00 hour closes
+      const closedBody = JSON.parse(store.body(2)!) as CommitBody;
+      expect(closedBody.closed).toEqual([[1, T0, '10', '100']]);
+      expect({ all: store.ledgerTotals(), hour: store.ledgerTotals({ fromMs: T0, toMs: T0 + HOUR }), ch: store.channels() }).toEqual(open);
+      store.commitBatch(batch(T0 + HOUR + 2000, { usage: [u(T0 + HOUR, 1n, 1n), u(T0, 2n, 20n)] })); // 11:00 opens; a late 10:00 reading
+      expect(JSON.parse(store.body(3)!).closed).toEqual([[1, T0, '2', '20']]);
+      expect(store.ledgerTotals({ fromMs: T0, toMs: T0 + HOUR }).map((t) => [t.quantityMicro, t.amountNano])).toEqual([[12n, 120n]]);
+      expect(store.ledgerTotals({ fromMs: T0 + HOUR, toMs: T0 + 2 * HOUR }).map((t) => [t.quantityMicro, t.amountNano])).toEqual([[1n, 1n]]);
+      expect(store.ledgerTotals().map((t) => [t.quantityMicro, t.amountNano])).toEqual([[13n, 121n]]);
+      expect(store.channels()[0].accruedNano).toBe(121n);
+    });
+
+    it('keeps the raised alarms as state, however many alarm events came', () => {
+      const alarm = (kind: string, policy: string, device: string, t: number) => event(kind, t, { device, point: 'cartridge', detail: { policy, value: '5' } });
+      const events = [];
+      for (let i = 0; i < 12_000; i++) events.push(alarm(i % 2 === 0 ? 'alarm' : 'alarm-clear', 'low', 'purifier-1', T0 + i));
+      events.push(alarm('alarm', 'low', 'purifier-1', T0 + 20_000)); // raised once more: stays raised
+      events.push(alarm('alarm', 'low', 'purifier-2', T0 + 20_001));
+      events.push(alarm('alarm', 'low', 'purifier-2', T0 + 20_002)); // raised twice: keeps its first time
+      events.push(alarm('alarm', 'high', 'purifier-3', T0 + 20_003));
+      events.push(alarm('alarm-clear', 'high', 'purifier-3', T0 + 20_004));
+      events.push(event('alarm', T0, { device: 'x', detail: {} })); // no policy: not an alarm of a node
+      store.commitBatch(batch(T0, { events: events.slice(0, 6000) }));
+      store.commitBatch(batch(T0 + 1, { events: events.slice(6000) }));
+      expect(store.activeAlarms()).toEqual([
+        { policy: 'low', device: 'purifier-1', point: 'cartridge', sinceMs: T0 + 20_000 },
+        { policy: 'low', device: 'purifier-2', point: 'cartridge', sinceMs: T0 + 20_001 },
+      ]);
+    });
+
+    it('keeps reading history downsampled and bounded by bytes, the oldest intervals dropped first', () => {
+      const sample = (atMs: number, point: string, n: number): LedgerSample => ({ device: 'd', point, atMs, count: n, last: String(n), min: '0', max: String(n), mean: String(n / 2) });
+      expect(store.recordHistory([sample(T0, 'p', 4), sample(T0, 'q', 2), sample(T0 + 60_000, 'p', 6)], 1_000_000)).toBe(0);
+      expect(store.history({ point: 'p' })).toEqual([sample(T0, 'p', 4), sample(T0 + 60_000, 'p', 6)]);
+      expect(store.history({ fromMs: T0 + 1 })).toEqual([sample(T0 + 60_000, 'p', 6)]);
+      // more readings of an interval already written: one sample of both
+      store.recordHistory([{ device: 'd', point: 'q', atMs: T0, count: 2, last: '9', min: '-1', max: '9', mean: '4' }], 1_000_000);
+      expect(store.history({ point: 'q' })).toEqual([{ device: 'd', point: 'q', atMs: T0, count: 4, last: '9', min: '-1', max: '9', mean: '2.5' }]);
+      const many: LedgerSample[] = [];
+      for (let i = 2; i < 40; i++) many.push(sample(T0 + i * 60_000, 'p', i));
+      const dropped = store.recordHistory(many, 800);
+      expect(dropped).toBeGreaterThan(0);
+      const left = store.history();
+      expect(left.length).toBeLessThan(many.length);
+      expect(left[left.length - 1]).toEqual(sample(T0 + 39 * 60_000, 'p', 39)); // the newest stay
+      expect(store.head().seq).toBe(0); // history is not money: not chained
     });
 
     it('throws LedgerClosedError after close (close is idempotent)', () => {

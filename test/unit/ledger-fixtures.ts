@@ -2,10 +2,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LedgerAccrual, LedgerBatch, LedgerDelta, LedgerEvent, LedgerReading, LedgerState } from '../../gateway/ledger/store';
+import type { LedgerAccrual, LedgerBatch, LedgerDelta, LedgerEvent, LedgerState, LedgerUsage } from '../../gateway/ledger/store';
 
 export const HOUR = 3_600_000;
-/** 2025-01-06T10:00:00Z, hour-aligned, safely before the wall clock (retention stamps its batches with Date.now()). */
+/** 2025-01-06T10:00:00Z, hour-aligned, safely before the wall clock. */
 export const T0 = Date.UTC(2025, 0, 6, 10, 0, 0);
 export const I64_MAX = 2n ** 63n - 1n;
 export const U64_MAX = 2n ** 64n - 1n;
@@ -18,7 +18,6 @@ export function batch(atMs: number, parts: Partial<LedgerBatch> = {}): LedgerBat
   return {
     atMs,
     policyVersion: 0,
-    readings: [],
     deltas: [],
     accruals: [],
     events: [],
@@ -27,8 +26,8 @@ export function batch(atMs: number, parts: Partial<LedgerBatch> = {}): LedgerBat
   };
 }
 
-export function reading(device: string, point: string, tsMs: number, value: string): LedgerReading {
-  return { device, point, tsMs, value };
+export function usage(device: string, point: string, account: string, payee: string, hourMs: number, quantityMicro: bigint, amountNano: bigint): LedgerUsage {
+  return { device, point, account, payee, hourMs, quantityMicro, amountNano };
 }
 
 export function delta(device: string, point: string, account: string, qtyMicro: bigint, fromMs: number, toMs: number): LedgerDelta {
@@ -54,8 +53,8 @@ export function event(kind: string, tsMs: number, more: Partial<LedgerEvent> = {
 }
 
 /**
- * One metered reading of a tariffed counter: a reading, its delta, one flat
- * accrual, the slot, line and account state after it.
+ * One metered reading of a tariffed counter: its delta, one flat accrual, the
+ * slot, line and account state after it.
  */
 export function meterBatch(
   n: number,
@@ -72,7 +71,7 @@ export function meterBatch(
   const fromMs = toMs - 60_000;
   return batch(toMs + 10, {
     policyVersion: 1,
-    readings: [reading(device, point, toMs, String(n * 1.5))],
+    metered: { readings: 1, deltas: 1, accruals: 1 },
     deltas: [delta(device, point, account, qty, fromMs, toMs)],
     accruals: [accrual(device, point, account, payee, qty, amount, fromMs, toMs)],
     state: {
