@@ -19,6 +19,10 @@ gateway:
 http:
   listen: 127.0.0.1:8080     # API, WebSocket stream, /metrics, Node-RED editor at /admin
 
+ledger:                      # money, not readings: see docs/ledger.md
+  commitMs: 5000             # commit cadence; events, vouchers and credit crossings commit at once
+  history: off               # or { every: 1m, maxBytes: 200MB }: downsampled reading history
+
 # mqtt:                      # optional northbound uplink (store-and-forward)
 #   url: mqtt://127.0.0.1:1883
 #   topicPrefix: m2m

@@ -200,13 +200,13 @@ export function sizeBytes(v: string | number): number {
 
 const durationSchema = (min: number, max: number) =>
   z
-    .union([z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "1m", "30s", "1h" or a number of ms' }), z.int()])
-    .refine((v) => (typeof v === 'number' || DURATION_PATTERN.test(v)) && durationMs(v) >= min && durationMs(v) <= max, {
+    .union([z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "1m", "30s", "1h" or a number of ms' }), z.int().min(min).max(max)])
+    .refine((v) => (typeof v === 'string' && !DURATION_PATTERN.test(v)) || (durationMs(v) >= min && durationMs(v) <= max), {
       error: `expected a duration between ${min / 1000} s and ${max / 3_600_000} h`,
     });
 const sizeSchema = z
-  .union([z.string().regex(SIZE_PATTERN, { error: 'expected a size like "200MB", "1GB" or a number of bytes' }), z.int()])
-  .refine((v) => (typeof v === 'number' || SIZE_PATTERN.test(v)) && sizeBytes(v) >= 1e6 && sizeBytes(v) <= 1e12, { error: 'expected a size between 1MB and 1000GB' });
+  .union([z.string().regex(SIZE_PATTERN, { error: 'expected a size like "200MB", "1GB" or a number of bytes' }), z.int().min(1e6).max(1e12)])
+  .refine((v) => (typeof v === 'string' && !SIZE_PATTERN.test(v)) || (sizeBytes(v) >= 1e6 && sizeBytes(v) <= 1e12), { error: 'expected a size between 1MB and 1000GB' });
 
 export const historySchema = z.strictObject({
   every: durationSchema(1000, 86_400_000).default('1m').meta({ description: 'one sample per point per interval: last, min, max, mean (default "1m")' }),

@@ -8,6 +8,10 @@ gateway:
   timezone: Europe/Oslo      # for time-of-use tariffs, DST-correct
 http:
   listen: 127.0.0.1:8080     # API, WebSocket, /metrics, Node-RED at /admin
+ledger:                      # defaults are the developers' to choose and justify
+  commitMs: 5000             # commit cadence (money or events commit sooner)
+  checkpointMs: 60000        # signed checkpoint of the ledger head
+  history: off               # or { every: 1m, maxBytes: 200MB }: downsampled readings
 mqtt:                        # optional uplink
   url: mqtt://127.0.0.1:1883
   topicPrefix: m2m

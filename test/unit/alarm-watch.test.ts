@@ -1,3 +1,4 @@
+import { SqliteLedger } from '../../gateway/ledger/sqlite-store';
 import { AlarmWatch } from '../../gateway/policy/alarm-watch';
 import type { CompiledAlarm } from '../../gateway/policy/compile';
 
@@ -40,17 +41,29 @@ describe('AlarmWatch', () => {
     expect(w.observe('purifier-1', 'hardness', '20', 9)[0].kind).toBe('alarm-clear');
   });
 
-  it('after a restart, an alarm raised before it is not raised again; a cleared one is', () => {
+  it('after a restart, an alarm raised before it is not raised again; a cleared one is — however many events came before', () => {
     const before = new AlarmWatch();
     before.setAlarms([cartridge]);
+    const ledger = SqliteLedger.inMemory();
+    // 20 000 raise/clear events of purifier-1 first: the ledger keeps the state, not the last N events
+    for (let round = 0; round < 10; round++) {
+      const flapping = [];
+      for (let i = 0; i < 1000; i++) {
+        flapping.push(...before.observe('purifier-1', 'cartridge', '5', 10 * i), ...before.observe('purifier-1', 'cartridge', '50', 10 * i + 1));
+      }
+      ledger.commitBatch({ atMs: round, policyVersion: 1, events: flapping, state: { slots: [], lines: [], accounts: [] } });
+    }
     const history = [
       ...before.observe('purifier-1', 'cartridge', '5', 1),
       ...before.observe('purifier-2', 'cartridge', '5', 1),
       ...before.observe('purifier-2', 'cartridge', '50', 2),
     ];
+    ledger.commitBatch({ atMs: 11, policyVersion: 1, events: history, state: { slots: [], lines: [], accounts: [] } });
+    expect(ledger.events({ kinds: ['alarm', 'alarm-clear'], limit: 100_000 })).toHaveLength(20_003);
     const after = new AlarmWatch();
     after.setAlarms([cartridge]);
-    after.restore(history);
+    after.restore(ledger.activeAlarms());
+    ledger.close();
     expect(after.observe('purifier-1', 'cartridge', '5', 3)).toEqual([]);
     expect(after.observe('purifier-2', 'cartridge', '5', 3).map((e) => e.kind)).toEqual(['alarm']);
     expect(after.observe('purifier-1', 'cartridge', '50', 4).map((e) => e.kind)).toEqual(['alarm-clear']);

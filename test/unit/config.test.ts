@@ -54,10 +54,11 @@ function onePoint(p: string): string {
 describe('loading the DESIGN §4 example', () => {
   const cfg = parseConfig(DESIGN_EXAMPLE, BASE);
 
-  it('fills the gateway, http and mqtt sections', () => {
+  it('fills the gateway, http, ledger and mqtt sections', () => {
     expect(cfg.version).toBe(1);
-    expect(cfg.gateway).toEqual({ id: 'gw-1', dataDir: path.resolve(BASE, 'm2m-data'), currency: 'NOK', timezone: 'Europe/Oslo', readingsRetentionDays: 30 });
+    expect(cfg.gateway).toEqual({ id: 'gw-1', dataDir: path.resolve(BASE, 'm2m-data'), currency: 'NOK', timezone: 'Europe/Oslo' });
     expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8080, editor: true });
+    expect(cfg.ledger).toEqual({ commitMs: 5000, checkpointMs: 60000, history: null });
     expect(cfg.mqtt).toEqual({ url: 'mqtt://127.0.0.1:1883', topicPrefix: 'm2m', clientId: 'm2m-gw-1', maxQueued: 100000, qos: 1 });
     expect(cfg.configFile).toBe('');
   });
@@ -130,6 +131,41 @@ devices:
     );
     expect(cfg.devices[0].points[0]).toMatchObject({ type: 'string', length: 20 });
     expect(cfg.http).toEqual({ host: '::1', port: 0, editor: true });
+  });
+});
+
+describe('the ledger section', () => {
+  const minimal = (ledger: string) => onePoint('{ name: flow, kind: counter, register: "30001" }').replace('gateway: { id: gw, timezone: UTC }', `gateway: { id: gw, timezone: UTC }\nledger: ${ledger}`);
+
+  it('defaults: a commit every 5 s, a checkpoint a minute, no reading history', () => {
+    expect(parseConfig(onePoint('{ name: flow, kind: counter, register: "30001" }'), BASE).ledger).toEqual({ commitMs: 5000, checkpointMs: 60000, history: null });
+    expect(parseConfig(minimal('{ history: off }'), BASE).ledger.history).toBeNull();
+    expect(parseConfig(minimal('{ history: false }'), BASE).ledger.history).toBeNull();
+  });
+
+  it('takes history as durations and sizes with units, or as ms and bytes', () => {
+    expect(parseConfig(minimal('{ commitMs: 1000, history: { every: 1m, maxBytes: 200MB } }'), BASE).ledger).toEqual({
+      commitMs: 1000,
+      checkpointMs: 60000,
+      history: { everyMs: 60_000, maxBytes: 200_000_000 },
+    });
+    expect(parseConfig(minimal('{ history: {} }'), BASE).ledger.history).toEqual({ everyMs: 60_000, maxBytes: 200_000_000 });
+    expect(parseConfig(minimal('{ history: { every: 30s, maxBytes: 64MiB } }'), BASE).ledger.history).toEqual({ everyMs: 30_000, maxBytes: 64 * 1024 * 1024 });
+    expect(parseConfig(minimal('{ history: { every: 3600000, maxBytes: 5000000 } }'), BASE).ledger.history).toEqual({ everyMs: 3_600_000, maxBytes: 5_000_000 });
+  });
+
+  it('reports bad values by path', () => {
+    expect(paths(issuesOf(minimal('{ commitMs: 10 }')))).toEqual(['ledger.commitMs']);
+    expect(paths(issuesOf(minimal('{ history: { every: 1 week } }')))).toEqual(['ledger.history.every']);
+    expect(paths(issuesOf(minimal('{ history: { every: 100ms } }')))).toEqual(['ledger.history.every']);
+    expect(paths(issuesOf(minimal('{ history: { maxBytes: 10KB } }')))).toEqual(['ledger.history.maxBytes']);
+    expect(paths(issuesOf(minimal('{ history: on }')))).toEqual(['ledger.history']);
+    expect(paths(issuesOf(minimal('{ comitMs: 5000 }')))).toEqual(['ledger.comitMs']);
+  });
+
+  it('still accepts the retired gateway.readingsRetentionDays (ignored: raw readings are not kept)', () => {
+    const cfg = parseConfig(onePoint('{ name: flow, kind: counter, register: "30001" }').replace('gateway: { id: gw, timezone: UTC }', 'gateway: { id: gw, timezone: UTC, readingsRetentionDays: 30 }'), BASE);
+    expect(cfg.gateway).not.toHaveProperty('readingsRetentionDays');
   });
 });
 
@@ -487,7 +523,7 @@ describe('files, example and JSON schema', () => {
     expect(schema.$id).toMatch(/m2m-gateway/);
     expect(schema.required).toEqual(['version']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'mqtt', 'settlement', 'links', 'devices']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'ledger', 'mqtt', 'settlement', 'links', 'devices']);
     const point = (schema.properties.devices.items!.properties!.points as { items: { properties: Record<string, unknown> } }).items;
     expect(Object.keys(point.properties)).toEqual(
       expect.arrayContaining(['name', 'kind', 'area', 'address', 'register', 'type', 'scale', 'obis']),

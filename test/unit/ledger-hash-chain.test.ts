@@ -1,21 +1,11 @@
-/** The canonical batch encoding, the chain hash and the aggregation rules, property-tested where it pays. */
+/** The canonical commit body, the chain hash and the aggregation rules, property-tested where it pays. */
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
-import { aggregateBatch, channelId, hourOf, hourWindow, parseChannel } from '../../gateway/ledger/batch-aggregates';
-import {
-  GENESIS_HASH,
-  chainHash,
-  encodeBody,
-  encodeReadings,
-  fromBody,
-  packText,
-  readingsDigest,
-  toBody,
-  unpackText,
-} from '../../gateway/ledger/hash-chain';
-import type { EventDetailValue, LedgerBatch } from '../../gateway/ledger/store';
-import { HOUR, T0, accrual, delta } from './ledger-fixtures';
+import { aggregateBatch, batchUsage, channelId, hourOf, hourWindow, parseChannel } from '../../gateway/ledger/batch-aggregates';
+import { type CommitContent, GENESIS_HASH, chainHash, encodeBody, fromBody, packText, toBody, unpackText } from '../../gateway/ledger/hash-chain';
+import type { EventDetailValue } from '../../gateway/ledger/store';
+import { HOUR, T0, accrual, delta, usage } from './ledger-fixtures';
 
 /** Any UTF-16 code unit, lone surrogates and control characters included. */
 const text = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 12 });
@@ -30,29 +20,16 @@ const detailValue: fc.Arbitrary<EventDetailValue> = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
 const detailKey = fc.oneof(text, fc.nat({ max: 20 }).map(String), fc.constantFrom('raw', '__proto__', 'constructor', '4294967295', 'a', 'B'));
+const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
 
-const batchArb: fc.Arbitrary<LedgerBatch> = fc.record({
+const contentArb: fc.Arbitrary<CommitContent> = fc.record({
   atMs: ms,
   policyVersion: fc.nat({ max: 50 }),
-  readings: fc.array(fc.record({ device: name, point: name, tsMs: ms, value: text }), { maxLength: 4 }),
-  deltas: fc.array(fc.record({ device: name, point: name, account: name, qtyMicro: big, fromMs: ms, toMs: ms }), { maxLength: 3 }),
-  accruals: fc.array(
-    fc
-      .record({
-        device: name,
-        point: name,
-        account: name,
-        payee: name,
-        qtyMicro: big,
-        amountNano: big,
-        priceNano: big,
-        fromMs: ms,
-        toMs: ms,
-        policyVersion: fc.nat({ max: 50 }),
-      })
-      .map((a) => ({ ...a, channel: channelId(a.account, a.payee) })),
-    { maxLength: 3 },
-  ),
+  accruedQtyMicro: big,
+  accruedNano: big,
+  metered: fc.record({ readings: fc.nat(), deltas: fc.nat(), accruals: fc.nat() }),
+  closed: fc.array(fc.record({ lineId: fc.nat(), hourMs: ms.map((t) => Math.floor(t / HOUR) * HOUR), quantityMicro: big, amountNano: big }), { maxLength: 4 }),
+  lines: fc.array(fc.record({ id: fc.nat(), device: name, point: name, account: name, payee: fc.oneof(fc.constant(''), name) }), { maxLength: 3 }),
   events: fc.array(
     fc.record(
       {
@@ -67,34 +44,20 @@ const batchArb: fc.Arbitrary<LedgerBatch> = fc.record({
     ),
     { maxLength: 3 },
   ),
-  state: fc.record({
-    slots: fc.array(
-      fc.record({
-        device: name,
-        point: name,
-        hasBaseline: fc.boolean(),
-        lastRaw: big,
-        lastTsMs: ms,
-        heldRaw: fc.option(big, { nil: null }),
-        heldTsMs: ms,
-      }),
-      { maxLength: 2 },
-    ),
-    lines: fc.array(fc.record({ device: name, point: name, payee: name, account: name, remainder: big }), { maxLength: 2 }),
-    accounts: fc.array(fc.record({ account: name, unsettledNano: big, overLimit: fc.boolean() }), { maxLength: 2 }),
-  }),
   vouchers: fc.array(
     fc.record({ channel: fc.tuple(name, name).map(([a, b]) => channelId(a, b)), seq: fc.nat(), amountNano: big, json: text, issuedAtMs: ms }),
     { maxLength: 2 },
   ),
-  policy: fc.option(fc.record({ version: fc.nat(), hash: text, flowsJson: text }), { nil: undefined }),
+  policy: fc.option(fc.record({ version: fc.nat(), hash: text, flowsJson: text }), { nil: null }),
+  state: fc.record({ accounts: hex, devices: hex }),
+  migration: fc.option(fc.record({ fromSchema: fc.constant(1), readingsDropped: fc.nat(), throughSeq: fc.nat() }), { nil: null }),
 });
 
-describe('canonical batch body', () => {
+describe('canonical commit body', () => {
   it('is byte for byte the RFC 8785 form the canonicalize package gives', () => {
     fc.assert(
-      fc.property(batchArb, fc.nat(), fc.option(fc.nat(), { nil: null }), (b, seq, pruned) => {
-        const body = toBody(seq, b, readingsDigest(b.readings), pruned);
+      fc.property(contentArb, fc.nat(), (c, seq) => {
+        const body = toBody(seq, c);
         expect(encodeBody(body)).toBe(canonicalize(body));
       }),
       { numRuns: 300 },
@@ -103,32 +66,39 @@ describe('canonical batch body', () => {
 
   it('decodes back to the committed values (bigints exact)', () => {
     fc.assert(
-      fc.property(batchArb, (b) => {
-        const back = fromBody(JSON.parse(encodeBody(toBody(1, b))));
-        expect(back.deltas).toEqual(b.deltas);
-        expect(back.accruals).toEqual(b.accruals);
-        expect(back.state.slots).toEqual(b.state.slots);
-        expect(back.state.lines.map((l) => l.remainder)).toEqual(b.state.lines.map((l) => l.remainder));
-        expect(back.state.accounts.map((a) => a.unsettledNano)).toEqual(b.state.accounts.map((a) => a.unsettledNano));
-        expect(back.vouchers.map((v) => v.amountNano)).toEqual((b.vouchers ?? []).map((v) => v.amountNano));
-        expect(back.events.map((e) => canonicalize(e.detail))).toEqual(b.events.map((e) => canonicalize(e.detail)));
-        expect(back.prunedThroughSeq).toBeNull();
+      fc.property(contentArb, (c) => {
+        const back = fromBody(JSON.parse(encodeBody(toBody(1, c))));
+        expect([back.accruedQtyMicro, back.accruedNano]).toEqual([c.accruedQtyMicro, c.accruedNano]);
+        expect(back.metered).toEqual(c.metered);
+        expect(back.closed).toEqual([...c.closed].sort((a, b) => a.hourMs - b.hourMs || a.lineId - b.lineId));
+        expect(back.lines).toEqual([...c.lines].sort((a, b) => a.id - b.id));
+        expect(back.vouchers.map((v) => v.amountNano)).toEqual(c.vouchers.map((v) => v.amountNano));
+        expect(back.events.map((e) => canonicalize(e.detail))).toEqual(c.events.map((e) => canonicalize(e.detail)));
+        expect(back.state).toEqual(c.state);
+        expect(back.migration).toEqual(c.migration);
       }),
       { numRuns: 200 },
     );
   });
 
-  it('folds readings into a digest of their canonical array, in commit order', () => {
-    const r = [
-      { device: 'd', point: 'p', tsMs: 2, value: '1.5' },
-      { device: 'd', point: 'q', tsMs: 1, value: 'true' },
-    ];
-    expect(encodeReadings(r)).toBe(canonicalize(r));
-    expect(readingsDigest(r)).toBe(createHash('sha256').update(canonicalize(r)!).digest('hex'));
-    expect(readingsDigest(r)).not.toBe(readingsDigest([r[1], r[0]]));
-    const body = toBody(4, { atMs: 0, policyVersion: 0, readings: r, deltas: [], accruals: [], events: [], state: { slots: [], lines: [], accounts: [] } });
-    expect(body.readings).toEqual({ count: 2, digest: readingsDigest(r) });
+  it('records the state as digests and the money as sums, never items per reading', () => {
+    const body = toBody(4, {
+      atMs: 0,
+      policyVersion: 0,
+      accruedQtyMicro: 10n,
+      accruedNano: 3n,
+      metered: { readings: 1_000_000, deltas: 900_000, accruals: 900_000 },
+      closed: [],
+      lines: [],
+      events: [],
+      vouchers: [],
+      policy: null,
+      state: { accounts: 'a'.repeat(64), devices: 'b'.repeat(64) },
+    });
+    expect(Object.keys(body)).toEqual(['accrued', 'atMs', 'closed', 'events', 'lines', 'metered', 'migration', 'policy', 'policyVersion', 'seq', 'state', 'v', 'vouchers']);
     expect(body.seq).toBe(4);
+    expect(body.v).toBe(2);
+    expect(encodeBody(body).length).toBeLessThan(450); // whatever the counts say
   });
 
   it('hashes as sha256(prev hash bytes ‖ utf-8 body)', () => {
@@ -179,6 +149,18 @@ describe('aggregation rules', () => {
     ]);
     expect([...agg.channels.values()]).toEqual([{ channel: 'acc>pay', payer: 'acc', payee: 'pay', accruedNano: 14n }]);
     expect([...agg.hourly.values()].map((h) => h.hourMs)).toEqual([T0, T0, T0]);
+  });
+
+  it('folds deltas and accruals into usage per line and hour, after the usage given', () => {
+    const given = usage('m', 'p', 'acc', 'pay', T0, 1n, 1n);
+    expect(
+      batchUsage({
+        usage: [given],
+        deltas: [delta('m', 'p', 'acc', 100n, T0, T0 + 10), delta('m', 'q', 'acc', 5n, T0 - 10, T0)],
+        accruals: [accrual('m', 'p', 'acc', 'pay', 100n, 6n, T0, T0 + 10)],
+      }),
+    ).toEqual([given, usage('m', 'p', 'acc', 'pay', T0, 100n, 6n), usage('m', 'q', 'acc', '', T0 - HOUR, 5n, 0n)]);
+    expect(batchUsage({})).toEqual([]);
   });
 
   it('gives the same totals however accruals are split into batches', () => {

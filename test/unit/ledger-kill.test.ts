@@ -2,14 +2,15 @@
  * kill -9 durability: a child commits in a tight loop and is SIGKILLed at an
  * arbitrary instant (twice, resuming in between). After each kill the ledger
  * verifies, holds every batch the child reported committed (at most one more:
- * committed, not yet reported), has no partial batch, and its totals, state,
- * channel and vouchers agree with exactly the batches it holds.
+ * committed, not yet reported), has no partial batch, and its totals (closed
+ * hours plus the open hour, per hour and in all), state, channel, vouchers
+ * and raised alarms agree with exactly the batches it holds.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { SqliteLedger } from '../../gateway/ledger/sqlite-store';
 import { verifyLedger } from '../../gateway/ledger/verify';
-import { rmDir, tmpDir } from './ledger-fixtures';
+import { T0, rmDir, tmpDir } from './ledger-fixtures';
 
 const CHILD = path.join(__dirname, 'ledger-kill-child.js');
 
@@ -73,6 +74,17 @@ function checkAfterKill(reported: number): number {
     expect(vouchers.length).toBeGreaterThanOrEqual(Math.floor(k / 40) - 1);
     expect(vouchers.length).toBeLessThanOrEqual(Math.floor(k / 40));
     expect(l.events({ kinds: ['tick'], limit: 100_000 })).toHaveLength(Math.floor(k / 10));
+    // Every hour holds its batches (one a minute, counted in the hour of toMs - 1), whether closed or open.
+    const HOUR = 3_600_000;
+    for (let h = 0; h * 60 <= k; h++) {
+      const from = T0 + h * HOUR;
+      // batch j covers (j - 1, j] minutes after T0: it counts in hour floor((j * 60000 - 1) / HOUR)
+      let want = 0;
+      for (let j = 1; j <= k; j++) if (Math.floor((j * 60_000 - 1) / HOUR) === h) want++;
+      expect([h, l.ledgerTotals({ fromMs: from, toMs: from + HOUR })[0]?.amountNano ?? 0n]).toEqual([h, 7n * BigInt(want)]);
+    }
+    const last = 25 * Math.floor(k / 25);
+    expect(l.activeAlarms()).toEqual(last > 0 && last % 50 !== 0 ? [{ policy: 'low', device: 'purifier-1', point: 'cartridge', sinceMs: T0 + last * 60_000 }] : []);
     return k;
   } finally {
     l.close();

@@ -1,11 +1,10 @@
-/** SqliteLedger specifics: files and modes, reopening, schema versions, two connections, retention timer, error codes. */
+/** SqliteLedger specifics: files and modes, pragmas, reopening, schema versions, two connections, durability of vouchers, error codes. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { LEDGER_ERRORS, LedgerOpenError, LedgerSchemaError } from '../../gateway/ledger/errors';
-import { planPrune, scheduleRetention } from '../../gateway/ledger/retention';
 import { SCHEMA_VERSION } from '../../gateway/ledger/schema';
-import { LEDGER_FILE, SqliteLedger, openLedger } from '../../gateway/ledger/sqlite-store';
+import { DEFAULT_WAL_AUTOCHECKPOINT, LEDGER_FILE, PAGE_SIZE, SqliteLedger, openLedger } from '../../gateway/ledger/sqlite-store';
 import type { LedgerStore } from '../../gateway/ledger/store';
 import { verifyLedger } from '../../gateway/ledger/verify';
 import { HOUR, T0, batch, delta, event, meterBatch, rmDir, tmpDir } from './ledger-fixtures';
@@ -29,11 +28,12 @@ function snapshot(l: LedgerStore) {
     vouchers: l.vouchers(),
     events: l.events(),
     policy: l.latestPolicy(),
+    alarms: l.activeAlarms(),
   };
 }
 
 describe('SqliteLedger files', () => {
-  it('creates dataDir (mkdir -p) and dataDir/ledger.db with mode 0600, WAL journal', () => {
+  it('creates dataDir (mkdir -p) and dataDir/ledger.db with mode 0600, WAL journal, 4 KiB pages', () => {
     const dir = path.join(root, 'a', 'b', 'data');
     const l = SqliteLedger.open(dir);
     l.commitBatch(meterBatch(1));
@@ -44,7 +44,32 @@ describe('SqliteLedger files', () => {
     l.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('page_size', { simple: true })).toBe(PAGE_SIZE);
     db.close();
+  });
+
+  it('syncs the commits that carry vouchers or a policy change, and only those, when synchronous is NORMAL', () => {
+    const l = SqliteLedger.open(root);
+    // The connection's own setting, read back through better-sqlite3 after each kind of commit.
+    const db = (l as unknown as { conn: Database.Database }).conn;
+    const seen: number[] = [];
+    const pragma = db.pragma.bind(db);
+    (db as unknown as { pragma: typeof db.pragma }).pragma = ((source: string, opts?: Database.PragmaOptions) => {
+      if (/^synchronous = /.test(source)) seen.push(source.endsWith('FULL') ? 2 : 1);
+      return pragma(source, opts);
+    }) as typeof db.pragma;
+    l.commitBatch(meterBatch(1));
+    expect(seen).toEqual([]);
+    l.recordVoucher({ channel: 'purifier-1>waterworks', seq: 1, amountNano: 5n, json: '{}', issuedAtMs: T0 });
+    expect(seen).toEqual([2, 1]);
+    l.recordPolicy(1, 'h', '[]', T0);
+    expect(seen).toEqual([2, 1, 2, 1]);
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(DEFAULT_WAL_AUTOCHECKPOINT);
+    l.close();
+    const full = SqliteLedger.open(root, { synchronous: 'FULL' });
+    expect((full as unknown as { conn: Database.Database }).conn.pragma('synchronous', { simple: true })).toBe(2);
+    full.close();
   });
 
   it('tightens an existing ledger file to 0600', () => {
@@ -66,7 +91,7 @@ describe('SqliteLedger files', () => {
       }),
     );
     l.recordVoucher({ channel: 'purifier-1>waterworks', seq: 1, amountNano: 5n, json: '{}', issuedAtMs: T0 + HOUR });
-    l.pruneReadings(meterBatch(3).atMs);
+    l.commitBatch(batch(T0 + HOUR, { events: [event('alarm', T0 + HOUR, { device: 'purifier-1', point: 'cartridge', detail: { policy: 'low' } })] }));
     const before = snapshot(l);
     l.close();
 
@@ -75,7 +100,7 @@ describe('SqliteLedger files', () => {
     const next = again.commitBatch(meterBatch(5));
     expect(next.seq).toBe(before.head.seq + 1);
     again.close();
-    expect(verifyLedger(root)).toEqual({ ok: true, batches: next.seq, head: next });
+    expect(verifyLedger(root)).toEqual({ ok: true, batches: next.seq, head: next, lines: 2 });
   });
 
   it('records its schema version and refuses a newer one or a database that is not a ledger', () => {
@@ -118,59 +143,10 @@ describe('SqliteLedger files', () => {
     expect(a.channels()).toEqual([
       { channel: 'purifier-1>waterworks', payer: 'purifier-1', payee: 'waterworks', accruedNano: 1111n, voucheredNano: 50n, lastSeq: 1 },
     ]);
+    expect(b.loadState()).toEqual(a.loadState());
     a.close();
     b.close();
     expect(verifyLedger(root).ok).toBe(true);
-  });
-});
-
-describe('retention steps', () => {
-  it('prune in steps of whole batches from the last mark to the newest batch before the cutoff', () => {
-    const l = SqliteLedger.open(root);
-    for (let n = 1; n <= 7; n++) l.commitBatch(meterBatch(n));
-    const db = new Database(path.join(root, LEDGER_FILE), { readonly: true });
-    expect(planPrune(db, meterBatch(8).atMs, 3)).toEqual([
-      { fromSeq: 0, throughSeq: 3 },
-      { fromSeq: 3, throughSeq: 6 },
-      { fromSeq: 6, throughSeq: 7 },
-    ]);
-    expect(planPrune(db, meterBatch(3).atMs, 3)).toEqual([{ fromSeq: 0, throughSeq: 2 }]);
-    expect(planPrune(db, T0, 3)).toEqual([]);
-    expect(l.pruneReadings(meterBatch(3).atMs)).toBe(2);
-    expect(planPrune(db, meterBatch(5).atMs, 3)).toEqual([{ fromSeq: 2, throughSeq: 4 }]);
-    db.close();
-    l.close();
-  });
-});
-
-describe('scheduleRetention', () => {
-  afterEach(() => jest.useRealTimers());
-
-  it('prunes at once and then every interval, with the cutoff retainMs before now', () => {
-    jest.useFakeTimers();
-    const cutoffs: number[] = [];
-    let now = 10 * HOUR;
-    const errors: unknown[] = [];
-    const sched = scheduleRetention(
-      {
-        pruneReadings: (t) => {
-          cutoffs.push(t);
-          if (cutoffs.length === 2) throw new Error('disk busy');
-          return 0;
-        },
-      },
-      { retainMs: 3 * HOUR, everyMs: HOUR, now: () => now, onError: (e) => errors.push(e) },
-    );
-    expect(cutoffs).toEqual([7 * HOUR]);
-    now += HOUR;
-    jest.advanceTimersByTime(HOUR);
-    now += HOUR;
-    jest.advanceTimersByTime(HOUR);
-    expect(cutoffs).toEqual([7 * HOUR, 8 * HOUR, 9 * HOUR]);
-    expect(errors).toHaveLength(1);
-    sched.stop();
-    jest.advanceTimersByTime(5 * HOUR);
-    expect(cutoffs).toHaveLength(3);
   });
 });
 

@@ -1,13 +1,18 @@
 /**
  * `verifyLedger`: a good ledger verifies; every kind of raw-SQL edit of a
- * copy of it is reported, with the first bad batch where the fault has one.
+ * copy of it is reported, with the first bad batch where the fault has one —
+ * the chain, the lines and closed hours, channels, vouchers, policies, the
+ * alarm state, and the packed device and account state against the head's
+ * digests, and totals (closed + open hours) against what the chain accrued.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import canonicalize from 'canonicalize';
 import { LedgerOpenError } from '../../gateway/ledger/errors';
+import { DeviceState } from '../../gateway/ledger/device-state';
 import { chainHash, packText, unpackText } from '../../gateway/ledger/hash-chain';
+import { tableDigests } from '../../gateway/ledger/state-digest';
 import { SqliteLedger } from '../../gateway/ledger/sqlite-store';
 import { verifyLedger } from '../../gateway/ledger/verify';
 import { HOUR, T0, batch, delta, event, meterBatch, rmDir, tmpDir } from './ledger-fixtures';
@@ -19,8 +24,11 @@ let good: string;
 let goodHead: { seq: number; hash: string };
 
 /**
- * seq 1 policy, 2..6 meter batches (4 with a rollover event), 7 a voucher,
- * 8 an untariffed delta an hour later, 9 retention (readings of 1..3), 10 a meter batch.
+ * seq 1 policy, 2..6 meter batches (4 with a rollover event), 7 a voucher
+ * an hour later (it closes the 10:00 hour),
+ * 8 an untariffed delta an hour later, 9 an
+ * alarm, 10 a meter batch of 10:06 (a late reading into the closed hour),
+ * 11 the pump's next delta (its 11:00 hour stays open).
  */
 function buildGoodLedger(dir: string): void {
   const l = SqliteLedger.open(dir);
@@ -32,10 +40,11 @@ function buildGoodLedger(dir: string): void {
   }
   l.recordVoucher({ channel: 'purifier-1>waterworks', seq: 1, amountNano: 60_000_000n, json: '{"v":1,"seq":1}', issuedAtMs: T0 + HOUR });
   l.commitBatch(batch(T0 + HOUR + 5000, { deltas: [delta('pump-1', 'energy', 'pump-1', 7_000_000n, T0 + HOUR, T0 + HOUR + 5000)] }));
-  expect(l.pruneReadings(meterBatch(3).atMs)).toBe(2); // batches 1..3: the policy batch has no readings
-  l.commitBatch(meterBatch(6));
+  l.commitBatch(batch(T0 + HOUR + 6000, { events: [event('alarm', T0 + HOUR + 6000, { device: 'purifier-1', point: 'cartridge', detail: { policy: 'low', value: '4' } })] }));
+  l.commitBatch({ ...meterBatch(6), atMs: T0 + HOUR + 7000 });
+  l.commitBatch(batch(T0 + HOUR + 8000, { deltas: [delta('pump-1', 'energy', 'pump-1', 1_000_000n, T0 + HOUR + 5000, T0 + HOUR + 8000)] }));
   goodHead = l.head();
-  expect(goodHead.seq).toBe(10);
+  expect(goodHead.seq).toBe(11);
   l.close(); // checkpoints the WAL into ledger.db
 }
 
@@ -75,6 +84,14 @@ function putBody(db: Db, seq: number, body: unknown, rehash: boolean): void {
   }
 }
 
+/** Rewrite one device's packed state (decoded, changed, encoded again). */
+function editDevice(db: Db, device: string, change: (d: DeviceState) => void): void {
+  const r = db.prepare('SELECT l.id, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id WHERE l.device = ?').get(device) as { id: number; layout: string; data: Buffer };
+  const d = DeviceState.decode(device, r.layout, r.data);
+  change(d);
+  db.prepare('UPDATE device_state SET data = ? WHERE id = ?').run(d.encode(), r.id);
+}
+
 /** Re-hash every batch from `from` on, as an attacker who edited a body would. */
 function rehashFrom(db: Db, from: number): void {
   let prev = (db.prepare('SELECT hash FROM batches WHERE seq = ?').get(from - 1) as { hash: string }).hash;
@@ -87,19 +104,18 @@ function rehashFrom(db: Db, from: number): void {
 }
 
 describe('verifyLedger', () => {
-  it('verifies a good ledger (given the data directory or the file), pruned readings included', () => {
+  it('verifies a good ledger (given the data directory or the file)', () => {
     const r = verifyLedger(good);
-    expect(r).toEqual({ ok: true, batches: 10, head: goodHead });
+    expect(r).toEqual({ ok: true, batches: 11, head: goodHead, lines: 2 });
     expect(verifyLedger(path.join(good, 'ledger.db'))).toEqual(r);
   });
 
   it('verifies while a store has the ledger open and keeps committing', () => {
     const dir = tampered(() => undefined);
     const l = SqliteLedger.open(dir);
-    l.commitBatch(meterBatch(7));
-    expect(verifyLedger(dir)).toMatchObject({ ok: true, batches: 11 });
-    l.commitBatch(meterBatch(8));
-    l.pruneReadings(meterBatch(8).atMs);
+    l.commitBatch({ ...meterBatch(7), atMs: T0 + 2 * HOUR });
+    expect(verifyLedger(dir)).toMatchObject({ ok: true, batches: 12 });
+    l.commitBatch({ ...meterBatch(8), atMs: T0 + 3 * HOUR });
     expect(verifyLedger(dir)).toMatchObject({ ok: true, batches: 13 });
     l.close();
   });
@@ -126,93 +142,90 @@ describe('verifyLedger', () => {
 
   const cases: Array<[string, (db: Db) => void, RegExp, number | undefined]> = [
     [
-      'an accrual amount changed in a body',
+      'a closed hour changed in a body',
       (db) => {
-        const b = bodyOf(db, 4);
-        b.accruals[0].amountNano = '1';
-        putBody(db, 4, b, false);
+        const b = bodyOf(db, 7);
+        b.closed[0][3] = '1';
+        putBody(db, 7, b, false);
       },
-      /batch 4: hash does not match its body/,
-      4,
+      /batch 7: hash does not match its body/,
+      7,
     ],
     [
       'a body changed and its own hash recomputed',
       (db) => {
-        const b = bodyOf(db, 4);
-        b.accruals[0].amountNano = '1';
-        putBody(db, 4, b, true);
+        const b = bodyOf(db, 7);
+        b.closed[0][3] = '1';
+        putBody(db, 7, b, true);
       },
-      /batch 5: prev_hash does not match batch 4/,
-      5,
+      /batch 8: prev_hash does not match batch 7/,
+      8,
     ],
     [
       'a body changed and the whole chain after it re-hashed',
       (db) => {
-        const b = bodyOf(db, 4);
-        b.accruals[0].amountNano = '1';
-        putBody(db, 4, b, false);
-        rehashFrom(db, 4);
+        const b = bodyOf(db, 7);
+        b.closed[0][3] = '1';
+        putBody(db, 7, b, false);
+        rehashFrom(db, 7);
       },
-      /^totals row \(purifier-1, water, purifier-1, waterworks\) differs from the chain$/,
+      /^totals of line \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/,
+      undefined,
+    ],
+    [
+      'what a commit accrued changed and the chain re-hashed',
+      (db) => {
+        const b = bodyOf(db, 11);
+        b.accrued.quantityMicro = '2000000';
+        putBody(db, 11, b, false);
+        rehashFrom(db, 11);
+      },
+      /^totals \(closed hours \+ open hours: .*\) differ from what the chain accrued/,
+      undefined,
+    ],
+    [
+      'an open hour changed, the head digest updated and the chain re-hashed',
+      (db) => {
+        editDevice(db, 'pump-1', (d) => {
+          const o = [...d.open.values()].find((x) => x !== null)!;
+          o.quantityMicro += 1n;
+        });
+        const b = bodyOf(db, 11);
+        b.state = tableDigests(db);
+        putBody(db, 11, b, false);
+        rehashFrom(db, 11);
+      },
+      /^totals \(closed hours \+ open hours: 17000001 µ, .*\) differ from what the chain accrued \(17000000 µ/,
       undefined,
     ],
     ['a body replaced by garbage', (db) => db.prepare('UPDATE batches SET body = ? WHERE seq = 2').run(Buffer.from([0, 1, 2])), /batch 2: body cannot be decoded/, 2],
     ['a batch column edited', (db) => db.exec('UPDATE batches SET at_ms = at_ms + 1 WHERE seq = 4'), /batch 4: at_ms is/, 4],
+    ['a metered count edited', (db) => db.exec('UPDATE batches SET n_readings = 7 WHERE seq = 4'), /batch 4: n_readings is 7, the body says 1/, 4],
     ['a batch deleted', (db) => db.exec('DELETE FROM batches WHERE seq = 5'), /batch 5 is missing/, 5],
-    ['the newest batch deleted', (db) => db.exec('DELETE FROM batches WHERE seq = 10'), /^batch_readings: 1 rows belong to no batch$/, undefined],
-    [
-      'the newest batch deleted with its readings',
-      (db) => db.exec('DELETE FROM batches WHERE seq = 10; DELETE FROM batch_readings WHERE batch_seq = 10'),
-      /^totals row \(purifier-1, water, purifier-1, waterworks\) differs from the chain$/,
-      undefined,
-    ],
-    [
-      'a reading changed',
-      (db) => {
-        const row = db.prepare('SELECT data FROM batch_readings WHERE batch_seq = 5').get() as { data: Buffer };
-        db.prepare('UPDATE batch_readings SET data = ? WHERE batch_seq = 5').run(packText(unpackText(row.data).replace('"6"', '"7"')));
-      },
-      /batch 5: readings do not match the body's digest/,
-      5,
-    ],
-    ['readings deleted', (db) => db.exec('DELETE FROM batch_readings WHERE batch_seq = 5'), /batch 5: its 1 readings are missing/, 5],
-    [
-      'readings deleted behind a raised retention mark',
-      (db) => {
-        db.exec("UPDATE meta SET value = '6' WHERE key = 'readings_pruned_through_seq'");
-        db.exec('DELETE FROM batch_readings WHERE batch_seq <= 6');
-      },
-      /readings are marked pruned through batch 6, the chain records 3/,
-      4,
-    ],
-    ['readings added to a batch that has none', (db) => db.prepare('INSERT INTO batch_readings VALUES (8, 1, ?)').run(packText('[]')), /batch 8: readings do not match/, 8],
+    ['the newest batch deleted', (db) => db.exec('DELETE FROM batches WHERE seq = 11'), /^device state differs from the digest of the head commit$/, undefined],
     ['an event detail edited', (db) => db.exec(`UPDATE events SET detail = '{"raw":"1"}' WHERE kind = 'rollover'`), /batch 4: event 0 does not match the body/, 4],
     ['an event deleted', (db) => db.exec(`DELETE FROM events WHERE kind = 'rollover'`), /batch 4: 0 event rows, the body has 1/, 4],
     ['an event inserted', (db) => db.exec(`INSERT INTO events (batch_seq, kind, ts_ms, detail) VALUES (99, 'alarm', 0, '{}')`), /events: 1 rows belong to no batch/, undefined],
-    ['a total edited', (db) => db.exec(`UPDATE totals SET amount_nano = '1' WHERE payee = 'waterworks'`), /totals row .* differs from the chain/, undefined],
-    ['a total deleted', (db) => db.exec(`DELETE FROM totals WHERE payee = ''`), /totals row \(pump-1, energy, pump-1, \) is missing/, undefined],
-    [
-      'an hourly bucket edited',
-      (db) => db.exec(`UPDATE hourly SET quantity_micro = '0' WHERE hour_ms = ${T0}`),
-      /^hourly buckets of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/,
-      undefined,
-    ],
-    [
-      'an hourly bucket moved to another hour',
-      (db) => db.exec(`UPDATE hourly SET hour_ms = hour_ms + ${HOUR} WHERE device = 'pump-1'`),
-      /^hourly buckets of \(pump-1, energy, pump-1, \) differ from the chain$/,
-      undefined,
-    ],
-    ['an hourly bucket made non-numeric', (db) => db.exec(`UPDATE hourly SET amount_nano = 'x' WHERE device = 'pump-1'`), /hourly row .* not an integer/, undefined],
-    ['an hourly bucket added', (db) => db.exec(`INSERT INTO hourly VALUES ('pump-1', 'energy', 'pump-1', '', 0, '5', '0')`), /^hourly buckets of \(pump-1, energy, pump-1, \) differ/, undefined],
+    ['a line total edited', (db) => db.exec(`UPDATE lines SET amount_nano = '1' WHERE payee = 'waterworks'`), /^totals of line \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
+    ['a line deleted', (db) => db.exec(`DELETE FROM lines WHERE payee = ''`), /^line 2 \(pump-1, energy, pump-1, \) is missing$/, undefined],
+    ['a line renamed', (db) => db.exec(`UPDATE lines SET device = 'pump-2' WHERE payee = ''`), /^lines row 2 \(pump-2, energy, pump-1, \) is not declared in the chain$/, undefined],
+    ['a closed hour edited', (db) => db.exec(`UPDATE hours SET quantity_micro = '0' WHERE hour_ms = ${T0}`), /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
+    ['a closed hour moved to another hour', (db) => db.exec(`UPDATE hours SET hour_ms = hour_ms + ${HOUR}`), /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
+    ['a closed hour made non-numeric', (db) => db.exec(`UPDATE hours SET amount_nano = 'x'`), /hours row .* not an integer/, undefined],
+    ['a closed hour added', (db) => db.exec(`INSERT INTO hours VALUES (0, 2, '5', '0')`), /^hourly aggregates of \(pump-1, energy, pump-1, \) differ/, undefined],
+    ['a closed hour of no line', (db) => db.exec(`INSERT INTO hours VALUES (0, 99, '5', '0')`), /an hours row \(0\) belongs to no line/, undefined],
     ['a channel accrual edited', (db) => db.exec(`UPDATE channels SET accrued_nano = '0'`), /channels row \(purifier-1>waterworks\) differs/, undefined],
     ['a voucher amount edited', (db) => db.exec(`UPDATE vouchers SET amount_nano = '999999999999'`), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
     ['a voucher json edited', (db) => db.exec(`UPDATE vouchers SET json = '{"v":1,"seq":2}'`), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
     ['a voucher deleted', (db) => db.exec('DELETE FROM vouchers'), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
-    ['a slot state edited', (db) => db.exec(`UPDATE slot_state SET last_raw = '1'`), /slot_state row \(purifier-1, water\) differs from the chain/, 10],
-    ['an account state edited', (db) => db.exec(`UPDATE account_state SET unsettled_nano = '0'`), /account_state row \(purifier-1\) differs/, 10],
-    ['a line state deleted', (db) => db.exec('DELETE FROM line_state'), /line_state row .* is missing/, 10],
-    ['a policy edited', (db) => db.exec(`UPDATE policies SET flows_json = '[]'`), /policies row \(1\) differs from the chain/, 1],
+    ['a slot state edited', (db) => editDevice(db, 'purifier-1', (d) => (d.slots.get('water')!.lastRaw = 1n)), /^device state differs from the digest of the head commit$/, undefined],
+    ['a remainder edited', (db) => editDevice(db, 'purifier-1', (d) => (d.remainders[0]!.remainder += 1n)), /^device state differs from the digest of the head commit$/, undefined],
+    ['a device layout edited', (db) => db.exec(`UPDATE device_layout SET layout = replace(layout, 'water', 'wine')`), /^device state differs from the digest of the head commit$/, undefined],
+    ['a device state deleted', (db) => db.exec(`DELETE FROM device_state WHERE id = 1`), /^device state differs from the digest of the head commit$/, undefined],
+    ['an account state edited', (db) => db.exec(`UPDATE account_state SET unsettled_nano = '0'`), /^account state differs from the digest of the head commit$/, undefined],
+    ['a raised alarm deleted', (db) => db.exec('DELETE FROM alarm_state'), /alarm_state differs from the chain's alarm events/, undefined],
+    ['an alarm raised behind the chain', (db) => db.exec(`INSERT INTO alarm_state VALUES ('high', 'pump-1', 'p', 0)`), /alarm_state differs/, undefined],
+    ['a policy edited', (db) => db.exec(`UPDATE policies SET flows_json = '[]'`), /policies row \(1\) differs from the chain/, undefined],
   ];
 
   it.each(cases)('reports %s', (_name, edit, reason, firstBadSeq) => {

@@ -1,14 +1,14 @@
 /**
  * VoucherIssuer against fakes of the metering service and the ledger: the
  * threshold and interval rules, seq and amounts from the committed ledger
- * plus the batch's own accruals, publishing only committed vouchers, and a
+ * plus what was metered since its last commit, publishing only committed vouchers, and a
  * key failure that defers the voucher without failing the batch.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BatchSettler } from '../../gateway/meter/metering-service';
+import type { BatchSettler, PendingSettlement } from '../../gateway/meter/metering-service';
 import type { LedgerAccrual, LedgerBatch, LedgerChannelRow } from '../../gateway/ledger/store';
 import { silentLogger } from '../../gateway/base/log';
 import { KeyStore } from '../../gateway/settle/keys';
@@ -42,15 +42,18 @@ const accrual = (payer: string, payee: string, amountNano: bigint): LedgerAccrua
   toMs: 1,
   policyVersion: 1,
 });
-const batch = (accruals: LedgerAccrual[]): LedgerBatch => ({
-  atMs: Date.parse('2026-11-25T12:00:00.000Z'),
-  policyVersion: 1,
-  readings: [],
-  deltas: [],
-  accruals,
-  events: [],
-  state: { slots: [], lines: [], accounts: [] },
-});
+const AT = Date.parse('2026-11-25T12:00:00.000Z');
+/** What the metering service hands the settler: the accruals not committed yet, summed per channel. */
+const batch = (accruals: LedgerAccrual[]): PendingSettlement => {
+  const channels = new Map<string, { channel: string; payer: string; payee: string; accruedNano: bigint }>();
+  for (const a of accruals) {
+    const c = channels.get(a.channel) ?? { channel: a.channel, payer: a.account, payee: a.payee, accruedNano: 0n };
+    c.accruedNano += a.amountNano;
+    channels.set(a.channel, c);
+  }
+  return { atMs: AT, channels: [...channels.values()] };
+};
+const committedBatch = (vouchers: LedgerBatch['vouchers']): LedgerBatch => ({ atMs: AT, policyVersion: 1, events: [], state: { slots: [], lines: [], accounts: [] }, vouchers });
 
 describe('VoucherIssuer', () => {
   let dir: string;
@@ -124,7 +127,7 @@ describe('VoucherIssuer', () => {
 
   test('publishes the vouchers of a committed batch, and only while started', () => {
     const [s] = issuer.due(batch([accrual('a', 'w', 5_000_000_000n)]));
-    const committed = { seq: 4, hash: HEAD, batch: { ...batch([]), vouchers: [s!.voucher] } };
+    const committed = { seq: 4, hash: HEAD, batch: committedBatch([s!.voucher]) };
     metering.emit('batch', committed);
     expect(published).toEqual([]);
     issuer.start();
