@@ -3,7 +3,7 @@
  * test's flows.json, a simulated Modbus device (RegisterBank) on a free
  * loopback port, the test's YAML config parsed against that dir, and
  * `Gateway.start` with the BigInt reference core, the API on 127.0.0.1:0 and
- * a 20 ms ledger flush. `stop()` tears it all down (gateway, device, dir).
+ * a 20 ms metering flush and ledger commit cadence. `stop()` tears it all down (gateway, device, dir).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,7 +34,7 @@ export interface TestGatewaySpec {
   registers?: (bank: RegisterBank) => void;
   /** The config YAML; `port` is the simulated device's (unit 1 on 127.0.0.1), `dir` the data dir. */
   yaml: (at: { port: number; dir: string }) => string;
-  /** Options over the defaults (core: ReferenceCore, http 127.0.0.1:0, flushMs 20). */
+  /** Options over the defaults (core: ReferenceCore, http 127.0.0.1:0, flushMs 20, commitMs 20). */
   options?: GatewayOptions;
   /** Runs once the dir and the device exist, before the gateway starts (e.g. to write buyer tokens). */
   beforeStart?: (dir: string) => void | Promise<void>;
@@ -69,6 +69,7 @@ export async function startTestGateway(spec: TestGatewaySpec): Promise<TestGatew
         core: new ReferenceCore(),
         http: { host: '127.0.0.1', port: 0 },
         flushMs: 20,
+        commitMs: 20,
         ...spec.options,
       });
       return t.gw;

@@ -145,6 +145,8 @@ gateway:
   timezone: Europe/Oslo
 http:
   listen: 127.0.0.1:0
+ledger:
+  commitMs: 200              # commit often: the kill -9 test kills at different moments of the commit cycle
 links:
   - { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${peer.port}, timeoutMs: 1000 }
   - { id: nowhere, type: modbus-tcp, host: 127.0.0.1, port: ${ghostPort}, timeoutMs: 300 }

@@ -86,6 +86,7 @@ describe('MQTT uplink of the gateway', () => {
       core: new ReferenceCore(),
       http: { host: '127.0.0.1', port: 0 },
       flushMs: 20,
+      commitMs: 20,
       mqttReconnect: { baseMs: 50, capMs: 200 },
     });
     return gw;
