@@ -18,7 +18,7 @@
  * given), ledger growth per day (dbstat: chain rows per commit, closed hours
  * per hour), commit p50/p99/max. Writes bench/results/ledger.json.
  *
- *   npm run bench:ledger -- [--devices 500] [--points 30] [--seconds 900] [--v1-seconds 20] [--out FILE]
+ *   npm run bench:ledger -- [--devices 500] [--points 30] [--seconds 900] [--v1-seconds 10] [--commit-ms 5000] [--out FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -39,7 +39,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { devices: 500, points: 30, seconds: 900, v1Seconds: 20, commitMs: 5000, out: path.resolve(__dirname, '..', '..', 'bench', 'results', 'ledger.json') };
+  const a: Args = { devices: 500, points: 30, seconds: 900, v1Seconds: 10, commitMs: 5000, out: path.resolve(__dirname, '..', '..', 'bench', 'results', 'ledger.json') };
   for (let i = 0; i < argv.length; i += 2) {
     const v = Number(argv[i + 1]);
     if (argv[i] === '--devices') a.devices = v;
@@ -120,6 +120,7 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
   const normal: Array<{ w: number; c: number; ms: number }> = [];
   let hourEnd: { w: number; c: number; ms: number } | null = null;
   let commits = 0;
+  let hourEndSeq = 0;
   const cpuMs: number[] = [];
   for (let sec = 0; sec <= args.seconds; sec++) {
     const ts = T0 + sec * 1000;
@@ -162,15 +163,22 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
     if (sec > per) cpuMs.push((cpu.user + cpu.system) / 1000);
     if (sec <= per) continue; // the first two commits create every row (slots, then lines)
     const m = { w: after.w - before.w, c: after.c - before.c, ms };
-    if (closes) hourEnd = m;
-    else normal.push(m);
+    if (closes) {
+      hourEnd = m;
+      hourEndSeq = commits;
+    } else normal.push(m);
   }
   ledger.close();
   const db = new Database(path.join(dir, 'ledger.db'), { readonly: true });
   const size = (name: string): number => (db.prepare('SELECT coalesce(sum(pgsize), 0) AS s FROM dbstat WHERE name = ?').get(name) as { s: number }).s;
-  const chainPerCommit = size('batches') / commits;
+  // Growth: a chain row per commit (its body plus the row's own bytes, measured), and per closed hour its hours rows.
+  const rows = db.prepare('SELECT count(*) AS n, sum(length(body)) AS b FROM batches').get() as { n: number; b: number };
+  const perRow = (size('batches') - rows.b) / rows.n;
+  const body = (seq: number): number => (db.prepare('SELECT length(body) AS b FROM batches WHERE seq = ?').get(seq) as { b: number }).b;
+  const normalRow = (db.prepare('SELECT avg(length(body)) AS b FROM batches WHERE seq > 2 AND seq <> ?').get(hourEndSeq) as { b: number }).b + perRow;
+  const hourEndRow = (hourEndSeq > 0 ? body(hourEndSeq) : 0) + perRow;
+  const hoursPerHour = size('hours'); // the one hour the run closed
   if (process.env.BENCH_DEBUG) process.stderr.write(JSON.stringify(db.prepare('SELECT name, count(*) AS pages, sum(payload) AS payload FROM dbstat GROUP BY name ORDER BY pages DESC LIMIT 6').all()) + '\n');
-  const hoursPerHour = size('hours'); // one closed hour in the run
   const dbBytes = fs.statSync(path.join(dir, 'ledger.db')).size;
   db.close();
   const commitsPerDay = DAY_S / per;
@@ -183,7 +191,7 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
     commitsPerDay,
     bytesPerCommit: { writeBytes: Math.round(avg('w')), wchar: Math.round(avg('c')), hourEndCommit: hourEnd ? hourEnd.w : 0 },
     writtenGBPerDay: { writeBytes: round(perDay('w') / 1e9), wchar: round(perDay('c') / 1e9) },
-    growthMBPerDay: round((chainPerCommit * commitsPerDay + hoursPerHour * 24) / 1e6),
+    growthMBPerDay: round((normalRow * (commitsPerDay - 24) + (hourEndRow + hoursPerHour) * 24) / 1e6),
     commitMs: { p50: round(quantile(lat, 0.5)), p99: round(quantile(lat, 0.99)), max: round(lat[lat.length - 1]!) },
     commitCpuMs: { p50: round(quantile(cpuMs.sort((x, y) => x - y), 0.5)), max: round(cpuMs[cpuMs.length - 1]!) },
     dbBytes,
@@ -214,7 +222,8 @@ function runV1(args: Args, dir: string): RunResult {
   for (let sec = 0; sec <= args.v1Seconds; sec++) {
     if (sec === 1) {
       measuring = true;
-      size0 = fs.statSync(path.join(dir, 'ledger.db')).size + fs.statSync(path.join(dir, 'ledger.db-wal')).size;
+      ledger.db.pragma('wal_checkpoint(TRUNCATE)');
+      size0 = fs.statSync(path.join(dir, 'ledger.db')).size;
     }
     const ts = T0 + sec * 1000;
     fleet.tick(sec, (d, p, _i, qty, amount) => {
@@ -251,6 +260,20 @@ function runV1(args: Args, dir: string): RunResult {
   };
 }
 
+/**
+ * The v1 store itself (not the fixture), measured once at the release before
+ * this one (commit 1ca4672) with the same fleet and the v1 daemon's batches.
+ */
+const BEFORE_V1_STORE = {
+  store: 'v1 SqliteLedger (schema 1) at commit 1ca4672, WAL + NORMAL, a batch per 1024 readings (15 a second), 500 devices × 30 counters, 60 s',
+  commitsPerDay: 1_296_000,
+  bytesPerCommit: { writeBytes: 619_042, wchar: 618_406 },
+  writtenGBPerDay: { writeBytes: 802.28, wchar: 801.45 },
+  growthMBPerDay: 37_570,
+  commitMs: { p50: 48.43, p99: 138.91, max: 182.39 },
+  commitShareOfACore: 0.795,
+};
+
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   // On disk (not tmpfs): /proc/self/io counts what goes to a block device.
@@ -275,6 +298,7 @@ function main(): void {
       at: new Date().toISOString(),
       machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', platform: `${os.platform()} ${os.release()}`, loadavg: os.loadavg().map((x) => round(x)) },
       fleet: `${args.devices} devices × ${args.points} counters read every second, every counter priced (${args.devices * args.points} lines, ${args.devices} accounts); ${args.seconds} s simulated across an hour end`,
+      before: BEFORE_V1_STORE,
       results,
       verify: { ok: v.ok, reason: v.reason, batches: v.batches, lines: v.lines, seconds: round(verifySeconds, 3) },
     };

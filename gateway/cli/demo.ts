@@ -40,6 +40,9 @@ gateway:
   timezone: Europe/Oslo
 http:
   listen: 127.0.0.1:${httpPort}
+ledger:                     # money, not readings (docs/ledger.md)
+  commitMs: 1000            # the demo commits every second (default 5000)
+  history: { every: 1m, maxBytes: 20MB }   # and keeps a downsampled reading history
 settlement:                 # signed cumulative vouchers (GET /api/vouchers, m2m-gateway verify)
   threshold: "1"            # issue when 1 NOK is unvouchered on a channel
   intervalS: 60             # or at least once a minute

@@ -1,4 +1,4 @@
-/** `m2m-gateway ledger verify`: re-check the hash chain (exit 0 valid, 1 invalid). */
+/** `m2m-gateway ledger verify`: re-check the hash chain, the totals and the state (exit 0 valid, 1 invalid; docs/ledger.md, "Verify"). */
 import path from 'node:path';
 import { loadConfig } from '../config/load';
 import { verifyLedger } from '../ledger/verify';
@@ -10,6 +10,7 @@ export async function ledgerVerifyCommand(opts: { config?: string; db?: string }
   const r = verifyLedger(db);
   if (r.ok) {
     process.stdout.write(`ledger OK: ${r.batches} batches, head ${r.head.seq} ${r.head.hash}\n`);
+    process.stdout.write(`  ${r.lines ?? 0} lines: totals = closed hours + open hours = what the chain accrued; state matches the head's digests\n`);
     return EXIT_OK;
   }
   process.stdout.write(`ledger INVALID${r.firstBadSeq !== undefined ? ` at batch ${r.firstBadSeq}` : ''}: ${r.reason ?? 'unknown'} (${r.batches} batches verified before it)\n`);

@@ -118,7 +118,7 @@ export function buildProgram(): Command {
   const ledger = program.command('ledger').description('ledger tools');
   ledger
     .command('verify')
-    .description('check the ledger hash chain and totals (exit 0 valid, 1 invalid)')
+    .description('check the ledger hash chain, totals and state (exit 0 valid, 1 invalid)')
     .option(...CONFIG_OPTION)
     .option('--db <file>', 'a ledger.db file or data dir instead of the config\'s dataDir')
     .action(action(ledgerVerifyCommand));
