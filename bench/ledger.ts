@@ -104,6 +104,7 @@ interface RunResult {
   bytesPerCommit: { writeBytes: number; wchar: number; hourEndCommit: number };
   writtenGBPerDay: { writeBytes: number; wchar: number };
   growthMBPerDay: number;
+  growthParts?: { chainBytesPerCommit: number; hourEndCommitBytes: number; closedHoursBytesPerHour: number };
   commitMs: { p50: number; p99: number; max: number };
   /** CPU time (user + system) of a commit: what it costs where the machine is not shared. */
   commitCpuMs?: { p50: number; max: number };
@@ -192,6 +193,7 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
     bytesPerCommit: { writeBytes: Math.round(avg('w')), wchar: Math.round(avg('c')), hourEndCommit: hourEnd ? hourEnd.w : 0 },
     writtenGBPerDay: { writeBytes: round(perDay('w') / 1e9), wchar: round(perDay('c') / 1e9) },
     growthMBPerDay: round((normalRow * (commitsPerDay - 24) + (hourEndRow + hoursPerHour) * 24) / 1e6),
+    growthParts: { chainBytesPerCommit: Math.round(normalRow), hourEndCommitBytes: Math.round(hourEndRow), closedHoursBytesPerHour: hoursPerHour },
     commitMs: { p50: round(quantile(lat, 0.5)), p99: round(quantile(lat, 0.99)), max: round(lat[lat.length - 1]!) },
     commitCpuMs: { p50: round(quantile(cpuMs.sort((x, y) => x - y), 0.5)), max: round(cpuMs[cpuMs.length - 1]!) },
     dbBytes,

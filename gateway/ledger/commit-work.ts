@@ -57,7 +57,7 @@ export class CommitWork {
   private line(u: LedgerUsage): LineRec {
     let l = this.c.lines.get(u.device, u.point, u.account, u.payee);
     if (!l) {
-      l = { id: this.c.nextLineId, device: u.device, point: u.point, account: u.account, payee: u.payee, closedQty: 0n, closedNano: 0n, channel: null };
+      l = { id: this.c.nextLineId, device: u.device, point: u.point, account: u.account, payee: u.payee, closedQty: 0n, closedNano: 0n, channel: null, lastClosedHour: null };
       this.c.addLine(l);
       this.newLines.push(l);
     }
@@ -190,14 +190,18 @@ export class CommitWork {
     for (const l of this.newLines) st.insertLine.run(l.id, l.device, l.point, l.account, l.payee, '0', '0');
     const hours: unknown[] = [];
     for (const h of this.closed.values()) {
-      const old = st.getHour.get(h.hourMs, h.lineId) as AmountRow | undefined;
+      // An hour after the line's latest closed one has no row yet: no lookup (the usual hour end).
+      const line = this.c.linesById.get(h.lineId)!;
+      const last = line.lastClosedHour;
+      const old = last !== null && h.hourMs <= last ? (st.getHour.get(h.hourMs, h.lineId) as AmountRow | undefined) : undefined;
+      if (last === null || h.hourMs > last) line.lastClosedHour = h.hourMs;
       const q = old ? BigInt(old.quantity_micro) + h.quantityMicro : h.quantityMicro;
       const a = old ? BigInt(old.amount_nano) + h.amountNano : h.amountNano;
       hours.push(h.hourMs, h.lineId, q.toString(), a.toString());
     }
     st.putHours.run(hours);
     const lines: unknown[] = [];
-    for (const l of this.dirtyLines) lines.push(l.id, l.device, l.point, l.account, l.payee, l.closedQty.toString(), l.closedNano.toString());
+    for (const l of this.dirtyLines) lines.push(l.id, l.device, l.point, l.account, l.payee, l.closedQty.toString(), l.closedNano.toString(), l.lastClosedHour);
     st.putLineTotals.run(lines);
     // A channel row holds what is closed and vouchered: written when a line of it closes an hour or a voucher comes.
     for (const ch of this.dirtyChannels) {

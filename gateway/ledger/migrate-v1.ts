@@ -54,8 +54,10 @@ export function backupV1(db: Db, file: string): void {
 
 /** Inside the version 2 migration's transaction, after its tables exist. */
 export function migrateV1Data(db: Db, nowMs: number): void {
-  db.exec(`INSERT INTO lines (device, point, account, payee, quantity_micro, amount_nano)
-           SELECT device, point, account, payee, quantity_micro, amount_nano FROM totals ORDER BY device, point, account, payee`);
+  db.exec(`INSERT INTO lines (device, point, account, payee, quantity_micro, amount_nano, last_hour_ms)
+           SELECT t.device, t.point, t.account, t.payee, t.quantity_micro, t.amount_nano,
+             (SELECT max(h.hour_ms) FROM hourly h WHERE h.device = t.device AND h.point = t.point AND h.account = t.account AND h.payee = t.payee)
+           FROM totals t ORDER BY t.device, t.point, t.account, t.payee`);
   db.exec(`INSERT INTO hours (hour_ms, line_id, quantity_micro, amount_nano)
            SELECT h.hour_ms, l.id, h.quantity_micro, h.amount_nano FROM hourly h
            JOIN lines l ON l.device = h.device AND l.point = h.point AND l.account = h.account AND l.payee = h.payee`);

@@ -84,6 +84,8 @@ export class LedgerReplay {
   readonly nonce = randomBytes(16);
   /** Closed totals per line name key. */
   readonly totals = new Map<string, TotalPart>();
+  /** The latest closed hour per line name key. */
+  readonly lastHour = new Map<string, number>();
   readonly hourly = new Fingerprints(this.nonce);
   readonly channels = new Map<string, ChannelReplay>();
   readonly vouchers = new Fingerprints(this.nonce);
@@ -112,6 +114,7 @@ export class LedgerReplay {
       t.amountNano += k.amountNano;
     } else this.totals.set(key, { device: k.device, point: k.point, account: k.account, payee: k.payee, quantityMicro: k.quantityMicro, amountNano: k.amountNano });
     this.hourly.addAmounts(key, key + SEP + k.hourMs, k.quantityMicro, k.amountNano);
+    if (k.hourMs > (this.lastHour.get(key) ?? -Infinity)) this.lastHour.set(key, k.hourMs);
     if (k.payee !== '') this.channel(`${k.account}>${k.payee}`, k.account, k.payee).accrued += k.amountNano;
   }
 
@@ -184,6 +187,7 @@ function compareLines(db: Database.Database, r: LedgerReplay): Diff {
     seen.add(id);
     const t = r.totals.get(key);
     if (j(row.quantity_micro, row.amount_nano) !== j(t?.quantityMicro ?? 0n, t?.amountNano ?? 0n)) return { reason: `totals of line (${printable(key)}) differ from the chain` };
+    if (j(row.last_hour_ms) !== j(r.lastHour.get(key) ?? null)) return { reason: `the latest closed hour of line (${printable(key)}) differs from the chain` };
   }
   for (const [id, d] of r.lines) if (!seen.has(id)) return { reason: `line ${id} (${printable(totalKey(d))}) is missing` };
   const hours = new Fingerprints(r.nonce);

@@ -13,8 +13,8 @@
  *  - batches: the hash chain, one row per commit; `body` is its canonical
  *    JSON (hash-chain.ts), raw-deflated. The n_* columns count what the
  *    commit summarises (readings, deltas, accruals metered; events, vouchers).
- *  - lines: one row per (device, point, account, payee) with an id and the
- *    totals of its closed hours; hours: (hour, line) → quantity and amount
+ *  - lines: one row per (device, point, account, payee) with an id, the
+ *    totals of its closed hours and the latest of them; hours: (hour, line) → quantity and amount
  *    of each closed hour. Totals = closed hours + the open hour.
  *  - device_layout / device_state: the packed core state of each device
  *    (device-state.ts): slots, remainders, open hours. Only devices that
@@ -168,7 +168,8 @@ CREATE TABLE lines (
   account TEXT NOT NULL,
   payee TEXT NOT NULL,
   quantity_micro TEXT NOT NULL,
-  amount_nano TEXT NOT NULL
+  amount_nano TEXT NOT NULL,
+  last_hour_ms INTEGER
 );
 CREATE UNIQUE INDEX lines_by_key ON lines(device, point, account, payee);
 

@@ -68,12 +68,12 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO batches (seq, at_ms, policy_version, n_readings, n_deltas, n_accruals, n_events, n_vouchers, prev_hash, hash, body)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertLine: db.prepare('INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    insertLine: db.prepare('INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)'),
     putLineTotals: new BulkUpsert(
       db,
-      'INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano)',
-      7,
-      'ON CONFLICT (id) DO UPDATE SET quantity_micro = excluded.quantity_micro, amount_nano = excluded.amount_nano',
+      'INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms)',
+      8,
+      'ON CONFLICT (id) DO UPDATE SET quantity_micro = excluded.quantity_micro, amount_nano = excluded.amount_nano, last_hour_ms = excluded.last_hour_ms',
     ),
     getHour: db.prepare('SELECT quantity_micro, amount_nano FROM hours WHERE hour_ms = ? AND line_id = ?'),
     putHours: new BulkUpsert(

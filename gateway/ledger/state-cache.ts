@@ -39,6 +39,8 @@ export interface LineRec {
   closedNano: bigint;
   /** The channel it accrues on; null for untariffed consumption (payee ''). */
   channel: ChannelRec | null;
+  /** The latest hour closed into `hours` (null: none); an hour after it has no row yet. */
+  lastClosedHour: number | null;
 }
 
 export interface DeviceRec {
@@ -119,8 +121,8 @@ export class StateCache {
         lastSeq: c.last_seq,
       });
     }
-    type LineRow = { id: number; device: string; point: string; account: string; payee: string; quantity_micro: string; amount_nano: string };
-    for (const l of db.prepare('SELECT id, device, point, account, payee, quantity_micro, amount_nano FROM lines').iterate() as Iterable<LineRow>) {
+    type LineRow = { id: number; device: string; point: string; account: string; payee: string; quantity_micro: string; amount_nano: string; last_hour_ms: number | null };
+    for (const l of db.prepare('SELECT id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms FROM lines').iterate() as Iterable<LineRow>) {
       this.addLine({
         id: l.id,
         device: l.device,
@@ -130,6 +132,7 @@ export class StateCache {
         closedQty: BigInt(l.quantity_micro),
         closedNano: BigInt(l.amount_nano),
         channel: null,
+        lastClosedHour: l.last_hour_ms,
       });
     }
     type DeviceRow = { id: number; device: string; layout: string; data: Buffer };

@@ -207,6 +207,7 @@ describe('verifyLedger', () => {
     ['an event deleted', (db) => db.exec(`DELETE FROM events WHERE kind = 'rollover'`), /batch 4: 0 event rows, the body has 1/, 4],
     ['an event inserted', (db) => db.exec(`INSERT INTO events (batch_seq, kind, ts_ms, detail) VALUES (99, 'alarm', 0, '{}')`), /events: 1 rows belong to no batch/, undefined],
     ['a line total edited', (db) => db.exec(`UPDATE lines SET amount_nano = '1' WHERE payee = 'waterworks'`), /^totals of line \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
+    ['a line\'s latest closed hour edited', (db) => db.exec(`UPDATE lines SET last_hour_ms = 0 WHERE payee = 'waterworks'`), /^the latest closed hour of line \(purifier-1, water, purifier-1, waterworks\) differs from the chain$/, undefined],
     ['a line deleted', (db) => db.exec(`DELETE FROM lines WHERE payee = ''`), /^line 2 \(pump-1, energy, pump-1, \) is missing$/, undefined],
     ['a line renamed', (db) => db.exec(`UPDATE lines SET device = 'pump-2' WHERE payee = ''`), /^lines row 2 \(pump-2, energy, pump-1, \) is not declared in the chain$/, undefined],
     ['a closed hour edited', (db) => db.exec(`UPDATE hours SET quantity_micro = '0' WHERE hour_ms = ${T0}`), /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
