@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { LinkConfig } from '../../gateway/config/load';
-import { LINK_ERROR_CODES } from '../../gateway/links/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import type { LinkState } from '../../gateway/links/link';
 import { createModbusLink } from '../../gateway/poll/link-factory';
 import { linkStats } from '../../gateway/links/modbus-client-link';
@@ -22,6 +22,8 @@ import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
 import type { PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
 import { startSerialBus, type SerialBus } from '../sim/serial-bus';
+
+const LINK_ERROR_CODES = errorCodesOf('links');
 
 jest.setTimeout(60_000);
 const logger = silentLogger();

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { decodePoint } from '../../gateway/devices/decode';
-import { LINK_ERROR_CODES } from '../../gateway/links/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import type { LinkState } from '../../gateway/links/link';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
 import { silentLogger } from '../../gateway/base/log';
@@ -19,6 +19,8 @@ import {
 import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
 import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
+
+const LINK_ERROR_CODES = errorCodesOf('links');
 
 jest.setTimeout(60_000);
 const logger = silentLogger();

@@ -1,5 +1,7 @@
 import { BusQueue } from '../../gateway/poll/bus-queue';
-import { POLL_ERROR_CODES } from '../../gateway/poll/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+
+const POLL_ERROR_CODES = errorCodesOf('poll');
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
