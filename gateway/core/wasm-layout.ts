@@ -90,12 +90,6 @@ export interface CoreExports {
   resizeChannels(n: number): void;
   resizeAccounts(n: number): void;
   resizeScratch(n: number): void;
-  u128Mul(a: bigint, b: bigint): bigint;
-  u128DivMod(hi: bigint, lo: bigint, d: bigint): bigint;
-  u128MulAddDiv(a: bigint, b: bigint, c: bigint, d: bigint): bigint;
-  u128Overflow(): number;
-  u128Hi(): bigint;
-  u128Rem(): bigint;
 }
 
 /** Whole-memory typed views; index = byte address >> log2(element size). Call sync() after every WASM call. */
