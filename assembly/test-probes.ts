@@ -1,6 +1,10 @@
 // Test-only entry, compiled to build/core-test.wasm by `npm run build:core-test`
-// (never shipped): probes of the 128-bit arithmetic (test/unit/core-u128.test.ts).
+// (never shipped): the memory layout constants of layout.ts as exported globals
+// (test/unit/core-layout.test.ts compares them with gateway/core/wasm-layout.ts)
+// and probes of the 128-bit arithmetic (test/unit/core-u128.test.ts).
 import { divmod128, mul64, mulAddDivChecked, resHi, resLo, resRem } from './u128';
+
+export * from './layout';
 
 /** Low half of a × b; high half via u128Hi(). */
 export function u128Mul(a: u64, b: u64): u64 {

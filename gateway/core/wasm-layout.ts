@@ -1,8 +1,10 @@
 /**
  * The JS view of build/core.wasm's linear memory: record offsets and control
- * block words mirrored from assembly/layout.ts (keep in step; LAYOUT_VERSION is
- * checked at load), the module's exports, and typed-array views over the whole
- * memory that are re-created whenever memory.grow replaced the buffer.
+ * block words mirrored from assembly/layout.ts (LAYOUT_VERSION is checked at
+ * load; test/unit/core-layout.test.ts compares every constant here with the
+ * compiled value from assembly/layout.ts, both ways, so neither side can change
+ * alone), the module's exports, and typed-array views over the whole memory
+ * that are re-created whenever memory.grow replaced the buffer.
  */
 export const LAYOUT_VERSION = 4;
 

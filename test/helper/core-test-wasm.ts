@@ -1,7 +1,8 @@
 /**
  * build/core-test.wasm: the test-only build of assembly/test-probes.ts
- * (`npm run build:core-test`, run by `npm test`). It carries the u128 probes,
- * which the product's build/core.wasm does not export.
+ * (`npm run build:core-test`, run by `npm test`). It carries the layout
+ * constants of assembly/layout.ts as exported globals and the u128 probes,
+ * none of which the product's build/core.wasm exports.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
