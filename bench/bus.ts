@@ -16,7 +16,7 @@
  *     (LinkSupervisor base 500 ms cap 30 s, pollMs 1000): time to notice (offline) and
  *     time from the device being back to the first complete reading.
  *
- *   npm run build:ts && node build/bench/bus.js [--seconds S] [--trials N] [--out FILE]
+ *   npm run build:bench && node build/bench/bus.js [--seconds S] [--trials N] [--out FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
