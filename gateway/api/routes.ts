@@ -7,7 +7,7 @@
 import type { Access, Principal } from './auth';
 import type { ApiBackend, PointValue } from './backend';
 import { BadRequestError, UpgradeRequiredError } from './errors';
-import { METRICS_CONTENT_TYPE, type MetricsRegistry, renderRegistries } from '../base/metrics';
+import { METRICS_CONTENT_TYPE, type MetricsRegistry, exposeRegistries } from '../base/metrics';
 import type { ParsedQuery, QuerySpec } from './params';
 import type { RouteResult } from './reply';
 
@@ -153,11 +153,11 @@ export const ROUTES: readonly RouteDef[] = [
   route({
     method: 'GET',
     path: '/metrics',
-    access: 'admin',
+    access: 'metrics',
     summary: 'Prometheus text format',
     query: {},
-    handle: ({ backend, apiMetrics }) => ({
-      text: renderRegistries([backend.metrics(), apiMetrics]),
+    handle: async ({ backend, apiMetrics }) => ({
+      text: await exposeRegistries([backend.metrics(), apiMetrics]),
       contentType: METRICS_CONTENT_TYPE,
     }),
   }),

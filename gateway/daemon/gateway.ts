@@ -34,6 +34,7 @@ import { NodeRedBridge } from '../policy/node-red-bridge';
 import { NodeRedHost } from '../api/node-red-host';
 import { DaemonMetrics } from './daemon-metrics';
 import { buyerTokenResolver } from '../api/buyer-tokens';
+import { metricsTokenResolver } from '../api/metrics-token';
 import { Marketplace } from '../market/marketplace';
 import { MqttUplink } from '../uplink/mqtt-uplink';
 import { KeyStore } from '../settle/keys';
@@ -253,6 +254,7 @@ export class Gateway {
         tokens: chainResolvers(
           adminTokenResolver(this.adminToken),
           buyerTokenResolver(this.config.gateway.dataDir, (account) => this.market.grants(account), this.log.child({ part: 'buyers' })),
+          metricsTokenResolver(this.config.gateway.dataDir),
         ),
         logger: this.log.child({ part: 'api' }),
         version: packageVersion(),

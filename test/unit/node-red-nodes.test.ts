@@ -209,6 +209,7 @@ function stubRed(bridge: NodeRedBridge | null) {
       },
     },
   };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED nodes are CommonJS modules loaded by path
   for (const t of TYPES) (require(path.join(NODES_DIR, `${t}.js`)) as (red: typeof RED) => void)(RED);
   return (type: string, config: Record<string, unknown>): StubNode => {
     const node = new StubNode();
