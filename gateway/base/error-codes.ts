@@ -13,20 +13,7 @@
 
 /** The section of docs/errors.md a code is listed under. */
 export type ErrorArea =
-  | 'daemon'
-  | 'base'
-  | 'config'
-  | 'cli'
-  | 'policy'
-  | 'core'
-  | 'ledger'
-  | 'links'
-  | 'p1'
-  | 'devices'
-  | 'poll'
-  | 'api'
-  | 'settle'
-  | 'uplink';
+  'daemon' | 'base' | 'config' | 'cli' | 'policy' | 'core' | 'ledger' | 'links' | 'p1' | 'devices' | 'poll' | 'api' | 'settle' | 'uplink';
 
 export interface ErrorCodeInfo {
   readonly area: ErrorArea;
@@ -65,7 +52,10 @@ export const ERROR_CODES = {
   GW_ERR_LEDGER_OPEN: { area: 'ledger', summary: 'the ledger file could not be opened or created' },
   GW_ERR_LEDGER_SCHEMA: { area: 'ledger', summary: 'the database has a schema this build does not know' },
   GW_ERR_LEDGER_BATCH: { area: 'ledger', summary: 'a batch with a malformed field; nothing was committed' },
-  GW_ERR_LEDGER_VOUCHER: { area: 'ledger', summary: 'a voucher whose seq does not increase or whose amount decreases; nothing was committed' },
+  GW_ERR_LEDGER_VOUCHER: {
+    area: 'ledger',
+    summary: 'a voucher whose seq does not increase or whose amount decreases; nothing was committed',
+  },
   GW_ERR_LEDGER_POLICY: { area: 'ledger', summary: 'a policy version that does not increase; nothing was committed' },
   GW_ERR_LEDGER_QUERY: { area: 'ledger', summary: 'a ledger query with a malformed filter' },
   GW_ERR_LEDGER_CLOSED: { area: 'ledger', summary: 'a call on a closed ledger' },
@@ -86,7 +76,7 @@ export const ERROR_CODES = {
 
   // devices: decoding and encoding
   GW_ERR_DECODE: { area: 'devices', summary: 'registers could not be turned into a value' },
-  GW_ERR_COUNTER_TYPE: { area: 'devices', summary: "a counter point whose type cannot be metered" },
+  GW_ERR_COUNTER_TYPE: { area: 'devices', summary: 'a counter point whose type cannot be metered' },
   GW_ERR_ENCODE_VALUE: { area: 'devices', summary: 'a value to write is not of a usable form for the point' },
   GW_ERR_ENCODE_RANGE: { area: 'devices', summary: "a value to write falls outside what the point's type can hold" },
   GW_ERR_ENCODE_INEXACT: { area: 'devices', summary: 'a value to write the point would not store exactly' },

@@ -99,7 +99,10 @@ function checkScaleFactor(pt: PointConfig, family: Family, area: Area | undefine
     bad(pt.type !== undefined ? 'type' : 'scaleFactorOffset', `a scale factor applies to integer types, not ${typeText}`);
   } else if (sfOffset < valueWidth({ type, length, area: area ?? 'holding' })) {
     const w = valueWidth({ type, length, area: area ?? 'holding' });
-    bad('scaleFactorOffset', `${sfOffset} lands inside the ${typeText} value itself (${w} registers); the scale factor register follows the value`);
+    bad(
+      'scaleFactorOffset',
+      `${sfOffset} lands inside the ${typeText} value itself (${w} registers); the scale factor register follows the value`,
+    );
   }
   if (writable) bad('writable', 'a point with a scale factor cannot be written');
 }

@@ -19,7 +19,14 @@ import { GatewayError, GatewayStartError, MetricsError } from '../../gateway/bas
 import { CliUsageError } from '../../gateway/cli/errors';
 import { ConfigError, ProfileError } from '../../gateway/config/errors';
 import { CoreConfigError, CoreLoadError, CorePolicyError, CoreSettleError, CoreStateError } from '../../gateway/core/errors';
-import { CounterTypeError, DecodeError, EncodeError, EncodeInexactError, EncodeRangeError, EncodeValueError } from '../../gateway/devices/errors';
+import {
+  CounterTypeError,
+  DecodeError,
+  EncodeError,
+  EncodeInexactError,
+  EncodeRangeError,
+  EncodeValueError,
+} from '../../gateway/devices/errors';
 import { LedgerBatchError, LedgerClosedError, LedgerOpenError, LedgerPolicyError } from '../../gateway/ledger/errors';
 import { LedgerQueryError, LedgerSchemaError, LedgerVoucherError } from '../../gateway/ledger/errors';
 import { LinkDownError, LinkOptionsError, ModbusExceptionError, ModbusProtocolError } from '../../gateway/links/errors';
@@ -67,7 +74,11 @@ function docRows(text: string): DocRow[] {
   text.split('\n').forEach((raw, i) => {
     if (raw.startsWith('## ')) section = raw.slice(3).trim();
     if (!raw.trimStart().startsWith('|')) return;
-    const cells = raw.trim().replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((c) => c.trim());
+    const cells = raw
+      .trim()
+      .replace(/^\||\|$/g, '')
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim());
     const m = /^`(GW_ERR_[A-Z0-9_]+)`$/.exec(cells[0] ?? '');
     if (m) rows.push({ code: m[1] as string, cells, section, line: i + 1 });
   });
@@ -141,25 +152,31 @@ const SAMPLES: GatewayError[] = [
   new MqttPasswordFileError('x'),
 ];
 
+/** Any error class, abstract or not. */
+type ErrorClass = abstract new (...args: never[]) => unknown;
+
 /** The classes that take a code from their subclasses rather than carrying one of their own. */
-const BASES: Function[] = [GatewayError, ApiError, EncodeError];
+const BASES: ErrorClass[] = [GatewayError, ApiError, EncodeError];
 
 /** Every exported subclass of GatewayError in the files of gateway/ that declare one. */
-function errorClassesInSource(): { file: string; name: string; cls: Function }[] {
-  const out: { file: string; name: string; cls: Function }[] = [];
+async function errorClassesInSource(): Promise<{ file: string; name: string; cls: ErrorClass }[]> {
+  const files: string[] = [];
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
       const rel = `${dir}/${e.name}`;
       if (e.isDirectory()) walk(rel);
-      else if (e.name.endsWith('.ts') && /\bclass\s+\w+\s+extends\s+\w*Error\b/.test(fs.readFileSync(path.join(ROOT, rel), 'utf8'))) {
-        const mod = require(path.join(ROOT, rel)) as Record<string, unknown>;
-        for (const [name, v] of Object.entries(mod)) {
-          if (typeof v === 'function' && v.prototype instanceof GatewayError) out.push({ file: rel, name, cls: v });
-        }
-      }
+      else if (e.name.endsWith('.ts') && /\bclass\s+\w+\s+extends\s+\w*Error\b/.test(fs.readFileSync(path.join(ROOT, rel), 'utf8')))
+        files.push(rel);
     }
   };
   walk('gateway');
+  const out: { file: string; name: string; cls: ErrorClass }[] = [];
+  for (const rel of files) {
+    const mod = (await import(path.join(ROOT, rel))) as Record<string, unknown>;
+    for (const [name, v] of Object.entries(mod)) {
+      if (typeof v === 'function' && v.prototype instanceof GatewayError) out.push({ file: rel, name, cls: v as ErrorClass });
+    }
+  }
   return out;
 }
 
@@ -208,11 +225,13 @@ describe('the error classes', () => {
       const row = rowOf(e.code);
       if (!(e.code in ERROR_CODES)) problems.push(`${name}: ${e.code} is not in the table`);
       else if (!row) problems.push(`${name}: ${e.code} has no row in ${ERRORS_DOC}`);
-      else if (!new RegExp(`\\b${name}\\b`).test(row.cells[1] ?? '')) problems.push(`${ERRORS_DOC}:${row.line}: ${e.code} does not name ${name}`);
+      else if (!new RegExp(`\\b${name}\\b`).test(row.cells[1] ?? ''))
+        problems.push(`${ERRORS_DOC}:${row.line}: ${e.code} does not name ${name}`);
       const status = (ERROR_CODES[e.code] as { status?: number }).status;
       if (e instanceof ApiError) {
         if (e.status !== status) problems.push(`${name}: status ${e.status}, the table says ${String(status)}`);
-        if (row && !row.cells.includes(String(e.status))) problems.push(`${ERRORS_DOC}:${row.line}: ${e.code} does not give HTTP ${e.status}`);
+        if (row && !row.cells.includes(String(e.status)))
+          problems.push(`${ERRORS_DOC}:${row.line}: ${e.code} does not give HTTP ${e.status}`);
       } else if (status !== undefined) {
         problems.push(`${name}: ${e.code} has HTTP status ${status} but the class is not an ApiError`);
       }
@@ -227,9 +246,9 @@ describe('the error classes', () => {
     expect([...classesOf].filter(([, cs]) => cs.size > 1).map(([c, cs]) => `${c}: ${[...cs].join(', ')}`)).toEqual([]);
   });
 
-  test('every error class of gateway/ is sampled above', () => {
-    const sampled = new Set(SAMPLES.map((e) => e.constructor));
-    const missing = errorClassesInSource()
+  test('every error class of gateway/ is sampled above', async () => {
+    const sampled = new Set<unknown>(SAMPLES.map((e) => e.constructor));
+    const missing = (await errorClassesInSource())
       .filter(({ cls }) => !BASES.includes(cls) && !sampled.has(cls))
       .map(({ file, name }) => `${file}: ${name}`);
     expect(missing).toEqual([]);
