@@ -102,6 +102,8 @@ export const ERROR_CODES = {
   GW_ERR_BODY_TOO_LARGE: { area: 'api', status: 413, summary: 'the request body passed the limit' },
   GW_ERR_UNSUPPORTED_MEDIA_TYPE: { area: 'api', status: 415, summary: 'a body that is not application/json' },
   GW_ERR_UPGRADE_REQUIRED: { area: 'api', status: 426, summary: 'a plain GET on the WebSocket route' },
+  GW_ERR_EDITOR_OWNS_FLOWS: { area: 'api', status: 409, summary: 'policies pushed over the API while the embedded editor owns flows.json' },
+  GW_ERR_POLICY_REJECTED: { area: 'api', status: 400, summary: 'a pushed policy set does not compile; the previous policies stay active' },
   GW_ERR_INTERNAL: { area: 'api', status: 500, summary: 'anything unexpected; the message carries only the request id' },
   GW_ERR_WRITE_FAILED: { area: 'api', status: 502, summary: 'the device did not confirm a write' },
   GW_ERR_UNAVAILABLE: { area: 'api', status: 503, summary: 'the gateway cannot answer now' },

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { ApiError, BadRequestError, BodyTooLargeError, ForbiddenError, InternalError, InvalidValueError } from '../../gateway/api/errors';
 import { MalformedJsonError, MethodNotAllowedError, RouteNotFoundError, SecretsError, UnauthorizedError } from '../../gateway/api/errors';
 import { UnavailableError, UnknownDeviceError, UnknownPointError, UnsupportedMediaTypeError } from '../../gateway/api/errors';
-import { UpgradeRequiredError, WriteFailedError } from '../../gateway/api/errors';
+import { EditorOwnsFlowsError, PoliciesRejectedError, UpgradeRequiredError, WriteFailedError } from '../../gateway/api/errors';
 import * as apiErrors from '../../gateway/api/errors';
 import { DecimalError } from '../../gateway/base/decimal';
 import { ERROR_CODES, type ErrorArea, type ErrorCode } from '../../gateway/base/error-codes';
@@ -142,6 +142,8 @@ const SAMPLES: GatewayError[] = [
   new UnsupportedMediaTypeError('text/plain'),
   new UpgradeRequiredError(),
   new InternalError('1f'),
+  new EditorOwnsFlowsError(),
+  new PoliciesRejectedError('x', [{ message: 'x' }]),
   new WriteFailedError('d', 'p', 'x'),
   new UnavailableError('x'),
   new SecretsError('x'),
