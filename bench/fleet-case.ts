@@ -40,6 +40,9 @@ export interface CaseSpec {
   /** End the window early when the gateway's RSS passes this (protects a shared machine). */
   maxRssMiB: number;
   readyTimeoutS: number;
+  /** Before starting, wait up to this long for the machine's busy CPU to fall below `quietBelowCores` (0: do not wait). */
+  waitQuietS: number;
+  quietBelowCores: number;
   logLevel: string;
   keep: boolean;
 }
@@ -74,9 +77,34 @@ export interface CaseContext {
   readsPerPoll: { requests: number; registers: number };
   /** ledger.db and its -wal at the window's end (before the gateway's stop checkpoints the WAL). */
   ledgerFiles: { db: number; wal: number };
+  /** The machine's busy cores just before the case started (nothing of ours running), and how long we waited for it. */
+  machineBefore: { busyCores: number; waitedS: number; quiet: boolean };
+}
+
+/** Busy cores of the whole machine over `ms`. */
+async function machineBusyCores(ms: number): Promise<number> {
+  const a = machineCpu();
+  await sleep(ms);
+  const b = machineCpu();
+  const sum = (xs: number[]): number => xs.reduce((t, x) => t + x, 0);
+  return (sum(b.busy) - sum(a.busy)) / clockTicks() / (ms / 1000);
+}
+
+/** Wait (up to spec.waitQuietS) for other work on the machine to calm down; what was seen. */
+async function waitQuiet(spec: CaseSpec): Promise<{ busyCores: number; waitedS: number; quiet: boolean }> {
+  const t0 = Date.now();
+  for (;;) {
+    const busy = await machineBusyCores(5000);
+    const waitedS = Math.round((Date.now() - t0) / 1000);
+    if (busy < spec.quietBelowCores) return { busyCores: Math.round(busy * 100) / 100, waitedS, quiet: true };
+    if (spec.waitQuietS <= 0 || waitedS >= spec.waitQuietS) return { busyCores: Math.round(busy * 100) / 100, waitedS, quiet: false };
+    console.log(`    machine busy (${busy.toFixed(2)} cores by others), waiting (${waitedS}/${spec.waitQuietS} s)`);
+    await sleep(10_000);
+  }
 }
 
 export async function runCase(spec: CaseSpec): Promise<CaseResult> {
+  const before = await waitQuiet(spec);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `m2m-bench-fleet-${spec.id.replace(/\W/g, '')}-`));
   removeOnExit(dir);
   const dataDir = path.join(dir, 'data');
@@ -189,6 +217,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
       aborted,
       readsPerPoll: plannedReads(pointAddresses(spec.layout, spec.points)),
       ledgerFiles,
+      machineBefore: before,
     };
     return summarise(ctx, stop, clockTicks());
   } finally {

@@ -155,6 +155,7 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
       benchRunnerCores: rnd(selfCores, 3),
       machineBusyCores: rnd(machineCores, 2),
       machineBusyPerCpu: perCpuBusy,
+      machineBusyBeforeCase: ctx.machineBefore,
       otherProcessesCores: rnd(Math.max(0, machineCores - cores - simCores - selfCores), 2),
     },
     rss: {

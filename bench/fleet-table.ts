@@ -6,7 +6,7 @@ import type { CaseResult } from './fleet-summary';
 
 const fmt = (x: number | null | undefined, d = 0): string => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 
-const HEAD = ['case', 'fleet', 'pollMs', 'points/s', 'delivered', 'CPU cores', 'RSS end/max MiB', 'RSS MiB/min', 'writes GB/day', 'ledger MB/day', 'folder MB/day', 'commit mean/p99 ms', 'lag p99 ms'];
+const HEAD = ['case', 'fleet', 'pollMs', 'points/s', 'delivered', 'CPU cores', 'RSS end/max MiB', 'RSS MiB/min', 'writes GB/day', 'ledger MB/day', 'folder MB/day', 'commit mean/p99 ms', 'lag p99 ms', 'others cores'];
 
 function cells(r: CaseResult): string[] {
   const s = r.setup;
@@ -24,6 +24,7 @@ function cells(r: CaseResult): string[] {
     fmt(r.dataFolder.growthMBPerDay),
     `${fmt(r.ledger.commitMeanMs, 1)}/${fmt(r.ledger.commitP99Ms, 1)}`,
     fmt(r.eventLoop.lagP99MsWorst, 1),
+    fmt(r.cpu.otherProcessesCores, 2),
   ];
 }
 

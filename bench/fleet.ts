@@ -24,7 +24,10 @@
  *   npm run bench:fleet
  *   node build/bench/fleet.js [--case a,b,c,d] [--seconds 600] [--other-seconds 120] [--warmup 20]
  *     [--sat-poll-ms 4000,2000,1000,500,250,100,50,20,10] [--sat-devices 500] [--sat-seconds 30] [--sat-warmup 10]
- *     [--scrape-s 60] [--max-rss-mib 2048] [--log-level info] [--label TEXT] [--out FILE] [--keep] [--markdown]
+ *     [--scrape-s 60] [--wait-quiet-s 0] [--quiet-below 0.3] [--max-rss-mib 2048] [--log-level info]
+ *     [--label TEXT] [--out FILE] [--keep] [--markdown]
+ *   --wait-quiet-s S: before each case wait up to S s for the machine's busy CPU (other processes) to fall
+ *   below --quiet-below cores; every case records the machine's busy CPU before and during its window.
  *   FLEET_SECONDS=120 npm run bench:fleet     (same as --seconds 120)
  * Loopback only. Stops the gateway and the simulator on exit, errors and
  * SIGINT; gives up (killing both) after a bound derived from the durations.
@@ -49,6 +52,8 @@ interface Args {
   satSeconds: number;
   satWarmup: number;
   scrapeS: number;
+  waitQuietS: number;
+  quietBelow: number;
   maxRssMiB: number;
   logLevel: string;
   label: string | null;
@@ -69,6 +74,8 @@ function parseArgs(argv: string[]): Args {
     satSeconds: 30,
     satWarmup: 10,
     scrapeS: 60,
+    waitQuietS: 0,
+    quietBelow: 0.3,
     maxRssMiB: 2048,
     logLevel: 'info',
     label: null,
@@ -93,6 +100,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--sat-seconds') a.satSeconds = Number(v());
     else if (k === '--sat-warmup') a.satWarmup = Number(v());
     else if (k === '--scrape-s') a.scrapeS = Number(v());
+    else if (k === '--wait-quiet-s') a.waitQuietS = Number(v());
+    else if (k === '--quiet-below') a.quietBelow = Number(v());
     else if (k === '--max-rss-mib') a.maxRssMiB = Number(v());
     else if (k === '--log-level') a.logLevel = v();
     else if (k === '--label') a.label = v();
@@ -124,6 +133,8 @@ function baseSpec(args: Args): Omit<CaseSpec, 'id' | 'title' | 'devices' | 'poll
     scrapeEveryS: args.scrapeS,
     maxRssMiB: args.maxRssMiB,
     readyTimeoutS: 120,
+    waitQuietS: args.waitQuietS,
+    quietBelowCores: args.quietBelow,
     logLevel: args.logLevel,
     keep: args.keep,
   };
@@ -223,11 +234,11 @@ async function main(): Promise<void> {
   killChildrenOnExit();
   const args = parseArgs(process.argv.slice(2));
   const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
-  const gatewayCommit = git(['log', '-1', '--format=%h', '--', 'gateway', 'assembly', 'package.json']) || head;
+  const gatewayCommit = git(['log', '-1', '--format=%h', '--', 'gateway', 'assembly']) || head;
   const dirty = git(['status', '--porcelain', '--', 'gateway', 'assembly']) !== '';
   const label = args.label ?? `commit ${gatewayCommit}${dirty ? '+dirty' : ''}`;
   // A bound on the whole run: start-up, warm-up and window of every case, plus slack.
-  const perCase = (s: number, w: number): number => s + w + 300;
+  const perCase = (s: number, w: number): number => s + w + 300 + args.waitQuietS;
   const boundS =
     (args.cases.includes('a') ? perCase(args.seconds, args.warmup) : 0) +
     ['b', 'c'].filter((c) => args.cases.includes(c)).length * perCase(args.otherSeconds, args.warmup) +
