@@ -6,7 +6,7 @@ import type { CaseResult } from './fleet-summary';
 
 const fmt = (x: number | null | undefined, d = 0): string => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 
-const HEAD = ['case', 'fleet', 'pollMs', 'points/s', 'delivered', 'CPU cores', 'RSS end/max MiB', 'RSS MiB/min', 'writes GB/day', 'ledger MB/day', 'folder MB/day', 'commit mean/p99 ms', 'lag p99 ms', 'others cores'];
+const HEAD = ['case', 'fleet', 'pollMs', 'points/s', 'delivered', 'CPU cores', 'CPU ms/1k points', 'RSS end/max MiB', 'RSS MiB/min', 'writes GB/day', 'ledger MB/day', 'folder MB/day', 'commit mean/p99 ms', 'lag p99 ms', 'others cores'];
 
 function cells(r: CaseResult): string[] {
   const s = r.setup;
@@ -17,6 +17,7 @@ function cells(r: CaseResult): string[] {
     fmt(r.delivery.pointsPerSec),
     `${fmt(r.delivery.percentOfExpected, 1)} %`,
     fmt(r.cpu.meanCores, 3),
+    fmt(r.cpu.cpuMsPer1000Points, 1),
     `${fmt(r.rss.windowEndMiB)}/${fmt(r.rss.windowMaxMiB)}`,
     fmt(r.rss.slopeMiBPerMinAfter2Min ?? r.rss.slopeMiBPerMinWindow, 2) + (r.rss.slopeMiBPerMinAfter2Min === null ? '*' : ''),
     fmt(r.disk.writeGBPerDay, 1),

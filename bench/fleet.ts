@@ -29,6 +29,7 @@
  *   --wait-quiet-s S: before each case wait up to S s for the machine's busy CPU (other processes) to fall
  *   below --quiet-below cores; every case records the machine's busy CPU before and during its window.
  *   FLEET_SECONDS=120 npm run bench:fleet     (same as --seconds 120)
+ *   node build/bench/fleet.js --recheck [--label TEXT]   (recompute the checks of the results file, relabel; runs nothing)
  * Loopback only. Stops the gateway and the simulator on exit, errors and
  * SIGINT; gives up (killing both) after a bound derived from the durations.
  */
@@ -41,6 +42,7 @@ import { POINTS_PER_DEVICE } from './fleet-layout';
 import { killAll, killChildrenOnExit, packageRoot } from './fleet-procs';
 import type { CaseResult } from './fleet-summary';
 import { consoleTable, markdownTable } from './fleet-table';
+import { checkTargets, TARGETS } from './fleet-targets';
 
 interface Args {
   cases: string[];
@@ -60,6 +62,7 @@ interface Args {
   out: string;
   keep: boolean;
   markdown: boolean;
+  recheck: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -82,6 +85,7 @@ function parseArgs(argv: string[]): Args {
     out: path.join(packageRoot(), 'bench', 'results', 'fleet.json'),
     keep: false,
     markdown: false,
+    recheck: false,
   };
   const nums = (v: string): number[] => v.split(',').map(Number).filter((n) => n > 0);
   for (let i = 0; i < argv.length; i++) {
@@ -108,6 +112,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out') a.out = path.resolve(v());
     else if (k === '--keep') a.keep = true;
     else if (k === '--markdown') a.markdown = true;
+    else if (k === '--recheck') a.recheck = true;
     else throw new Error(`unknown option ${k} (see the header of bench/fleet.ts)`);
   }
   if (a.otherSeconds <= 0) a.otherSeconds = Math.min(a.seconds, 120);
@@ -202,37 +207,53 @@ async function runSaturation(args: Args) {
   };
 }
 
-const TARGETS = {
-  a: { deliveredPercent: '>= 99.5', cpuCores: '<= 0.08', rssMiB: '<= 200', rssSlopeMiBPerMinAfter2Min: '< 1', ledgerGrowthMBPerDay: '<= 100', diskWritesGBPerDay: '<= 5', commitP99Ms: '< 50' },
-  b: { cpuCores: '<= 0.02' },
-  c: { cpuVsCaseA: '<= 1.5' },
-  d: { pointsPerSecOnOneCore: '>= 250000' },
-};
+interface ResultsFile {
+  bench: 'fleet';
+  description: string;
+  last: unknown;
+  runs: Record<string, Record<string, unknown>>;
+  targets: typeof TARGETS;
+  checks: ReturnType<typeof checkTargets>;
+  cases: Record<string, unknown>;
+  totalSeconds?: number;
+}
 
-function checks(cases: Record<string, unknown>) {
-  const a = cases.a as CaseResult | undefined;
-  const b = cases.b as CaseResult | undefined;
-  const c = cases.c as CaseResult | undefined;
-  const d = cases.d as { saturationPointsPerSec: number | null } | undefined;
-  return {
-    a: a && {
-      deliveredPercent: a.delivery.percentOfExpected >= 99.5,
-      cpuCores: a.cpu.meanCores <= 0.08,
-      rssMiB: a.rss.windowMaxMiB <= 200,
-      rssSlopeMiBPerMinAfter2Min: a.rss.slopeMiBPerMinAfter2Min === null ? null : a.rss.slopeMiBPerMinAfter2Min < 1,
-      ledgerGrowthMBPerDay: a.dataFolder.ledgerGrowthMBPerDay <= 100,
-      diskWritesGBPerDay: a.disk.writeGBPerDay <= 5,
-      commitP99Ms: a.ledger.commitP99Ms === null ? null : a.ledger.commitP99Ms < 50,
-    },
-    b: b && { cpuCores: b.cpu.meanCores <= 0.02 },
-    c: c && a && { cpuVsCaseA: Math.round((c.cpu.meanCores / a.cpu.meanCores) * 100) / 100, ok: c.cpu.meanCores <= 1.5 * a.cpu.meanCores },
-    d: d && { pointsPerSecOnOneCore: d.saturationPointsPerSec !== null && d.saturationPointsPerSec >= 250_000 },
-  };
+function readResults(file: string): Partial<ResultsFile> {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ResultsFile>;
+  } catch {
+    return {};
+  }
+}
+
+function writeAndPrint(file: string, out: ResultsFile, markdown: boolean): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  const rows: CaseResult[] = [];
+  for (const id of ['a', 'b', 'c']) if (out.cases[id]) rows.push(out.cases[id] as CaseResult);
+  const d = out.cases.d as Awaited<ReturnType<typeof runSaturation>> | undefined;
+  if (d) rows.push(...d.steps);
+  console.log(consoleTable(rows));
+  if (d) console.log(`saturation (one core): ${d.saturationPointsPerSec?.toLocaleString('en-US') ?? '–'} points/s (${d.saturationMethod}); stopped: ${d.stopReason}`);
+  console.log('* RSS slope over the window only (the gateway ran less than 3 min)');
+  if (markdown) console.log('\n' + markdownTable(rows));
+  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+}
+
+/** --recheck: recompute the checks of a results file (and relabel its runs with --label); runs nothing. */
+function recheck(args: Args): void {
+  const prev = readResults(args.out);
+  if (!prev.cases) throw new Error(`${args.out}: no cases to recheck`);
+  const runs = prev.runs ?? {};
+  if (args.label !== null) for (const id of Object.keys(runs)) runs[id] = { ...runs[id], label: args.label };
+  const last = args.label !== null && prev.last ? { ...(prev.last as object), label: args.label } : prev.last;
+  writeAndPrint(args.out, { bench: 'fleet', description: prev.description ?? '', last, runs, targets: TARGETS, checks: checkTargets(prev.cases), cases: prev.cases, totalSeconds: prev.totalSeconds }, args.markdown);
 }
 
 async function main(): Promise<void> {
   killChildrenOnExit();
   const args = parseArgs(process.argv.slice(2));
+  if (args.recheck) return recheck(args);
   const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
   const gatewayCommit = git(['log', '-1', '--format=%h', '--', 'gateway', 'assembly']) || head;
   const dirty = git(['status', '--porcelain', '--', 'gateway', 'assembly']) !== '';
@@ -273,42 +294,29 @@ async function main(): Promise<void> {
   if (args.cases.includes('d')) results.d = await runSaturation(args);
 
   // Keep the cases not run this time from the file already there.
-  let previous: { cases?: Record<string, unknown>; runs?: Record<string, unknown> } = {};
-  try {
-    previous = JSON.parse(fs.readFileSync(args.out, 'utf8')) as typeof previous;
-  } catch {
-    // none yet
-  }
+  const previous = readResults(args.out);
   const run = { label, head, gatewayCommit, gatewayDirty: dirty, date: new Date().toISOString(), node: process.version, cpu: `${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores)`, loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) };
   const cases: Record<string, unknown> = { ...(previous.cases ?? {}) };
-  const runs: Record<string, unknown> = { ...(previous.runs ?? {}) };
+  const runs: Record<string, Record<string, unknown>> = { ...(previous.runs ?? {}) };
   for (const id of Object.keys(results)) {
     cases[id] = results[id];
     runs[id] = run;
   }
   for (const id of Object.keys(errors)) runs[id] = { ...run, error: errors[id] };
-  const out = {
-    bench: 'fleet',
-    description: 'The built gateway as a child process (CLI, /metrics, /proc) against a simulated Modbus TCP fleet in another process; see bench/fleet.ts',
-    last: run,
-    runs,
-    targets: TARGETS,
-    checks: checks(cases),
-    cases,
-    totalSeconds: Math.round((performance.now() - started) / 1000),
-  };
-  fs.mkdirSync(path.dirname(args.out), { recursive: true });
-  fs.writeFileSync(args.out, JSON.stringify(out, null, 2) + '\n');
-
-  const rows: CaseResult[] = [];
-  for (const id of ['a', 'b', 'c']) if (cases[id]) rows.push(cases[id] as CaseResult);
-  const d = cases.d as Awaited<ReturnType<typeof runSaturation>> | undefined;
-  if (d) rows.push(...d.steps);
-  console.log(consoleTable(rows));
-  if (d) console.log(`saturation (one core): ${d.saturationPointsPerSec?.toLocaleString('en-US') ?? '–'} points/s (${d.saturationMethod}); stopped: ${d.stopReason}`);
-  console.log('* RSS slope over the window only (the gateway ran less than 3 min)');
-  if (args.markdown) console.log('\n' + markdownTable(rows));
-  console.log(`wrote ${path.relative(process.cwd(), args.out)} (${out.totalSeconds} s)`);
+  writeAndPrint(
+    args.out,
+    {
+      bench: 'fleet',
+      description: 'The built gateway as a child process (CLI, /metrics, /proc) against a simulated Modbus TCP fleet in another process; see bench/fleet.ts',
+      last: run,
+      runs,
+      targets: TARGETS,
+      checks: checkTargets(cases),
+      cases,
+      totalSeconds: Math.round((performance.now() - started) / 1000),
+    },
+    args.markdown,
+  );
   if (Object.keys(errors).length > 0) process.exitCode = 1;
 }
 
