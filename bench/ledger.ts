@@ -18,7 +18,7 @@
  * given), ledger growth per day (dbstat: chain rows per commit, closed hours
  * per hour), commit p50/p99/max. Writes bench/results/ledger.json.
  *
- *   npm run bench:ledger -- [--devices 500] [--points 30] [--seconds 900] [--v1-seconds 10] [--commit-ms 5000] [--out FILE]
+ *   npm run build:bench && node build/bench/ledger.js [--devices 500] [--points 30] [--seconds 900] [--v1-seconds 10] [--commit-ms 5000] [--out FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

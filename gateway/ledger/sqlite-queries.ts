@@ -30,7 +30,8 @@ export function queryClosedHours(db: Db, fromMs: number | null, toMs: number | n
   return rows.map((r) => ({ lineId: r.line_id, quantityMicro: BigInt(r.quantity_micro), amountNano: BigInt(r.amount_nano) }));
 }
 
-interface EventRow {
+/** A row of the `events` table as SQLite returns it. */
+export interface EventRow {
   id: number;
   batch_seq: number;
   kind: string;

@@ -27,6 +27,7 @@ import { LedgerOpenError } from './errors';
 import { type CommitBody, GENESIS_HASH, chainHash, fromBody, unpackText } from './hash-chain';
 import { LedgerReplay, compareTables } from './replay';
 import { SCHEMA_VERSION, schemaVersion } from './schema';
+import type { EventRow } from './sqlite-queries';
 import { LEDGER_FILE } from './sqlite-store';
 import type { LedgerHead } from './store';
 
@@ -66,14 +67,8 @@ interface BatchRow {
   body: Buffer;
 }
 
-interface EventRow {
-  kind: string;
-  device: string | null;
-  point: string | null;
-  account: string | null;
-  ts_ms: number;
-  detail: string;
-}
+/** The columns of an event row the verifier reads. */
+type EventColumns = Omit<EventRow, 'id' | 'batch_seq'>;
 
 const PAGE = 256;
 
@@ -150,7 +145,7 @@ function walk(db: Database.Database, progress: { batches: number; head: LedgerHe
       } catch {
         throw new Bad(`batch ${seq}: body is not JSON`, seq);
       }
-      const events = eventsOf.all(seq) as EventRow[];
+      const events = eventsOf.all(seq) as EventColumns[];
       try {
         if (body.v === 1) {
           checkRow(row, body, [body.readings?.count, body.deltas?.length, body.accruals?.length]);
@@ -198,7 +193,7 @@ function checkRow(row: BatchRow, body: { seq: number; atMs: number; policyVersio
   }
 }
 
-function checkEvents(seq: number, body: { events: Array<{ kind: string; device?: string; point?: string; account?: string; tsMs: number; detail: unknown }> }, rows: EventRow[]): void {
+function checkEvents(seq: number, body: { events: Array<{ kind: string; device?: string; point?: string; account?: string; tsMs: number; detail: unknown }> }, rows: EventColumns[]): void {
   if (rows.length !== body.events.length) throw new Bad(`batch ${seq}: ${rows.length} event rows, the body has ${body.events.length}`, seq);
   rows.forEach((r, i) => {
     const e = body.events[i];
