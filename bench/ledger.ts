@@ -39,7 +39,14 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { devices: 500, points: 30, seconds: 900, v1Seconds: 10, commitMs: 5000, out: path.resolve(__dirname, '..', '..', 'bench', 'results', 'ledger.json') };
+  const a: Args = {
+    devices: 500,
+    points: 30,
+    seconds: 900,
+    v1Seconds: 10,
+    commitMs: 5000,
+    out: path.resolve(__dirname, '..', '..', 'bench', 'results', 'ledger.json'),
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const v = Number(argv[i + 1]);
     if (argv[i] === '--devices') a.devices = v;
@@ -135,7 +142,14 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
       } else usage.set(i, { q, a, hour, prev: u ?? null }); // an hour ended inside the commit interval
     });
     if (sec % per !== 0) continue;
-    const b: LedgerBatch = { atMs: ts + 5, policyVersion: 1, metered: { readings: 0, deltas: 0, accruals: 0 }, usage: [], events: [], state: { slots: [], lines: [], accounts: [] } };
+    const b: LedgerBatch = {
+      atMs: ts + 5,
+      policyVersion: 1,
+      metered: { readings: 0, deltas: 0, accruals: 0 },
+      usage: [],
+      events: [],
+      state: { slots: [], lines: [], accounts: [] },
+    };
     for (let d = 0; d < args.devices; d++) {
       const device = `meter-${d}`;
       for (let p = 0; p < args.points; p++) {
@@ -144,7 +158,8 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
         b.state.slots.push({ device, point, hasBaseline: true, lastRaw: BigInt(fleet.raw[i]!), lastTsMs: ts, heldRaw: null, heldTsMs: 0 });
         const u = usage.get(i);
         if (!u) continue;
-        for (let x: Use | null = u; x; x = x.prev) b.usage!.push({ device, point, account: device, payee: 'grid', hourMs: x.hour, quantityMicro: x.q, amountNano: x.a });
+        for (let x: Use | null = u; x; x = x.prev)
+          b.usage!.push({ device, point, account: device, payee: 'grid', hourMs: x.hour, quantityMicro: x.q, amountNano: x.a });
         b.state.lines.push({ device, point, account: device, payee: 'grid', remainder: fleet.rem[i]! });
       }
       b.state.accounts.push({ account: device, unsettledNano: fleet.unsettled[d]!, overLimit: false });
@@ -171,15 +186,22 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
   }
   ledger.close();
   const db = new Database(path.join(dir, 'ledger.db'), { readonly: true });
-  const size = (name: string): number => (db.prepare('SELECT coalesce(sum(pgsize), 0) AS s FROM dbstat WHERE name = ?').get(name) as { s: number }).s;
+  const size = (name: string): number =>
+    (db.prepare('SELECT coalesce(sum(pgsize), 0) AS s FROM dbstat WHERE name = ?').get(name) as { s: number }).s;
   // Growth: a chain row per commit (its body plus the row's own bytes, measured), and per closed hour its hours rows.
   const rows = db.prepare('SELECT count(*) AS n, sum(length(body)) AS b FROM batches').get() as { n: number; b: number };
   const perRow = (size('batches') - rows.b) / rows.n;
   const body = (seq: number): number => (db.prepare('SELECT length(body) AS b FROM batches WHERE seq = ?').get(seq) as { b: number }).b;
-  const normalRow = (db.prepare('SELECT avg(length(body)) AS b FROM batches WHERE seq > 2 AND seq <> ?').get(hourEndSeq) as { b: number }).b + perRow;
+  const normalRow =
+    (db.prepare('SELECT avg(length(body)) AS b FROM batches WHERE seq > 2 AND seq <> ?').get(hourEndSeq) as { b: number }).b + perRow;
   const hourEndRow = (hourEndSeq > 0 ? body(hourEndSeq) : 0) + perRow;
   const hoursPerHour = size('hours'); // the one hour the run closed
-  if (process.env.BENCH_DEBUG) process.stderr.write(JSON.stringify(db.prepare('SELECT name, count(*) AS pages, sum(payload) AS payload FROM dbstat GROUP BY name ORDER BY pages DESC LIMIT 6').all()) + '\n');
+  if (process.env.BENCH_DEBUG)
+    process.stderr.write(
+      JSON.stringify(
+        db.prepare('SELECT name, count(*) AS pages, sum(payload) AS payload FROM dbstat GROUP BY name ORDER BY pages DESC LIMIT 6').all(),
+      ) + '\n',
+    );
   const dbBytes = fs.statSync(path.join(dir, 'ledger.db')).size;
   db.close();
   const commitsPerDay = DAY_S / per;
@@ -193,9 +215,21 @@ function runV2(args: Args, mode: LedgerSynchronous, dir: string): RunResult {
     bytesPerCommit: { writeBytes: Math.round(avg('w')), wchar: Math.round(avg('c')), hourEndCommit: hourEnd ? hourEnd.w : 0 },
     writtenGBPerDay: { writeBytes: round(perDay('w') / 1e9), wchar: round(perDay('c') / 1e9) },
     growthMBPerDay: round((normalRow * (commitsPerDay - 24) + (hourEndRow + hoursPerHour) * 24) / 1e6),
-    growthParts: { chainBytesPerCommit: Math.round(normalRow), hourEndCommitBytes: Math.round(hourEndRow), closedHoursBytesPerHour: hoursPerHour },
+    growthParts: {
+      chainBytesPerCommit: Math.round(normalRow),
+      hourEndCommitBytes: Math.round(hourEndRow),
+      closedHoursBytesPerHour: hoursPerHour,
+    },
     commitMs: { p50: round(quantile(lat, 0.5)), p99: round(quantile(lat, 0.99)), max: round(lat[lat.length - 1]!) },
-    commitCpuMs: { p50: round(quantile(cpuMs.sort((x, y) => x - y), 0.5)), max: round(cpuMs[cpuMs.length - 1]!) },
+    commitCpuMs: {
+      p50: round(
+        quantile(
+          cpuMs.sort((x, y) => x - y),
+          0.5,
+        ),
+      ),
+      max: round(cpuMs[cpuMs.length - 1]!),
+    },
     dbBytes,
   };
 }
@@ -231,12 +265,32 @@ function runV1(args: Args, dir: string): RunResult {
     fleet.tick(sec, (d, p, _i, qty, amount) => {
       const device = `meter-${d}`;
       const point = `c${p}`;
-      b ??= { atMs: ts, policyVersion: 1, readings: [], deltas: [], accruals: [], events: [], state: { slots: [], lines: [], accounts: [] } };
+      b ??= {
+        atMs: ts,
+        policyVersion: 1,
+        readings: [],
+        deltas: [],
+        accruals: [],
+        events: [],
+        state: { slots: [], lines: [], accounts: [] },
+      };
       const i = d * args.points + p;
       b.readings.push({ device, point, tsMs: ts, value: String(fleet.raw[i]) });
       if (sec > 0) {
         b.deltas.push({ device, point, account: device, qtyMicro: qty, fromMs: ts - 1000, toMs: ts });
-        b.accruals.push({ device, point, account: device, payee: 'grid', channel: `${device}>grid`, qtyMicro: qty, amountNano: amount, priceNano: PRICE, fromMs: ts - 1000, toMs: ts, policyVersion: 1 });
+        b.accruals.push({
+          device,
+          point,
+          account: device,
+          payee: 'grid',
+          channel: `${device}>grid`,
+          qtyMicro: qty,
+          amountNano: amount,
+          priceNano: PRICE,
+          fromMs: ts - 1000,
+          toMs: ts,
+          policyVersion: 1,
+        });
         b.state.lines.push({ device, point, account: device, payee: 'grid', remainder: fleet.rem[i]! });
         touched.add(d);
       }
@@ -256,7 +310,7 @@ function runV1(args: Args, dir: string): RunResult {
     commitsPerDay: Math.round(perSecond * DAY_S),
     bytesPerCommit: { writeBytes: Math.round(avg('w')), wchar: Math.round(avg('c')), hourEndCommit: 0 },
     writtenGBPerDay: { writeBytes: round((avg('w') * perSecond * DAY_S) / 1e9), wchar: round((avg('c') * perSecond * DAY_S) / 1e9) },
-    growthMBPerDay: round(((dbBytes - size0) / args.v1Seconds) * DAY_S / 1e6),
+    growthMBPerDay: round((((dbBytes - size0) / args.v1Seconds) * DAY_S) / 1e6),
     commitMs: { p50: round(quantile(lat, 0.5)), p99: round(quantile(lat, 0.99)), max: round(lat[lat.length - 1]!) },
     dbBytes,
   };
@@ -267,7 +321,8 @@ function runV1(args: Args, dir: string): RunResult {
  * this one (commit 1ca4672) with the same fleet and the v1 daemon's batches.
  */
 const BEFORE_V1_STORE = {
-  store: 'v1 SqliteLedger (schema 1) at commit 1ca4672, WAL + NORMAL, a batch per 1024 readings (15 a second), 500 devices × 30 counters, 60 s',
+  store:
+    'v1 SqliteLedger (schema 1) at commit 1ca4672, WAL + NORMAL, a batch per 1024 readings (15 a second), 500 devices × 30 counters, 60 s',
   commitsPerDay: 1_296_000,
   bytesPerCommit: { writeBytes: 619_042, wchar: 618_406 },
   writtenGBPerDay: { writeBytes: 802.28, wchar: 801.45 },
@@ -285,7 +340,9 @@ function main(): void {
     for (const mode of ['NORMAL', 'FULL'] as const) {
       const r = runV2(args, mode, path.join(root, `v2-${mode}`));
       results.push(r);
-      process.stderr.write(`${r.store}: ${r.bytesPerCommit.writeBytes} B/commit, ${r.writtenGBPerDay.writeBytes} GB/day written, +${r.growthMBPerDay} MB/day, p50 ${r.commitMs.p50} ms p99 ${r.commitMs.p99} ms, cpu p50 ${r.commitCpuMs?.p50} ms\n`);
+      process.stderr.write(
+        `${r.store}: ${r.bytesPerCommit.writeBytes} B/commit, ${r.writtenGBPerDay.writeBytes} GB/day written, +${r.growthMBPerDay} MB/day, p50 ${r.commitMs.p50} ms p99 ${r.commitMs.p99} ms, cpu p50 ${r.commitCpuMs?.p50} ms\n`,
+      );
     }
     const vs = process.hrtime.bigint();
     const v = verifyLedger(path.join(root, 'v2-NORMAL'));
@@ -293,12 +350,20 @@ function main(): void {
     if (args.v1Seconds > 0) {
       const r = runV1(args, path.join(root, 'v1'));
       results.push(r);
-      process.stderr.write(`${r.store}: ${r.bytesPerCommit.writeBytes} B/commit, ${r.writtenGBPerDay.writeBytes} GB/day written, +${r.growthMBPerDay} MB/day\n`);
+      process.stderr.write(
+        `${r.store}: ${r.bytesPerCommit.writeBytes} B/commit, ${r.writtenGBPerDay.writeBytes} GB/day written, +${r.growthMBPerDay} MB/day\n`,
+      );
     }
     const out = {
       bench: 'ledger',
       at: new Date().toISOString(),
-      machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', platform: `${os.platform()} ${os.release()}`, loadavg: os.loadavg().map((x) => round(x)) },
+      machine: {
+        node: process.version,
+        cpus: os.cpus().length,
+        cpu: os.cpus()[0]?.model ?? '',
+        platform: `${os.platform()} ${os.release()}`,
+        loadavg: os.loadavg().map((x) => round(x)),
+      },
       fleet: `${args.devices} devices × ${args.points} counters read every second, every counter priced (${args.devices * args.points} lines, ${args.devices} accounts); ${args.seconds} s simulated across an hour end`,
       before: BEFORE_V1_STORE,
       results,

@@ -18,7 +18,10 @@ export function alarmKey(policy: string, device: string): string {
  * Apply one event to `active` (by alarmKey). Returns the key it changed, or
  * null when the event is not an alarm event of a policy and device.
  */
-export function foldAlarmEvent(active: Map<string, LedgerAlarm>, e: Pick<LedgerEvent, 'kind' | 'device' | 'point' | 'tsMs' | 'detail'>): string | null {
+export function foldAlarmEvent(
+  active: Map<string, LedgerAlarm>,
+  e: Pick<LedgerEvent, 'kind' | 'device' | 'point' | 'tsMs' | 'detail'>,
+): string | null {
   if (e.kind !== 'alarm' && e.kind !== 'alarm-clear') return null;
   const policy = e.detail.policy;
   if (typeof policy !== 'string' || !e.device) return null;

@@ -165,7 +165,11 @@ export function aggregateBatch(
 }
 
 /** A batch's usage: its `usage` as given, then its deltas and accruals folded by the rules above. */
-export function batchUsage(b: { usage?: readonly LedgerUsage[]; deltas?: readonly DeltaLike[]; accruals?: readonly AccrualLike[] }): LedgerUsage[] {
+export function batchUsage(b: {
+  usage?: readonly LedgerUsage[];
+  deltas?: readonly DeltaLike[];
+  accruals?: readonly AccrualLike[];
+}): LedgerUsage[] {
   const out: LedgerUsage[] = b.usage ? [...b.usage] : [];
   if ((b.deltas?.length ?? 0) > 0 || (b.accruals?.length ?? 0) > 0) {
     for (const h of aggregateBatch(b.deltas ?? [], b.accruals ?? []).hourly.values()) out.push(h);

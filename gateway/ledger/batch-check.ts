@@ -99,7 +99,8 @@ export function checkBatch(b: LedgerBatch): void {
     name(u, 'point', p);
     name(u, 'account', p);
     name(u, 'payee', p, true);
-    if (u.payee !== '' && ((u.account as string).includes('>') || (u.payee as string).includes('>'))) fail(p, 'account and payee must not contain ">"');
+    if (u.payee !== '' && ((u.account as string).includes('>') || (u.payee as string).includes('>')))
+      fail(p, 'account and payee must not contain ">"');
     time(u, 'hourMs', p);
     if ((u.hourMs as number) % HOUR_MS !== 0) fail(`${p}.hourMs`, 'must be the start of an hour');
     big(u, 'quantityMicro', p);
@@ -163,6 +164,7 @@ export function checkBatch(b: LedgerBatch): void {
     big(a, 'unsettledNano', p);
     bool(a, 'overLimit', p);
   });
-  if (b.vouchers !== undefined) list(o, 'vouchers', 'batch').forEach((v, i) => checkVoucher(v as unknown as LedgerVoucher, `vouchers[${i}]`));
+  if (b.vouchers !== undefined)
+    list(o, 'vouchers', 'batch').forEach((v, i) => checkVoucher(v as unknown as LedgerVoucher, `vouchers[${i}]`));
   if (b.policy !== undefined) checkPolicy(b.policy, 'batch.policy');
 }

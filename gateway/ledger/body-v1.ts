@@ -12,7 +12,14 @@ export interface BatchBodyV1 {
   accruals: Array<Record<string, unknown> & { amountNano: string; priceNano: string; qtyMicro: string }>;
   atMs: number;
   deltas: Array<Record<string, unknown> & { qtyMicro: string }>;
-  events: Array<{ account?: string; detail: Record<string, EventDetailValue>; device?: string; kind: string; point?: string; tsMs: number }>;
+  events: Array<{
+    account?: string;
+    detail: Record<string, EventDetailValue>;
+    device?: string;
+    kind: string;
+    point?: string;
+    tsMs: number;
+  }>;
   policy: { flowsJson: string; hash: string; version: number } | null;
   policyVersion: number;
   pruned: { throughSeq: number } | null;

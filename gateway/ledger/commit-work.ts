@@ -57,7 +57,17 @@ export class CommitWork {
   private line(u: LedgerUsage): LineRec {
     let l = this.c.lines.get(u.device, u.point, u.account, u.payee);
     if (!l) {
-      l = { id: this.c.nextLineId, device: u.device, point: u.point, account: u.account, payee: u.payee, closedQty: 0n, closedNano: 0n, channel: null, lastClosedHour: null };
+      l = {
+        id: this.c.nextLineId,
+        device: u.device,
+        point: u.point,
+        account: u.account,
+        payee: u.payee,
+        closedQty: 0n,
+        closedNano: 0n,
+        channel: null,
+        lastClosedHour: null,
+      };
       this.c.addLine(l);
       this.newLines.push(l);
     }
@@ -147,7 +157,13 @@ export class CommitWork {
         v.heldRaw = x.heldRaw;
         v.heldTsMs = x.heldTsMs;
       } else {
-        dev.state.putSlot(x.point, { hasBaseline: x.hasBaseline, lastRaw: x.lastRaw, lastTsMs: x.lastTsMs, heldRaw: x.heldRaw, heldTsMs: x.heldTsMs });
+        dev.state.putSlot(x.point, {
+          hasBaseline: x.hasBaseline,
+          lastRaw: x.lastRaw,
+          lastTsMs: x.lastTsMs,
+          heldRaw: x.heldRaw,
+          heldTsMs: x.heldTsMs,
+        });
       }
     }
     dev = null;
@@ -159,7 +175,11 @@ export class CommitWork {
       dev.state.putRemainder(x.point, x.account, x.payee, x.remainder);
     }
     for (const a of s.accounts) {
-      this.c.accounts.set(a.account, { unsettledNano: a.unsettledNano, overLimit: a.overLimit, digest: accountRowDigest(a.account, a.unsettledNano, a.overLimit) });
+      this.c.accounts.set(a.account, {
+        unsettledNano: a.unsettledNano,
+        overLimit: a.overLimit,
+        digest: accountRowDigest(a.account, a.unsettledNano, a.overLimit),
+      });
       this.dirtyAccounts.add(a.account);
     }
   }
@@ -175,7 +195,8 @@ export class CommitWork {
   addVoucher(v: LedgerVoucher, payer: string, payee: string): void {
     const ch = this.c.channel(payer, payee);
     if (v.seq <= ch.lastSeq) throw new LedgerVoucherError(`voucher seq ${v.seq} on ${v.channel} is not above the last seq ${ch.lastSeq}`);
-    if (v.amountNano < ch.voucheredNano) throw new LedgerVoucherError(`voucher amount ${v.amountNano} on ${v.channel} is below the vouchered ${ch.voucheredNano}`);
+    if (v.amountNano < ch.voucheredNano)
+      throw new LedgerVoucherError(`voucher amount ${v.amountNano} on ${v.channel} is below the vouchered ${ch.voucheredNano}`);
     ch.voucheredNano = v.amountNano;
     ch.lastSeq = v.seq;
     this.dirtyChannels.add(ch);
@@ -201,7 +222,8 @@ export class CommitWork {
     }
     st.putHours.run(hours);
     const lines: unknown[] = [];
-    for (const l of this.dirtyLines) lines.push(l.id, l.device, l.point, l.account, l.payee, l.closedQty.toString(), l.closedNano.toString(), l.lastClosedHour);
+    for (const l of this.dirtyLines)
+      lines.push(l.id, l.device, l.point, l.account, l.payee, l.closedQty.toString(), l.closedNano.toString(), l.lastClosedHour);
     st.putLineTotals.run(lines);
     // A channel row holds what is closed and vouchered: written when a line of it closes an hour or a voucher comes.
     for (const ch of this.dirtyChannels) {

@@ -176,7 +176,8 @@ export class DeviceState {
   /** Rebuild a device from its layout and packed rows. Throws RangeError on a malformed row. */
   static decode(device: string, layoutText: string, data: Uint8Array): DeviceState {
     const layout = JSON.parse(layoutText) as Layout;
-    if (!Array.isArray(layout?.s) || !Array.isArray(layout.r) || !Array.isArray(layout.l)) throw new RangeError('device layout is malformed');
+    if (!Array.isArray(layout?.s) || !Array.isArray(layout.r) || !Array.isArray(layout.l))
+      throw new RangeError('device layout is malformed');
     const d = new DeviceState(device);
     const r = new ByteReader(data);
     if (r.byte() !== FORMAT) throw new RangeError('device state has an unknown format');

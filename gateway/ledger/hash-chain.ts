@@ -141,13 +141,21 @@ export function toBody(seq: number, c: CommitContent): CommitBody {
     events: c.events.map(eventBody),
     lines: c.lines.map((l): BodyLine => [l.id, l.device, l.point, l.account, l.payee]).sort((a, b) => a[0] - b[0]),
     metered: { accruals: c.metered.accruals, deltas: c.metered.deltas, readings: c.metered.readings },
-    migration: c.migration ? { fromSchema: c.migration.fromSchema, readingsDropped: c.migration.readingsDropped, throughSeq: c.migration.throughSeq } : null,
+    migration: c.migration
+      ? { fromSchema: c.migration.fromSchema, readingsDropped: c.migration.readingsDropped, throughSeq: c.migration.throughSeq }
+      : null,
     policy: c.policy ? { flowsJson: c.policy.flowsJson, hash: c.policy.hash, version: c.policy.version } : null,
     policyVersion: c.policyVersion,
     seq,
     state: { accounts: c.state.accounts, devices: c.state.devices },
     v: BODY_VERSION,
-    vouchers: c.vouchers.map((v) => ({ amountNano: v.amountNano.toString(), channel: v.channel, issuedAtMs: v.issuedAtMs, json: v.json, seq: v.seq })),
+    vouchers: c.vouchers.map((v) => ({
+      amountNano: v.amountNano.toString(),
+      channel: v.channel,
+      issuedAtMs: v.issuedAtMs,
+      json: v.json,
+      seq: v.seq,
+    })),
   };
 }
 

@@ -82,13 +82,23 @@ export class HistorySampler {
 type Row = [string, string, number, string, string | null, string | null, string | null];
 
 function decodeRow(atMs: number, data: Buffer): LedgerSample[] {
-  return (JSON.parse(unpackText(data)) as Row[]).map(([device, point, count, last, min, max, mean]) => ({ device, point, atMs, count, last, min, max, mean }));
+  return (JSON.parse(unpackText(data)) as Row[]).map(([device, point, count, last, min, max, mean]) => ({
+    device,
+    point,
+    atMs,
+    count,
+    last,
+    min,
+    max,
+    mean,
+  }));
 }
 
 /** One sample of two of the same point and interval (readings that came after the first was written). */
 function mergeSamples(a: LedgerSample, b: LedgerSample): LedgerSample {
   const numeric = a.mean !== null && b.mean !== null;
-  const pick = (x: string | null, y: string | null, less: boolean): string | null => (x === null || y === null ? null : (Number(y) < Number(x)) === less ? y : x);
+  const pick = (x: string | null, y: string | null, less: boolean): string | null =>
+    x === null || y === null ? null : Number(y) < Number(x) === less ? y : x;
   return {
     ...b,
     count: a.count + b.count,
@@ -139,7 +149,9 @@ export function readHistory(db: Database.Database, f: LedgerHistoryFilter): Ledg
     .all(f.fromMs ?? Number.MIN_SAFE_INTEGER, f.toMs ?? Number.MAX_SAFE_INTEGER) as Array<{ at_ms: number; data: Buffer }>;
   const out: LedgerSample[] = [];
   for (const r of rows) {
-    const list = decodeRow(r.at_ms, r.data).filter((s) => (f.device === undefined || s.device === f.device) && (f.point === undefined || s.point === f.point));
+    const list = decodeRow(r.at_ms, r.data).filter(
+      (s) => (f.device === undefined || s.device === f.device) && (f.point === undefined || s.point === f.point),
+    );
     list.sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : a.point < b.point ? -1 : a.point > b.point ? 1 : 0));
     out.push(...list);
   }

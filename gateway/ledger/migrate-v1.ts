@@ -61,8 +61,14 @@ export function migrateV1Data(db: Db, nowMs: number): void {
   db.exec(`INSERT INTO hours (hour_ms, line_id, quantity_micro, amount_nano)
            SELECT h.hour_ms, l.id, h.quantity_micro, h.amount_nano FROM hourly h
            JOIN lines l ON l.device = h.device AND l.point = h.point AND l.account = h.account AND l.payee = h.payee`);
-  const counts = db.prepare('SELECT (SELECT count(*) FROM hourly) AS v1, (SELECT count(*) FROM hours) AS v2').get() as { v1: number; v2: number };
-  if (counts.v1 !== counts.v2) throw new LedgerSchemaError(`v1 ledger: ${counts.v1 - counts.v2} hourly rows have no totals row; not migrated (fix or restore, then start again)`);
+  const counts = db.prepare('SELECT (SELECT count(*) FROM hourly) AS v1, (SELECT count(*) FROM hours) AS v2').get() as {
+    v1: number;
+    v2: number;
+  };
+  if (counts.v1 !== counts.v2)
+    throw new LedgerSchemaError(
+      `v1 ledger: ${counts.v1 - counts.v2} hourly rows have no totals row; not migrated (fix or restore, then start again)`,
+    );
 
   const devices = new Map<string, DeviceState>();
   const device = (name: string): DeviceState => {
@@ -70,7 +76,15 @@ export function migrateV1Data(db: Db, nowMs: number): void {
     if (!d) devices.set(name, (d = new DeviceState(name)));
     return d;
   };
-  type SlotRow = { device: string; point: string; has_baseline: number; last_raw: string; last_ts_ms: number; held_raw: string | null; held_ts_ms: number };
+  type SlotRow = {
+    device: string;
+    point: string;
+    has_baseline: number;
+    last_raw: string;
+    last_ts_ms: number;
+    held_raw: string | null;
+    held_ts_ms: number;
+  };
   for (const s of db.prepare('SELECT * FROM slot_state ORDER BY device, point').iterate() as Iterable<SlotRow>) {
     device(s.device).putSlot(s.point, {
       hasBaseline: s.has_baseline !== 0,
@@ -95,8 +109,16 @@ export function migrateV1Data(db: Db, nowMs: number): void {
 
   const alarms = new Map<string, LedgerAlarm>();
   type EventRow = { kind: string; device: string | null; point: string | null; ts_ms: number; detail: string };
-  for (const e of db.prepare("SELECT kind, device, point, ts_ms, detail FROM events WHERE kind IN ('alarm', 'alarm-clear') ORDER BY id").iterate() as Iterable<EventRow>) {
-    foldAlarmEvent(alarms, { kind: e.kind, device: e.device ?? undefined, point: e.point ?? undefined, tsMs: e.ts_ms, detail: JSON.parse(e.detail) as LedgerEvent['detail'] });
+  for (const e of db
+    .prepare("SELECT kind, device, point, ts_ms, detail FROM events WHERE kind IN ('alarm', 'alarm-clear') ORDER BY id")
+    .iterate() as Iterable<EventRow>) {
+    foldAlarmEvent(alarms, {
+      kind: e.kind,
+      device: e.device ?? undefined,
+      point: e.point ?? undefined,
+      tsMs: e.ts_ms,
+      detail: JSON.parse(e.detail) as LedgerEvent['detail'],
+    });
   }
   const putAlarm = db.prepare('INSERT INTO alarm_state (policy, device, point, since_ms) VALUES (?, ?, ?, ?)');
   for (const a of alarms.values()) putAlarm.run(a.policy, a.device, a.point, a.sinceMs);
@@ -135,5 +157,12 @@ export function migrateV1Data(db: Db, nowMs: number): void {
     event.tsMs,
     JSON.stringify(event.detail),
   );
-  db.prepare('INSERT INTO batches VALUES (?, ?, ?, 0, 0, 0, 1, 0, ?, ?, ?)').run(seq, nowMs, policyVersion, head.hash, hash, packText(body));
+  db.prepare('INSERT INTO batches VALUES (?, ?, ?, 0, 0, 0, 1, 0, ?, ?, ?)').run(
+    seq,
+    nowMs,
+    policyVersion,
+    head.hash,
+    hash,
+    packText(body),
+  );
 }

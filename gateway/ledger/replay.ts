@@ -112,13 +112,27 @@ export class LedgerReplay {
     if (t) {
       t.quantityMicro += k.quantityMicro;
       t.amountNano += k.amountNano;
-    } else this.totals.set(key, { device: k.device, point: k.point, account: k.account, payee: k.payee, quantityMicro: k.quantityMicro, amountNano: k.amountNano });
+    } else
+      this.totals.set(key, {
+        device: k.device,
+        point: k.point,
+        account: k.account,
+        payee: k.payee,
+        quantityMicro: k.quantityMicro,
+        amountNano: k.amountNano,
+      });
     this.hourly.addAmounts(key, key + SEP + k.hourMs, k.quantityMicro, k.amountNano);
     if (k.hourMs > (this.lastHour.get(key) ?? -Infinity)) this.lastHour.set(key, k.hourMs);
     if (k.payee !== '') this.channel(`${k.account}>${k.payee}`, k.account, k.payee).accrued += k.amountNano;
   }
 
-  private common(seq: number, atMs: number, events: readonly LedgerEvent[], vouchers: readonly LedgerVoucher[], policy: { version: number; hash: string; flowsJson: string } | null): void {
+  private common(
+    seq: number,
+    atMs: number,
+    events: readonly LedgerEvent[],
+    vouchers: readonly LedgerVoucher[],
+    policy: { version: number; hash: string; flowsJson: string } | null,
+  ): void {
     for (const e of events) foldAlarmEvent(this.alarms, e);
     for (const v of vouchers) {
       const parts = parseChannel(v.channel);
@@ -186,12 +200,18 @@ function compareLines(db: Database.Database, r: LedgerReplay): Diff {
     if (!d || totalKey(d) !== key) return { reason: `lines row ${id} (${printable(key)}) is not declared in the chain` };
     seen.add(id);
     const t = r.totals.get(key);
-    if (j(row.quantity_micro, row.amount_nano) !== j(t?.quantityMicro ?? 0n, t?.amountNano ?? 0n)) return { reason: `totals of line (${printable(key)}) differ from the chain` };
-    if (j(row.last_hour_ms) !== j(r.lastHour.get(key) ?? null)) return { reason: `the latest closed hour of line (${printable(key)}) differs from the chain` };
+    if (j(row.quantity_micro, row.amount_nano) !== j(t?.quantityMicro ?? 0n, t?.amountNano ?? 0n))
+      return { reason: `totals of line (${printable(key)}) differ from the chain` };
+    if (j(row.last_hour_ms) !== j(r.lastHour.get(key) ?? null))
+      return { reason: `the latest closed hour of line (${printable(key)}) differs from the chain` };
   }
   for (const [id, d] of r.lines) if (!seen.has(id)) return { reason: `line ${id} (${printable(totalKey(d))}) is missing` };
   const hours = new Fingerprints(r.nonce);
-  for (const row of db.prepare('SELECT h.hour_ms, h.quantity_micro, h.amount_nano, l.device, l.point, l.account, l.payee FROM hours h LEFT JOIN lines l ON l.id = h.line_id').iterate() as Iterable<Row>) {
+  for (const row of db
+    .prepare(
+      'SELECT h.hour_ms, h.quantity_micro, h.amount_nano, l.device, l.point, l.account, l.payee FROM hours h LEFT JOIN lines l ON l.id = h.line_id',
+    )
+    .iterate() as Iterable<Row>) {
     if (row.device === null) return { reason: `an hours row (${String(row.hour_ms)}) belongs to no line` };
     const k = totalKey(row as never);
     let q: bigint;
@@ -215,7 +235,9 @@ function compareRows(db: Database.Database, r: LedgerReplay): Diff {
     const c = r.channels.get(id);
     if (!c) return { reason: `channels row (${id}) is not in the chain` };
     seenCh.add(id);
-    if (j(row.payer, row.payee, row.accrued_nano, row.vouchered_nano, row.last_seq) !== j(c.payer, c.payee, c.accrued, c.vouchered, c.lastSeq)) {
+    if (
+      j(row.payer, row.payee, row.accrued_nano, row.vouchered_nano, row.last_seq) !== j(c.payer, c.payee, c.accrued, c.vouchered, c.lastSeq)
+    ) {
       return { reason: `channels row (${id}) differs from the chain` };
     }
   }
@@ -230,13 +252,18 @@ function compareRows(db: Database.Database, r: LedgerReplay): Diff {
   for (const p of db.prepare('SELECT * FROM policies').iterate() as Iterable<Row>) {
     const want = r.policies.get(Number(p.version));
     if (want === undefined) return { reason: `policies row (${String(p.version)}) is not in the chain` };
-    if (want !== [p.hash, p.flows_json, p.at_ms, p.batch_seq].join('|')) return { reason: `policies row (${String(p.version)}) differs from the chain` };
+    if (want !== [p.hash, p.flows_json, p.at_ms, p.batch_seq].join('|'))
+      return { reason: `policies row (${String(p.version)}) differs from the chain` };
     seenP.add(Number(p.version));
   }
   for (const v of r.policies.keys()) if (!seenP.has(v)) return { reason: `policies row (${v}) is missing` };
-  const alarms = (db.prepare('SELECT policy, device, point, since_ms FROM alarm_state ORDER BY policy, device').all() as Row[]).map((a) => j(a.policy, a.device, a.point, a.since_ms));
-  const want = [...r.alarms.values()].sort((x, y) => (x.policy + SEP + x.device < y.policy + SEP + y.device ? -1 : 1)).map((a) => j(a.policy, a.device, a.point, a.sinceMs));
-  if (alarms.sort().join('\n') !== want.sort().join('\n')) return { reason: 'alarm_state differs from the chain\'s alarm events' };
+  const alarms = (db.prepare('SELECT policy, device, point, since_ms FROM alarm_state ORDER BY policy, device').all() as Row[]).map((a) =>
+    j(a.policy, a.device, a.point, a.since_ms),
+  );
+  const want = [...r.alarms.values()]
+    .sort((x, y) => (x.policy + SEP + x.device < y.policy + SEP + y.device ? -1 : 1))
+    .map((a) => j(a.policy, a.device, a.point, a.sinceMs));
+  if (alarms.sort().join('\n') !== want.sort().join('\n')) return { reason: "alarm_state differs from the chain's alarm events" };
   return null;
 }
 
@@ -253,7 +280,9 @@ function compareState(db: Database.Database, r: LedgerReplay): Diff {
     a += t.amountNano;
   }
   type DeviceRow = { device: string; layout: string; data: Buffer };
-  for (const row of db.prepare('SELECT l.device, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id').iterate() as Iterable<DeviceRow>) {
+  for (const row of db
+    .prepare('SELECT l.device, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id')
+    .iterate() as Iterable<DeviceRow>) {
     let d: DeviceState;
     try {
       d = DeviceState.decode(row.device, row.layout, row.data);
@@ -262,7 +291,8 @@ function compareState(db: Database.Database, r: LedgerReplay): Diff {
     }
     for (const [id, open] of d.open) {
       const l = r.lines.get(id);
-      if (!l || l.device !== row.device) return { reason: `device state of ${row.device} has an open hour on line ${id}, not one of its lines` };
+      if (!l || l.device !== row.device)
+        return { reason: `device state of ${row.device} has an open hour on line ${id}, not one of its lines` };
       if (open) {
         q += open.quantityMicro;
         a += open.amountNano;
@@ -270,7 +300,9 @@ function compareState(db: Database.Database, r: LedgerReplay): Diff {
     }
   }
   if (q !== r.accruedQty || a !== r.accruedNano) {
-    return { reason: `totals (closed hours + open hours: ${q} µ, ${a} nano) differ from what the chain accrued (${r.accruedQty} µ, ${r.accruedNano} nano)` };
+    return {
+      reason: `totals (closed hours + open hours: ${q} µ, ${a} nano) differ from what the chain accrued (${r.accruedQty} µ, ${r.accruedNano} nano)`,
+    };
   }
   return null;
 }

@@ -22,7 +22,11 @@ function prepared(db: Db, sql: string): Database.Statement {
  * Closed hours of the window [fromMs rounded down, toMs rounded up to the
  * hour) per line id; the open hours are the store's to add (state-cache.ts).
  */
-export function queryClosedHours(db: Db, fromMs: number | null, toMs: number | null): Array<{ lineId: number; quantityMicro: bigint; amountNano: bigint }> {
+export function queryClosedHours(
+  db: Db,
+  fromMs: number | null,
+  toMs: number | null,
+): Array<{ lineId: number; quantityMicro: bigint; amountNano: bigint }> {
   const rows = prepared(db, 'SELECT line_id, quantity_micro, amount_nano FROM hours WHERE hour_ms >= ? AND hour_ms < ?').all(
     fromMs ?? Number.MIN_SAFE_INTEGER,
     toMs ?? Number.MAX_SAFE_INTEGER,
@@ -86,8 +90,7 @@ export function queryEvents(db: Db, f: LedgerEventsFilter): LedgerEventRecord[] 
   const limit = f.limit ?? DEFAULT_EVENTS_LIMIT;
   if (!Number.isSafeInteger(limit) || limit < 0) throw new LedgerQueryError('events limit must be a non-negative integer');
   const base =
-    'SELECT id, batch_seq, kind, device, point, account, ts_ms, detail FROM events' +
-    (where.length ? ` WHERE ${where.join(' AND ')}` : '');
+    'SELECT id, batch_seq, kind, device, point, account, ts_ms, detail FROM events' + (where.length ? ` WHERE ${where.join(' AND ')}` : '');
   const sql =
     f.sinceMs !== undefined && !f.newest
       ? `${base} ORDER BY ts_ms, id LIMIT ?`
@@ -97,7 +100,9 @@ export function queryEvents(db: Db, f: LedgerEventsFilter): LedgerEventRecord[] 
 
 /** Ids of the events batch `batchSeq` recorded, in order. */
 export function queryEventIds(db: Db, batchSeq: number): number[] {
-  return (prepared(db, 'SELECT id FROM events WHERE batch_seq = ? ORDER BY id').all(batchSeq) as Array<{ id: number | bigint }>).map((r) => Number(r.id));
+  return (prepared(db, 'SELECT id FROM events WHERE batch_seq = ? ORDER BY id').all(batchSeq) as Array<{ id: number | bigint }>).map((r) =>
+    Number(r.id),
+  );
 }
 
 /** Vouchers ordered by (channel, seq); `sinceSeq` exclusive. */

@@ -68,7 +68,9 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO batches (seq, at_ms, policy_version, n_readings, n_deltas, n_accruals, n_events, n_vouchers, prev_hash, hash, body)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertLine: db.prepare('INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)'),
+    insertLine: db.prepare(
+      'INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)',
+    ),
     putLineTotals: new BulkUpsert(
       db,
       'INSERT INTO lines (id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms)',
@@ -91,12 +93,8 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (channel) DO UPDATE SET accrued_nano = excluded.accrued_nano, vouchered_nano = excluded.vouchered_nano,
        last_seq = excluded.last_seq`,
     ),
-    insertVoucher: db.prepare(
-      'INSERT INTO vouchers (channel, seq, amount_nano, json, issued_at_ms, batch_seq) VALUES (?, ?, ?, ?, ?, ?)',
-    ),
-    insertEvent: db.prepare(
-      'INSERT INTO events (batch_seq, kind, device, point, account, ts_ms, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ),
+    insertVoucher: db.prepare('INSERT INTO vouchers (channel, seq, amount_nano, json, issued_at_ms, batch_seq) VALUES (?, ?, ?, ?, ?, ?)'),
+    insertEvent: db.prepare('INSERT INTO events (batch_seq, kind, device, point, account, ts_ms, detail) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     latestPolicy: db.prepare('SELECT version, hash, flows_json, at_ms, batch_seq FROM policies ORDER BY version DESC LIMIT 1'),
     insertPolicy: db.prepare('INSERT INTO policies (version, hash, flows_json, at_ms, batch_seq) VALUES (?, ?, ?, ?, ?)'),
     putAccounts: new BulkUpsert(

@@ -257,7 +257,19 @@ export class SqliteLedger implements LedgerStore {
       }),
     );
     const hash = chainHash(prevHash, body);
-    st.insertBatch.run(seq, b.atMs, b.policyVersion, metered.readings, metered.deltas, metered.accruals, b.events.length, vouchers.length, prevHash, hash, packText(body));
+    st.insertBatch.run(
+      seq,
+      b.atMs,
+      b.policyVersion,
+      metered.readings,
+      metered.deltas,
+      metered.accruals,
+      b.events.length,
+      vouchers.length,
+      prevHash,
+      hash,
+      packText(body),
+    );
     return { seq, hash };
   }
 
@@ -277,10 +289,12 @@ export class SqliteLedger implements LedgerStore {
 
   ledgerTotals(filter: LedgerTotalsFilter = {}): LedgerTotal[] {
     for (const k of ['fromMs', 'toMs'] as const) {
-      if (filter[k] !== undefined && !Number.isSafeInteger(filter[k])) throw new LedgerQueryError(`ledger totals ${k} must be an integer (epoch ms)`);
+      if (filter[k] !== undefined && !Number.isSafeInteger(filter[k]))
+        throw new LedgerQueryError(`ledger totals ${k} must be an integer (epoch ms)`);
     }
     const c = this.fresh();
-    const wanted = (l: LineRec): boolean => (filter.device === undefined || l.device === filter.device) && (filter.point === undefined || l.point === filter.point);
+    const wanted = (l: LineRec): boolean =>
+      (filter.device === undefined || l.device === filter.device) && (filter.point === undefined || l.point === filter.point);
     const out = new Map<LineRec, LedgerTotal>();
     const add = (l: LineRec, q: bigint, a: bigint): void => {
       const t = out.get(l);
@@ -350,7 +364,8 @@ export class SqliteLedger implements LedgerStore {
     const state: LedgerState = { slots: [], lines: [], accounts: [] };
     for (const d of c.devices.values()) {
       for (const [point, s] of d.state.slots) state.slots.push({ device: d.state.device, point, ...s });
-      for (const r of d.state.remainders) state.lines.push({ device: d.state.device, point: r.point, account: r.account, payee: r.payee, remainder: r.remainder });
+      for (const r of d.state.remainders)
+        state.lines.push({ device: d.state.device, point: r.point, account: r.account, payee: r.payee, remainder: r.remainder });
     }
     for (const [account, a] of c.accounts) state.accounts.push({ account, unsettledNano: a.unsettledNano, overLimit: a.overLimit });
     state.slots.sort((x, y) => compareKeys([x.device, x.point], [y.device, y.point]));
@@ -379,8 +394,7 @@ export class SqliteLedger implements LedgerStore {
   latestPolicy(): LedgerPolicyRecord | null {
     this.assertOpen();
     const p = this.st.latestPolicy.get() as
-      | { version: number; hash: string; flows_json: string; at_ms: number; batch_seq: number }
-      | undefined;
+      { version: number; hash: string; flows_json: string; at_ms: number; batch_seq: number } | undefined;
     return p ? { version: p.version, hash: p.hash, flowsJson: p.flows_json, atMs: p.at_ms, batchSeq: p.batch_seq } : null;
   }
 

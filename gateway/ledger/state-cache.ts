@@ -110,7 +110,9 @@ export class StateCache {
   load(db: Database.Database, seq: number): void {
     this.clear();
     type ChannelRow = { channel: string; payer: string; payee: string; accrued_nano: string; vouchered_nano: string; last_seq: number };
-    for (const c of db.prepare('SELECT channel, payer, payee, accrued_nano, vouchered_nano, last_seq FROM channels').iterate() as Iterable<ChannelRow>) {
+    for (const c of db
+      .prepare('SELECT channel, payer, payee, accrued_nano, vouchered_nano, last_seq FROM channels')
+      .iterate() as Iterable<ChannelRow>) {
       this.channels.set(c.channel, {
         channel: c.channel,
         payer: c.payer,
@@ -121,8 +123,19 @@ export class StateCache {
         lastSeq: c.last_seq,
       });
     }
-    type LineRow = { id: number; device: string; point: string; account: string; payee: string; quantity_micro: string; amount_nano: string; last_hour_ms: number | null };
-    for (const l of db.prepare('SELECT id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms FROM lines').iterate() as Iterable<LineRow>) {
+    type LineRow = {
+      id: number;
+      device: string;
+      point: string;
+      account: string;
+      payee: string;
+      quantity_micro: string;
+      amount_nano: string;
+      last_hour_ms: number | null;
+    };
+    for (const l of db
+      .prepare('SELECT id, device, point, account, payee, quantity_micro, amount_nano, last_hour_ms FROM lines')
+      .iterate() as Iterable<LineRow>) {
       this.addLine({
         id: l.id,
         device: l.device,
@@ -136,7 +149,9 @@ export class StateCache {
       });
     }
     type DeviceRow = { id: number; device: string; layout: string; data: Buffer };
-    const rows = db.prepare('SELECT l.id, l.device, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id').iterate() as Iterable<DeviceRow>;
+    const rows = db
+      .prepare('SELECT l.id, l.device, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id')
+      .iterate() as Iterable<DeviceRow>;
     for (const r of rows) {
       const state = DeviceState.decode(r.device, r.layout, r.data);
       this.devices.set(r.device, { id: r.id, state, digest: deviceRowDigest(r.device, r.layout, r.data) });
@@ -152,7 +167,11 @@ export class StateCache {
     type AccountRow = { account: string; unsettled_nano: string; over_limit: number };
     for (const a of db.prepare('SELECT account, unsettled_nano, over_limit FROM account_state').iterate() as Iterable<AccountRow>) {
       const unsettledNano = BigInt(a.unsettled_nano);
-      this.accounts.set(a.account, { unsettledNano, overLimit: a.over_limit !== 0, digest: accountRowDigest(a.account, unsettledNano, a.over_limit !== 0) });
+      this.accounts.set(a.account, {
+        unsettledNano,
+        overLimit: a.over_limit !== 0,
+        digest: accountRowDigest(a.account, unsettledNano, a.over_limit !== 0),
+      });
     }
     type AlarmRow = { policy: string; device: string; point: string; since_ms: number };
     for (const a of db.prepare('SELECT policy, device, point, since_ms FROM alarm_state').iterate() as Iterable<AlarmRow>) {

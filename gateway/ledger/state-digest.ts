@@ -17,7 +17,9 @@ export function deviceRowDigest(device: string, layout: string, data: Uint8Array
 }
 
 export function accountRowDigest(account: string, unsettledNano: bigint | string, overLimit: boolean): Buffer {
-  return createHash('sha256').update(`${account}\u0000${String(unsettledNano)}\u0000${overLimit ? 1 : 0}`, 'utf8').digest();
+  return createHash('sha256')
+    .update(`${account}\u0000${String(unsettledNano)}\u0000${overLimit ? 1 : 0}`, 'utf8')
+    .digest();
 }
 
 /** sha256 over row digests in key order (hex). */
@@ -31,7 +33,9 @@ export function combineDigests(rows: ReadonlyMap<string, Buffer>): string {
 export function tableDigests(db: import('better-sqlite3').Database): { accounts: string; devices: string } {
   const devices = new Map<string, Buffer>();
   type DeviceRow = { device: string; layout: string; data: Buffer };
-  for (const r of db.prepare('SELECT l.device, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id').iterate() as Iterable<DeviceRow>) {
+  for (const r of db
+    .prepare('SELECT l.device, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id')
+    .iterate() as Iterable<DeviceRow>) {
     devices.set(r.device, deviceRowDigest(r.device, r.layout, r.data));
   }
   const accounts = new Map<string, Buffer>();

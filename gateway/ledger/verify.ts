@@ -117,7 +117,8 @@ function safeHead(db: Database.Database): LedgerHead {
 
 function walk(db: Database.Database, progress: { batches: number; head: LedgerHead; lines: number }): void {
   const version = schemaVersion(db);
-  if (version === 1) throw new Bad('schema version 1 (a ledger of an older release): start the gateway once to migrate it (a backup is kept), then verify');
+  if (version === 1)
+    throw new Bad('schema version 1 (a ledger of an older release): start the gateway once to migrate it (a backup is kept), then verify');
   if (version !== SCHEMA_VERSION) throw new Bad(`schema version ${version}, this gateway verifies ${SCHEMA_VERSION}`);
   const page = db.prepare('SELECT * FROM batches WHERE seq > ? ORDER BY seq LIMIT ?');
   const eventsOf = db.prepare('SELECT kind, device, point, account, ts_ms, detail FROM events WHERE batch_seq = ? ORDER BY id');
@@ -176,7 +177,11 @@ function walk(db: Database.Database, progress: { batches: number; head: LedgerHe
   progress.lines = replay.lines.size;
 }
 
-function checkRow(row: BatchRow, body: { seq: number; atMs: number; policyVersion: number; events: unknown[]; vouchers: unknown[] }, counts: unknown[]): void {
+function checkRow(
+  row: BatchRow,
+  body: { seq: number; atMs: number; policyVersion: number; events: unknown[]; vouchers: unknown[] },
+  counts: unknown[],
+): void {
   const seq = row.seq;
   const fields: Array<[string, unknown, unknown]> = [
     ['body seq', body.seq, seq],
@@ -193,7 +198,11 @@ function checkRow(row: BatchRow, body: { seq: number; atMs: number; policyVersio
   }
 }
 
-function checkEvents(seq: number, body: { events: Array<{ kind: string; device?: string; point?: string; account?: string; tsMs: number; detail: unknown }> }, rows: EventColumns[]): void {
+function checkEvents(
+  seq: number,
+  body: { events: Array<{ kind: string; device?: string; point?: string; account?: string; tsMs: number; detail: unknown }> },
+  rows: EventColumns[],
+): void {
   if (rows.length !== body.events.length) throw new Bad(`batch ${seq}: ${rows.length} event rows, the body has ${body.events.length}`, seq);
   rows.forEach((r, i) => {
     const e = body.events[i];

@@ -178,7 +178,15 @@ export class PendingCommit {
     const state: LedgerBatch['state'] = {
       slots: snap.slots.map((s) => {
         const info = this.slotMap.at(s.slot);
-        return { device: info.device, point: info.point, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs };
+        return {
+          device: info.device,
+          point: info.point,
+          hasBaseline: s.hasBaseline,
+          lastRaw: s.lastRaw,
+          lastTsMs: s.lastTsMs,
+          heldRaw: s.heldRaw,
+          heldTsMs: s.heldTsMs,
+        };
       }),
       lines: snap.lines.map((l) => {
         const li = reg.lineInfo(l.line);

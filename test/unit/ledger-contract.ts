@@ -70,7 +70,10 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
 
     it('keeps money, not readings: a body holds state digests and sums, its size does not grow with what it summarises', () => {
       const few = meterBatch(1, { qty: 1_000_000n, amount: 7n });
-      const many = { ...meterBatch(2, { qty: 9_000_000_000n, amount: 63_000n }), metered: { readings: 900_000, deltas: 900_000, accruals: 900_000 } };
+      const many = {
+        ...meterBatch(2, { qty: 9_000_000_000n, amount: 63_000n }),
+        metered: { readings: 900_000, deltas: 900_000, accruals: 900_000 },
+      };
       store.commitBatch(few);
       store.commitBatch(many);
       const b1 = JSON.parse(store.body(1)!) as CommitBody;
@@ -90,11 +93,20 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
 
     it('records events, vouchers and policies in full in the body', () => {
       store.recordPolicy(1, 'h1', '[{"id":"flow"}]', T0);
-      store.commitBatch(batch(T0 + 1, { events: [event('alarm', T0 + 1, { device: 'd', point: 'p', detail: { policy: 'n1', value: '3' } })] }));
+      store.commitBatch(
+        batch(T0 + 1, { events: [event('alarm', T0 + 1, { device: 'd', point: 'p', detail: { policy: 'n1', value: '3' } })] }),
+      );
       store.recordVoucher({ channel: 'a>b', seq: 1, amountNano: 5n, json: '{"seq":1}', issuedAtMs: T0 + 2 });
-      expect(JSON.parse(store.body(1)!)).toMatchObject({ policy: { version: 1, hash: 'h1', flowsJson: '[{"id":"flow"}]' }, events: [{ kind: 'policy-change' }] });
-      expect(JSON.parse(store.body(2)!).events).toEqual([{ kind: 'alarm', device: 'd', point: 'p', tsMs: T0 + 1, detail: { policy: 'n1', value: '3' } }]);
-      expect(JSON.parse(store.body(3)!).vouchers).toEqual([{ channel: 'a>b', seq: 1, amountNano: '5', json: '{"seq":1}', issuedAtMs: T0 + 2 }]);
+      expect(JSON.parse(store.body(1)!)).toMatchObject({
+        policy: { version: 1, hash: 'h1', flowsJson: '[{"id":"flow"}]' },
+        events: [{ kind: 'policy-change' }],
+      });
+      expect(JSON.parse(store.body(2)!).events).toEqual([
+        { kind: 'alarm', device: 'd', point: 'p', tsMs: T0 + 1, detail: { policy: 'n1', value: '3' } },
+      ]);
+      expect(JSON.parse(store.body(3)!).vouchers).toEqual([
+        { channel: 'a>b', seq: 1, amountNano: '5', json: '{"seq":1}', issuedAtMs: T0 + 2 },
+      ]);
     });
 
     it('gives the same hashes for the same batches, whatever the key order of event details', () => {
@@ -122,9 +134,7 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
           ],
         }),
       );
-      store.commitBatch(
-        batch(t + 1000, { deltas: [delta('pump-1', 'energy', 'pump-1', 500_000n, t, t + 1000)] }),
-      );
+      store.commitBatch(batch(t + 1000, { deltas: [delta('pump-1', 'energy', 'pump-1', 500_000n, t, t + 1000)] }));
       expect(store.ledgerTotals()).toEqual([
         { device: 'pump-1', point: 'energy', account: 'pump-1', payee: '', quantityMicro: 2_500_000n, amountNano: 0n },
         { device: 'purifier-1', point: 'water', account: 'purifier-1', payee: 'service', quantityMicro: 3_000_000n, amountNano: 7n },
@@ -374,10 +384,19 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
     it('takes usage per line and hour as it takes deltas and accruals: the same totals, windows and channels', () => {
       const other = open();
       const acc = (qty: bigint, amount: bigint, from: number, to: number) => accrual('m', 'p', 'a', 'b', qty, amount, from, to);
-      store.commitBatch(batch(T0 + 2 * HOUR, { deltas: [delta('m', 'q', 'a', 5n, T0, T0 + 10)], accruals: [acc(3n, 30n, T0 - 10, T0), acc(4n, 40n, T0 + HOUR, T0 + HOUR + 1)] }));
+      store.commitBatch(
+        batch(T0 + 2 * HOUR, {
+          deltas: [delta('m', 'q', 'a', 5n, T0, T0 + 10)],
+          accruals: [acc(3n, 30n, T0 - 10, T0), acc(4n, 40n, T0 + HOUR, T0 + HOUR + 1)],
+        }),
+      );
       other.commitBatch(
         batch(T0 + 2 * HOUR, {
-          usage: [usage('m', 'p', 'a', 'b', T0 - HOUR, 3n, 30n), usage('m', 'p', 'a', 'b', T0 + HOUR, 4n, 40n), usage('m', 'q', 'a', '', T0, 5n, 0n)],
+          usage: [
+            usage('m', 'p', 'a', 'b', T0 - HOUR, 3n, 30n),
+            usage('m', 'p', 'a', 'b', T0 + HOUR, 4n, 40n),
+            usage('m', 'q', 'a', '', T0, 5n, 0n),
+          ],
         }),
       );
       for (const f of [{}, { fromMs: T0, toMs: T0 + HOUR }, { fromMs: T0 - HOUR, toMs: T0 }, { device: 'm', point: 'q' }]) {
@@ -402,13 +421,16 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
       store.commitBatch(batch(T0 + HOUR + 2000, { usage: [u(T0 + HOUR, 1n, 1n), u(T0, 2n, 20n)] })); // 11:00 opens; a late 10:00 reading
       expect(JSON.parse(store.body(3)!).closed).toEqual([[1, T0, '2', '20']]);
       expect(store.ledgerTotals({ fromMs: T0, toMs: T0 + HOUR }).map((t) => [t.quantityMicro, t.amountNano])).toEqual([[12n, 120n]]);
-      expect(store.ledgerTotals({ fromMs: T0 + HOUR, toMs: T0 + 2 * HOUR }).map((t) => [t.quantityMicro, t.amountNano])).toEqual([[1n, 1n]]);
+      expect(store.ledgerTotals({ fromMs: T0 + HOUR, toMs: T0 + 2 * HOUR }).map((t) => [t.quantityMicro, t.amountNano])).toEqual([
+        [1n, 1n],
+      ]);
       expect(store.ledgerTotals().map((t) => [t.quantityMicro, t.amountNano])).toEqual([[13n, 121n]]);
       expect(store.channels()[0].accruedNano).toBe(121n);
     });
 
     it('keeps the raised alarms as state, however many alarm events came', () => {
-      const alarm = (kind: string, policy: string, device: string, t: number) => event(kind, t, { device, point: 'cartridge', detail: { policy, value: '5' } });
+      const alarm = (kind: string, policy: string, device: string, t: number) =>
+        event(kind, t, { device, point: 'cartridge', detail: { policy, value: '5' } });
       const events = [];
       for (let i = 0; i < 12_000; i++) events.push(alarm(i % 2 === 0 ? 'alarm' : 'alarm-clear', 'low', 'purifier-1', T0 + i));
       events.push(alarm('alarm', 'low', 'purifier-1', T0 + 20_000)); // raised once more: stays raised
@@ -426,13 +448,24 @@ export function ledgerContract(name: string, factory: LedgerFactory): void {
     });
 
     it('keeps reading history downsampled and bounded by bytes, the oldest intervals dropped first', () => {
-      const sample = (atMs: number, point: string, n: number): LedgerSample => ({ device: 'd', point, atMs, count: n, last: String(n), min: '0', max: String(n), mean: String(n / 2) });
+      const sample = (atMs: number, point: string, n: number): LedgerSample => ({
+        device: 'd',
+        point,
+        atMs,
+        count: n,
+        last: String(n),
+        min: '0',
+        max: String(n),
+        mean: String(n / 2),
+      });
       expect(store.recordHistory([sample(T0, 'p', 4), sample(T0, 'q', 2), sample(T0 + 60_000, 'p', 6)], 1_000_000)).toBe(0);
       expect(store.history({ point: 'p' })).toEqual([sample(T0, 'p', 4), sample(T0 + 60_000, 'p', 6)]);
       expect(store.history({ fromMs: T0 + 1 })).toEqual([sample(T0 + 60_000, 'p', 6)]);
       // more readings of an interval already written: one sample of both
       store.recordHistory([{ device: 'd', point: 'q', atMs: T0, count: 2, last: '9', min: '-1', max: '9', mean: '4' }], 1_000_000);
-      expect(store.history({ point: 'q' })).toEqual([{ device: 'd', point: 'q', atMs: T0, count: 4, last: '9', min: '-1', max: '9', mean: '2.5' }]);
+      expect(store.history({ point: 'q' })).toEqual([
+        { device: 'd', point: 'q', atMs: T0, count: 4, last: '9', min: '-1', max: '9', mean: '2.5' },
+      ]);
       const many: LedgerSample[] = [];
       for (let i = 2; i < 40; i++) many.push(sample(T0 + i * 60_000, 'p', i));
       const dropped = store.recordHistory(many, 800);

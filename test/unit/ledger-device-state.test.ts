@@ -4,7 +4,11 @@ import { DeviceState } from '../../gateway/ledger/device-state';
 import { ByteReader, ByteWriter } from '../../gateway/ledger/varint';
 
 const HOUR = 3_600_000;
-const big = fc.oneof(fc.bigInt({ min: -(2n ** 130n), max: 2n ** 130n }), fc.bigInt({ min: -1000n, max: 1000n }), fc.constantFrom(0n, 2n ** 64n - 1n, -(2n ** 63n), 10n ** 30n));
+const big = fc.oneof(
+  fc.bigInt({ min: -(2n ** 130n), max: 2n ** 130n }),
+  fc.bigInt({ min: -1000n, max: 1000n }),
+  fc.constantFrom(0n, 2n ** 64n - 1n, -(2n ** 63n), 10n ** 30n),
+);
 const time = fc.integer({ min: 0, max: 2 ** 44 });
 
 describe('varints', () => {
@@ -41,15 +45,27 @@ describe('varints', () => {
   });
 });
 
-const slotArb = fc.record({ hasBaseline: fc.boolean(), lastRaw: big, lastTsMs: time, heldRaw: fc.option(big, { nil: null }), heldTsMs: time });
-const openArb = fc.option(fc.record({ hourMs: fc.integer({ min: 0, max: 2 ** 30 }).map((h) => h * HOUR), quantityMicro: big, amountNano: big }), { nil: null });
+const slotArb = fc.record({
+  hasBaseline: fc.boolean(),
+  lastRaw: big,
+  lastTsMs: time,
+  heldRaw: fc.option(big, { nil: null }),
+  heldTsMs: time,
+});
+const openArb = fc.option(
+  fc.record({ hourMs: fc.integer({ min: 0, max: 2 ** 30 }).map((h) => h * HOUR), quantityMicro: big, amountNano: big }),
+  { nil: null },
+);
 
 describe('DeviceState', () => {
   it('decodes exactly what it encoded, with the same layout', () => {
     fc.assert(
       fc.property(
         fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), slotArb, { maxKeys: 6 }),
-        fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 4 }), fc.string({ minLength: 1, maxLength: 4 }), fc.string({ maxLength: 4 }), big), { maxLength: 5 }),
+        fc.array(
+          fc.tuple(fc.string({ minLength: 1, maxLength: 4 }), fc.string({ minLength: 1, maxLength: 4 }), fc.string({ maxLength: 4 }), big),
+          { maxLength: 5 },
+        ),
         fc.array(fc.tuple(fc.nat({ max: 10_000 }), openArb), { maxLength: 6 }),
         (slots, rems, opens) => {
           const d = new DeviceState('dev');

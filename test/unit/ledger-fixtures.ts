@@ -26,7 +26,15 @@ export function batch(atMs: number, parts: Partial<LedgerBatch> = {}): LedgerBat
   };
 }
 
-export function usage(device: string, point: string, account: string, payee: string, hourMs: number, quantityMicro: bigint, amountNano: bigint): LedgerUsage {
+export function usage(
+  device: string,
+  point: string,
+  account: string,
+  payee: string,
+  hourMs: number,
+  quantityMicro: bigint,
+  amountNano: bigint,
+): LedgerUsage {
   return { device, point, account, payee, hourMs, quantityMicro, amountNano };
 }
 

@@ -3,13 +3,25 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { aggregateBatch, batchUsage, channelId, hourOf, hourWindow, parseChannel } from '../../gateway/ledger/batch-aggregates';
-import { type CommitContent, GENESIS_HASH, chainHash, encodeBody, fromBody, packText, toBody, unpackText } from '../../gateway/ledger/hash-chain';
+import {
+  type CommitContent,
+  GENESIS_HASH,
+  chainHash,
+  encodeBody,
+  fromBody,
+  packText,
+  toBody,
+  unpackText,
+} from '../../gateway/ledger/hash-chain';
 import type { EventDetailValue } from '../../gateway/ledger/store';
 import { HOUR, T0, accrual, delta, usage } from './ledger-fixtures';
 
 /** Any UTF-16 code unit, lone surrogates and control characters included. */
 const text = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 12 });
-const name = fc.oneof(fc.constantFrom('purifier-1', 'water', 'waterworks', 'ø'), text.filter((s) => s.length > 0 && !s.includes('>')));
+const name = fc.oneof(
+  fc.constantFrom('purifier-1', 'water', 'waterworks', 'ø'),
+  text.filter((s) => s.length > 0 && !s.includes('>')),
+);
 const ms = fc.integer({ min: 0, max: 2 ** 45 });
 const big = fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n });
 const detailValue: fc.Arbitrary<EventDetailValue> = fc.oneof(
@@ -19,7 +31,11 @@ const detailValue: fc.Arbitrary<EventDetailValue> = fc.oneof(
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
-const detailKey = fc.oneof(text, fc.nat({ max: 20 }).map(String), fc.constantFrom('raw', '__proto__', 'constructor', '4294967295', 'a', 'B'));
+const detailKey = fc.oneof(
+  text,
+  fc.nat({ max: 20 }).map(String),
+  fc.constantFrom('raw', '__proto__', 'constructor', '4294967295', 'a', 'B'),
+);
 const hex = fc.stringMatching(/^[0-9a-f]{64}$/);
 
 const contentArb: fc.Arbitrary<CommitContent> = fc.record({
@@ -28,8 +44,13 @@ const contentArb: fc.Arbitrary<CommitContent> = fc.record({
   accruedQtyMicro: big,
   accruedNano: big,
   metered: fc.record({ readings: fc.nat(), deltas: fc.nat(), accruals: fc.nat() }),
-  closed: fc.array(fc.record({ lineId: fc.nat(), hourMs: ms.map((t) => Math.floor(t / HOUR) * HOUR), quantityMicro: big, amountNano: big }), { maxLength: 4 }),
-  lines: fc.array(fc.record({ id: fc.nat(), device: name, point: name, account: name, payee: fc.oneof(fc.constant(''), name) }), { maxLength: 3 }),
+  closed: fc.array(
+    fc.record({ lineId: fc.nat(), hourMs: ms.map((t) => Math.floor(t / HOUR) * HOUR), quantityMicro: big, amountNano: big }),
+    { maxLength: 4 },
+  ),
+  lines: fc.array(fc.record({ id: fc.nat(), device: name, point: name, account: name, payee: fc.oneof(fc.constant(''), name) }), {
+    maxLength: 3,
+  }),
   events: fc.array(
     fc.record(
       {
@@ -45,7 +66,13 @@ const contentArb: fc.Arbitrary<CommitContent> = fc.record({
     { maxLength: 3 },
   ),
   vouchers: fc.array(
-    fc.record({ channel: fc.tuple(name, name).map(([a, b]) => channelId(a, b)), seq: fc.nat(), amountNano: big, json: text, issuedAtMs: ms }),
+    fc.record({
+      channel: fc.tuple(name, name).map(([a, b]) => channelId(a, b)),
+      seq: fc.nat(),
+      amountNano: big,
+      json: text,
+      issuedAtMs: ms,
+    }),
     { maxLength: 2 },
   ),
   policy: fc.option(fc.record({ version: fc.nat(), hash: text, flowsJson: text }), { nil: null }),
@@ -95,7 +122,21 @@ describe('canonical commit body', () => {
       policy: null,
       state: { accounts: 'a'.repeat(64), devices: 'b'.repeat(64) },
     });
-    expect(Object.keys(body)).toEqual(['accrued', 'atMs', 'closed', 'events', 'lines', 'metered', 'migration', 'policy', 'policyVersion', 'seq', 'state', 'v', 'vouchers']);
+    expect(Object.keys(body)).toEqual([
+      'accrued',
+      'atMs',
+      'closed',
+      'events',
+      'lines',
+      'metered',
+      'migration',
+      'policy',
+      'policyVersion',
+      'seq',
+      'state',
+      'v',
+      'vouchers',
+    ]);
     expect(body.seq).toBe(4);
     expect(body.v).toBe(2);
     expect(encodeBody(body).length).toBeLessThan(450); // whatever the counts say
@@ -103,10 +144,16 @@ describe('canonical commit body', () => {
 
   it('hashes as sha256(prev hash bytes ‖ utf-8 body)', () => {
     const body = '{"a":"ø"}';
-    const expected = createHash('sha256').update(Buffer.concat([Buffer.alloc(32), Buffer.from(body, 'utf8')])).digest('hex');
+    const expected = createHash('sha256')
+      .update(Buffer.concat([Buffer.alloc(32), Buffer.from(body, 'utf8')]))
+      .digest('hex');
     expect(chainHash(GENESIS_HASH, body)).toBe(expected);
     const next = chainHash(expected, body);
-    expect(next).toBe(createHash('sha256').update(Buffer.concat([Buffer.from(expected, 'hex'), Buffer.from(body)])).digest('hex'));
+    expect(next).toBe(
+      createHash('sha256')
+        .update(Buffer.concat([Buffer.from(expected, 'hex'), Buffer.from(body)]))
+        .digest('hex'),
+    );
   });
 
   it('stores texts deflated and restores them exactly', () => {
@@ -165,7 +212,14 @@ describe('aggregation rules', () => {
 
   it('gives the same totals however accruals are split into batches', () => {
     const acc = fc
-      .record({ point: fc.constantFrom('p', 'q'), payee: fc.constantFrom('x', 'y'), qty: big, amount: big, from: ms, len: fc.nat({ max: 3 * HOUR }) })
+      .record({
+        point: fc.constantFrom('p', 'q'),
+        payee: fc.constantFrom('x', 'y'),
+        qty: big,
+        amount: big,
+        from: ms,
+        len: fc.nat({ max: 3 * HOUR }),
+      })
       .map((a) => accrual('m', a.point, 'acc', a.payee, a.qty, a.amount, a.from, a.from + a.len));
     fc.assert(
       fc.property(fc.array(acc, { maxLength: 20 }), fc.nat({ max: 20 }), (list, cut) => {

@@ -60,7 +60,17 @@ function meterBatch(k) {
     ],
     events: [
       ...(k % 10 === 0 ? [{ kind: 'tick', device: 'purifier-1', tsMs: toMs, detail: { k } }] : []),
-      ...(k % 25 === 0 ? [{ kind: k % 50 === 0 ? 'alarm-clear' : 'alarm', device: 'purifier-1', point: 'cartridge', tsMs: toMs, detail: { policy: 'low', k } }] : []),
+      ...(k % 25 === 0
+        ? [
+            {
+              kind: k % 50 === 0 ? 'alarm-clear' : 'alarm',
+              device: 'purifier-1',
+              point: 'cartridge',
+              tsMs: toMs,
+              detail: { policy: 'low', k },
+            },
+          ]
+        : []),
     ],
     state: {
       slots: [{ device: 'purifier-1', point: 'water', hasBaseline: true, lastRaw: BigInt(k), lastTsMs: toMs, heldRaw: null, heldTsMs: 0 }],
@@ -80,6 +90,20 @@ for (;;) {
     ledger.recordVoucher({ channel: CH, seq, amountNano: 7n * BigInt(k), json: JSON.stringify({ seq, k }), issuedAtMs: at(k) });
   }
   if (k % 15 === 0) {
-    ledger.recordHistory([{ device: 'purifier-1', point: 'hardness', atMs: at(k), count: 1, last: String(k), min: String(k), max: String(k), mean: String(k) }], 4096);
+    ledger.recordHistory(
+      [
+        {
+          device: 'purifier-1',
+          point: 'hardness',
+          atMs: at(k),
+          count: 1,
+          last: String(k),
+          min: String(k),
+          max: String(k),
+          mean: String(k),
+        },
+      ],
+      4096,
+    );
   }
 }

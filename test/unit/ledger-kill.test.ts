@@ -84,7 +84,9 @@ function checkAfterKill(reported: number): number {
       expect([h, l.ledgerTotals({ fromMs: from, toMs: from + HOUR })[0]?.amountNano ?? 0n]).toEqual([h, 7n * BigInt(want)]);
     }
     const last = 25 * Math.floor(k / 25);
-    expect(l.activeAlarms()).toEqual(last > 0 && last % 50 !== 0 ? [{ policy: 'low', device: 'purifier-1', point: 'cartridge', sinceMs: T0 + last * 60_000 }] : []);
+    expect(l.activeAlarms()).toEqual(
+      last > 0 && last % 50 !== 0 ? [{ policy: 'low', device: 'purifier-1', point: 'cartridge', sinceMs: T0 + last * 60_000 }] : [],
+    );
     return k;
   } finally {
     l.close();

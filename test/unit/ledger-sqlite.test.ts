@@ -92,7 +92,9 @@ describe('SqliteLedger files', () => {
       }),
     );
     l.recordVoucher({ channel: 'purifier-1>waterworks', seq: 1, amountNano: 5n, json: '{}', issuedAtMs: T0 + HOUR });
-    l.commitBatch(batch(T0 + HOUR, { events: [event('alarm', T0 + HOUR, { device: 'purifier-1', point: 'cartridge', detail: { policy: 'low' } })] }));
+    l.commitBatch(
+      batch(T0 + HOUR, { events: [event('alarm', T0 + HOUR, { device: 'purifier-1', point: 'cartridge', detail: { policy: 'low' } })] }),
+    );
     const before = snapshot(l);
     l.close();
 

@@ -40,7 +40,11 @@ function buildGoodLedger(dir: string): void {
   }
   l.recordVoucher({ channel: 'purifier-1>waterworks', seq: 1, amountNano: 60_000_000n, json: '{"v":1,"seq":1}', issuedAtMs: T0 + HOUR });
   l.commitBatch(batch(T0 + HOUR + 5000, { deltas: [delta('pump-1', 'energy', 'pump-1', 7_000_000n, T0 + HOUR, T0 + HOUR + 5000)] }));
-  l.commitBatch(batch(T0 + HOUR + 6000, { events: [event('alarm', T0 + HOUR + 6000, { device: 'purifier-1', point: 'cartridge', detail: { policy: 'low', value: '4' } })] }));
+  l.commitBatch(
+    batch(T0 + HOUR + 6000, {
+      events: [event('alarm', T0 + HOUR + 6000, { device: 'purifier-1', point: 'cartridge', detail: { policy: 'low', value: '4' } })],
+    }),
+  );
   l.commitBatch({ ...meterBatch(6), atMs: T0 + HOUR + 7000 });
   l.commitBatch(batch(T0 + HOUR + 8000, { deltas: [delta('pump-1', 'energy', 'pump-1', 1_000_000n, T0 + HOUR + 5000, T0 + HOUR + 8000)] }));
   goodHead = l.head();
@@ -87,7 +91,9 @@ function putBody(db: Db, seq: number, body: unknown, rehash: boolean): void {
 
 /** Rewrite one device's packed state (decoded, changed, encoded again). */
 function editDevice(db: Db, device: string, change: (d: DeviceState) => void): void {
-  const r = db.prepare('SELECT l.id, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id WHERE l.device = ?').get(device) as { id: number; layout: string; data: Buffer };
+  const r = db
+    .prepare('SELECT l.id, l.layout, s.data FROM device_layout l JOIN device_state s ON s.id = l.id WHERE l.device = ?')
+    .get(device) as { id: number; layout: string; data: Buffer };
   const d = DeviceState.decode(device, r.layout, r.data);
   change(d);
   db.prepare('UPDATE device_state SET data = ? WHERE id = ?').run(d.encode(), r.id);
@@ -199,34 +205,144 @@ describe('verifyLedger', () => {
       /^totals \(closed hours \+ open hours: 17000001 µ, .*\) differ from what the chain accrued \(17000000 µ/,
       undefined,
     ],
-    ['a body replaced by garbage', (db) => db.prepare('UPDATE batches SET body = ? WHERE seq = 2').run(Buffer.from([0, 1, 2])), /batch 2: body cannot be decoded/, 2],
+    [
+      'a body replaced by garbage',
+      (db) => db.prepare('UPDATE batches SET body = ? WHERE seq = 2').run(Buffer.from([0, 1, 2])),
+      /batch 2: body cannot be decoded/,
+      2,
+    ],
     ['a batch column edited', (db) => db.exec('UPDATE batches SET at_ms = at_ms + 1 WHERE seq = 4'), /batch 4: at_ms is/, 4],
-    ['a metered count edited', (db) => db.exec('UPDATE batches SET n_readings = 7 WHERE seq = 4'), /batch 4: n_readings is 7, the body says 1/, 4],
+    [
+      'a metered count edited',
+      (db) => db.exec('UPDATE batches SET n_readings = 7 WHERE seq = 4'),
+      /batch 4: n_readings is 7, the body says 1/,
+      4,
+    ],
     ['a batch deleted', (db) => db.exec('DELETE FROM batches WHERE seq = 5'), /batch 5 is missing/, 5],
-    ['the newest batch deleted', (db) => db.exec('DELETE FROM batches WHERE seq = 11'), /^device state differs from the digest of the head commit$/, undefined],
-    ['an event detail edited', (db) => db.exec(`UPDATE events SET detail = '{"raw":"1"}' WHERE kind = 'rollover'`), /batch 4: event 0 does not match the body/, 4],
+    [
+      'the newest batch deleted',
+      (db) => db.exec('DELETE FROM batches WHERE seq = 11'),
+      /^device state differs from the digest of the head commit$/,
+      undefined,
+    ],
+    [
+      'an event detail edited',
+      (db) => db.exec(`UPDATE events SET detail = '{"raw":"1"}' WHERE kind = 'rollover'`),
+      /batch 4: event 0 does not match the body/,
+      4,
+    ],
     ['an event deleted', (db) => db.exec(`DELETE FROM events WHERE kind = 'rollover'`), /batch 4: 0 event rows, the body has 1/, 4],
-    ['an event inserted', (db) => db.exec(`INSERT INTO events (batch_seq, kind, ts_ms, detail) VALUES (99, 'alarm', 0, '{}')`), /events: 1 rows belong to no batch/, undefined],
-    ['a line total edited', (db) => db.exec(`UPDATE lines SET amount_nano = '1' WHERE payee = 'waterworks'`), /^totals of line \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
-    ['a line\'s latest closed hour edited', (db) => db.exec(`UPDATE lines SET last_hour_ms = 0 WHERE payee = 'waterworks'`), /^the latest closed hour of line \(purifier-1, water, purifier-1, waterworks\) differs from the chain$/, undefined],
-    ['a line deleted', (db) => db.exec(`DELETE FROM lines WHERE payee = ''`), /^line 2 \(pump-1, energy, pump-1, \) is missing$/, undefined],
-    ['a line renamed', (db) => db.exec(`UPDATE lines SET device = 'pump-2' WHERE payee = ''`), /^lines row 2 \(pump-2, energy, pump-1, \) is not declared in the chain$/, undefined],
-    ['a closed hour edited', (db) => db.exec(`UPDATE hours SET quantity_micro = '0' WHERE hour_ms = ${T0}`), /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
-    ['a closed hour moved to another hour', (db) => db.exec(`UPDATE hours SET hour_ms = hour_ms + ${HOUR}`), /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/, undefined],
+    [
+      'an event inserted',
+      (db) => db.exec(`INSERT INTO events (batch_seq, kind, ts_ms, detail) VALUES (99, 'alarm', 0, '{}')`),
+      /events: 1 rows belong to no batch/,
+      undefined,
+    ],
+    [
+      'a line total edited',
+      (db) => db.exec(`UPDATE lines SET amount_nano = '1' WHERE payee = 'waterworks'`),
+      /^totals of line \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/,
+      undefined,
+    ],
+    [
+      "a line's latest closed hour edited",
+      (db) => db.exec(`UPDATE lines SET last_hour_ms = 0 WHERE payee = 'waterworks'`),
+      /^the latest closed hour of line \(purifier-1, water, purifier-1, waterworks\) differs from the chain$/,
+      undefined,
+    ],
+    [
+      'a line deleted',
+      (db) => db.exec(`DELETE FROM lines WHERE payee = ''`),
+      /^line 2 \(pump-1, energy, pump-1, \) is missing$/,
+      undefined,
+    ],
+    [
+      'a line renamed',
+      (db) => db.exec(`UPDATE lines SET device = 'pump-2' WHERE payee = ''`),
+      /^lines row 2 \(pump-2, energy, pump-1, \) is not declared in the chain$/,
+      undefined,
+    ],
+    [
+      'a closed hour edited',
+      (db) => db.exec(`UPDATE hours SET quantity_micro = '0' WHERE hour_ms = ${T0}`),
+      /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/,
+      undefined,
+    ],
+    [
+      'a closed hour moved to another hour',
+      (db) => db.exec(`UPDATE hours SET hour_ms = hour_ms + ${HOUR}`),
+      /^hourly aggregates of \(purifier-1, water, purifier-1, waterworks\) differ from the chain$/,
+      undefined,
+    ],
     ['a closed hour made non-numeric', (db) => db.exec(`UPDATE hours SET amount_nano = 'x'`), /hours row .* not an integer/, undefined],
-    ['a closed hour added', (db) => db.exec(`INSERT INTO hours VALUES (0, 2, '5', '0')`), /^hourly aggregates of \(pump-1, energy, pump-1, \) differ/, undefined],
-    ['a closed hour of no line', (db) => db.exec(`INSERT INTO hours VALUES (0, 99, '5', '0')`), /an hours row \(0\) belongs to no line/, undefined],
-    ['a channel accrual edited', (db) => db.exec(`UPDATE channels SET accrued_nano = '0'`), /channels row \(purifier-1>waterworks\) differs/, undefined],
-    ['a voucher amount edited', (db) => db.exec(`UPDATE vouchers SET amount_nano = '999999999999'`), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
-    ['a voucher json edited', (db) => db.exec(`UPDATE vouchers SET json = '{"v":1,"seq":2}'`), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
+    [
+      'a closed hour added',
+      (db) => db.exec(`INSERT INTO hours VALUES (0, 2, '5', '0')`),
+      /^hourly aggregates of \(pump-1, energy, pump-1, \) differ/,
+      undefined,
+    ],
+    [
+      'a closed hour of no line',
+      (db) => db.exec(`INSERT INTO hours VALUES (0, 99, '5', '0')`),
+      /an hours row \(0\) belongs to no line/,
+      undefined,
+    ],
+    [
+      'a channel accrual edited',
+      (db) => db.exec(`UPDATE channels SET accrued_nano = '0'`),
+      /channels row \(purifier-1>waterworks\) differs/,
+      undefined,
+    ],
+    [
+      'a voucher amount edited',
+      (db) => db.exec(`UPDATE vouchers SET amount_nano = '999999999999'`),
+      /^vouchers of purifier-1>waterworks differ from the chain$/,
+      undefined,
+    ],
+    [
+      'a voucher json edited',
+      (db) => db.exec(`UPDATE vouchers SET json = '{"v":1,"seq":2}'`),
+      /^vouchers of purifier-1>waterworks differ from the chain$/,
+      undefined,
+    ],
     ['a voucher deleted', (db) => db.exec('DELETE FROM vouchers'), /^vouchers of purifier-1>waterworks differ from the chain$/, undefined],
-    ['a slot state edited', (db) => editDevice(db, 'purifier-1', (d) => (d.slots.get('water')!.lastRaw = 1n)), /^device state differs from the digest of the head commit$/, undefined],
-    ['a remainder edited', (db) => editDevice(db, 'purifier-1', (d) => (d.remainders[0]!.remainder += 1n)), /^device state differs from the digest of the head commit$/, undefined],
-    ['a device layout edited', (db) => db.exec(`UPDATE device_layout SET layout = replace(layout, 'water', 'wine')`), /^device state differs from the digest of the head commit$/, undefined],
-    ['a device state deleted', (db) => db.exec(`DELETE FROM device_state WHERE id = 1`), /^device state differs from the digest of the head commit$/, undefined],
-    ['an account state edited', (db) => db.exec(`UPDATE account_state SET unsettled_nano = '0'`), /^account state differs from the digest of the head commit$/, undefined],
+    [
+      'a slot state edited',
+      (db) => editDevice(db, 'purifier-1', (d) => (d.slots.get('water')!.lastRaw = 1n)),
+      /^device state differs from the digest of the head commit$/,
+      undefined,
+    ],
+    [
+      'a remainder edited',
+      (db) => editDevice(db, 'purifier-1', (d) => (d.remainders[0]!.remainder += 1n)),
+      /^device state differs from the digest of the head commit$/,
+      undefined,
+    ],
+    [
+      'a device layout edited',
+      (db) => db.exec(`UPDATE device_layout SET layout = replace(layout, 'water', 'wine')`),
+      /^device state differs from the digest of the head commit$/,
+      undefined,
+    ],
+    [
+      'a device state deleted',
+      (db) => db.exec(`DELETE FROM device_state WHERE id = 1`),
+      /^device state differs from the digest of the head commit$/,
+      undefined,
+    ],
+    [
+      'an account state edited',
+      (db) => db.exec(`UPDATE account_state SET unsettled_nano = '0'`),
+      /^account state differs from the digest of the head commit$/,
+      undefined,
+    ],
     ['a raised alarm deleted', (db) => db.exec('DELETE FROM alarm_state'), /alarm_state differs from the chain's alarm events/, undefined],
-    ['an alarm raised behind the chain', (db) => db.exec(`INSERT INTO alarm_state VALUES ('high', 'pump-1', 'p', 0)`), /alarm_state differs/, undefined],
+    [
+      'an alarm raised behind the chain',
+      (db) => db.exec(`INSERT INTO alarm_state VALUES ('high', 'pump-1', 'p', 0)`),
+      /alarm_state differs/,
+      undefined,
+    ],
     ['a policy edited', (db) => db.exec(`UPDATE policies SET flows_json = '[]'`), /policies row \(1\) differs from the chain/, undefined],
   ];
 

@@ -19,7 +19,13 @@ const spec = {
     { device: 'meter-2', point: 'energy', payee: 'grid', priceNano: PRICE },
   ],
 };
-const reading = (device: string, raw: bigint, tsMs: number): MeterInput => ({ device, point: 'energy', tsMs, value: String(raw), counterRaw: raw });
+const reading = (device: string, raw: bigint, tsMs: number): MeterInput => ({
+  device,
+  point: 'energy',
+  tsMs,
+  value: String(raw),
+  counterRaw: raw,
+});
 
 let ledger: SqliteLedger;
 beforeEach(() => {
@@ -89,7 +95,13 @@ describe('commit cadence', () => {
         asked.push(p);
         const ch = p.channels.find((c) => c.channel === 'meter-1>grid');
         if (!ch || ch.accruedNano < 20_000_000_000n) return [];
-        return [{ account: 'meter-1', settleNano: ch.accruedNano, voucher: { channel: 'meter-1>grid', seq: 1, amountNano: ch.accruedNano, json: '{}', issuedAtMs: p.atMs } }];
+        return [
+          {
+            account: 'meter-1',
+            settleNano: ch.accruedNano,
+            voucher: { channel: 'meter-1>grid', seq: 1, amountNano: ch.accruedNano, json: '{}', issuedAtMs: p.atMs },
+          },
+        ];
       },
     });
     for (let s = 0; s <= 3; s++) {
@@ -97,11 +109,22 @@ describe('commit cadence', () => {
       jest.advanceTimersByTime(1000);
     }
     // 7 units a second at 1.234567891: 8.64 per second on meter-1; the voucher is due at the third second
-    expect(asked.map((p) => p.channels.find((c) => c.channel === 'meter-1>grid')?.accruedNano)).toEqual([8_641_975_237n, 17_283_950_474n, 25_925_925_711n]);
+    expect(asked.map((p) => p.channels.find((c) => c.channel === 'meter-1>grid')?.accruedNano)).toEqual([
+      8_641_975_237n,
+      17_283_950_474n,
+      25_925_925_711n,
+    ]);
     const v = ledger.vouchers();
     expect(v.map((x) => [x.seq, x.amountNano])).toEqual([[1, 25_925_925_711n]]);
-    expect(ledger.channels().find((c) => c.channel === 'meter-1>grid')).toMatchObject({ accruedNano: 25_925_925_711n, voucheredNano: 25_925_925_711n });
-    expect(ledger.accounts().find((a) => a.account === 'meter-1')).toEqual({ account: 'meter-1', unsettledNano: 0n, voucheredNano: 25_925_925_711n });
+    expect(ledger.channels().find((c) => c.channel === 'meter-1>grid')).toMatchObject({
+      accruedNano: 25_925_925_711n,
+      voucheredNano: 25_925_925_711n,
+    });
+    expect(ledger.accounts().find((a) => a.account === 'meter-1')).toEqual({
+      account: 'meter-1',
+      unsettledNano: 0n,
+      voucheredNano: 25_925_925_711n,
+    });
     rig.metering.stop();
   });
 
@@ -137,30 +160,62 @@ describe('commit cadence', () => {
     const data = rig.slots.addCounterSlot('meter-1', 'data:energy@lab', 'lab', 'data:energy');
     rig.core.configureSlots(rig.slots.configs());
     const channel = rig.registry.channel('lab', 'meter-1');
-    const lines = [0, 1].map((line) => ({ line, slot: line, channel: rig.registry.lineInfo(line).channel, priceNano: PRICE, segments: [] }));
+    const lines = [0, 1].map((line) => ({
+      line,
+      slot: line,
+      channel: rig.registry.lineInfo(line).channel,
+      priceNano: PRICE,
+      segments: [],
+    }));
     lines.push({ line: rig.registry.line(data.slot, channel), slot: data.slot, channel, priceNano: 1_000_000n, segments: [] });
-    rig.core.setPolicy({ version: 1, lines, channels: Array.from({ length: rig.registry.channelCount }, (_, i) => ({ channel: i, account: rig.registry.channelAccount(i) })), creditLimits: [] });
-    const deliver = (n: bigint, t: number) => rig.metering.ingest([{ device: 'meter-1', point: 'data:energy@lab', tsMs: t, value: String(n), counterRaw: n * 1_000_000n }]);
+    rig.core.setPolicy({
+      version: 1,
+      lines,
+      channels: Array.from({ length: rig.registry.channelCount }, (_, i) => ({ channel: i, account: rig.registry.channelAccount(i) })),
+      creditLimits: [],
+    });
+    const deliver = (n: bigint, t: number) =>
+      rig.metering.ingest([{ device: 'meter-1', point: 'data:energy@lab', tsMs: t, value: String(n), counterRaw: n * 1_000_000n }]);
     deliver(0n, T);
     jest.advanceTimersByTime(100); // the baseline: an event
     const head = ledger.head().seq;
     deliver(3n, T + 200);
     jest.advanceTimersByTime(100);
     expect(ledger.head().seq).toBe(head + 1);
-    expect(ledger.ledgerTotals({ point: 'data:energy' })).toEqual([{ device: 'meter-1', point: 'data:energy', account: 'lab', payee: 'meter-1', quantityMicro: 3_000_000n, amountNano: 3_000_000n }]);
+    expect(ledger.ledgerTotals({ point: 'data:energy' })).toEqual([
+      { device: 'meter-1', point: 'data:energy', account: 'lab', payee: 'meter-1', quantityMicro: 3_000_000n, amountNano: 3_000_000n },
+    ]);
     rig.metering.stop();
   });
 
   it('keeps reading history when turned on: one downsampled sample per point and interval', () => {
-    const rig = meterRig(new ReferenceCore(), ledger, spec, { flushMs: 100, commitMs: 5000, history: { sampler: new HistorySampler(60_000), maxBytes: 1_000_000 } });
+    const rig = meterRig(new ReferenceCore(), ledger, spec, {
+      flushMs: 100,
+      commitMs: 5000,
+      history: { sampler: new HistorySampler(60_000), maxBytes: 1_000_000 },
+    });
     for (let s = 0; s < 70; s++) {
       poll(rig, s);
       rig.metering.ingest([{ device: 'meter-1', point: 'hardness', tsMs: T + s * 1000, value: String(10 + (s % 5)) }]);
       jest.advanceTimersByTime(1000);
     }
     const minute = ledger.history({ toMs: T + 60_000 });
-    expect(minute.find((x) => x.point === 'hardness')).toEqual({ device: 'meter-1', point: 'hardness', atMs: T, count: 60, last: '14', min: '10', max: '14', mean: '12' });
-    expect(minute.find((x) => x.device === 'meter-2')).toMatchObject({ count: 60, min: '2000', max: String(2000 + 14 * 59), last: String(2000 + 14 * 59) });
+    expect(minute.find((x) => x.point === 'hardness')).toEqual({
+      device: 'meter-1',
+      point: 'hardness',
+      atMs: T,
+      count: 60,
+      last: '14',
+      min: '10',
+      max: '14',
+      mean: '12',
+    });
+    expect(minute.find((x) => x.device === 'meter-2')).toMatchObject({
+      count: 60,
+      min: '2000',
+      max: String(2000 + 14 * 59),
+      last: String(2000 + 14 * 59),
+    });
     rig.metering.stop();
     expect(ledger.history({ fromMs: T + 60_000, point: 'hardness' })).toMatchObject([{ count: 10 }]); // the open minute, written at stop
   });

@@ -35,7 +35,12 @@ function oracle(fromMs: number, toMs: number, rawFrom: bigint, rawTo: bigint, se
   core.configureSlots([{ slot: 0, widthBits: 32, microPerCount: 1_000_000n, maxRateMicroPerS: 0n }]);
   const bands = BANDS.map((b, i) => parseBand(b, i).band!);
   const { segments } = compileTou(bands, TZ, segmentsFrom, segmentsTo);
-  core.setPolicy({ version: 1, lines: [{ line: 0, slot: 0, channel: 0, priceNano: 123_456_789n, segments }], channels: [{ channel: 0, account: 0 }], creditLimits: [] });
+  core.setPolicy({
+    version: 1,
+    lines: [{ line: 0, slot: 0, channel: 0, priceNano: 123_456_789n, segments }],
+    channels: [{ channel: 0, account: 0 }],
+    creditLimits: [],
+  });
   core.process([{ slot: 0, raw: rawFrom, tsMs: fromMs }]);
   return core.process([{ slot: 0, raw: rawTo, tsMs: toMs }]).accruals.reduce((s, a) => s + a.amountNano, 0n);
 }
@@ -51,11 +56,37 @@ function gateway(core: MeteringCore, nowMs: number, lastMs: number, lastRaw: big
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'm2m-tou-gap-'));
   fs.writeFileSync(
     path.join(dir, 'flows.json'),
-    JSON.stringify([{ id: 't', type: 'tab' }, { id: 'tariff', type: 'm2m-tariff', z: 't', name: 'energy', devices: 'meter-1', point: 'energy', payee: 'grid', price: FLAT, tou: BANDS, wires: [] }]),
+    JSON.stringify([
+      { id: 't', type: 'tab' },
+      {
+        id: 'tariff',
+        type: 'm2m-tariff',
+        z: 't',
+        name: 'energy',
+        devices: 'meter-1',
+        point: 'energy',
+        payee: 'grid',
+        price: FLAT,
+        tou: BANDS,
+        wires: [],
+      },
+    ]),
   );
   const ledger = SqliteLedger.inMemory();
-  ledger.commitBatch({ atMs: lastMs, policyVersion: 0, events: [], state: { slots: [{ device: 'meter-1', point: 'energy', hasBaseline: true, lastRaw, lastTsMs: lastMs, heldRaw: null, heldTsMs: 0 }], lines: [], accounts: [] } });
-  const slots = new SlotMap([{ id: 'meter-1', account: 'meter-1', points: [{ name: 'energy', kind: 'counter' } as ResolvedPoint] }], () => ({ widthBits: 32, microPerCount: 1_000_000n }));
+  ledger.commitBatch({
+    atMs: lastMs,
+    policyVersion: 0,
+    events: [],
+    state: {
+      slots: [{ device: 'meter-1', point: 'energy', hasBaseline: true, lastRaw, lastTsMs: lastMs, heldRaw: null, heldTsMs: 0 }],
+      lines: [],
+      accounts: [],
+    },
+  });
+  const slots = new SlotMap(
+    [{ id: 'meter-1', account: 'meter-1', points: [{ name: 'energy', kind: 'counter' } as ResolvedPoint] }],
+    () => ({ widthBits: 32, microPerCount: 1_000_000n }),
+  );
   core.configureSlots(slots.configs());
   const registry = new PolicyRegistry();
   const metering = new MeteringService(core, slots, registry, ledger, silentLogger(), { commitMs: 60_000 });
@@ -87,9 +118,24 @@ const cores: Array<[string, () => MeteringCore]> = [
 describe.each(cores)('time of use across a gap longer than the compiled window (%s)', (_name, makeCore) => {
   const cases: Array<[string, number, number, number]> = [
     // [what, policy compiled at, last committed reading, next reading]
-    ['back: read two months before the window, across the March DST change', Date.parse('2026-04-20T09:13:00Z'), Date.parse('2026-02-09T17:45:12Z'), Date.parse('2026-04-20T09:14:07Z')],
-    ['ahead: the clock jumped past the window, across the October DST change', Date.parse('2026-09-01T06:00:00Z'), Date.parse('2026-09-01T06:00:00Z'), Date.parse('2026-11-18T21:59:30Z')],
-    ['both: a year down, read again just after the window was compiled', Date.parse('2026-06-10T12:00:00Z'), Date.parse('2025-06-09T03:00:00Z'), Date.parse('2026-06-10T12:00:01Z')],
+    [
+      'back: read two months before the window, across the March DST change',
+      Date.parse('2026-04-20T09:13:00Z'),
+      Date.parse('2026-02-09T17:45:12Z'),
+      Date.parse('2026-04-20T09:14:07Z'),
+    ],
+    [
+      'ahead: the clock jumped past the window, across the October DST change',
+      Date.parse('2026-09-01T06:00:00Z'),
+      Date.parse('2026-09-01T06:00:00Z'),
+      Date.parse('2026-11-18T21:59:30Z'),
+    ],
+    [
+      'both: a year down, read again just after the window was compiled',
+      Date.parse('2026-06-10T12:00:00Z'),
+      Date.parse('2025-06-09T03:00:00Z'),
+      Date.parse('2026-06-10T12:00:01Z'),
+    ],
   ];
 
   it.each(cases)('%s: bills exactly as if the segments covered the gap', (_what, nowMs, lastMs, readMs) => {
