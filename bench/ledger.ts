@@ -27,7 +27,7 @@ import Database from 'better-sqlite3';
 import { type LedgerSynchronous, SqliteLedger } from '../gateway/ledger/sqlite-store';
 import type { LedgerBatch } from '../gateway/ledger/store';
 import { verifyLedger } from '../gateway/ledger/verify';
-import { V1LedgerWriter } from '../test/fixtures/ledger-v1-writer';
+import { V1LedgerWriter, v1Batch } from '../test/fixtures/ledger-v1-writer';
 
 interface Args {
   devices: number;
@@ -265,15 +265,7 @@ function runV1(args: Args, dir: string): RunResult {
     fleet.tick(sec, (d, p, _i, qty, amount) => {
       const device = `meter-${d}`;
       const point = `c${p}`;
-      b ??= {
-        atMs: ts,
-        policyVersion: 1,
-        readings: [],
-        deltas: [],
-        accruals: [],
-        events: [],
-        state: { slots: [], lines: [], accounts: [] },
-      };
+      b ??= v1Batch(ts);
       const i = d * args.points + p;
       b.readings.push({ device, point, tsMs: ts, value: String(fleet.raw[i]) });
       if (sec > 0) {

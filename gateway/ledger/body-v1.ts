@@ -6,28 +6,22 @@
  * `ledger verify` still decodes and replays them. Nothing writes v1 bodies
  * any more.
  */
-import type { EventDetailValue, LedgerAccrual, LedgerDelta, LedgerEvent, LedgerPolicy, LedgerVoucher } from './store';
+import type { BodyEvent, BodyPolicy, BodyVoucher } from './hash-chain';
+import type { LedgerAccrual, LedgerDelta, LedgerEvent, LedgerPolicy, LedgerVoucher } from './store';
 
 export interface BatchBodyV1 {
   accruals: Array<Record<string, unknown> & { amountNano: string; priceNano: string; qtyMicro: string }>;
   atMs: number;
   deltas: Array<Record<string, unknown> & { qtyMicro: string }>;
-  events: Array<{
-    account?: string;
-    detail: Record<string, EventDetailValue>;
-    device?: string;
-    kind: string;
-    point?: string;
-    tsMs: number;
-  }>;
-  policy: { flowsJson: string; hash: string; version: number } | null;
+  events: BodyEvent[];
+  policy: BodyPolicy | null;
   policyVersion: number;
   pruned: { throughSeq: number } | null;
   readings: { count: number; digest: string };
   seq: number;
   state: { accounts: unknown[]; lines: unknown[]; slots: unknown[] };
   v: 1;
-  vouchers: Array<{ amountNano: string; channel: string; issuedAtMs: number; json: string; seq: number }>;
+  vouchers: BodyVoucher[];
 }
 
 export interface BodyV1Content {

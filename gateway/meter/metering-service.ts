@@ -117,7 +117,19 @@ export class MeteringService extends EventEmitter {
     this.gaps.setHorizon(h);
   }
 
+  /**
+   * The policy version the core meters with from now on. What was metered with
+   * the previous one is committed first, under its own version: every commit
+   * names the version its money was priced with.
+   */
   setPolicyVersion(v: number): void {
+    if (v !== this.policyVersion && !this.uncommitted.empty) {
+      try {
+        this.commit(null);
+      } catch {
+        // logged in commit; the core went back to the committed state
+      }
+    }
     this.policyVersion = v;
   }
 

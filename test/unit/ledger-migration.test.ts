@@ -17,25 +17,12 @@ import { SCHEMA_VERSION, schemaVersion } from '../../gateway/ledger/schema';
 import { LEDGER_FILE, SqliteLedger } from '../../gateway/ledger/sqlite-store';
 import type { LedgerTotal } from '../../gateway/ledger/store';
 import { verifyLedger } from '../../gateway/ledger/verify';
-import { type V1Batch, V1LedgerWriter } from '../fixtures/ledger-v1-writer';
+import { V1LedgerWriter, v1Batch } from '../fixtures/ledger-v1-writer';
 import { HOUR, I64_MAX, T0, U64_MAX, rmDir, tmpDir } from './ledger-fixtures';
 import { meterRig } from './meter-fixtures';
 
 const MIN = 60_000;
 const CH = 'purifier-1>waterworks';
-
-function v1Batch(atMs: number, parts: Partial<V1Batch>): V1Batch {
-  return {
-    atMs,
-    policyVersion: 1,
-    readings: [],
-    deltas: [],
-    accruals: [],
-    events: [],
-    state: { slots: [], lines: [], accounts: [] },
-    ...parts,
-  };
-}
 
 /** Today's (v1) daemon at work: ToU splits over several hours, untariffed and 64-bit counters, a held jump, sums beyond i64, vouchers, 11 001 alarm events, a retention step, two policies. */
 function buildV1(dir: string): void {

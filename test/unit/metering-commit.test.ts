@@ -155,6 +155,24 @@ describe('commit cadence', () => {
     whole.close();
   });
 
+  it('commits what the old policy priced before a new policy version takes over', () => {
+    const rig = meterRig(new ReferenceCore(), ledger, spec, { flushMs: 100, commitMs: 60_000 });
+    poll(rig, 0);
+    jest.advanceTimersByTime(1000);
+    poll(rig, 1);
+    jest.advanceTimersByTime(1000);
+    const head = ledger.head().seq;
+    rig.metering.setPolicyVersion(1); // the same version (a recompile): nothing to do
+    expect(ledger.head().seq).toBe(head);
+    rig.metering.setPolicyVersion(2);
+    expect(ledger.head().seq).toBe(head + 1);
+    expect(JSON.parse(ledger.body(head + 1)!)).toMatchObject({ policyVersion: 1, metered: { accruals: 2 } });
+    poll(rig, 2);
+    jest.advanceTimersByTime(1000);
+    rig.metering.stop();
+    expect(JSON.parse(ledger.body(ledger.head().seq)!)).toMatchObject({ policyVersion: 2, metered: { accruals: 2 } });
+  });
+
   it('commits a data delivery counter at once: it lives in this process, not in a meter', () => {
     const rig = meterRig(new ReferenceCore(), ledger, spec, { flushMs: 100, commitMs: 60_000 });
     const data = rig.slots.addCounterSlot('meter-1', 'data:energy@lab', 'lab', 'data:energy');
