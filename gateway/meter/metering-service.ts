@@ -242,12 +242,6 @@ export class MeteringService extends EventEmitter {
     return null;
   }
 
-  /** Commit everything metered so far (even before the cadence says so). */
-  commitNow(): CommittedBatch | null {
-    this.flush();
-    return this.commit(null);
-  }
-
   private scheduleCommit(): void {
     if (this.commitTimer) return;
     const wait = Math.max(0, this.lastCommitAt + this.commitMs - Date.now());
