@@ -10,30 +10,40 @@ import type { LedgerBatch, LedgerPolicy, LedgerVoucher } from './store';
 
 type Obj = Record<string, unknown>;
 
-function fail(path: string, what: string): never {
+/** The path of a list item, rendered only when a check fails (a commit checks tens of thousands of them). */
+class At {
+  i = 0;
+  constructor(readonly list: string) {}
+  toString(): string {
+    return `${this.list}[${this.i}]`;
+  }
+}
+type Path = string | At;
+
+function fail(path: Path, what: string): never {
   throw new LedgerBatchError(`${path}: ${what}`);
 }
 
-function name(o: Obj, key: string, path: string, allowEmpty = false): void {
+function name(o: Obj, key: string, path: Path, allowEmpty = false): void {
   const v = o[key];
   if (typeof v !== 'string' || (!allowEmpty && v.length === 0)) fail(`${path}.${key}`, 'must be a non-empty string');
 }
 
-function optName(o: Obj, key: string, path: string): void {
+function optName(o: Obj, key: string, path: Path): void {
   if (o[key] !== undefined) name(o, key, path);
 }
 
-function time(o: Obj, key: string, path: string): void {
+function time(o: Obj, key: string, path: Path): void {
   if (!Number.isSafeInteger(o[key])) fail(`${path}.${key}`, 'must be an integer (epoch ms)');
 }
 
-function big(o: Obj, key: string, path: string, nullable = false): void {
+function big(o: Obj, key: string, path: Path, nullable = false): void {
   const v = o[key];
   if (nullable && v === null) return;
   if (typeof v !== 'bigint') fail(`${path}.${key}`, 'must be a bigint');
 }
 
-function bool(o: Obj, key: string, path: string): void {
+function bool(o: Obj, key: string, path: Path): void {
   if (typeof o[key] !== 'boolean') fail(`${path}.${key}`, 'must be a boolean');
 }
 
@@ -47,7 +57,7 @@ function optList(o: Obj, key: string, path: string): Obj[] {
   return o[key] === undefined ? [] : list(o, key, path);
 }
 
-function span(o: Obj, path: string): void {
+function span(o: Obj, path: Path): void {
   time(o, 'fromMs', path);
   time(o, 'toMs', path);
   if ((o.fromMs as number) > (o.toMs as number)) fail(path, 'fromMs after toMs');
@@ -71,7 +81,7 @@ export function checkPolicy(p: LedgerPolicy, path = 'policy'): void {
   if (typeof p.flowsJson !== 'string') fail(`${path}.flowsJson`, 'must be a string');
 }
 
-function checkDetail(d: unknown, path: string): void {
+function checkDetail(d: unknown, path: Path): void {
   if (d === null || typeof d !== 'object' || Array.isArray(d)) fail(path, 'must be an object');
   for (const [k, v] of Object.entries(d as Obj)) {
     if (v === null || typeof v === 'string' || typeof v === 'boolean') continue;
@@ -93,77 +103,85 @@ export function checkBatch(b: LedgerBatch): void {
       if (!Number.isSafeInteger(m[k]) || (m[k] as number) < 0) fail(`batch.metered.${k}`, 'must be an integer >= 0');
     }
   }
-  optList(o, 'usage', 'batch').forEach((u, i) => {
-    const p = `usage[${i}]`;
+  const p = new At('usage');
+  for (const u of optList(o, 'usage', 'batch')) {
     name(u, 'device', p);
     name(u, 'point', p);
     name(u, 'account', p);
     name(u, 'payee', p, true);
-    if (u.payee !== '' && ((u.account as string).includes('>') || (u.payee as string).includes('>')))
+    if (u.payee !== '' && ((u.account as string).includes('>') || (u.payee as string).includes('>'))) {
       fail(p, 'account and payee must not contain ">"');
+    }
     time(u, 'hourMs', p);
     if ((u.hourMs as number) % HOUR_MS !== 0) fail(`${p}.hourMs`, 'must be the start of an hour');
     big(u, 'quantityMicro', p);
     big(u, 'amountNano', p);
-  });
-  optList(o, 'deltas', 'batch').forEach((d, i) => {
-    const p = `deltas[${i}]`;
-    name(d, 'device', p);
-    name(d, 'point', p);
-    name(d, 'account', p);
-    big(d, 'qtyMicro', p);
-    span(d, p);
-  });
-  optList(o, 'accruals', 'batch').forEach((a, i) => {
-    const p = `accruals[${i}]`;
-    name(a, 'device', p);
-    name(a, 'point', p);
-    name(a, 'account', p);
-    name(a, 'payee', p);
-    name(a, 'channel', p);
-    if ((a.account as string).includes('>') || (a.payee as string).includes('>')) fail(p, 'account and payee must not contain ">"');
-    if (a.channel !== channelId(a.account as string, a.payee as string)) fail(`${p}.channel`, 'must be "<account>><payee>"');
-    big(a, 'qtyMicro', p);
-    big(a, 'amountNano', p);
-    big(a, 'priceNano', p);
-    span(a, p);
-    if (!Number.isSafeInteger(a.policyVersion)) fail(`${p}.policyVersion`, 'must be an integer');
-  });
-  list(o, 'events', 'batch').forEach((e, i) => {
-    const p = `events[${i}]`;
-    name(e, 'kind', p);
-    optName(e, 'device', p);
-    optName(e, 'point', p);
-    optName(e, 'account', p);
-    time(e, 'tsMs', p);
-    checkDetail(e.detail, `${p}.detail`);
-  });
+    p.i++;
+  }
+  const pd = new At('deltas');
+  for (const d of optList(o, 'deltas', 'batch')) {
+    name(d, 'device', pd);
+    name(d, 'point', pd);
+    name(d, 'account', pd);
+    big(d, 'qtyMicro', pd);
+    span(d, pd);
+    pd.i++;
+  }
+  const pa = new At('accruals');
+  for (const a of optList(o, 'accruals', 'batch')) {
+    name(a, 'device', pa);
+    name(a, 'point', pa);
+    name(a, 'account', pa);
+    name(a, 'payee', pa);
+    name(a, 'channel', pa);
+    if ((a.account as string).includes('>') || (a.payee as string).includes('>')) fail(pa, 'account and payee must not contain ">"');
+    if (a.channel !== channelId(a.account as string, a.payee as string)) fail(`${pa}.channel`, 'must be "<account>><payee>"');
+    big(a, 'qtyMicro', pa);
+    big(a, 'amountNano', pa);
+    big(a, 'priceNano', pa);
+    span(a, pa);
+    if (!Number.isSafeInteger(a.policyVersion)) fail(`${pa}.policyVersion`, 'must be an integer');
+    pa.i++;
+  }
+  const pe = new At('events');
+  for (const e of list(o, 'events', 'batch')) {
+    name(e, 'kind', pe);
+    optName(e, 'device', pe);
+    optName(e, 'point', pe);
+    optName(e, 'account', pe);
+    time(e, 'tsMs', pe);
+    checkDetail(e.detail, `${pe}.detail`);
+    pe.i++;
+  }
   if (b.state === null || typeof b.state !== 'object') fail('batch.state', 'must be an object');
   const st = b.state as unknown as Obj;
-  list(st, 'slots', 'state').forEach((s, i) => {
-    const p = `state.slots[${i}]`;
-    name(s, 'device', p);
-    name(s, 'point', p);
-    bool(s, 'hasBaseline', p);
-    big(s, 'lastRaw', p);
-    time(s, 'lastTsMs', p);
-    big(s, 'heldRaw', p, true);
-    time(s, 'heldTsMs', p);
-  });
-  list(st, 'lines', 'state').forEach((l, i) => {
-    const p = `state.lines[${i}]`;
-    name(l, 'device', p);
-    name(l, 'point', p);
-    name(l, 'account', p);
-    name(l, 'payee', p);
-    big(l, 'remainder', p);
-  });
-  list(st, 'accounts', 'state').forEach((a, i) => {
-    const p = `state.accounts[${i}]`;
-    name(a, 'account', p);
-    big(a, 'unsettledNano', p);
-    bool(a, 'overLimit', p);
-  });
+  const ps = new At('state.slots');
+  for (const s of list(st, 'slots', 'state')) {
+    name(s, 'device', ps);
+    name(s, 'point', ps);
+    bool(s, 'hasBaseline', ps);
+    big(s, 'lastRaw', ps);
+    time(s, 'lastTsMs', ps);
+    big(s, 'heldRaw', ps, true);
+    time(s, 'heldTsMs', ps);
+    ps.i++;
+  }
+  const pl = new At('state.lines');
+  for (const l of list(st, 'lines', 'state')) {
+    name(l, 'device', pl);
+    name(l, 'point', pl);
+    name(l, 'account', pl);
+    name(l, 'payee', pl);
+    big(l, 'remainder', pl);
+    pl.i++;
+  }
+  const pc = new At('state.accounts');
+  for (const a of list(st, 'accounts', 'state')) {
+    name(a, 'account', pc);
+    big(a, 'unsettledNano', pc);
+    bool(a, 'overLimit', pc);
+    pc.i++;
+  }
   if (b.vouchers !== undefined)
     list(o, 'vouchers', 'batch').forEach((v, i) => checkVoucher(v as unknown as LedgerVoucher, `vouchers[${i}]`));
   if (b.policy !== undefined) checkPolicy(b.policy, 'batch.policy');

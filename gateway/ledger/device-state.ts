@@ -65,7 +65,7 @@ const S_PLAIN_SLOTS = 1;
 /** Shape: every line has an open hour, the base hour. */
 const S_BASE_HOURS = 2;
 
-/** point → account → payee → value: found without building a key string. */
+/** account → payee → point → value: found without building a key string (the last account and payee remembered). */
 type RemainderIndex = Map<string, Map<string, Map<string, RemainderValue>>>;
 
 export class DeviceState {
@@ -73,6 +73,7 @@ export class DeviceState {
   /** In layout order. */
   readonly remainders: RemainderValue[] = [];
   private readonly remainderIndex: RemainderIndex = new Map();
+  private lastRemainders: { account: string; payee: string; points: Map<string, RemainderValue> } | null = null;
   /** By ledger line id; null: the line has nothing open. */
   readonly open = new Map<number, OpenHour | null>();
   /** Set when a key was added (the layout row must be written). */
@@ -91,8 +92,19 @@ export class DeviceState {
     this.slots.set(point, v);
   }
 
+  private remainderPoints(account: string, payee: string, create: boolean): Map<string, RemainderValue> | undefined {
+    const l = this.lastRemainders;
+    if (l && l.account === account && l.payee === payee) return l.points;
+    let byPayee = this.remainderIndex.get(account);
+    if (!byPayee && create) this.remainderIndex.set(account, (byPayee = new Map()));
+    let points = byPayee?.get(payee);
+    if (!points && byPayee && create) byPayee.set(payee, (points = new Map()));
+    if (points) this.lastRemainders = { account, payee, points };
+    return points;
+  }
+
   remainderOf(point: string, account: string, payee: string): RemainderValue | undefined {
-    return this.remainderIndex.get(point)?.get(account)?.get(payee);
+    return this.remainderPoints(account, payee, false)?.get(point);
   }
 
   putRemainder(point: string, account: string, payee: string, remainder: bigint): void {
@@ -104,11 +116,7 @@ export class DeviceState {
     this.added();
     const v = { point, account, payee, remainder };
     this.remainders.push(v);
-    let byAccount = this.remainderIndex.get(point);
-    if (!byAccount) this.remainderIndex.set(point, (byAccount = new Map()));
-    let byPayee = byAccount.get(account);
-    if (!byPayee) byAccount.set(account, (byPayee = new Map()));
-    byPayee.set(payee, v);
+    this.remainderPoints(account, payee, true)!.set(point, v);
   }
 
   /** The open entry of a line, creating an empty one (a layout change) on first use. */

@@ -56,26 +56,39 @@ export interface AccountRec {
   digest: Buffer;
 }
 
-/** device → point → account → payee → line: found without building a key string. */
+/**
+ * device → account → payee → point → line: found without building a key
+ * string. A commit's usage comes grouped by device and channel, so the last
+ * (device, account, payee) level is remembered and most lookups are one Map.get.
+ */
 export class LineIndex {
   private readonly root = new Map<string, Map<string, Map<string, Map<string, LineRec>>>>();
+  private last: { device: string; account: string; payee: string; points: Map<string, LineRec> } | null = null;
+
+  private points(device: string, account: string, payee: string, create: boolean): Map<string, LineRec> | undefined {
+    const l = this.last;
+    if (l && l.device === device && l.account === account && l.payee === payee) return l.points;
+    let a = this.root.get(device);
+    if (!a && create) this.root.set(device, (a = new Map()));
+    let b = a?.get(account);
+    if (!b && a && create) a.set(account, (b = new Map()));
+    let c = b?.get(payee);
+    if (!c && b && create) b.set(payee, (c = new Map()));
+    if (c) this.last = { device, account, payee, points: c };
+    return c;
+  }
 
   get(device: string, point: string, account: string, payee: string): LineRec | undefined {
-    return this.root.get(device)?.get(point)?.get(account)?.get(payee);
+    return this.points(device, account, payee, false)?.get(point);
   }
 
   set(l: LineRec): void {
-    let a = this.root.get(l.device);
-    if (!a) this.root.set(l.device, (a = new Map()));
-    let b = a.get(l.point);
-    if (!b) a.set(l.point, (b = new Map()));
-    let c = b.get(l.account);
-    if (!c) b.set(l.account, (c = new Map()));
-    c.set(l.payee, l);
+    this.points(l.device, l.account, l.payee, true)!.set(l.point, l);
   }
 
   clear(): void {
     this.root.clear();
+    this.last = null;
   }
 }
 

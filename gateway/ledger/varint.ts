@@ -7,15 +7,18 @@
 
 const SMALL = 2 ** 52;
 
+/** One scratch buffer for every writer: encoding is synchronous, and `bytes()` copies out. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 export class ByteWriter {
-  private buf = Buffer.allocUnsafe(256);
+  private buf = scratch;
   private at = 0;
 
   private room(n: number): void {
     if (this.at + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
     this.buf.copy(next, 0, 0, this.at);
-    this.buf = next;
+    this.buf = scratch = next;
   }
 
   byte(b: number): void {
