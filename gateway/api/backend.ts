@@ -42,6 +42,18 @@ export interface HealthView {
   version: string;
   uptimeS: number;
   links: Array<{ id: string; state: LinkState }>;
+  /**
+   * The policies in force: `version` of the active tables (0: none), `ok`
+   * false while flows.json is rejected (the previous version stays active),
+   * `error` naming each bad node (docs/policies.md).
+   */
+  policy?: PolicyHealth;
+}
+
+export interface PolicyHealth {
+  version: number;
+  ok: boolean;
+  error: string | null;
 }
 
 

@@ -1,23 +1,35 @@
 /**
  * `m2m-gateway token`: print the admin API token (generated at first start),
- * or with `--buyer <account>` the API token of a data buyer (DESIGN.md §7),
- * created in `<dataDir>/buyers.json` on first call. The running daemon picks
- * up a new buyer token without a restart.
+ * with `--editor` the Node-RED editor password (DESIGN.md §8), or with
+ * `--buyer <account>` the API token of a data buyer (DESIGN.md §7), created
+ * in `<dataDir>/buyers.json` on first call; `--buyer <account> --revoke`
+ * removes it. The running daemon picks up a new buyer token without a
+ * restart and closes a revoked buyer's streams at once.
  */
 import { loadConfig } from '../config/load';
 import { loadOrCreateSecrets } from '../api/secrets';
-import { ensureBuyerToken, isBuyerAccount } from '../api/buyer-tokens';
+import { ensureBuyerToken, isBuyerAccount, revokeBuyerToken } from '../api/buyer-tokens';
 import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
-export async function tokenCommand(opts: { config?: string; buyer?: string }): Promise<number> {
-  if (opts.buyer !== undefined && !isBuyerAccount(opts.buyer)) {
-    const e = new CliUsageError('--buyer', `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+export async function tokenCommand(opts: { config?: string; buyer?: string; editor?: boolean; revoke?: boolean }): Promise<number> {
+  const usage = (flag: string, message: string): number => {
+    const e = new CliUsageError(flag, message);
     process.stderr.write(`error: ${e.message}\n(run with --help for usage)\n`);
     return EXIT_CONFIG;
+  };
+  if (opts.buyer !== undefined && !isBuyerAccount(opts.buyer)) {
+    return usage('--buyer', `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
   }
+  if (opts.editor && opts.buyer !== undefined) return usage('--editor', 'use either --editor or --buyer');
+  if (opts.revoke && opts.buyer === undefined) return usage('--revoke', 'needs --buyer <account>');
   const cfg = loadConfig(configPath(opts));
+  if (opts.buyer !== undefined && opts.revoke) {
+    const gone = revokeBuyerToken(cfg.gateway.dataDir, opts.buyer);
+    process.stderr.write(gone ? `revoked the token of buyer ${opts.buyer}\n` : `buyer ${opts.buyer} had no token\n`);
+    return EXIT_OK;
+  }
   if (opts.buyer !== undefined) {
     const { token, created } = ensureBuyerToken(cfg.gateway.dataDir, opts.buyer);
     if (created) process.stderr.write(`created a token for buyer ${opts.buyer}\n`);
@@ -25,6 +37,6 @@ export async function tokenCommand(opts: { config?: string; buyer?: string }): P
     return EXIT_OK;
   }
   const s = loadOrCreateSecrets(cfg.gateway.dataDir);
-  process.stdout.write(`${s.adminToken}\n`);
+  process.stdout.write(`${opts.editor ? s.editorPassword : s.adminToken}\n`);
   return EXIT_OK;
 }

@@ -16,6 +16,7 @@ import type {
   EventView,
   HealthView,
   LedgerFilter,
+  PolicyHealth,
   LedgerRow,
   PointValue,
   Voucher,
@@ -41,6 +42,8 @@ export interface GatewayBackendDeps {
   metrics: MetricsRegistry;
   events: EventBus;
   stopping: () => boolean;
+  /** The policies in force (PolicyService), shown by /api/health. */
+  policy: () => PolicyHealth;
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
   meterDelivery?: (delivery: DataDelivery) => void;
 }
@@ -56,7 +59,7 @@ export class GatewayBackend implements ApiBackend {
   health(): HealthView {
     const links = this.d.linkStates();
     const status = this.d.stopping() ? 'stopping' : links.every((l) => l.state === 'up') ? 'ok' : 'degraded';
-    return { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links };
+    return { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links, policy: this.d.policy() };
   }
 
   devices() {

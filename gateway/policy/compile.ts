@@ -7,6 +7,11 @@
  * (alarms, offers, writes, ins). Any problem rejects the whole compile with a
  * PolicyError naming every offending node; the caller keeps its previous
  * tables. Names are interned in the registry only when the compile succeeds.
+ *
+ * A `devices` glob selects the configured devices that HAVE the node's point
+ * (docs/policies.md): a device without it is simply not selected, so adding
+ * an unrelated device never breaks a policy; a glob that selects no device
+ * at all is an error naming the node.
  */
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
@@ -159,10 +164,14 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
     points.set(`${s.device}\0${s.point}`, s);
   }
   const pointOf = (device: string, point: string) => points.get(`${device}\0${point}`);
-  const match = (nodeId: string, glob: string): string[] => {
-    const m = matchDevices(glob, deviceIds);
-    if (m.length === 0) warn(nodeId, `devices "${glob}" match no configured device`);
-    return m;
+  /** The devices `glob` selects for `point`: matching ids that have it (`has`); none is a problem of the node. */
+  const select = (nodeId: string, glob: string, point: string, has: (device: string) => boolean = (d) => pointOf(d, point) !== undefined): string[] => {
+    const matched = matchDevices(glob, deviceIds);
+    const selected = matched.filter(has);
+    if (selected.length === 0) {
+      fail(nodeId, matched.length === 0 ? `devices "${glob}" match no configured device` : `devices "${glob}" select no device with point "${point}" (matched: ${matched.slice(0, 5).join(', ')}${matched.length > 5 ? ', …' : ''})`);
+    }
+    return selected;
   };
 
   // Tariffs: one line per matched device.
@@ -171,12 +180,8 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
   for (const t of policies.tariffs) {
     const { segments, overlaps } = compileTou(t.bands, ctx.timezone, horizon.fromMs, horizon.toMs);
     for (const o of overlaps) fail(t.nodeId, `tou: bands "${o.a.label}" and "${o.b.label}" overlap (on ${o.date})`);
-    for (const device of match(t.nodeId, t.devices)) {
-      const entry = pointOf(device, t.point);
-      if (!entry) {
-        fail(t.nodeId, `device "${device}" has no counter point "${t.point}"`);
-        continue;
-      }
+    for (const device of select(t.nodeId, t.devices, t.point)) {
+      const entry = pointOf(device, t.point) as PolicySlot;
       if (entry.kind !== 'counter') {
         fail(t.nodeId, `point "${t.point}" of device "${device}" is a ${entry.kind}; tariffs price counter points`);
         continue;
@@ -215,21 +220,15 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
     }
   }
 
-  const checkPoints = (nodeId: string, devices: string[], point: string) => {
-    for (const d of devices) if (!pointOf(d, point)) warn(nodeId, `device "${d}" has no point "${point}" listed`);
-  };
-  const alarms: CompiledAlarm[] = policies.alarms.map((a) => {
-    const matched = match(a.nodeId, a.devices);
-    checkPoints(a.nodeId, matched, a.point);
-    return { ...a, matched };
-  });
+  const alarms: CompiledAlarm[] = policies.alarms.map((a) => ({ ...a, matched: select(a.nodeId, a.devices, a.point) }));
 
   // Offers: deliveries are metered as quantity 1 of `data:<point>`, buyer -> device account.
   const offerPlans: Array<{ offer: (typeof policies.offers)[number]; matched: string[]; lines: Array<{ device: string; buyer: string; plan: PlannedLine }> }> = [];
   const offeredBy = new Map<string, string>();
   for (const o of policies.offers) {
-    const matched = match(o.nodeId, o.devices);
-    checkPoints(o.nodeId, matched, o.point);
+    // A device offers a point it has (or one the marketplace made a data slot for).
+    const has = (d: string) => pointOf(d, o.point) !== undefined || pointOf(d, dataPoint(o.point)) !== undefined || o.buyers.some((b) => pointOf(d, dataSlotPoint(o.point, b)) !== undefined);
+    const matched = select(o.nodeId, o.devices, o.point, has);
     const lines: Array<{ device: string; buyer: string; plan: PlannedLine }> = [];
     for (const device of matched) {
       for (const buyer of o.buyers) {
