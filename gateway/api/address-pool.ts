@@ -5,9 +5,10 @@
  *
  * Full pools make room instead of refusing: a newcomer evicts the OLDEST
  * member of its own address when that address is at its share, else the
- * oldest member overall. A legitimate client proves itself within
- * milliseconds and leaves the pool; whoever holds slots open without doing
- * anything is the one that ages out first (docs/api.md "Limits").
+ * oldest member of the address holding the most. A legitimate client proves
+ * itself within milliseconds and leaves the pool; whoever holds slots open
+ * without doing anything pays for newcomers first, and an address with few
+ * members is never displaced by one with many (docs/api.md "Limits").
  */
 export class AddressPool<T> {
   /** Every member with its address, oldest first (Map keeps insertion order). */
@@ -40,7 +41,9 @@ export class AddressPool<T> {
     if (mine && mine.size >= this.maxPerAddress) {
       evicted.push(mine.values().next().value as T);
     } else if (this.all.size >= this.maxTotal) {
-      evicted.push(this.all.keys().next().value as T);
+      let heaviest: Set<T> | undefined;
+      for (const set of this.byAddress.values()) if (!heaviest || set.size > heaviest.size) heaviest = set;
+      if (heaviest) evicted.push(heaviest.values().next().value as T);
     }
     for (const e of evicted) this.remove(e);
     this.all.set(item, address);

@@ -486,6 +486,8 @@ export class StreamHub {
       return;
     }
     c.ws.close(code, text);
+    // A flooding client gets none of our time any more: stop reading it (a slow one may still read its close frame).
+    if (reason === 'flood') (c.ws as unknown as { _socket?: { pause(): void } })._socket?.pause();
     setTimeout(() => c.ws.terminate(), this.lim.dropGraceMs).unref();
   }
 
