@@ -73,7 +73,7 @@ export interface StreamLimits {
   maxPending?: number; // default 16 sockets without a token yet
   maxPendingPerAddress?: number; // default 4 of them per remote address
   maxBufferedBytes?: number; // default 1 MiB of unsent data per client
-  maxMessagesPerSecond?: number; // default 20 client messages per second (burst 40)
+  maxMessagesPerSecond?: number; // default 100 client messages per second (burst 200)
   heartbeatMs?: number; // default 30 000
   authTimeoutMs?: number; // default 5 000
   dropGraceMs?: number; // default 5 000
@@ -137,7 +137,7 @@ export class StreamHub {
       maxPending: l.maxPending ?? 16,
       maxPendingPerAddress: l.maxPendingPerAddress ?? 4,
       maxBufferedBytes: l.maxBufferedBytes ?? 1024 * 1024,
-      maxMessagesPerSecond: l.maxMessagesPerSecond ?? 20,
+      maxMessagesPerSecond: l.maxMessagesPerSecond ?? 100,
       heartbeatMs: l.heartbeatMs ?? 30_000,
       authTimeoutMs: l.authTimeoutMs ?? 5_000,
       dropGraceMs: l.dropGraceMs ?? 5_000,
