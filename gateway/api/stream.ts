@@ -288,6 +288,10 @@ export class StreamHub {
   }
 
   private accept(client: Client, principal: Principal, token: string): void {
+    if (principal.kind === 'metrics') {
+      this.refuse(client, 'a metrics token reads /metrics only');
+      return;
+    }
     if (client.authTimer) clearTimeout(client.authTimer);
     client.authTimer = null;
     this.pending.remove(client);
@@ -398,6 +402,7 @@ export class StreamHub {
         this.send(c, adminText, 'readings');
         continue;
       }
+      if (c.principal.kind !== 'buyer') continue;
       // Grants first: a buyer's own globs are only ever matched against devices it bought points of.
       const cut = readingForBuyer(m, c.grants);
       if (!cut || !matchesAny(c.sub.devices, m.device)) continue;

@@ -108,6 +108,7 @@ export function buildProgram(): Command {
     .option('-e, --editor', 'print the Node-RED editor password (user admin) instead')
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
     .option('--revoke', 'with --buyer: remove that buyer\'s token; its open streams are closed at once')
+    .option('--metrics', 'print the read-only metrics token for Prometheus instead (created in <dataDir>/metrics-token on first call)')
     .action(action(tokenCommand));
 
   program

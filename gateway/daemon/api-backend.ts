@@ -44,6 +44,8 @@ export interface GatewayBackendDeps {
   stopping: () => boolean;
   /** The policies in force (PolicyService), shown by /api/health. */
   policy: () => PolicyHealth;
+  /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
+  deployPolicies: (nodes: unknown[]) => { version: number };
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
   meterDelivery?: (delivery: DataDelivery) => void;
 }
@@ -64,6 +66,10 @@ export class GatewayBackend implements ApiBackend {
 
   devices() {
     return this.d.views.list();
+  }
+
+  deployPolicies(nodes: unknown[]): { version: number } {
+    return this.d.deployPolicies(nodes);
   }
 
   writePoint(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {

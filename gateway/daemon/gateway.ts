@@ -35,12 +35,15 @@ import { NodeRedBridge } from '../policy/node-red-bridge';
 import { NodeRedHost } from '../api/node-red-host';
 import { DaemonMetrics } from './daemon-metrics';
 import { buyerTokenResolver, watchBuyers } from '../api/buyer-tokens';
+import { metricsTokenResolver } from '../api/metrics-token';
 import { Marketplace } from '../market/marketplace';
 import { MqttUplink } from '../uplink/mqtt-uplink';
 import { KeyStore } from '../settle/keys';
 import { VoucherIssuer } from '../settle/voucher-issuer';
 import { packageVersion } from '../base/package-root';
 import { GatewayStartError } from '../base/errors';
+import { EditorOwnsFlowsError, PoliciesRejectedError } from '../api/errors';
+import { PolicyError } from '../policy/errors';
 
 export interface GatewayOptions {
   /** Use this core instead of build/core.wasm (tests: the BigInt reference). */
@@ -154,6 +157,7 @@ export class Gateway {
       stopping: () => this.stopping,
       policy: () => this.policies.health(),
       meterDelivery: (d) => this.market.meter(d),
+      deployPolicies: (nodes) => this.deployPolicies(nodes),
     });
     this.metering.on('batch', (b: CommittedBatch) => this.publish(b));
     this.daemonMetrics = new DaemonMetrics({
@@ -191,8 +195,8 @@ export class Gateway {
       gw.policies.load();
       gw.metering.restore();
       // A flows file rejected at start is an event too, not only a log line (docs/policies.md).
-      if (gw.policies.lastError) gw.recordPolicyRejected(gw.policies.lastError);
-      gw.policies.on('rejected', (err: Error) => gw.recordPolicyRejected(err));
+      if (gw.policies.lastError) gw.recordRejected(gw.policies.lastError);
+      gw.policies.on('rejected', (err: Error) => gw.recordRejected(err));
       gw.alarms.restore(gw.ledger.events({ kinds: ['alarm', 'alarm-clear'], limit: 10_000 }));
       gw.mqttUplink = config.mqtt
         ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
@@ -268,6 +272,7 @@ export class Gateway {
         tokens: chainResolvers(
           adminTokenResolver(this.adminToken),
           buyerTokenResolver(this.config.gateway.dataDir, (account) => this.market.grants(account), this.log.child({ part: 'buyers' })),
+          metricsTokenResolver(this.config.gateway.dataDir),
         ),
         logger: this.log.child({ part: 'api' }),
         version: packageVersion(),
@@ -285,7 +290,7 @@ export class Gateway {
       stream: this.events,
       write: (device, point, value) => this.writePoint(device, point, value),
       log: this.log.child({ part: 'policy' }),
-      onRejected: (err) => this.recordPolicyRejected(err),
+      onRejected: (err) => this.recordRejected(err),
     });
     this.editor = await NodeRedHost.start({
       api: this.api,
@@ -297,11 +302,6 @@ export class Gateway {
       log: this.log,
       hostNodes: this.config.policy.hostNodes,
     });
-  }
-
-  /** A rejected flows file (at start, on a deploy or a reload) is a `policy-rejected` event naming each bad node. */
-  private recordPolicyRejected(err: Error): void {
-    this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]);
   }
 
   /** Open stream clients keep only what their tokens grant now (a buyer revoked, offers changed). */
@@ -320,6 +320,23 @@ export class Gateway {
       this.events.emit('event', eventView({ ...e, id: b.eventIds[i] ?? 0, batchSeq: b.seq }));
       this.cutoff.onEvent(e.kind, e.account);
     }
+  }
+
+  /** POST /api/policies: only while no embedded editor owns flows.json; a rejection is an event like a rejected deploy. */
+  private deployPolicies(nodes: unknown[]): { version: number } {
+    if (this.editor) throw new EditorOwnsFlowsError();
+    try {
+      return { version: this.policies.deploy(nodes).version };
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      this.recordRejected(err);
+      throw new PoliciesRejectedError(err.message, err.problems);
+    }
+  }
+
+  /** A rejected policy set (at start, on a deploy, a push or a reload) is a `policy-rejected` event naming each bad node. */
+  private recordRejected(err: Error): void {
+    this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]);
   }
 
   private writePoint(device: string, point: string, value: string | boolean): Promise<{ value: string | boolean }> {

@@ -77,6 +77,8 @@ export interface PointReading {
 export interface DeviceReadings {
   device: string;
   tsMs: number;
+  /** How long the poll cycle took on the bus, ms (queue wait included). */
+  cycleMs?: number;
   values: PointReading[];
   failed: string[];
 }
@@ -93,8 +95,8 @@ export interface DevicePollerOptions {
   queue: BusQueue;
   logger: Logger;
   clock?: Clock;
-  /** Defaults to the link's shared LinkSupervisor.for(link). */
-  supervisor?: LinkSupervisor;
+  /** The link's supervisor, shared by every poller of the link (the FieldBus hands it out). */
+  supervisor: LinkSupervisor;
   /** Largest retry interval of a failing device, ms (default 30 000). */
   backoffCapMs?: number;
   random?: () => number;
@@ -141,7 +143,7 @@ export class DevicePoller extends EventEmitter {
     this.queue = opts.queue;
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger.child({ device: opts.device.id });
-    this.supervisor = opts.supervisor ?? LinkSupervisor.for(opts.link, { logger: opts.logger, clock: opts.clock });
+    this.supervisor = opts.supervisor;
     const pollMs = Math.max(1, opts.device.pollMs);
     this.backoff = new Backoff({
       baseMs: pollMs,
@@ -250,6 +252,7 @@ export class DevicePoller extends EventEmitter {
         this.emitSafe('readings', {
           device: this.device.id,
           tsMs,
+          cycleMs: tsMs - startedMs,
           values: outcome.values,
           failed: [...outcome.failed],
         } satisfies DeviceReadings);

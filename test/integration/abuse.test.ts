@@ -249,7 +249,7 @@ describe('a gateway under attack', () => {
         round += 1;
         await new Promise((r) => setTimeout(r, 250));
       }
-      lagS = metricValue(await scrape(), 'm2m_process_event_loop_lag_max_seconds') ?? Number.NaN;
+      lagS = metricValue(await scrape(), 'nodejs_eventloop_lag_max_seconds') ?? Number.NaN;
       return { eventLoopLagMaxMs: Math.round(lagS * 1000), subscribes: round * clients.length };
     });
     expect(lagS).toBeLessThan(0.5);
