@@ -18,7 +18,10 @@ type StorageFn = (...args: unknown[]) => Promise<unknown>;
 /** The storage module to pass as Node-RED's `storageModule` setting. */
 export function privateNodeRedStorage(userDir: string, flowsFile: string): Record<string, unknown> {
   const base = loadLocalFilesystem();
-  const credFile = path.join(path.dirname(flowsFile), `${path.basename(flowsFile, path.extname(flowsFile))}_cred${path.extname(flowsFile) || '.json'}`);
+  const credFile = path.join(
+    path.dirname(flowsFile),
+    `${path.basename(flowsFile, path.extname(flowsFile))}_cred${path.extname(flowsFile) || '.json'}`,
+  );
   const tighten = (): void => {
     tightenFile(userDir, PRIVATE_DIR_MODE);
     let names: string[] = [];

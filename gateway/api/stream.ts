@@ -47,6 +47,7 @@ import { ApiError, BadRequestError, errorBody, UnavailableError } from './errors
 import type { Counter, Gauge } from '../base/metrics';
 import { rejectUpgrade } from './reply';
 import { AddressPool } from './address-pool';
+import { MessageRate, slotRefusal, streamLimits, type StreamLimits } from './stream-budget';
 import {
   compileGrants,
   type CompiledGrants,
@@ -66,19 +67,7 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_SLOW_CONSUMER = 1013;
 export const CLOSE_GOING_AWAY = 1001;
 
-export interface StreamLimits {
-  maxClients?: number; // default 64 authenticated clients
-  adminReserve?: number; // default 4 of them only admin tokens may take
-  maxClientsPerBuyer?: number; // default 4 per buyer account
-  maxPending?: number; // default 16 sockets without a token yet
-  maxPendingPerAddress?: number; // default 4 of them per remote address
-  maxBufferedBytes?: number; // default 1 MiB of unsent data per client
-  maxMessagesPerSecond?: number; // default 100 client messages per second (burst 200)
-  heartbeatMs?: number; // default 30 000
-  authTimeoutMs?: number; // default 5 000
-  dropGraceMs?: number; // default 5 000
-  maxIncomingBytes?: number; // default 16 KiB per client message
-}
+export type { StreamLimits };
 
 type DropReason = 'slow' | 'heartbeat' | 'flood' | 'revoked';
 
@@ -110,9 +99,8 @@ interface Client {
   /** Messages that arrived while an async token check was running (bounded). */
   pending: Array<{ data: RawData; isBinary: boolean }> | null;
   dropped: boolean;
-  /** Incoming message allowance (token bucket) and when it was last topped up. */
-  allowance: number;
-  allowanceAt: number;
+  /** Incoming message allowance. */
+  rate: MessageRate;
 }
 
 export class StreamHub {
@@ -129,20 +117,7 @@ export class StreamHub {
   };
 
   constructor(private readonly opts: StreamHubOptions) {
-    const l = opts.limits ?? {};
-    this.lim = {
-      maxClients: l.maxClients ?? 64,
-      adminReserve: l.adminReserve ?? 4,
-      maxClientsPerBuyer: l.maxClientsPerBuyer ?? 4,
-      maxPending: l.maxPending ?? 16,
-      maxPendingPerAddress: l.maxPendingPerAddress ?? 4,
-      maxBufferedBytes: l.maxBufferedBytes ?? 1024 * 1024,
-      maxMessagesPerSecond: l.maxMessagesPerSecond ?? 100,
-      heartbeatMs: l.heartbeatMs ?? 30_000,
-      authTimeoutMs: l.authTimeoutMs ?? 5_000,
-      dropGraceMs: l.dropGraceMs ?? 5_000,
-      maxIncomingBytes: l.maxIncomingBytes ?? 16 * 1024,
-    };
+    this.lim = streamLimits(opts.limits);
     this.pending = new AddressPool(this.lim.maxPending, this.lim.maxPendingPerAddress);
     this.wss = new WebSocketServer({
       noServer: true,
@@ -216,19 +191,11 @@ export class StreamHub {
 
   /** Why `principal` may not have another authenticated slot now, or null when it may. */
   private fullFor(principal: Principal): string | null {
-    let total = 0;
-    let same = 0;
-    for (const c of this.clients) {
-      if (!c.principal) continue;
-      total += 1;
-      if (principal.kind === 'buyer' && c.principal.kind === 'buyer' && c.principal.account === principal.account) same += 1;
-    }
-    if (total >= this.lim.maxClients) return 'too many stream clients';
-    if (principal.kind === 'buyer') {
-      if (total >= this.lim.maxClients - this.lim.adminReserve) return 'too many stream clients';
-      if (same >= this.lim.maxClientsPerBuyer) return `too many stream clients for buyer ${principal.account}`;
-    }
-    return null;
+    return slotRefusal(
+      [...this.clients].map((c) => c.principal),
+      principal,
+      this.lim,
+    );
   }
 
   /** Close what a pool displaced (sockets still upgrading, or clients that never authenticated). */
@@ -251,8 +218,7 @@ export class StreamHub {
       authTimer: null,
       pending: null,
       dropped: false,
-      allowance: 2 * this.lim.maxMessagesPerSecond,
-      allowanceAt: Date.now(),
+      rate: new MessageRate(this.lim.maxMessagesPerSecond),
     };
     this.clients.add(client);
     this.opts.metrics.clients.set({}, this.clients.size);
@@ -261,7 +227,7 @@ export class StreamHub {
     });
     ws.on('message', (data, isBinary) => {
       if (client.dropped) return;
-      if (!this.allow(client)) return this.drop(client, 'flood', CLOSE_POLICY_VIOLATION, 'too many messages');
+      if (!client.rate.take()) return this.drop(client, 'flood', CLOSE_POLICY_VIOLATION, 'too many messages');
       try {
         this.onMessage(client, data, isBinary);
       } catch (err) {
@@ -458,17 +424,6 @@ export class StreamHub {
       this.drop(c, 'slow', CLOSE_SLOW_CONSUMER, 'slow consumer: send buffer full');
       return false;
     }
-    return true;
-  }
-
-  /** Take one incoming message from the client's allowance (token bucket: rate per second, burst twice that). */
-  private allow(c: Client): boolean {
-    const now = Date.now();
-    const rate = this.lim.maxMessagesPerSecond;
-    c.allowance = Math.min(2 * rate, c.allowance + ((now - c.allowanceAt) * rate) / 1000);
-    c.allowanceAt = now;
-    if (c.allowance < 1) return false;
-    c.allowance -= 1;
     return true;
   }
 

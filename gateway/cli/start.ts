@@ -16,13 +16,15 @@ export async function startCommand(opts: { config?: string }): Promise<void> {
   const log = createLogger();
   const gw = await Gateway.start(cfg, log);
   if (gw.secretsCreated) {
-    process.stdout.write(credentialsNotice({
-      token: gw.adminToken,
-      editorPassword: gw.editorUrl ? gw.editorPassword : null,
-      dataDir: cfg.gateway.dataDir,
-      configFile: cfg.configFile,
-      terminal: process.stdout.isTTY === true,
-    }));
+    process.stdout.write(
+      credentialsNotice({
+        token: gw.adminToken,
+        editorPassword: gw.editorUrl ? gw.editorPassword : null,
+        dataDir: cfg.gateway.dataDir,
+        configFile: cfg.configFile,
+        terminal: process.stdout.isTTY === true,
+      }),
+    );
   }
   process.stdout.write(`m2m-gateway ${cfg.gateway.id} running; API ${gw.apiUrl}\n`);
   if (gw.editorUrl) process.stdout.write(`policy editor (Node-RED): ${gw.editorUrl}\n`);
@@ -31,7 +33,13 @@ export async function startCommand(opts: { config?: string }): Promise<void> {
 }
 
 /** What a first start prints about the credentials it generated: the secrets on a terminal, else where to get them. */
-export function credentialsNotice(c: { token: string; editorPassword: string | null; dataDir: string; configFile: string; terminal: boolean }): string {
+export function credentialsNotice(c: {
+  token: string;
+  editorPassword: string | null;
+  dataDir: string;
+  configFile: string;
+  terminal: boolean;
+}): string {
   const file = `${c.dataDir}/secrets.json`;
   const cfg = c.configFile ? ` --config ${c.configFile}` : '';
   if (!c.terminal) {

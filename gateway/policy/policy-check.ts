@@ -16,17 +16,15 @@ export interface CheckedDevice {
   points: ReadonlyArray<{ name: string; kind: PointKind }>;
 }
 
-export type FlowsCheck =
-  | { state: 'missing' }
-  | { state: 'ok'; policy: CompiledPolicy }
-  | { state: 'rejected'; error: PolicyError };
+export type FlowsCheck = { state: 'missing' } | { state: 'ok'; policy: CompiledPolicy } | { state: 'rejected'; error: PolicyError };
 
 /** Compile `flowsFile` against `devices`; never throws for a bad file (the PolicyError is the answer). */
 export function checkFlowsFile(flowsFile: string, devices: readonly CheckedDevice[], timezone: string, nowMs = Date.now()): FlowsCheck {
   const slots: PolicySlot[] = [];
   let next = 0;
   for (const d of devices) {
-    for (const p of d.points) slots.push({ slot: p.kind === 'counter' ? next++ : -1, device: d.id, point: p.name, account: d.account, kind: p.kind });
+    for (const p of d.points)
+      slots.push({ slot: p.kind === 'counter' ? next++ : -1, device: d.id, point: p.name, account: d.account, kind: p.kind });
   }
   try {
     const flows = readFlowsFile(flowsFile);

@@ -84,7 +84,10 @@ export function maskedTextFrame(text: string): Buffer {
 }
 
 /** A WebSocket opened on a bare TCP socket (so nothing reads what the server sends): resolves once the 101 arrived. */
-export function rawUpgrade(url: string, opts: { token?: string; localAddress?: string } = {}): Promise<{ socket: net.Socket; status: number }> {
+export function rawUpgrade(
+  url: string,
+  opts: { token?: string; localAddress?: string } = {},
+): Promise<{ socket: net.Socket; status: number }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: u.hostname, port: Number(u.port), localAddress: opts.localAddress });
@@ -112,7 +115,11 @@ export function rawUpgrade(url: string, opts: { token?: string; localAddress?: s
 }
 
 /** Write `{"type":"ping"}` frames without reading, until `maxBytes` were written, the server closed, or `maxMs` passed. */
-export async function pingFlood(socket: net.Socket, maxBytes: number, maxMs: number): Promise<{ bytes: number; closedByServer: boolean; ms: number }> {
+export async function pingFlood(
+  socket: net.Socket,
+  maxBytes: number,
+  maxMs: number,
+): Promise<{ bytes: number; closedByServer: boolean; ms: number }> {
   const chunk = Buffer.concat(Array.from({ length: 4096 }, () => maskedTextFrame('{"type":"ping"}')));
   const t0 = performance.now();
   let bytes = 0;

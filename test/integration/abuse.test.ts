@@ -50,8 +50,25 @@ function writeFile(file: string, text: string, mode?: number): string {
 const TAB = { id: 'tab', type: 'tab', label: 'abuse' };
 const node = (p: Record<string, unknown>) => ({ z: 'tab', x: 100, y: 100, wires: [], ...p });
 /** A tariff on every device's water: pump-1 has no water, so the glob selects purifier-1 only (DESIGN §5). */
-const WATER = node({ id: 'tw', type: 'm2m-tariff', name: 'water', devices: '*', point: 'water', payee: 'waterworks', price: PRICE, tou: [] });
-const OFFER = node({ id: 'of', type: 'm2m-offer', name: 'hardness', devices: '*', point: 'hardness', price: '0.01', buyers: ['lab-1', 'lab-2'] });
+const WATER = node({
+  id: 'tw',
+  type: 'm2m-tariff',
+  name: 'water',
+  devices: '*',
+  point: 'water',
+  payee: 'waterworks',
+  price: PRICE,
+  tou: [],
+});
+const OFFER = node({
+  id: 'of',
+  type: 'm2m-offer',
+  name: 'hardness',
+  devices: '*',
+  point: 'hardness',
+  price: '0.01',
+  buyers: ['lab-1', 'lab-2'],
+});
 
 function configYaml(port: number, listen = '127.0.0.1:0', editor = true): string {
   return `version: 1
@@ -83,7 +100,6 @@ devices:
 }
 
 function report(name: string, fig: Figures, extra: Record<string, unknown> = {}): void {
-  // eslint-disable-next-line no-console
   console.log(
     `[abuse] ${name}: RSS idle ${fig.rssIdleMb.toFixed(1)} MB, max ${fig.rssMaxMb.toFixed(1)} MB (+${(fig.rssMaxMb - fig.rssIdleMb).toFixed(1)}); ` +
       `/api/health max ${fig.healthMaxMs.toFixed(0)} ms over ${fig.healthSamples} samples, ${fig.healthFailures.length} failed; ${JSON.stringify(extra)}`,
@@ -99,11 +115,22 @@ function expectHealthy(fig: Figures): void {
 
 /** POST the editor's login form from `localAddress`: {status, body}. */
 function editorLogin(url: string, password: string, localAddress: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const form = new URLSearchParams({ client_id: 'node-red-editor', grant_type: 'password', scope: '*', username: 'admin', password }).toString();
+  const form = new URLSearchParams({
+    client_id: 'node-red-editor',
+    grant_type: 'password',
+    scope: '*',
+    username: 'admin',
+    password,
+  }).toString();
   return new Promise((resolve, reject) => {
     const req = http.request(
       `${url}/admin/auth/token`,
-      { method: 'POST', agent: false, localAddress, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) } },
+      {
+        method: 'POST',
+        agent: false,
+        localAddress,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) },
+      },
       (res) => {
         let text = '';
         res.on('data', (b: Buffer) => (text += b.toString()));
@@ -182,7 +209,16 @@ describe('a gateway under attack', () => {
     pid = daemon.child.pid as number;
     token = (await runCli(['token', '--config', config])).stdout.trim();
     api = new ApiClient(daemon.url, token);
-    await waitFor(async () => ((await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices')).find((d) => d.id === 'purifier-1')?.points.water?.value === '1000' ? true : undefined), 'the first water reading', 15_000);
+    await waitFor(
+      async () =>
+        (await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices')).find(
+          (d) => d.id === 'purifier-1',
+        )?.points.water?.value === '1000'
+          ? true
+          : undefined,
+      'the first water reading',
+      15_000,
+    );
     water.read(1000n);
     await peer.resume();
     // Idle figure: after a couple of seconds of polling, before any attack.
@@ -201,7 +237,10 @@ describe('a gateway under attack', () => {
   });
 
   const waterNow = async (): Promise<string> =>
-    String((await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices')).find((d) => d.id === 'purifier-1')?.points.water?.value);
+    String(
+      (await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices')).find((d) => d.id === 'purifier-1')
+        ?.points.water?.value,
+    );
   /** Run `attack` while watching; assert the bounds and that polling went on. */
   async function underAttack(name: string, attack: () => Promise<Record<string, unknown>>): Promise<Figures> {
     const before = await waterNow();
@@ -230,7 +269,9 @@ describe('a gateway under attack', () => {
     });
     expect(flood!.closedByServer).toBe(true);
     const metrics = await (await fetch(`${daemon!.url}/metrics`, { headers: { Authorization: `Bearer ${token}` } })).text();
-    const dropped = (metricValue(metrics, 'm2m_api_ws_dropped_total{reason="flood"}') ?? 0) + (metricValue(metrics, 'm2m_api_ws_dropped_total{reason="slow"}') ?? 0);
+    const dropped =
+      (metricValue(metrics, 'm2m_api_ws_dropped_total{reason="flood"}') ?? 0) +
+      (metricValue(metrics, 'm2m_api_ws_dropped_total{reason="slow"}') ?? 0);
     expect(dropped).toBeGreaterThanOrEqual(1);
   });
 
@@ -245,7 +286,12 @@ describe('a gateway under attack', () => {
       const t0 = performance.now();
       let round = 0;
       while (performance.now() - t0 < 3_000) {
-        for (const c of clients) c.send({ type: 'subscribe', topics: ['readings'], devices: Array.from({ length: 64 }, (_, k) => `${EVIL.slice(0, 120)}${round}-${k}~`) });
+        for (const c of clients)
+          c.send({
+            type: 'subscribe',
+            topics: ['readings'],
+            devices: Array.from({ length: 64 }, (_, k) => `${EVIL.slice(0, 120)}${round}-${k}~`),
+          });
         round += 1;
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -268,7 +314,9 @@ describe('a gateway under attack', () => {
     let admin: StreamClient | null = null;
     await underAttack('300 half-open connections + 64 unauthenticated WebSockets', async () => {
       const holder = holdHalfOpen(daemon!.url, 300, addresses);
-      const upgrades = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => rawUpgrade(daemon!.url, { localAddress: addresses[i % 10] })));
+      const upgrades = await Promise.allSettled(
+        Array.from({ length: 64 }, (_, i) => rawUpgrade(daemon!.url, { localAddress: addresses[i % 10] })),
+      );
       await new Promise((r) => setTimeout(r, 500));
       admin = StreamClient.connect(daemon!.url, token);
       await admin.opened;
@@ -281,7 +329,11 @@ describe('a gateway under attack', () => {
       }
       const held = holder.stop();
       for (const u of upgrades) if (u.status === 'fulfilled') u.value.socket.destroy();
-      return { ...held, upgrades101: upgrades.filter((u) => u.status === 'fulfilled' && u.value.status === 101).length, healthMaxMs: Math.round(Math.max(...healthMs)) };
+      return {
+        ...held,
+        upgrades101: upgrades.filter((u) => u.status === 'fulfilled' && u.value.status === 101).length,
+        healthMaxMs: Math.round(Math.max(...healthMs)),
+      };
     });
     (admin as StreamClient | null)?.ws.terminate();
   });
@@ -296,13 +348,16 @@ describe('a gateway under attack', () => {
     const revokedAt = fs.statSync(path.join(dataDir(), 'buyers.json')).mtimeMs; // when buyers.json lost the token
     const closed = await c.closed;
     const ms = closed.atMs - revokedAt;
-    // eslint-disable-next-line no-console
-    console.log(`[abuse] revoke: stream closed ${ms.toFixed(0)} ms after buyers.json changed (code ${closed.code}), ${c.count('reading')} readings delivered`);
+    console.log(
+      `[abuse] revoke: stream closed ${ms.toFixed(0)} ms after buyers.json changed (code ${closed.code}), ${c.count('reading')} readings delivered`,
+    );
     expect(closed.code).toBe(4403);
     expect(ms).toBeLessThan(1_000);
     const received = c.count('reading');
     const billed = async () =>
-      (await api.get<LedgerRow[]>('/api/ledger')).filter((r) => r.account === 'lab-2' && r.point === 'data:hardness').reduce((n, r) => n + Number(r.quantity), 0);
+      (await api.get<LedgerRow[]>('/api/ledger'))
+        .filter((r) => r.account === 'lab-2' && r.point === 'data:hardness')
+        .reduce((n, r) => n + Number(r.quantity), 0);
     await waitFor(async () => ((await billed()) === received ? true : undefined), `lab-2 billed for its ${received} readings`, 5_000);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await billed()).toBe(received);
@@ -318,10 +373,15 @@ describe('a gateway under attack', () => {
     expect((await editorLogin(daemon!.url, editorPassword, '127.0.0.2')).status).toBe(429); // still limited there
     const ok = await editorLogin(daemon!.url, editorPassword, '127.0.0.1');
     expect(ok.status).toBe(200);
-    const nodes = await (await fetch(`${daemon!.url}/admin/nodes`, { headers: { Authorization: `Bearer ${String(ok.body.access_token)}`, Accept: 'application/json' } })).json() as Array<{ types: string[] }>;
+    const nodes = (await (
+      await fetch(`${daemon!.url}/admin/nodes`, {
+        headers: { Authorization: `Bearer ${String(ok.body.access_token)}`, Accept: 'application/json' },
+      })
+    ).json()) as Array<{ types: string[] }>;
     const types = nodes.flatMap((s) => s.types);
     expect(types).toEqual(expect.arrayContaining(['m2m-tariff', 'inject', 'debug', 'change']));
-    for (const t of ['exec', 'function', 'file', 'file in', 'watch', 'tcp in', 'udp out', 'http request', 'websocket in', 'mqtt in']) expect(types).not.toContain(t);
+    for (const t of ['exec', 'function', 'file', 'file in', 'watch', 'tcp in', 'udp out', 'http request', 'websocket in', 'mqtt in'])
+      expect(types).not.toContain(t);
     await waitFor(() => (fs.existsSync(path.join(dataDir(), 'node-red', '.sessions.json')) ? true : undefined), '.sessions.json', 5_000);
     expect(fs.statSync(path.join(dataDir(), 'node-red', '.sessions.json')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(dataDir(), 'node-red')).mode & 0o777).toBe(0o700);
@@ -345,7 +405,16 @@ describe('policy mistakes are reported by config check and by the running gatewa
     const peer = await startModbusPeer({ units: { 1: { holding: { 0: words32(5n), 10: [74] } } } });
     try {
       const config = writeFile(path.join(root, 'policy', 'm2m-gateway.yaml'), configYaml(peer.port, '127.0.0.1:0', false));
-      const bad = node({ id: 'bad-1', type: 'm2m-tariff', name: 'pump water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: 'abc', tou: [] });
+      const bad = node({
+        id: 'bad-1',
+        type: 'm2m-tariff',
+        name: 'pump water',
+        devices: 'purifier-*',
+        point: 'water',
+        payee: 'waterworks',
+        price: 'abc',
+        tou: [],
+      });
       const none = node({ id: 'none-1', type: 'm2m-alarm', name: 'pressure', devices: '*', point: 'pressure', above: '6' });
       writeFile(path.join(root, 'policy', 'data', 'flows.json'), JSON.stringify([TAB, bad, none]));
       const check = await runCli(['config', 'check', '--config', config]);
@@ -359,10 +428,14 @@ describe('policy mistakes are reported by config check and by the running gatewa
       const health = await a.get<{ status: string; policy: { version: number; ok: boolean; error: string } }>('/api/health');
       expect(health.policy).toMatchObject({ version: 0, ok: false });
       expect(health.policy.error).toContain('(bad-1): price: "abc"');
-      const events = await waitFor(async () => {
-        const e = await a.get<Array<{ kind: string; data: { error: string } }>>('/api/events?kind=policy-rejected');
-        return e.length > 0 ? e : undefined;
-      }, 'a policy-rejected event', 5_000);
+      const events = await waitFor(
+        async () => {
+          const e = await a.get<Array<{ kind: string; data: { error: string } }>>('/api/events?kind=policy-rejected');
+          return e.length > 0 ? e : undefined;
+        },
+        'a policy-rejected event',
+        5_000,
+      );
       expect(events).toHaveLength(1);
       expect(events[0]!.data.error).toContain('(none-1)');
       await d.stop('SIGTERM');
@@ -378,11 +451,18 @@ describe('first-start credentials (DESIGN §8)', () => {
 
   /** `start` under a pseudo-terminal (util-linux script): resolves to what it printed up to its API line. */
   async function startOnTerminal(config: string): Promise<string> {
-    const child = spawn('script', ['-qefc', `${process.execPath} ${CLI_MAIN} start --config ${config}`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('script', ['-qefc', `${process.execPath} ${CLI_MAIN} start --config ${config}`, '/dev/null'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     try {
-      await waitFor(() => (/running; API/.test(out) ? true : undefined), () => `start on a terminal to print its API line: ${out}`, 20_000);
+      await waitFor(
+        () => (/running; API/.test(out) ? true : undefined),
+        () => `start on a terminal to print its API line: ${out}`,
+        20_000,
+      );
       return out;
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
@@ -395,7 +475,10 @@ describe('first-start credentials (DESIGN §8)', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as net.AddressInfo).port;
-    const config = writeFile(path.join(dir(), 'm2m-gateway.yaml'), `version: 1\ngateway: { id: creds, dataDir: ./data, timezone: UTC }\nhttp: { listen: "127.0.0.1:${port}", editor: true }\n`);
+    const config = writeFile(
+      path.join(dir(), 'm2m-gateway.yaml'),
+      `version: 1\ngateway: { id: creds, dataDir: ./data, timezone: UTC }\nhttp: { listen: "127.0.0.1:${port}", editor: true }\n`,
+    );
     const failed = await runCli(['start', '--config', config]);
     expect(failed.code).toBe(3);
     expect(failed.stderr).toMatch(/EADDRINUSE/);

@@ -12,7 +12,13 @@ import { LoginLimiter } from '../../gateway/api/login-limiter';
 import { compileDeviceGlob, compileGlob, globMatch } from '../../gateway/policy/glob';
 
 /** The meaning of a glob, as a regular expression (fine for short test inputs). */
-const reference = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+const reference = (p: string) =>
+  new RegExp(
+    `^${p
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 
 describe('globMatch', () => {
   it('agrees with the regular-expression meaning on every short pattern and name over {a, b, *, ?}', () => {
@@ -24,7 +30,8 @@ describe('globMatch', () => {
       const re = reference(p);
       const m = compileGlob(p);
       for (const name of names) {
-        if (globMatch(p, name) !== re.test(name) || m(name) !== re.test(name)) throw new Error(`glob ${JSON.stringify(p)} on ${JSON.stringify(name)}`);
+        if (globMatch(p, name) !== re.test(name) || m(name) !== re.test(name))
+          throw new Error(`glob ${JSON.stringify(p)} on ${JSON.stringify(name)}`);
       }
     }
   });
@@ -107,11 +114,13 @@ describe('ConnectionGuard', () => {
       await new Promise((r) => s.once('connect', r));
     }
     const body = await new Promise<string>((resolve, reject) => {
-      http.get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
-        let t = '';
-        res.on('data', (b: Buffer) => (t += b.toString()));
-        res.on('end', () => resolve(t));
-      }).on('error', reject);
+      http
+        .get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
+          let t = '';
+          res.on('data', (b: Buffer) => (t += b.toString()));
+          res.on('end', () => resolve(t));
+        })
+        .on('error', reject);
     });
     expect(body).toBe('ok');
     let timer: NodeJS.Timeout | undefined;
