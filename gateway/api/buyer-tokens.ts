@@ -9,7 +9,7 @@
  * it (`revokeBuyerToken`). The running daemon sees new tokens without a
  * restart: `buyerTokenResolver` re-reads the file when its size, mtime or
  * inode changed, and `watchBuyers` tells it the moment the file is replaced
- * so open streams of a revoked buyer are closed at once (DESIGN.md §7). A token resolves to a buyer
+ * so open streams of a revoked buyer are closed at once (docs/marketplace.md). A token resolves to a buyer
  * principal whose points are asked from the active policies at that moment
  * (the offers naming the account as a buyer).
  *

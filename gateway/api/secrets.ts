@@ -1,6 +1,6 @@
 /**
  * `dataDir/secrets.json`: the admin API token and the Node-RED editor
- * password, generated at the first start that succeeds (DESIGN.md §8): the
+ * password, generated at the first start that succeeds (docs/api.md#authentication): the
  * daemon generates them in memory (`loadSecrets`) and writes them
  * (`saveNewSecrets`) only once it is up, so a start that fails (port taken)
  * leaves no file behind and the next start prints them.

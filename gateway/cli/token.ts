@@ -1,6 +1,6 @@
 /**
  * `m2m-gateway token`: print the admin API token (generated at first start),
- * with `--editor` the Node-RED editor password (DESIGN.md §8), with
+ * with `--editor` the Node-RED editor password (docs/policies.md#logging-in), with
  * `--buyer <account>` the API token of a data buyer (docs/marketplace.md),
  * created in `<dataDir>/buyers.json` on first call (`--buyer <account>
  * --revoke` removes it), or with `--metrics` the read-only token for

@@ -3,7 +3,7 @@
  * a JSON array of vouchers of one channel) as a payee would, without the
  * gateway's ledger. Prints `valid` or `INVALID: <reason naming the field>`.
  * Exit 0 valid, 1 invalid, 2 unreadable file, not JSON, or a bad --key.
- * A repeated key (`"amount"` twice) is invalid (DESIGN.md §6): JSON.parse
+ * A repeated key (`"amount"` twice) is invalid (docs/settlement.md): JSON.parse
  * would keep the last one without a word.
  */
 import fs from 'node:fs';

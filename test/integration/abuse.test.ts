@@ -49,7 +49,7 @@ function writeFile(file: string, text: string, mode?: number): string {
 
 const TAB = { id: 'tab', type: 'tab', label: 'abuse' };
 const node = (p: Record<string, unknown>) => ({ z: 'tab', x: 100, y: 100, wires: [], ...p });
-/** A tariff on every device's water: pump-1 has no water, so the glob selects purifier-1 only (DESIGN §5). */
+/** A tariff on every device's water: pump-1 has no water, so the glob selects purifier-1 only (docs/policies.md). */
 const WATER = node({
   id: 'tw',
   type: 'm2m-tariff',
@@ -445,7 +445,7 @@ describe('policy mistakes are reported by config check and by the running gatewa
   });
 });
 
-describe('first-start credentials (DESIGN §8)', () => {
+describe('first-start credentials (docs/api.md#authentication)', () => {
   const dir = () => path.join(root, 'creds');
   const secrets = () => path.join(dir(), 'data', 'secrets.json');
 

@@ -194,7 +194,7 @@ devices:
     expect(r.code).toBe(0);
     token = r.stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{32,}$/);
-    // Shown once on a terminal only (DESIGN §8; test/integration/abuse.test.ts starts on a pty): never into a log.
+    // Shown once on a terminal only (docs/cli.md#start; test/integration/abuse.test.ts starts on a pty): never into a log.
     expect(firstStartOutput).toMatch(/Generated credentials into .*secrets\.json \(mode 0600\); not shown because stdout is not a terminal/);
     expect(firstStartOutput).not.toContain(token);
     expect(fs.statSync(path.join(dataDir(), 'secrets.json')).mode & 0o777).toBe(0o600);
