@@ -298,7 +298,7 @@ describe('a gateway under attack', () => {
       lagS = metricValue(await scrape(), 'nodejs_eventloop_lag_max_seconds') ?? Number.NaN;
       return { eventLoopLagMaxMs: Math.round(lagS * 1000), subscribes: round * clients.length };
     });
-    expect(lagS).toBeLessThan(0.5);
+    expect(lagS).toBeLessThan(1); // measured ~0.03-0.14 s; a backtracking matcher blocked seconds per reading
     // The evil globs match nothing; a plain one still works, granted points only.
     const c = clients[0]!;
     const n = c.count('reading');
