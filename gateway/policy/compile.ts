@@ -4,7 +4,7 @@
  * against the configured devices and points, and compiled into
  * `PolicyTables` (tariff lines with DST-correct time-of-use segments,
  * channels, credit limits) plus the lists the rest of the daemon acts on
- * (alarms, offers, writes, ins). Each node kind has its own compiler in
+ * (alarms, offers, writes, ins, controls, service orders). Each node kind has its own compiler in
  * compilers/; this file runs them in a fixed order. Any problem rejects the
  * whole compile with a PolicyError naming every offending node; the caller
  * keeps its previous tables. Names are interned in the registry only when the
@@ -23,6 +23,8 @@ import { checkCreditLimits, type CompiledCreditLimit } from './compilers/credit-
 import { checkAlarms, type CompiledAlarm } from './compilers/alarm';
 import { checkOffers, type CompiledOffer } from './compilers/offer';
 import { checkIns, checkWrites, type CompiledIn } from './compilers/flow-io';
+import { checkControls, type CompiledControl } from './compilers/control';
+import { checkServiceOrders, type CompiledServiceOrder } from './compilers/service-order';
 
 export type { PolicySlot } from './compilers/scope';
 export type { CompiledTariff } from './compilers/tariff';
@@ -30,6 +32,8 @@ export type { CompiledCreditLimit } from './compilers/credit-limit';
 export type { CompiledAlarm } from './compilers/alarm';
 export type { CompiledOffer, CompiledOfferLine } from './compilers/offer';
 export type { CompiledIn } from './compilers/flow-io';
+export type { CompiledControl, ControlRow, LinearMap } from './compilers/control';
+export type { CompiledServiceOrder, ServiceProvider } from './compilers/service-order';
 
 export interface CompileContext {
   slots: readonly PolicySlot[];
@@ -37,6 +41,8 @@ export interface CompileContext {
   nowMs: number;
   version: number;
   registry: PolicyRegistry;
+  /** Whether the config has an MQTT uplink (provider topics need one); unknown when absent. */
+  mqtt?: boolean;
   /** Time-of-use segments are compiled for [now - past, now + future) days; recompile before `horizon.toMs`. Default 7 / 35. */
   horizonDays?: { past: number; future: number };
 }
@@ -52,6 +58,8 @@ export interface CompiledPolicy {
   offers: CompiledOffer[];
   writes: WritePolicy[];
   ins: CompiledIn[];
+  controls: CompiledControl[];
+  serviceOrders: CompiledServiceOrder[];
   /** Things worth telling the operator that do not make the policies wrong (a glob matching nothing). */
   warnings: string[];
   /** The window the time-of-use segments cover. */
@@ -82,6 +90,8 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
     offers: checkOffers(policies.offers, scope),
     writes: checkWrites(policies.writes, scope),
     ins: checkIns(policies.ins, scope),
+    controls: checkControls(policies.controls, scope),
+    serviceOrders: checkServiceOrders(policies.serviceOrders, scope, { mqtt: ctx.mqtt }),
   };
   if (problems.length > 0) throw new PolicyError(problems);
 
@@ -90,6 +100,7 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
   const book = new LineBook(ctx.registry);
   const tariffs = build.tariffs(book);
   const offers = build.offers(book);
+  const serviceOrders = build.serviceOrders(book);
   const credit = build.creditLimits(book);
   const reg = ctx.registry;
   const channels = Array.from({ length: reg.channelCount }, (_, i) => ({ channel: i, account: reg.channelAccount(i) }));
@@ -109,6 +120,8 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
     offers,
     writes: build.writes(book),
     ins: build.ins(book),
+    controls: build.controls(book),
+    serviceOrders,
     warnings: scope.warnings,
     horizon,
   };

@@ -19,6 +19,8 @@ export interface PolicySlot {
   point: string;
   account: string;
   kind: PointKind;
+  /** The config marks it writable (absent: not known). */
+  writable?: boolean;
 }
 
 /** The configured devices and points, and where problems and warnings go. */
