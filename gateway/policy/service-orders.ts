@@ -210,7 +210,7 @@ export class ServiceOrders {
       point: o.point,
       reason,
       value,
-      predictedDays: days === null ? null : days.toFixed(3),
+      predictedDays: days === null ? null : days.toFixed(6),
       provider: [...o.provider.urls, ...o.provider.topics],
       fee: o.fee,
       payee: o.payee ?? null,

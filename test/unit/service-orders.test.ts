@@ -219,7 +219,7 @@ describe('ServiceOrders', () => {
   it('predictDays opens before the level threshold is reached', () => {
     const { store, read } = rig({ below: '5', predictDays: '2', windowMs: 4 * DAY_MS });
     for (let day = 0; day <= 8; day++) read(String(100 - 10 * day), day * DAY_MS); // 10 %/day
-    expect(store.list().map((o) => [o.reason, o.value, o.predictedDays])).toEqual([['predictDays', '20', '2.000']]);
+    expect(store.list().map((o) => [o.reason, o.value, o.predictedDays])).toEqual([['predictDays', '20', '2.000000']]);
   });
 });
 

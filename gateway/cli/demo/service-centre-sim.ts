@@ -1,6 +1,6 @@
 /**
  * The demo's service centre, simulated on loopback HTTP (docs/policies.md,
- * "Delivery and acknowledgement"): `POST /orders` with a service order as
+ * "Delivery and acknowledgement"): `POST …/orders` with a service order as
  * JSON is acknowledged with `202 {"id": "<order id>", "status": "accepted"}`,
  * and `visitAfterMs` later a technician "visits" (the `onVisit` callback,
  * e.g. fitting a new cartridge). A repeated order (same id) is acknowledged
@@ -9,6 +9,9 @@
  * brings it back.
  */
 import http from 'node:http';
+
+/** Where the simulated centre takes orders (any path ending in /orders is accepted). */
+export const SERVICE_CENTRE_PATH = '/service-centre/orders';
 
 export interface ReceivedOrder {
   id: string;
@@ -29,6 +32,7 @@ export class ServiceCentreSim {
   readonly visited: string[] = [];
   private server: http.Server | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly scheduled = new Set<string>();
   private portNo = 0;
 
   constructor(private readonly opts: ServiceCentreOptions = {}) {}
@@ -39,7 +43,7 @@ export class ServiceCentreSim {
 
   /** The URL orders are POSTed to. */
   get url(): string {
-    return `http://127.0.0.1:${this.portNo}/orders`;
+    return `http://127.0.0.1:${this.portNo}${SERVICE_CENTRE_PATH}`;
   }
 
   start(port = this.portNo): Promise<void> {
@@ -68,7 +72,7 @@ export class ServiceCentreSim {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (req.method !== 'POST' || req.url !== '/orders') {
+    if (req.method !== 'POST' || !/\/orders$/.test(req.url ?? '')) {
       res.writeHead(404).end();
       return;
     }
@@ -88,19 +92,25 @@ export class ServiceCentreSim {
       }
       const id = String(body.id ?? '');
       const order = { id, device: String(body.device ?? ''), at: Date.now(), body };
-      const repeat = this.received.some((o) => o.id === id);
+      const repeat = this.scheduled.has(id);
       this.received.push(order);
       res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ id, status: 'accepted' }));
-      const { onVisit } = this.opts;
-      if (!repeat && onVisit) {
-        const t = setTimeout(() => {
-          this.timers.delete(t);
-          this.visited.push(id);
-          onVisit(order);
-        }, this.opts.visitAfterMs ?? 5_000);
-        t.unref();
-        this.timers.add(t);
-      }
+      if (!repeat) this.scheduleVisit(order);
     });
+  }
+
+  /** Visit for an order acknowledged before (a restarted demo); at most once per order. */
+  scheduleVisit(order: Pick<ReceivedOrder, 'id' | 'device'> & Partial<ReceivedOrder>): void {
+    const { onVisit } = this.opts;
+    if (!onVisit || this.scheduled.has(order.id)) return;
+    this.scheduled.add(order.id);
+    const full: ReceivedOrder = { at: Date.now(), body: {}, ...order };
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.visited.push(order.id);
+      onVisit(full);
+    }, this.opts.visitAfterMs ?? 5_000);
+    t.unref();
+    this.timers.add(t);
   }
 }
