@@ -45,6 +45,8 @@ export interface GatewayBackendDeps {
   stopping: () => boolean;
   /** Service orders, newest first (policy/service-orders.ts). */
   orders: (filter: OrderFilter) => OrderView[];
+  /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
+  deployPolicies: (nodes: unknown[]) => { version: number };
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
   meterDelivery?: (delivery: DataDelivery) => void;
 }
@@ -65,6 +67,10 @@ export class GatewayBackend implements ApiBackend {
 
   devices() {
     return this.d.views.list();
+  }
+
+  deployPolicies(nodes: unknown[]): { version: number } {
+    return this.d.deployPolicies(nodes);
   }
 
   writePoint(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {
