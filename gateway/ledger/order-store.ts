@@ -96,7 +96,10 @@ export class MemoryOrderStore implements OrderStore {
   }
 
   active(): OrderRecord[] {
-    return [...this.orders.values()].filter((o) => o.state !== 'closed').sort(oldestFirst).map((o) => ({ ...o }));
+    return [...this.orders.values()]
+      .filter((o) => o.state !== 'closed')
+      .sort(oldestFirst)
+      .map((o) => ({ ...o }));
   }
 
   list(f: OrderListFilter = {}): OrderRecord[] {

@@ -99,17 +99,38 @@ export class SqliteOrderStore implements OrderStore {
     if (o.state !== 'open') throw new RangeError(`a new order is open, not ${o.state}`);
     this.db()
       .prepare(`INSERT INTO service_orders (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(o.id, o.gatewayId, o.policy, o.device, o.point, o.reason, o.value, o.predictedDays, JSON.stringify(o.provider), o.fee, o.payee, o.state, o.openedAtMs, o.ackedAtMs, o.closedAtMs, o.billed ? 1 : 0);
+      .run(
+        o.id,
+        o.gatewayId,
+        o.policy,
+        o.device,
+        o.point,
+        o.reason,
+        o.value,
+        o.predictedDays,
+        JSON.stringify(o.provider),
+        o.fee,
+        o.payee,
+        o.state,
+        o.openedAtMs,
+        o.ackedAtMs,
+        o.closedAtMs,
+        o.billed ? 1 : 0,
+      );
   }
 
   acknowledge(id: string, atMs: number): boolean {
-    return this.db().prepare("UPDATE service_orders SET state = 'acked', acked_at_ms = ? WHERE id = ? AND state = 'open'").run(atMs, id).changes === 1;
+    return (
+      this.db().prepare("UPDATE service_orders SET state = 'acked', acked_at_ms = ? WHERE id = ? AND state = 'open'").run(atMs, id)
+        .changes === 1
+    );
   }
 
   closeOrder(id: string, atMs: number, billed: boolean): boolean {
     return (
-      this.db().prepare("UPDATE service_orders SET state = 'closed', closed_at_ms = ?, billed = ? WHERE id = ? AND state != 'closed'").run(atMs, billed ? 1 : 0, id)
-        .changes === 1
+      this.db()
+        .prepare("UPDATE service_orders SET state = 'closed', closed_at_ms = ?, billed = ? WHERE id = ? AND state != 'closed'")
+        .run(atMs, billed ? 1 : 0, id).changes === 1
     );
   }
 
@@ -119,20 +140,35 @@ export class SqliteOrderStore implements OrderStore {
   }
 
   active(): OrderRecord[] {
-    return (this.db().prepare(`SELECT ${COLUMNS} FROM service_orders WHERE state != 'closed' ORDER BY opened_at_ms, id`).all() as Row[]).map(toRecord);
+    return (
+      this.db().prepare(`SELECT ${COLUMNS} FROM service_orders WHERE state != 'closed' ORDER BY opened_at_ms, id`).all() as Row[]
+    ).map(toRecord);
   }
 
   list(f: OrderListFilter = {}): OrderRecord[] {
     const where: string[] = [];
     const args: Array<string | number> = [];
-    if (f.state !== undefined) (where.push('state = ?'), args.push(f.state));
-    if (f.device !== undefined) (where.push('device = ?'), args.push(f.device));
+    if (f.state !== undefined) {
+      where.push('state = ?');
+      args.push(f.state);
+    }
+    if (f.device !== undefined) {
+      where.push('device = ?');
+      args.push(f.device);
+    }
     const sql = `SELECT ${COLUMNS} FROM service_orders ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at_ms DESC, id DESC LIMIT ?`;
-    return (this.db().prepare(sql).all(...args, f.limit ?? 100) as Row[]).map(toRecord);
+    return (
+      this.db()
+        .prepare(sql)
+        .all(...args, f.limit ?? 100) as Row[]
+    ).map(toRecord);
   }
 
   billedCount(device: string, point: string, payee: string): number {
-    return this.db().prepare('SELECT COUNT(*) FROM service_orders WHERE billed = 1 AND device = ? AND point = ? AND payee = ?').pluck().get(device, point, payee) as number;
+    return this.db()
+      .prepare('SELECT COUNT(*) FROM service_orders WHERE billed = 1 AND device = ? AND point = ? AND payee = ?')
+      .pluck()
+      .get(device, point, payee) as number;
   }
 
   close(): void {

@@ -108,7 +108,9 @@ export function compilePolicies(flows: unknown, ctx: CompileContext): CompiledPo
   const content = canonicalPolicyContent(policies)
     .map((c) => canonicalize(c) as string)
     .sort();
-  const hash = createHash('sha256').update(`[${content.join(',')}]`).digest('hex');
+  const hash = createHash('sha256')
+    .update(`[${content.join(',')}]`)
+    .digest('hex');
 
   return {
     version: ctx.version,

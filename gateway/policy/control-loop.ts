@@ -78,7 +78,11 @@ export class ControlLoop {
               lastWriteAt: prev?.lastWriteAt ?? 0,
               writing: prev?.writing ?? false,
               retryTimer: null,
-              backoff: new Backoff({ baseMs: this.d.retry?.baseMs ?? 1000, capMs: this.d.retry?.capMs ?? 30_000, minMs: this.d.retry?.baseMs ?? 1000 }),
+              backoff: new Backoff({
+                baseMs: this.d.retry?.baseMs ?? 1000,
+                capMs: this.d.retry?.capMs ?? 30_000,
+                minMs: this.d.retry?.baseMs ?? 1000,
+              }),
               failures: 0,
             };
         if (prev && !same && prev.retryTimer) clearTimeout(prev.retryTimer);
@@ -149,7 +153,16 @@ export class ControlLoop {
             device,
             point: rule.output,
             tsMs: this.now(),
-            detail: { policy: rule.nodeId, name: rule.name || null, input: rule.input, inputValue: input, from, to: target, confirmed: String(r.value), attempts },
+            detail: {
+              policy: rule.nodeId,
+              name: rule.name || null,
+              input: rule.input,
+              inputValue: input,
+              from,
+              to: target,
+              confirmed: String(r.value),
+              attempts,
+            },
           },
         ]);
         if (!this.stopped) this.maybeWrite(l); // the input may have moved on meanwhile
@@ -160,14 +173,27 @@ export class ControlLoop {
         l.failures += 1;
         const retryInMs = l.backoff.next();
         if (isPowerOfTwo(l.failures)) {
-          this.d.log.warn({ device, point: rule.output, value: target, attempt: l.failures, retryInMs, err: err.message }, 'control write failed; retrying');
+          this.d.log.warn(
+            { device, point: rule.output, value: target, attempt: l.failures, retryInMs, err: err.message },
+            'control write failed; retrying',
+          );
           this.d.record([
             {
               kind: 'control-failed',
               device,
               point: rule.output,
               tsMs: this.now(),
-              detail: { policy: rule.nodeId, name: rule.name || null, input: rule.input, inputValue: input, from, to: target, attempt: l.failures, retryInMs, error: err.message.slice(0, 500) },
+              detail: {
+                policy: rule.nodeId,
+                name: rule.name || null,
+                input: rule.input,
+                inputValue: input,
+                from,
+                to: target,
+                attempt: l.failures,
+                retryInMs,
+                error: err.message.slice(0, 500),
+              },
             },
           ]);
         }
@@ -190,7 +216,9 @@ export class ControlLoop {
   status(nodeId: string): Array<{ device: string; target: string | null; actual: string | null; failures: number }> {
     const out = [];
     for (const list of this.loops.values()) {
-      for (const l of list) if (l.rule.nodeId === nodeId) out.push({ device: l.device, target: l.st.target ?? null, actual: l.actual ?? null, failures: l.failures });
+      for (const l of list)
+        if (l.rule.nodeId === nodeId)
+          out.push({ device: l.device, target: l.st.target ?? null, actual: l.actual ?? null, failures: l.failures });
     }
     return out;
   }

@@ -81,13 +81,16 @@ export class NodeReader {
   list(key: string): string[] | undefined {
     const v = this.given(key);
     if (v === undefined) return undefined;
-    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (typeof v === 'string')
+      return v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v.map((s: string) => s.trim()).filter((s) => s !== '');
     this.problem(`${key}: expected a list of strings`);
     return undefined;
   }
 }
-
 
 /**
  * A non-money quantity (a threshold, a table value, days): a decimal string,

@@ -72,7 +72,12 @@ export class OrderDelivery {
   deliver(order: OrderView, retryMaxMs: number): void {
     if (this.stopped || this.pending.has(order.id)) return;
     const base = this.d.retryBaseMs ?? 1000;
-    const p: Pending = { order, backoff: new Backoff({ baseMs: base, capMs: Math.max(base, retryMaxMs), minMs: Math.min(base, retryMaxMs) }), timer: null, attempts: 0 };
+    const p: Pending = {
+      order,
+      backoff: new Backoff({ baseMs: base, capMs: Math.max(base, retryMaxMs), minMs: Math.min(base, retryMaxMs) }),
+      timer: null,
+      attempts: 0,
+    };
     this.pending.set(order.id, p);
     for (const t of this.topics(order)) this.listen(t);
     void this.attempt(p);

@@ -81,7 +81,10 @@ export class ServiceOrders {
         hyst: parseDecimal(o.hysteresis, FRAC),
         predictDays: o.predictDays !== undefined ? Number(o.predictDays) : null,
         billable: o.payee !== undefined && parseDecimal(o.fee, FRAC) > 0n,
-        rates: prev && prev.order.point === o.point && prev.order.windowMs === o.windowMs && prev.order.hysteresis === o.hysteresis ? prev.rates : new Map(),
+        rates:
+          prev && prev.order.point === o.point && prev.order.windowMs === o.windowMs && prev.order.hysteresis === o.hysteresis
+            ? prev.rates
+            : new Map(),
       };
       for (const device of o.matched) {
         const k = `${device}\0${o.point}`;
@@ -156,7 +159,10 @@ export class ServiceOrders {
    */
   deliveryFailed(order: OrderView, attempt: number, retryInMs: number, error: string): void {
     if ((attempt & (attempt - 1)) !== 0) return;
-    this.d.log.warn({ order: order.id, device: order.device, attempt, retryInMs, err: error }, 'service order not acknowledged yet; retrying');
+    this.d.log.warn(
+      { order: order.id, device: order.device, attempt, retryInMs, err: error },
+      'service order not acknowledged yet; retrying',
+    );
     this.d.record([
       {
         kind: 'service-order-undelivered',
@@ -176,7 +182,11 @@ export class ServiceOrders {
   counts(nodeId: string): { open: number; acked: number } {
     let open = 0;
     let acked = 0;
-    for (const o of this.d.store.active()) if (o.policy === nodeId) o.state === 'open' ? open++ : acked++;
+    for (const o of this.d.store.active()) {
+      if (o.policy !== nodeId) continue;
+      if (o.state === 'open') open++;
+      else acked++;
+    }
     return { open, acked };
   }
 
@@ -189,7 +199,13 @@ export class ServiceOrders {
     const id = this.active.get(key);
     if (id === undefined) {
       const reason =
-        r.below !== null && v < r.below ? 'below' : r.above !== null && v > r.above ? 'above' : r.predictDays !== null && days !== undefined && days <= r.predictDays ? 'predictDays' : null;
+        r.below !== null && v < r.below
+          ? 'below'
+          : r.above !== null && v > r.above
+            ? 'above'
+            : r.predictDays !== null && days !== undefined && days <= r.predictDays
+              ? 'predictDays'
+              : null;
       if (reason) this.open(r, device, text, reason, reason === 'predictDays' ? days! : null, ts);
       return;
     }
@@ -279,7 +295,14 @@ function openedEvent(o: OrderRecord): LedgerEvent {
     device: o.device,
     point: o.point,
     tsMs: o.openedAtMs,
-    detail: { order: o.id, policy: o.policy, reason: o.reason, value: o.value, predictedDays: o.predictedDays, provider: o.provider.join(' ') },
+    detail: {
+      order: o.id,
+      policy: o.policy,
+      reason: o.reason,
+      value: o.value,
+      predictedDays: o.predictedDays,
+      provider: o.provider.join(' '),
+    },
   };
 }
 

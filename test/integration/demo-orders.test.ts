@@ -43,7 +43,12 @@ describe('the demo: control and a full service-order cycle', () => {
     const token = /token:\s+(\S+)/.exec(demo.stdout)![1];
     const api = new ApiClient(demo.url, token);
 
-    const control = await waitFor(async () => (await api.get<Array<{ data: Record<string, string> }>>('/api/events?kind=control'))[0], 'a cycle written by the gateway', 20_000, 500);
+    const control = await waitFor(
+      async () => (await api.get<Array<{ data: Record<string, string> }>>('/api/events?kind=control'))[0],
+      'a cycle written by the gateway',
+      20_000,
+      500,
+    );
     expect(control.data).toMatchObject({ input: 'hardness', confirmed: control.data.to });
 
     const closed = await waitFor(
@@ -63,7 +68,12 @@ describe('the demo: control and a full service-order cycle', () => {
       500,
     );
     expect(fee.amount).toBe('45.000000000');
-    await waitFor(() => (/→ cycle \d, cartridge \d+ % \| orders \d+ open, \d+ acked, [1-9]\d* closed \|/.test(demo.stdout) ? true : undefined), 'the summary line showing the closed order', 5_000, 200);
+    await waitFor(
+      () => (/→ cycle \d, cartridge \d+ % \| orders \d+ open, \d+ acked, [1-9]\d* closed \|/.test(demo.stdout) ? true : undefined),
+      'the summary line showing the closed order',
+      5_000,
+      200,
+    );
 
     expect(await demo.stop('SIGINT', 10_000)).toEqual({ code: 0, signal: null });
     expect(demo.logLines().filter((l) => Number(l.level) >= 50)).toEqual([]);

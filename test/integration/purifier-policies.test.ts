@@ -155,13 +155,24 @@ ${[1, 2]
     const setHardness = (tenths: number) => peer.set('input', 10, [tenths]);
 
     // 8.0 dH -> row "from 0" -> cycle 1, which the device already has: nothing to write
-    await until(async () => ((await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices'))[0]?.points.hardness?.value === '8.0' ? true : undefined), 'hardness 8 read');
+    await until(
+      async () =>
+        (await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices'))[0]?.points.hardness?.value ===
+        '8.0'
+          ? true
+          : undefined,
+      'hardness 8 read',
+    );
     await sleep(500);
     expect(await controls()).toEqual([]);
 
     await setHardness(120); // 12.0 -> 2
     const first = await until(async () => (await controls())[0], 'a control event');
-    expect(first).toMatchObject({ device: 'purifier-1', point: 'cycle', data: { policy: 'cycle', input: 'hardness', inputValue: '12.0', from: '1', to: '2', confirmed: '2' } });
+    expect(first).toMatchObject({
+      device: 'purifier-1',
+      point: 'cycle',
+      data: { policy: 'cycle', input: 'hardness', inputValue: '12.0', from: '1', to: '2', confirmed: '2' },
+    });
     expect(await cycle()).toBe(2);
 
     // hovering around the edge at 15 (hysteresis 0.5): 15.2 and 14.8 both stay in "from 10"
@@ -206,7 +217,10 @@ ${[1, 2]
     }, 'an order for purifier-1');
     orderId = order!.id;
     expect(order).toMatchObject({ device: 'purifier-1', reason: 'below', state: 'open', value: '15', ackedAt: null, closedAt: null });
-    await until(async () => ((await events('service-order-undelivered', 'purifier-1')).length > 0 ? true : undefined), 'a failed delivery event');
+    await until(
+      async () => ((await events('service-order-undelivered', 'purifier-1')).length > 0 ? true : undefined),
+      'a failed delivery event',
+    );
 
     expect(await daemon!.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
     await start();
@@ -225,7 +239,14 @@ ${[1, 2]
     expect(acked).toMatchObject({ id: orderId, ackedAt: expect.any(String), closedAt: null });
     await sleep(3000); // longer than the retry cap: nothing is sent again
     expect(centre.received.map((o) => o.id)).toEqual([orderId]);
-    expect(centre.received[0]!.body).toMatchObject({ id: orderId, gatewayId: 'pur-gw', device: 'purifier-1', reason: 'below', point: 'cartridge', value: '15' });
+    expect(centre.received[0]!.body).toMatchObject({
+      id: orderId,
+      gatewayId: 'pur-gw',
+      device: 'purifier-1',
+      reason: 'below',
+      point: 'cartridge',
+      value: '15',
+    });
     const ack = await events('service-order-ack', 'purifier-1');
     expect(ack.map((e) => [e.data?.order, e.data?.via])).toEqual([[orderId, 'http']]);
     expect(await orders('purifier-1')).toHaveLength(1);
@@ -239,16 +260,33 @@ ${[1, 2]
     await peer.set('holding', 20, [100]); // a new cartridge
     const closed = await until(async () => (await orders('purifier-1')).find((o) => o.state === 'closed'), 'the order closed');
     expect(closed).toMatchObject({ id: orderId, billed: true, closedAt: expect.any(String) });
-    const billed = [{ device: 'purifier-1', point: 'service:cartridge', account: 'purifier-1', payee: 'servicecentre', quantity: '1.000000', amount: '25.000000000', currency: 'NOK' }];
-    await until(async () => (JSON.stringify(await fee()) === JSON.stringify(billed) ? true : undefined), `the fee billed: ${JSON.stringify(await fee())}`);
+    const billed = [
+      {
+        device: 'purifier-1',
+        point: 'service:cartridge',
+        account: 'purifier-1',
+        payee: 'servicecentre',
+        quantity: '1.000000',
+        amount: '25.000000000',
+        currency: 'NOK',
+      },
+    ];
+    await until(
+      async () => (JSON.stringify(await fee()) === JSON.stringify(billed) ? true : undefined),
+      `the fee billed: ${JSON.stringify(await fee())}`,
+    );
 
     expect(await daemon!.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
     await start();
     await sleep(1500);
     expect(await fee()).toEqual(billed);
-    expect((await events('service-order-closed', 'purifier-1')).map((e) => [e.data?.order, e.data?.billed, e.data?.fee])).toEqual([[orderId, true, '25']]);
+    expect((await events('service-order-closed', 'purifier-1')).map((e) => [e.data?.order, e.data?.billed, e.data?.fee])).toEqual([
+      [orderId, true, '25'],
+    ]);
     expect(await orders('purifier-1')).toHaveLength(1);
-    const channel = (await api.get<Array<{ id: string; accrued: string }>>('/api/channels')).find((c) => c.id === 'purifier-1>servicecentre');
+    const channel = (await api.get<Array<{ id: string; accrued: string }>>('/api/channels')).find(
+      (c) => c.id === 'purifier-1>servicecentre',
+    );
     expect(channel?.accrued).toBe('25.000000000');
   });
 

@@ -39,7 +39,19 @@ describe('service orders to a provider topic over MQTT', () => {
       prefix: 'm2m-so-mqtt-',
       flows: [
         { id: 't', type: 'tab' },
-        { id: 's1', type: 'm2m-service-order', z: 't', devices: 'p-1', point: 'cartridge', below: '20', provider: 'svc/orders', fee: '12.5', payee: 'svc', retryMaxMs: 300, wires: [] },
+        {
+          id: 's1',
+          type: 'm2m-service-order',
+          z: 't',
+          devices: 'p-1',
+          point: 'cartridge',
+          below: '20',
+          provider: 'svc/orders',
+          fee: '12.5',
+          payee: 'svc',
+          retryMaxMs: 300,
+          wires: [],
+        },
       ],
       registers: (b) => {
         b.holding[20] = 80;
@@ -65,7 +77,14 @@ devices:
     await provider.waitFor((ms) => ms.length >= 3, 'the order published three times');
     const id = provider.messages[0]!.payload.id as string;
     expect(new Set(provider.messages.map((m) => m.payload.id))).toEqual(new Set([id]));
-    expect(provider.messages[0]!.payload).toMatchObject({ id, device: 'p-1', reason: 'below', value: '15', ackTopic: 'svc/orders/ack', seq: expect.any(Number) });
+    expect(provider.messages[0]!.payload).toMatchObject({
+      id,
+      device: 'p-1',
+      reason: 'below',
+      value: '15',
+      ackTopic: 'svc/orders/ack',
+      seq: expect.any(Number),
+    });
 
     const answer = connect(url, { reconnectPeriod: 0 });
     await new Promise((r) => answer.once('connect', r));
@@ -79,7 +98,10 @@ devices:
 
     rig.bank.holding[20] = 100;
     await until(() => gw.orders.list()[0]?.state === 'closed', 'the order closed');
-    await until(() => gw.ledger.ledgerTotals({ point: 'service:cartridge' }).some((t) => t.amountNano === 12_500_000_000n), 'the fee billed');
+    await until(
+      () => gw.ledger.ledgerTotals({ point: 'service:cartridge' }).some((t) => t.amountNano === 12_500_000_000n),
+      'the fee billed',
+    );
     await orders.waitFor((ms) => ms.some((m) => m.payload.state === 'closed'), 'the closed order on …/orders');
     expect(orders.messages.map((m) => [m.payload.type, m.payload.id, m.payload.state])).toEqual([
       ['order', id, 'open'],

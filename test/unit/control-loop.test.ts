@@ -36,7 +36,11 @@ describe('ControlMap', () => {
   it('linear: clamped, rounded to the step, recomputed only past the hysteresis', () => {
     const m = new ControlMap({ table: [], linear: { inMin: '8', inMax: '22', outMin: '1', outMax: '4', step: '1' }, hysteresis: '0' });
     expect(['0', '8', '10', '12.6', '15', '22', '30'].map((x) => m.next(d(x), {}))).toEqual(['1', '1', '1', '2', '3', '4', '4']);
-    const fine = new ControlMap({ table: [], linear: { inMin: '0', inMax: '100', outMin: '20', outMax: '10', step: '0.25' }, hysteresis: '2' });
+    const fine = new ControlMap({
+      table: [],
+      linear: { inMin: '0', inMax: '100', outMin: '20', outMax: '10', step: '0.25' },
+      hysteresis: '2',
+    });
     const st: MapState = {};
     expect(['50', '51.9', '52.1', '0'].map((x) => fine.next(d(x), st))).toEqual(['15', '15', '14.75', '20']);
   });
@@ -93,7 +97,12 @@ describe('ControlLoop', () => {
     await flush();
     expect(writes).toEqual(['2']);
     expect(events).toEqual([
-      expect.objectContaining({ kind: 'control', device: 'p-1', point: 'cycle', detail: expect.objectContaining({ inputValue: '12.0', from: '1', to: '2', confirmed: '2', attempts: 1 }) }),
+      expect.objectContaining({
+        kind: 'control',
+        device: 'p-1',
+        point: 'cycle',
+        detail: expect.objectContaining({ inputValue: '12.0', from: '1', to: '2', confirmed: '2', attempts: 1 }),
+      }),
     ]);
     loop.observe(reading('16.0', '2')); // due, but within 1000 ms of the last write
     await flush();
@@ -135,7 +144,9 @@ describe('ControlLoop', () => {
     await Promise.resolve();
     await Promise.resolve();
     const ok = events.filter((e) => e.kind === 'control');
-    expect(ok).toEqual([expect.objectContaining({ detail: expect.objectContaining({ to: '2', confirmed: '2', attempts: writes.length }) })]);
+    expect(ok).toEqual([
+      expect.objectContaining({ detail: expect.objectContaining({ to: '2', confirmed: '2', attempts: writes.length }) }),
+    ]);
     loop.stop();
   });
 });

@@ -59,18 +59,39 @@ function problems(flows: unknown[]): string[] {
 
 describe('compiling m2m-service-order and m2m-control', () => {
   it('names each bad property', () => {
-    expect(problems([tab, node({ below: '', provider: 'svc/+/x, ftp://a/b', fee: 25, predictDays: '0', windowMs: 5, payee: '' })])).toEqual([
-      'm2m-service-order (s1): predictDays: 0 must be above 0',
-      'm2m-service-order (s1): windowMs: 5 is not a whole number of milliseconds in 1000..7776000000',
-      'm2m-service-order (s1): provider: "svc/+/x" is not an MQTT topic (no wildcards + #, no empty levels, at most 200 characters)',
-      'm2m-service-order (s1): provider: "ftp://a/b" is not an http:// or https:// URL',
-      'm2m-service-order (s1): fee: 25 is a JSON number; write it as a decimal string ("25") so it never passes through a float',
+    expect(problems([tab, node({ below: '', provider: 'svc/+/x, ftp://a/b', fee: 25, predictDays: '0', windowMs: 5, payee: '' })])).toEqual(
+      [
+        'm2m-service-order (s1): predictDays: 0 must be above 0',
+        'm2m-service-order (s1): windowMs: 5 is not a whole number of milliseconds in 1000..7776000000',
+        'm2m-service-order (s1): provider: "svc/+/x" is not an MQTT topic (no wildcards + #, no empty levels, at most 200 characters)',
+        'm2m-service-order (s1): provider: "ftp://a/b" is not an http:// or https:// URL',
+        'm2m-service-order (s1): fee: 25 is a JSON number; write it as a decimal string ("25") so it never passes through a float',
+      ],
+    );
+    expect(problems([tab, node({ below: '', fee: '', payee: '' })])).toEqual([
+      'm2m-service-order (s1): give below, above and/or predictDays',
     ]);
-    expect(problems([tab, node({ below: '', fee: '' , payee: '' })])).toEqual(['m2m-service-order (s1): give below, above and/or predictDays']);
     expect(problems([tab, node({ payee: '' })])).toEqual(['m2m-service-order (s1): payee: required']);
     expect(
-      problems([tab, { id: 'c1', type: 'm2m-control', z: 't', devices: 'p-*', input: 'cartridge', output: 'cartridge', table: [{ from: '5', set: '1' }, { from: '2', set: 2 }] }]),
-    ).toEqual(['m2m-control (c1): table[1].from: must be above the row before (5)', 'm2m-control (c1): output: must not be the input point']);
+      problems([
+        tab,
+        {
+          id: 'c1',
+          type: 'm2m-control',
+          z: 't',
+          devices: 'p-*',
+          input: 'cartridge',
+          output: 'cartridge',
+          table: [
+            { from: '5', set: '1' },
+            { from: '2', set: 2 },
+          ],
+        },
+      ]),
+    ).toEqual([
+      'm2m-control (c1): table[1].from: must be above the row before (5)',
+      'm2m-control (c1): output: must not be the input point',
+    ]);
     expect(problems([tab, { id: 'c1', type: 'm2m-control', z: 't', devices: 'p-*', input: 'x', output: 'y' }])).toEqual([
       'm2m-control (c1): table: required (a list of {from, set}), or a linear map (inMin, inMax, outMin, outMax)',
     ]);
@@ -79,9 +100,23 @@ describe('compiling m2m-service-order and m2m-control', () => {
   it('puts the fee on the service slot as a line device account > payee, and warns about what it cannot reach', () => {
     const slots = [...baseSlots(), { slot: 7, device: 'p-1', point: 'service:cartridge@svc', account: 'p-1', kind: 'counter' as const }];
     const registry = new PolicyRegistry();
-    const p = compilePolicies([tab, node({ provider: 'http://10.1.2.3/orders, svc/orders' })], { slots, timezone: 'UTC', nowMs: 0, version: 1, registry, mqtt: false });
+    const p = compilePolicies([tab, node({ provider: 'http://10.1.2.3/orders, svc/orders' })], {
+      slots,
+      timezone: 'UTC',
+      nowMs: 0,
+      version: 1,
+      registry,
+      mqtt: false,
+    });
     expect(p.serviceOrders).toEqual([
-      expect.objectContaining({ nodeId: 's1', matched: ['p-1'], fee: '25', payee: 'svc', provider: { urls: ['http://10.1.2.3/orders'], topics: ['svc/orders'] }, lines: [{ device: 'p-1', slot: 7, line: 0, channel: 0 }] }),
+      expect.objectContaining({
+        nodeId: 's1',
+        matched: ['p-1'],
+        fee: '25',
+        payee: 'svc',
+        provider: { urls: ['http://10.1.2.3/orders'], topics: ['svc/orders'] },
+        lines: [{ device: 'p-1', slot: 7, line: 0, channel: 0 }],
+      }),
     ]);
     expect(registry.channelInfo(0).id).toBe('p-1>svc');
     expect(p.tables.lines).toEqual([{ line: 0, slot: 7, channel: 0, priceNano: 25_000_000_000n, segments: [] }]);
@@ -100,10 +135,28 @@ describe('compiling m2m-service-order and m2m-control', () => {
       { slot: -1, device: 'p-1', point: 'ro', account: 'p-1', kind: 'setpoint', writable: false },
       { slot: -1, device: 'p-1', point: 'level', account: 'p-1', kind: 'gauge' },
     ];
-    const ctl = (id: string, output: string) => ({ id, type: 'm2m-control', z: 't', devices: 'p-*', input: 'hardness', output, inMin: '8', inMax: 22, outMin: '1', outMax: '4' });
-    const compile = (flows: unknown[]) => compilePolicies(flows, { slots, timezone: 'UTC', nowMs: 0, version: 1, registry: new PolicyRegistry() });
+    const ctl = (id: string, output: string) => ({
+      id,
+      type: 'm2m-control',
+      z: 't',
+      devices: 'p-*',
+      input: 'hardness',
+      output,
+      inMin: '8',
+      inMax: 22,
+      outMin: '1',
+      outMax: '4',
+    });
+    const compile = (flows: unknown[]) =>
+      compilePolicies(flows, { slots, timezone: 'UTC', nowMs: 0, version: 1, registry: new PolicyRegistry() });
     expect(compile([tab, ctl('c1', 'cycle')]).controls).toEqual([
-      expect.objectContaining({ matched: ['p-1'], table: [], linear: { inMin: '8', inMax: '22', outMin: '1', outMax: '4', step: '1' }, minIntervalMs: 5000, hysteresis: '0' }),
+      expect.objectContaining({
+        matched: ['p-1'],
+        table: [],
+        linear: { inMin: '8', inMax: '22', outMin: '1', outMax: '4', step: '1' },
+        minIntervalMs: 5000,
+        hysteresis: '0',
+      }),
     ]);
     expect(() => compile([tab, ctl('c1', 'cycle'), ctl('c2', 'cycle'), ctl('c3', 'ro'), ctl('c4', 'level')])).toThrow(
       /c2\): p-1\/cycle is already controlled by m2m-control \(c1\)[\s\S]*c3\): output "ro" of device "p-1" is not writable[\s\S]*c4\): output "level" of device "p-1" is a gauge/,
@@ -133,7 +186,16 @@ function rig(orderNode: Record<string, unknown> = {}) {
   const core = new ReferenceCore();
   const ingested: MeterInput[] = [];
   const policySlots = baseSlots();
-  const fees = new ServiceFees({ devices, slots, core, metering: { ingest: (i) => ingested.push(...i) }, policySlots, store, log: silentLogger(), now: () => 5000 });
+  const fees = new ServiceFees({
+    devices,
+    slots,
+    core,
+    metering: { ingest: (i) => ingested.push(...i) },
+    policySlots,
+    store,
+    log: silentLogger(),
+    now: () => 5000,
+  });
   const flows = [tab, node(orderNode)];
   fees.prepare(flows);
   const p = compilePolicies(flows, { slots: policySlots, timezone: 'UTC', nowMs: 0, version: 1, registry: new PolicyRegistry() });
@@ -150,7 +212,8 @@ function rig(orderNode: Record<string, unknown> = {}) {
     now: () => 9000,
   });
   orders.setOrders(p.serviceOrders);
-  const read = (value: string, at = 1000) => orders.observe({ device: 'p-1', at: new Date(at).toISOString(), points: { cartridge: { value, unit: '%' } } });
+  const read = (value: string, at = 1000) =>
+    orders.observe({ device: 'p-1', at: new Date(at).toISOString(), points: { cartridge: { value, unit: '%' } } });
   return { store, fees, ingested, orders, events, delivered, cancelled, read, compiled: p.serviceOrders as CompiledServiceOrder[] };
 }
 
@@ -231,7 +294,12 @@ describe('OrderDelivery', () => {
     await centre.stop();
     const acks: string[] = [];
     const failures: number[] = [];
-    const d = new OrderDelivery({ onAck: (id) => acks.push(id), onFailure: (_o, attempt) => failures.push(attempt), log: silentLogger(), retryBaseMs: 20 });
+    const d = new OrderDelivery({
+      onAck: (id) => acks.push(id),
+      onFailure: (_o, attempt) => failures.push(attempt),
+      log: silentLogger(),
+      retryBaseMs: 20,
+    });
     const order = { id: 'o-1', device: 'p-1', provider: [`http://127.0.0.1:${port}/orders`] } as OrderView;
     d.deliver(order, 50);
     await waitFor(() => (failures.length >= 3 ? true : undefined), 'three failed attempts', 5000, 10);

@@ -59,7 +59,8 @@ function parseTable(r: NodeReader): ControlRow[] {
     if (from !== undefined && set !== undefined) rows.push({ from, set });
   });
   for (let i = 1; i < rows.length; i++) {
-    if (parseDecimal(rows[i]!.from, FRAC) <= parseDecimal(rows[i - 1]!.from, FRAC)) r.problem(`table[${i}].from: must be above the row before (${rows[i - 1]!.from})`);
+    if (parseDecimal(rows[i]!.from, FRAC) <= parseDecimal(rows[i - 1]!.from, FRAC))
+      r.problem(`table[${i}].from: must be above the row before (${rows[i - 1]!.from})`);
   }
   return rows;
 }
@@ -89,7 +90,8 @@ export function parseControl(r: NodeReader): ControlPolicy | undefined {
   const table = parseTable(r);
   const linear = parseLinear(r);
   if (tableGiven && linearGiven) r.problem('give either a table or a linear map (inMin, inMax, outMin, outMax), not both');
-  else if (!tableGiven && !linearGiven) r.problem('table: required (a list of {from, set}), or a linear map (inMin, inMax, outMin, outMax)');
+  else if (!tableGiven && !linearGiven)
+    r.problem('table: required (a list of {from, set}), or a linear map (inMin, inMax, outMin, outMax)');
   else if (tableGiven && table.length === 0 && r.problems.length === before) r.problem('table: must have at least one row');
   const h = r.given('hysteresis') === undefined ? '0' : readQuantity(r, 'hysteresis', r.given('hysteresis'));
   if (h !== undefined && h.startsWith('-')) r.problem(`hysteresis: ${h} must not be negative`);

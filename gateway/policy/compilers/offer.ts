@@ -45,7 +45,14 @@ export function checkOffers(offers: readonly OfferPolicy[], s: CompileScope): Bu
         // Per-buyer slot first: one slot shared by several buyers would bill each of them for every delivery.
         const dataSlot = s.pointOf(device, dataSlotPoint(o.point, buyer)) ?? s.pointOf(device, dataPoint(o.point));
         if (dataSlot) {
-          const plan = { slot: dataSlot.slot, payer: buyer, payee: dataSlot.account, priceNano: o.priceNano, segments: [], label: s.label(o.nodeId) };
+          const plan = {
+            slot: dataSlot.slot,
+            payer: buyer,
+            payee: dataSlot.account,
+            priceNano: o.priceNano,
+            segments: [],
+            label: s.label(o.nodeId),
+          };
           lines.push({ device, buyer, plan });
         }
       }

@@ -93,7 +93,8 @@ export class LineBook {
     const reg = this.registry;
     const channel = reg.channel(p.payer, p.payee);
     const line = reg.line(p.slot, channel);
-    if (this.lines.has(line)) throw new PolicyError([{ message: `${p.label}: slot ${p.slot} is priced twice on channel ${reg.channelInfo(channel).id}` }]);
+    if (this.lines.has(line))
+      throw new PolicyError([{ message: `${p.label}: slot ${p.slot} is priced twice on channel ${reg.channelInfo(channel).id}` }]);
     this.lines.set(line, { line, slot: p.slot, channel, priceNano: p.priceNano, segments: p.segments });
     return { line, channel };
   }

@@ -75,7 +75,7 @@ function parseProvider(r: NodeReader): ServiceProvider | undefined {
       }
       if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) r.problem(`provider: "${p}" is not an http:// or https:// URL`);
       else out.urls.push(url.toString());
-    } else if (p.length > TOPIC_MAX || /[+#\u0000]/.test(p) || p.split('/').some((l) => l === '')) {
+    } else if (p.length > TOPIC_MAX || /[+#]/.test(p) || p.includes('\u0000') || p.split('/').some((l) => l === '')) {
       r.problem(`provider: "${p.slice(0, 64)}" is not an MQTT topic (no wildcards + #, no empty levels, at most ${TOPIC_MAX} characters)`);
     } else out.topics.push(p);
   }
@@ -89,7 +89,8 @@ export function parseServiceOrder(r: NodeReader): ServiceOrderPolicy | undefined
   const below = q('below');
   const above = q('above');
   const predictDays = q('predictDays');
-  if (r.given('below') === undefined && r.given('above') === undefined && r.given('predictDays') === undefined) r.problem('give below, above and/or predictDays');
+  if (r.given('below') === undefined && r.given('above') === undefined && r.given('predictDays') === undefined)
+    r.problem('give below, above and/or predictDays');
   if (predictDays !== undefined && parseDecimal(predictDays, 9) <= 0n) r.problem(`predictDays: ${predictDays} must be above 0`);
   const hysteresis = q('hysteresis') ?? '0';
   if (hysteresis.startsWith('-')) r.problem(`hysteresis: ${hysteresis} must not be negative`);
@@ -99,7 +100,17 @@ export function parseServiceOrder(r: NodeReader): ServiceOrderPolicy | undefined
   const fee = r.money('fee', false) ?? { text: '0', nano: 0n };
   const payee = r.text('payee', fee.nano > 0n, ID_PATTERN, ID_HINT);
   if (r.problems.length || !devices || !point || !provider) return undefined;
-  const out: ServiceOrderPolicy = { ...r.base, devices, point, windowMs, hysteresis, provider, fee: fee.text, feeNano: fee.nano, retryMaxMs };
+  const out: ServiceOrderPolicy = {
+    ...r.base,
+    devices,
+    point,
+    windowMs,
+    hysteresis,
+    provider,
+    fee: fee.text,
+    feeNano: fee.nano,
+    retryMaxMs,
+  };
   if (below !== undefined) out.below = below;
   if (above !== undefined) out.above = above;
   if (predictDays !== undefined) out.predictDays = predictDays;
@@ -116,9 +127,11 @@ export function checkServiceOrders(
   const plans = orders.map((o) => {
     for (const u of o.provider.urls) {
       const url = new URL(u);
-      if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname)) s.warn(o.nodeId, `provider "${u}" is plain http: use https:// outside loopback`);
+      if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname))
+        s.warn(o.nodeId, `provider "${u}" is plain http: use https:// outside loopback`);
     }
-    if (o.provider.topics.length > 0 && ctx.mqtt === false) s.warn(o.nodeId, `provider topics need the mqtt section in the config; "${o.provider.topics[0]}" cannot be reached`);
+    if (o.provider.topics.length > 0 && ctx.mqtt === false)
+      s.warn(o.nodeId, `provider topics need the mqtt section in the config; "${o.provider.topics[0]}" cannot be reached`);
     const matched: string[] = [];
     const lines: Array<{ device: string; plan: PlannedLine }> = [];
     for (const device of s.match(o.nodeId, o.devices)) {
@@ -136,7 +149,11 @@ export function checkServiceOrders(
       }
       billedBy.set(key, o.nodeId);
       const slot = s.pointOf(device, serviceSlotPoint(o.point, o.payee));
-      if (slot) lines.push({ device, plan: { slot: slot.slot, payer: slot.account, payee: o.payee, priceNano: o.feeNano, segments: [], label: s.label(o.nodeId) } });
+      if (slot)
+        lines.push({
+          device,
+          plan: { slot: slot.slot, payer: slot.account, payee: o.payee, priceNano: o.feeNano, segments: [], label: s.label(o.nodeId) },
+        });
     }
     return { order: o, matched, lines };
   });
