@@ -76,7 +76,7 @@ export class ControlLoop {
               st: {},
               actual: prev?.actual,
               lastWriteAt: prev?.lastWriteAt ?? 0,
-              writing: prev?.writing ?? false,
+              writing: false, // a write still in flight belongs to the previous loop object
               retryTimer: null,
               backoff: new Backoff({
                 baseMs: this.d.retry?.baseMs ?? 1000,

@@ -149,4 +149,25 @@ describe('ControlLoop', () => {
     ]);
     loop.stop();
   });
+
+  it('a redeploy that changes the node does not wait for a write of the old one', async () => {
+    const writes: string[] = [];
+    let hang = true;
+    const loop = new ControlLoop({
+      write: (_d, _p, value) => {
+        writes.push(value);
+        return hang ? new Promise(() => undefined) : Promise.resolve({ value });
+      },
+      record: () => undefined,
+      log: silentLogger(),
+    });
+    loop.setControls([rule()]);
+    loop.observe(reading('12.0', '1')); // this write never answers
+    hang = false;
+    loop.setControls([rule({ hysteresis: '0.2' })]);
+    loop.observe(reading('16.0', '1'));
+    await flush();
+    expect(writes).toEqual(['2', '3']);
+    loop.stop();
+  });
 });
