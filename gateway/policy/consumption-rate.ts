@@ -5,9 +5,12 @@
  * litres per day against the cartridge capacity), and days to empty is the
  * current value divided by that rate.
  *
- * - A prediction needs readings spanning at least a quarter of the window;
- *   until then (after a start, or after a refill) the rate measured before
- *   is used, and with none the prediction is unknown.
+ * - A prediction needs readings spanning at least a quarter of the window, or
+ *   (a fast fall) three readings over which the value fell by at least a
+ *   tenth of its current value (and by more than `refillStep`); a one-unit
+ *   flicker of a quantised level does not qualify. Until then (after a start,
+ *   or after a refill) the rate measured before is used, and with none the
+ *   prediction is unknown.
  * - A rise by more than `refillStep` (a new cartridge) starts the window
  *   afresh; the rate measured before it is kept until the new one is known.
  * - A value that is not falling never empties: Infinity days.
@@ -41,7 +44,12 @@ export class ConsumptionRate {
   /** Units per ms over the window (positive when falling), or undefined without enough span. */
   rate(): number | undefined {
     const s = this.samples;
-    if (s.length < 2 || s[s.length - 1]!.t - s[0]!.t < this.windowMs / 4) return this.lastRate;
+    if (s.length < 2) return this.lastRate;
+    const first = s[0]!;
+    const last = s[s.length - 1]!;
+    const fall = first.v - last.v;
+    const fastFall = s.length >= 3 && fall > 0 && fall >= Math.max(0.1 * Math.abs(last.v), this.refillStep);
+    if (last.t - first.t < this.windowMs / 4 && !fastFall) return this.lastRate;
     const t0 = s[0]!.t;
     let n = 0;
     let st = 0;

@@ -128,6 +128,29 @@ describe('compiling m2m-service-order and m2m-control', () => {
     expect(() => JSON.stringify(p.serviceOrders)).not.toThrow();
   });
 
+  it('takes the provider as an object {url, topic} and the linear map nested as linear: {…}', () => {
+    const compile = (flows: unknown[]) =>
+      compilePolicies(flows, { slots: baseSlots(), timezone: 'UTC', nowMs: 0, version: 1, registry: new PolicyRegistry() });
+    const p = compile([tab, node({ provider: { url: 'https://svc.example/orders', topic: ['svc/orders'] } })]);
+    expect(p.serviceOrders[0]!.provider).toEqual({ urls: ['https://svc.example/orders'], topics: ['svc/orders'] });
+    expect(problems([tab, node({ provider: { mail: 'x@y' } })])).toContain(
+      'm2m-service-order (s1): provider.mail: unknown (give url and/or topic)',
+    );
+    const c = compile([
+      tab,
+      {
+        id: 'c1',
+        type: 'm2m-control',
+        z: 't',
+        devices: 'p-*',
+        input: 'cartridge',
+        output: 'other',
+        linear: { inMin: 0, inMax: 100, outMin: '1', outMax: '4', step: '0.5' },
+      },
+    ]);
+    expect(c.controls[0]!.linear).toEqual({ inMin: '0', inMax: '100', outMin: '1', outMax: '4', step: '0.5' });
+  });
+
   it('a control writes a writable setpoint, one control per output', () => {
     const slots: PolicySlot[] = [
       { slot: -1, device: 'p-1', point: 'hardness', account: 'p-1', kind: 'gauge' },
@@ -173,6 +196,13 @@ describe('ConsumptionRate', () => {
     expect(r.daysToEmpty(60)).toBeCloseTo(6, 6);
     r.add(5 * DAY_MS, 100); // a new cartridge: window restarts, the known rate stays
     expect(r.daysToEmpty(100)).toBeCloseTo(10, 6);
+    // a fast fall predicts before a quarter of the window; a one-unit flicker does not
+    const fast = new ConsumptionRate(DAY_MS);
+    [100, 98, 96, 94, 92, 90].forEach((v, i) => fast.add(i * 1000, v));
+    expect(fast.daysToEmpty(90)).toBeCloseTo(90 / 2 / 86_400, 9);
+    const flicker = new ConsumptionRate(DAY_MS);
+    [50, 50, 49, 50, 49, 49].forEach((v, i) => flicker.add(i * 1000, v));
+    expect(flicker.daysToEmpty(49)).toBeUndefined();
     const flat = new ConsumptionRate(1000);
     flat.add(0, 50);
     flat.add(1000, 50);

@@ -65,15 +65,25 @@ function parseTable(r: NodeReader): ControlRow[] {
   return rows;
 }
 
+/** The linear map's fields, flat on the node (as the edit dialog stores them) or nested as `linear: {…}`. */
+function linearField(r: NodeReader, k: string): unknown {
+  const nested = r.given('linear');
+  if (typeof nested === 'object' && nested !== null && !Array.isArray(nested)) {
+    const v = (nested as Record<string, unknown>)[k];
+    if (v !== undefined && v !== null && v !== '') return v;
+  }
+  return r.given(k);
+}
+
 function parseLinear(r: NodeReader): LinearMap | undefined {
-  const given = LINEAR_KEYS.filter((k) => r.given(k) !== undefined);
+  const given = LINEAR_KEYS.filter((k) => linearField(r, k) !== undefined);
   if (given.length === 0) return undefined;
   if (given.length < LINEAR_KEYS.length) {
     r.problem(`a linear map needs ${LINEAR_KEYS.join(', ')} (missing ${LINEAR_KEYS.filter((k) => !given.includes(k)).join(', ')})`);
     return undefined;
   }
-  const [inMin, inMax, outMin, outMax] = LINEAR_KEYS.map((k) => readQuantity(r, k, r.given(k)));
-  const step = r.given('step') === undefined ? '1' : readQuantity(r, 'step', r.given('step'));
+  const [inMin, inMax, outMin, outMax] = LINEAR_KEYS.map((k) => readQuantity(r, k, linearField(r, k)));
+  const step = linearField(r, 'step') === undefined ? '1' : readQuantity(r, 'step', linearField(r, 'step'));
   if (inMin === undefined || inMax === undefined || outMin === undefined || outMax === undefined || step === undefined) return undefined;
   if (parseDecimal(inMin, FRAC) === parseDecimal(inMax, FRAC)) r.problem('inMax: must differ from inMin');
   if (parseDecimal(step, FRAC) <= 0n) r.problem(`step: ${step} must be above 0`);
@@ -85,7 +95,7 @@ export function parseControl(r: NodeReader): ControlPolicy | undefined {
   const input = r.text('input', true, POINT_PATTERN, ID_HINT);
   const output = r.text('output', true, POINT_PATTERN, ID_HINT);
   const tableGiven = r.given('table') !== undefined;
-  const linearGiven = LINEAR_KEYS.some((k) => r.given(k) !== undefined);
+  const linearGiven = LINEAR_KEYS.some((k) => linearField(r, k) !== undefined);
   const before = r.problems.length;
   const table = parseTable(r);
   const linear = parseLinear(r);

@@ -58,8 +58,30 @@ export const DEFAULT_RETRY_MAX_MS = 60_000;
 const TOPIC_MAX = 200;
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
+/** `provider` as a list (or comma-separated text), or as an object {url(s), topic(s)}. */
+function providerList(r: NodeReader): string[] | undefined {
+  const v = r.given('provider');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return r.list('provider');
+  const o = v as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of Object.keys(o)) {
+    if (!['url', 'urls', 'topic', 'topics'].includes(k)) r.problem(`provider.${k.slice(0, 32)}: unknown (give url and/or topic)`);
+    const x = o[k];
+    if (typeof x === 'string')
+      out.push(
+        ...x
+          .split(',')
+          .map((p) => p.trim())
+          .filter((p) => p !== ''),
+      );
+    else if (Array.isArray(x) && x.every((p) => typeof p === 'string')) out.push(...x.map((p: string) => p.trim()).filter((p) => p !== ''));
+    else if (x !== undefined && x !== null) r.problem(`provider.${k.slice(0, 32)}: expected a string or a list of strings`);
+  }
+  return out;
+}
+
 function parseProvider(r: NodeReader): ServiceProvider | undefined {
-  const list = r.list('provider');
+  const list = providerList(r);
   if (!list || list.length === 0) {
     r.problem('provider: required (an MQTT topic and/or an http(s) URL)');
     return undefined;
