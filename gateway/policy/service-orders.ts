@@ -23,6 +23,7 @@ import type { EventBus, OrderView, ReadingMessage } from '../events';
 import type { OrderListFilter, OrderRecord, OrderStore } from '../ledger/order-store';
 import type { LedgerEvent } from '../ledger/store';
 import type { CompiledServiceOrder } from './compile';
+import { DEFAULT_RETRY_MAX_MS } from './compilers/service-order';
 import { ConsumptionRate } from './consumption-rate';
 import type { OrderDelivery } from './order-delivery';
 import type { ServiceFees } from './service-fees';
@@ -259,7 +260,7 @@ export class ServiceOrders {
   }
 
   private deliver(o: OrderRecord): void {
-    this.d.delivery.deliver(view(o), this.byNode.get(o.policy)?.retryMaxMs ?? 60_000);
+    this.d.delivery.deliver(view(o), this.byNode.get(o.policy)?.retryMaxMs ?? DEFAULT_RETRY_MAX_MS);
   }
 
   private publish(o: OrderRecord): void {

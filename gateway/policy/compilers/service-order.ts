@@ -35,7 +35,7 @@ export interface ServiceOrderPolicy extends Base {
   fee: string;
   feeNano: bigint;
   payee?: string;
-  /** Largest delay between delivery attempts (default 60 s). */
+  /** Largest delay between delivery attempts (default 30 s). */
   retryMaxMs: number;
 }
 
@@ -54,7 +54,7 @@ export interface CompiledServiceOrder extends Omit<ServiceOrderPolicy, 'feeNano'
 }
 
 export const DEFAULT_WINDOW_MS = 86_400_000;
-export const DEFAULT_RETRY_MAX_MS = 60_000;
+export const DEFAULT_RETRY_MAX_MS = 30_000;
 const TOPIC_MAX = 200;
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/i;
 
