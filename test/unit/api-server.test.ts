@@ -1,10 +1,12 @@
 import * as net from 'node:net';
 import { staticTokenResolver } from '../../gateway/api/auth';
-import { API_ERROR_CODES } from '../../gateway/api/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import { ROUTES } from '../../gateway/api/routes';
 import { startApiServer, type ApiServerHandle } from '../../gateway/api/server';
 import { silentLogger } from '../../gateway/base/log';
 import { ADMIN_TOKEN, BUYER_TOKEN, FakeBackend, request, samplePath, VOUCHER } from './api-fixtures';
+
+const API_ERROR_CODES = errorCodesOf('api');
 
 const tokens = staticTokenResolver([
   { token: ADMIN_TOKEN, principal: { kind: 'admin' } },
