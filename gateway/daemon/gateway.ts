@@ -220,7 +220,7 @@ export class Gateway {
       gw.metering.restore();
       gw.alarms.restore(gw.ledger.events({ kinds: ['alarm', 'alarm-clear'], limit: 10_000 }));
       gw.fees.reconcile();
-      gw.orders.restoreEvents(gw.ledger.events({ kinds: [...ORDER_EVENT_KINDS], limit: 10_000 }));
+      gw.orders.restoreEvents((sinceMs) => gw.ledger.events({ kinds: [...ORDER_EVENT_KINDS], sinceMs, limit: 10_000 }));
       gw.mqttUplink = config.mqtt
         ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
         : null;

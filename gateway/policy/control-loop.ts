@@ -211,17 +211,6 @@ export class ControlLoop {
       },
     );
   }
-
-  /** What each loop stands at, for the editor's node status and tests. */
-  status(nodeId: string): Array<{ device: string; target: string | null; actual: string | null; failures: number }> {
-    const out = [];
-    for (const list of this.loops.values()) {
-      for (const l of list)
-        if (l.rule.nodeId === nodeId)
-          out.push({ device: l.device, target: l.st.target ?? null, actual: l.actual ?? null, failures: l.failures });
-    }
-    return out;
-  }
 }
 
 function safeCanonical(v: string): string | undefined {

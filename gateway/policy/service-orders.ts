@@ -110,13 +110,16 @@ export class ServiceOrders {
   /**
    * Events the ledger lacks for orders the store has (the gateway died
    * between storing a change and committing its event): recorded now, with
-   * the time of the change. `events` are the ledger's order events.
+   * the time of the change. Looks at the newest 1000 orders; `eventsSince`
+   * answers the ledger's order events at or after a time.
    */
-  restoreEvents(events: Iterable<{ kind: string; detail: Record<string, unknown> }>): number {
+  restoreEvents(eventsSince: (sinceMs: number) => Iterable<{ kind: string; detail: Record<string, unknown> }>): number {
+    const orders = this.d.store.list({ limit: 1000 }).reverse();
+    if (orders.length === 0) return 0;
     const seen = new Set<string>();
-    for (const e of events) if (typeof e.detail.order === 'string') seen.add(`${e.kind}\0${e.detail.order}`);
+    for (const e of eventsSince(orders[0]!.openedAtMs)) if (typeof e.detail.order === 'string') seen.add(`${e.kind}\0${e.detail.order}`);
     const missing: LedgerEvent[] = [];
-    for (const o of this.d.store.list({ limit: 1000 }).reverse()) {
+    for (const o of orders) {
       if (!seen.has(`service-order\0${o.id}`)) missing.push(openedEvent(o));
       if (o.ackedAtMs !== null && !seen.has(`service-order-ack\0${o.id}`)) missing.push(ackEvent(o, 'restart'));
       if (o.state === 'closed' && !seen.has(`service-order-closed\0${o.id}`)) missing.push(closedEvent(o));
@@ -177,18 +180,6 @@ export class ServiceOrders {
 
   list(filter: OrderListFilter = {}): OrderView[] {
     return this.d.store.list(filter).map(view);
-  }
-
-  /** Open, acknowledged and closed orders of one node, for the editor's status. */
-  counts(nodeId: string): { open: number; acked: number } {
-    let open = 0;
-    let acked = 0;
-    for (const o of this.d.store.active()) {
-      if (o.policy !== nodeId) continue;
-      if (o.state === 'open') open++;
-      else acked++;
-    }
-    return { open, acked };
   }
 
   private evaluate(r: Rule, device: string, text: string, v: bigint, ts: number): void {

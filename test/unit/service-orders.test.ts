@@ -302,7 +302,10 @@ describe('ServiceOrders', () => {
     expect(b.ingested.map((i) => i.counterRaw)).toEqual([0n, 1_000_000n]);
     b.fees.reconcile(); // nothing more to bill
     expect(b.ingested).toHaveLength(2);
-    expect(b.orders.restoreEvents([{ kind: 'service-order', detail: { order: id } }])).toBe(2);
+    const asked: number[] = [];
+    const ledgerHas = [{ kind: 'service-order', detail: { order: id } }];
+    expect(b.orders.restoreEvents((since) => (asked.push(since), ledgerHas))).toBe(2);
+    expect(asked).toEqual([1000]); // from the oldest order's opening
     expect(b.events.map((e) => [e.kind, e.tsMs])).toEqual([
       ['service-order-ack', 2000],
       ['service-order-closed', 3000],
