@@ -177,7 +177,7 @@ describe('compiling m2m-service-order and m2m-control', () => {
         matched: ['p-1'],
         table: [],
         linear: { inMin: '8', inMax: '22', outMin: '1', outMax: '4', step: '1' },
-        minIntervalMs: 5000,
+        minIntervalMs: 1000,
         hysteresis: '0',
       }),
     ]);

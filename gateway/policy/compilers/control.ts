@@ -41,7 +41,7 @@ export interface CompiledControl extends ControlPolicy {
   matched: string[];
 }
 
-export const DEFAULT_MIN_INTERVAL_MS = 5_000;
+export const DEFAULT_MIN_INTERVAL_MS = 1_000;
 const FRAC = 9;
 const LINEAR_KEYS = ['inMin', 'inMax', 'outMin', 'outMax'] as const;
 
