@@ -18,6 +18,8 @@ import type {
   LedgerFilter,
   PolicyHealth,
   LedgerRow,
+  OrderFilter,
+  OrderView,
   PointValue,
   Voucher,
   VoucherFilter,
@@ -44,6 +46,8 @@ export interface GatewayBackendDeps {
   stopping: () => boolean;
   /** The policies in force (PolicyService), shown by /api/health. */
   policy: () => PolicyHealth;
+  /** Service orders, newest first (policy/service-orders.ts). */
+  orders: (filter: OrderFilter) => OrderView[];
   /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
   deployPolicies: (nodes: unknown[]) => { version: number };
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
@@ -124,6 +128,9 @@ export class GatewayBackend implements ApiBackend {
     return rows.reverse().map(eventView);
   }
 
+  orders(f: OrderFilter): OrderView[] {
+    return this.d.orders(f);
+  }
 
   metrics(): MetricsRegistry {
     return this.d.metrics;
