@@ -73,12 +73,22 @@ export class CompileScope {
    * it is left out, so adding an unrelated device never breaks a policy; a
    * glob that selects none is a problem of the node (docs/policies.md).
    */
-  select(nodeId: string, glob: string, point: string, has: (device: string) => boolean = (d) => this.pointOf(d, point) !== undefined): string[] {
+  select(
+    nodeId: string,
+    glob: string,
+    point: string,
+    has: (device: string) => boolean = (d) => this.pointOf(d, point) !== undefined,
+  ): string[] {
     const matched = matchDevices(glob, this.deviceIds);
     const selected = matched.filter(has);
     if (selected.length === 0) {
       const some = `${matched.slice(0, 5).join(', ')}${matched.length > 5 ? ', …' : ''}`;
-      this.fail(nodeId, matched.length === 0 ? `devices "${glob}" match no configured device` : `devices "${glob}" select no device with point "${point}" (matched: ${some})`);
+      this.fail(
+        nodeId,
+        matched.length === 0
+          ? `devices "${glob}" match no configured device`
+          : `devices "${glob}" select no device with point "${point}" (matched: ${some})`,
+      );
     }
     return selected;
   }
