@@ -23,6 +23,10 @@ ledger:                      # money, not readings: see docs/ledger.md
   commitMs: 5000             # commit cadence; events, vouchers and credit crossings commit at once
   history: off               # or { every: 1m, maxBytes: 200MB }: downsampled reading history
 
+# policy:
+#   hostNodes: false         # true loads Node-RED's exec/function/file/network nodes: the editor
+#                            # password then runs code as the gateway's user (docs/policies.md)
+
 # mqtt:                      # optional northbound uplink (store-and-forward)
 #   url: mqtt://127.0.0.1:1883
 #   topicPrefix: m2m

@@ -20,6 +20,7 @@ import {
   deviceSchema,
   gatewaySchema,
   httpSchema,
+  policySchema,
   KNOWN_KEYS,
   LINK_TYPES,
   linkSchema,
@@ -250,6 +251,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
 
   const gateway = part(gatewaySchema, raw.gateway);
   const http = part(httpSchema, raw.http);
+  const policy = part(policySchema, raw.policy);
   const mqtt = raw.mqtt === undefined ? undefined : part(mqttSchema, raw.mqtt);
   const settlement = raw.settlement === undefined ? undefined : part(settlementSchema, raw.settlement);
   const ledger = part(ledgerSchema, raw.ledger);
@@ -279,7 +281,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   if (mqtt?.passwordFile !== undefined && mqtt.username === undefined) {
     issues.push({ at: ['mqtt', 'passwordFile'], message: 'a password needs mqtt.username as well' });
   }
-  if (issues.length > 0 || !gateway || !http || !ledger || (raw.mqtt !== undefined && !mqtt)) return { issues };
+  if (issues.length > 0 || !gateway || !http || !ledger || !policy || (raw.mqtt !== undefined && !mqtt)) return { issues };
   const gatewayId = gateway.id ?? os.hostname();
   const config: LoadedConfig = {
     version: 1,
@@ -296,6 +298,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       checkpointMs: ledger.checkpointMs,
       history: typeof ledger.history === 'object' ? { everyMs: durationMs(ledger.history.every), maxBytes: sizeBytes(ledger.history.maxBytes) } : null,
     },
+    policy: { hostNodes: policy.hostNodes },
     ...(mqtt
       ? {
           mqtt: {

@@ -249,6 +249,16 @@ const httpObject = z.strictObject({
 });
 export const httpSchema = httpObject.prefault({});
 
+/** What the policy editor may do beyond the m2m-* nodes (docs/policies.md "Who may edit policies"). */
+const policyObject = z.strictObject({
+  hostNodes: z.boolean().default(false).meta({
+    description:
+      "load Node-RED's host-access nodes (exec, function, file, watch, tcp, udp, http, websocket, mqtt): " +
+      "whoever has the editor password can then run code and reach files and the network as the gateway's user",
+  }),
+});
+export const policySchema = policyObject.prefault({});
+
 export const mqttSchema = z.strictObject({
   url: z.string().regex(MQTT_URL_PATTERN, { error: 'expected a broker URL like "mqtt://127.0.0.1:1883"' }),
   topicPrefix: z
@@ -295,6 +305,7 @@ export const configSchema = z
     gateway: gatewaySchema,
     http: httpSchema,
     ledger: ledgerSchema,
+    policy: policySchema,
     mqtt: mqttSchema.optional(),
     settlement: settlementSchema.optional(),
     links: z.array(linkSchema).default([]),
@@ -305,7 +316,7 @@ export const configSchema = z
 /** Every key the schema knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
   ...new Set(
-    [configSchema, gatewayObject, httpObject, ledgerObject, historySchema, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
+    [configSchema, gatewayObject, httpObject, ledgerObject, historySchema, policyObject, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
       Object.keys(o.shape),
     ),
   ),
@@ -350,6 +361,7 @@ export interface LoadedConfig {
   http: { host: string; port: number; editor: boolean };
   /** Durations in ms, sizes in bytes; history null when off. */
   ledger: { commitMs: number; checkpointMs: number; history: { everyMs: number; maxBytes: number } | null };
+  policy: { hostNodes: boolean };
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */

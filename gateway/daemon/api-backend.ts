@@ -16,7 +16,10 @@ import type {
   EventView,
   HealthView,
   LedgerFilter,
+  PolicyHealth,
   LedgerRow,
+  OrderFilter,
+  OrderView,
   PointValue,
   Voucher,
   VoucherFilter,
@@ -41,6 +44,10 @@ export interface GatewayBackendDeps {
   metrics: MetricsRegistry;
   events: EventBus;
   stopping: () => boolean;
+  /** The policies in force (PolicyService), shown by /api/health. */
+  policy: () => PolicyHealth;
+  /** Service orders, newest first (policy/service-orders.ts). */
+  orders: (filter: OrderFilter) => OrderView[];
   /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
   deployPolicies: (nodes: unknown[]) => { version: number };
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
@@ -58,7 +65,7 @@ export class GatewayBackend implements ApiBackend {
   health(): HealthView {
     const links = this.d.linkStates();
     const status = this.d.stopping() ? 'stopping' : links.every((l) => l.state === 'up') ? 'ok' : 'degraded';
-    return { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links };
+    return { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links, policy: this.d.policy() };
   }
 
   devices() {
@@ -121,6 +128,9 @@ export class GatewayBackend implements ApiBackend {
     return rows.reverse().map(eventView);
   }
 
+  orders(f: OrderFilter): OrderView[] {
+    return this.d.orders(f);
+  }
 
   metrics(): MetricsRegistry {
     return this.d.metrics;
