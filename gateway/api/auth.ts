@@ -15,10 +15,11 @@ import type { BuyerGrant } from '../market/marketplace';
 
 export type { BuyerGrant };
 
-export type Principal = { kind: 'admin' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] };
+/** The admin; a data buyer (§7) scoped to what it bought; a payee (docs/settlement.md) that reads only its own channels' vouchers. */
+export type Principal = { kind: 'admin' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] } | { kind: 'payee'; account: string };
 
-/** Who may call a route: anyone, the admin only, or any valid token (admin or buyer). */
-export type Access = 'open' | 'admin' | 'authenticated';
+/** Who may call a route: anyone, the admin only, the admin or a payee (answers cut to its channels), or any valid token. */
+export type Access = 'open' | 'admin' | 'payee' | 'authenticated';
 
 export interface TokenResolver {
   /** The principal of this token, or null for an unknown token. */
@@ -98,5 +99,8 @@ export async function authenticate(tokens: TokenResolver, token: string | null |
 export function authorize(access: Access, principal: Principal): void {
   if (access === 'admin' && principal.kind !== 'admin') {
     throw new ForbiddenError('this route needs the admin token');
+  }
+  if (access === 'payee' && principal.kind !== 'admin' && principal.kind !== 'payee') {
+    throw new ForbiddenError('this route needs the admin token or a payee token');
   }
 }

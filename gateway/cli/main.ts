@@ -106,6 +106,7 @@ export function buildProgram(): Command {
     .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
     .option(...CONFIG_OPTION)
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
+    .option('--payee <account>', "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers")
     .action(action(tokenCommand));
 
   program
@@ -118,9 +119,11 @@ export function buildProgram(): Command {
   const ledger = program.command('ledger').description('ledger tools');
   ledger
     .command('verify')
-    .description('check the ledger hash chain and totals (exit 0 valid, 1 invalid)')
+    .description("check the ledger hash chain and totals, and that every voucher's ledgerHead is in the chain (exit 0 valid, 1 invalid, 2 unreadable checkpoint file)")
     .option(...CONFIG_OPTION)
     .option('--db <file>', 'a ledger.db file or data dir instead of the config\'s dataDir')
+    .option('--checkpoint <file>', 'also check the ledger extends the signed checkpoint(s) in this file (one, or a list as GET /api/checkpoints gives)')
+    .option('--key <base64url>', "require the checkpoints to be signed by this gateway key")
     .action(action(ledgerVerifyCommand));
 
   for (const c of program.commands) {

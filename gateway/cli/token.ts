@@ -11,13 +11,21 @@ import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
-export async function tokenCommand(opts: { config?: string; buyer?: string }): Promise<number> {
-  if (opts.buyer !== undefined && !isBuyerAccount(opts.buyer)) {
-    const e = new CliUsageError('--buyer', `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
-    process.stderr.write(`error: ${e.message}\n(run with --help for usage)\n`);
-    return EXIT_CONFIG;
+export async function tokenCommand(opts: { config?: string; buyer?: string; payee?: string }): Promise<number> {
+  for (const [flag, v] of [['--buyer', opts.buyer], ['--payee', opts.payee]] as const) {
+    if (v !== undefined && !isBuyerAccount(v)) {
+      const e = new CliUsageError(flag, `"${v}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+      process.stderr.write(`error: ${e.message}\n(run with --help for usage)\n`);
+      return EXIT_CONFIG;
+    }
   }
   const cfg = loadConfig(configPath(opts));
+  if (opts.payee !== undefined) {
+    const { token, created } = ensureBuyerToken(cfg.gateway.dataDir, opts.payee, new Date(), 'payee');
+    if (created) process.stderr.write(`created a token for payee ${opts.payee}\n`);
+    process.stdout.write(`${token}\n`);
+    return EXIT_OK;
+  }
   if (opts.buyer !== undefined) {
     const { token, created } = ensureBuyerToken(cfg.gateway.dataDir, opts.buyer);
     if (created) process.stderr.write(`created a token for buyer ${opts.buyer}\n`);

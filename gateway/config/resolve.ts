@@ -30,6 +30,7 @@ import {
   NUMERIC_TYPES,
   pointSchema,
   settlementSchema,
+  ledgerSchema,
   type DevicePoint,
   type LinkConfig,
   type LinkType,
@@ -365,7 +366,26 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
           },
         }
       : {}),
-    ...(settlement ? { settlement: { threshold: normDecimal(settlement.threshold), intervalS: settlement.intervalS } } : {}),
+    ...(settlement
+      ? {
+          settlement: {
+            threshold: normDecimal(settlement.threshold),
+            intervalS: settlement.intervalS,
+            payees: Object.fromEntries(
+              Object.entries(settlement.payees).map(([id, p]) => [
+                id,
+                {
+                  pollMs: p.pollMs,
+                  ...(p.deposit !== undefined ? { deposit: normDecimal(p.deposit) } : {}),
+                  ...(p.receivables !== undefined ? { receivables: p.receivables.replace(/\/+$/, '') } : {}),
+                  ...(p.tokenFile !== undefined ? { tokenFile: path.resolve(baseDir, p.tokenFile) } : {}),
+                },
+              ]),
+            ),
+          },
+        }
+      : {}),
+    ledger: { checkpointMs: part(ledgerSchema, raw.ledger ?? {})?.checkpointMs ?? 60_000 },
     links: links as LinkConfig[],
     devices: devices as LoadedDevice[],
     configFile,

@@ -20,7 +20,7 @@
  * `m2m_mqtt_dropped_total` and logged), never blocks.
  */
 import { connect, type MqttClient } from 'mqtt';
-import type { EventBus, EventView, ReadingMessage, Voucher } from '../events';
+import type { CheckpointView, EventBus, EventView, ReadingMessage, Voucher } from '../events';
 import type { Counter, MetricsRegistry } from '../base/metrics';
 import type { MqttConfig } from '../config/schema';
 import type { Logger } from '../base/log';
@@ -29,6 +29,7 @@ import { readPasswordFile } from './credentials';
 import {
   type QueuedMessage,
   UplinkTopics,
+  checkpointMessage,
   eventMessage,
   readingMessage,
   statusPayload,
@@ -97,6 +98,7 @@ export class MqttUplink {
     reading: (m: ReadingMessage) => this.publishReading(m),
     event: (e: EventView) => this.publishEvent(e),
     voucher: (v: Voucher) => this.publishVoucher(v),
+    checkpoint: (c: CheckpointView) => this.enqueue(checkpointMessage(this.topics, this.opts.gatewayId, c)),
   };
   private readonly m: { published?: Counter; dropped?: Counter } = {};
   private idleWaiters: Array<() => void> = [];
@@ -142,6 +144,7 @@ export class MqttUplink {
       stream.on('reading', this.listeners.reading);
       stream.on('event', this.listeners.event);
       stream.on('voucher', this.listeners.voucher);
+      stream.on('checkpoint', this.listeners.checkpoint);
     }
     this.connect();
     return this;
@@ -159,6 +162,7 @@ export class MqttUplink {
       this.stream.off('reading', this.listeners.reading);
       this.stream.off('event', this.listeners.event);
       this.stream.off('voucher', this.listeners.voucher);
+      this.stream.off('checkpoint', this.listeners.checkpoint);
       this.stream = null;
     }
     if (this.timer) clearTimeout(this.timer);
