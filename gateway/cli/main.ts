@@ -18,6 +18,8 @@ import { scanCommand } from './scan';
 import { startCommand } from './start';
 import { tokenCommand } from './token';
 import { verifyCommand } from './verify';
+import { buyCommand } from './buy';
+import { collectCommand } from './collect';
 
 const EXIT_HELP = `
 Exit codes: 0 ok, 1 invalid (verify commands), 2 bad configuration or usage, 3 runtime failure.
@@ -115,6 +117,27 @@ export function buildProgram(): Command {
     .argument('<voucher.json>', 'a voucher as /api/vouchers, MQTT or the stream gives it, or an array of them')
     .option('--key <base64url>', 'require this payer key (base64url of the raw 32-byte ed25519 public key)')
     .action(action((file: string, opts: { key?: string }) => verifyCommand(file, opts)));
+
+  program
+    .command('buy')
+    .description('reference data-buyer client: receive the readings offered to you and pay for them with vouchers signed by your own key')
+    .requiredOption('--url <url>', "the seller gateway's API, e.g. http://127.0.0.1:8080")
+    .requiredOption('-a, --account <id>', 'your buyer account (the payer of your vouchers)')
+    .option('--token <token>', 'your buyer token (m2m-gateway token --buyer ID on the seller)')
+    .option('--token-file <file>', 'a file holding the buyer token')
+    .option('-d, --dir <dir>', 'your own folder: keys/<account>.key (0600) and vouchers.json', './m2m-buyer')
+    .option('--deposit <amount>', 'the cap of your channel: you never pay more', '10')
+    .option('--currency <code>', 'the currency of your vouchers (the seller\'s)', 'NOK')
+    .option('--devices <globs>', 'only these devices (comma-separated globs)')
+    .option('-n, --readings <n>', 'exit after this many readings')
+    .option('-q, --quiet', 'do not print the readings')
+    .action(action(buyCommand));
+
+  program
+    .command('collect')
+    .description("the payee's side: pull/subscribe vouchers from gateways, verify and keep them, serve GET /api/receivables")
+    .requiredOption('-c, --config <file>', 'the collector config file (docs/settlement.md, "Payees collect")')
+    .action(action(collectCommand));
 
   const ledger = program.command('ledger').description('ledger tools');
   ledger
