@@ -371,7 +371,10 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
           settlement: {
             threshold: normDecimal(settlement.threshold),
             intervalS: settlement.intervalS,
-            payees: Object.fromEntries(
+            ...(Object.keys(settlement.payees).length === 0
+              ? {}
+              : {
+                  payees: Object.fromEntries(
               Object.entries(settlement.payees).map(([id, p]) => [
                 id,
                 {
@@ -381,7 +384,8 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
                   ...(p.tokenFile !== undefined ? { tokenFile: path.resolve(baseDir, p.tokenFile) } : {}),
                 },
               ]),
-            ),
+                  ),
+                }),
           },
         }
       : {}),

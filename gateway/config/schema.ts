@@ -329,7 +329,7 @@ export interface LoadedConfig {
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */
-  settlement?: { threshold: string; intervalS: number; payees: Record<string, PayeeSettlement> };
+  settlement?: { threshold: string; intervalS: number; payees?: Record<string, PayeeSettlement> };
   ledger: { checkpointMs: number };
   links: LinkConfig[];
   devices: LoadedDevice[];

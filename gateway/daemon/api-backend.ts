@@ -108,8 +108,8 @@ export class GatewayBackend implements ApiBackend {
       id: a.account,
       unsettled: formatMoney(a.unsettledNano),
       vouchered: formatMoney(a.voucheredNano),
-      received: formatMoney(this.s?.payments.receivedBy(a.account) ?? 0n),
       currency: this.d.currency,
+      ...this.receivedField(this.s?.payments.receivedBy(a.account) ?? 0n),
     }));
   }
 
@@ -125,7 +125,7 @@ export class GatewayBackend implements ApiBackend {
         accrued: formatMoney(c.accruedNano),
         vouchered: formatMoney(received?.voucher !== undefined ? received.amountNano : c.voucheredNano),
         lastSeq: received?.voucher !== undefined ? received.seq : c.lastSeq,
-        received: formatMoney(received?.amountNano ?? 0n),
+        ...this.receivedField(received?.amountNano ?? 0n),
       };
       if (bill?.deposit) v.deposit = bill.deposit;
       else if (deposit !== undefined) v.deposit = formatMoney(deposit);
@@ -143,6 +143,11 @@ export class GatewayBackend implements ApiBackend {
       .filter((v) => (f.channel === undefined || v.channel === f.channel) && (f.since === undefined || Date.parse(v.issuedAt) >= f.since))
       .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.seq - b.seq));
     return [...issued, ...received];
+  }
+
+  /** `received` is shown once a payee has received something. */
+  private receivedField(nano: bigint): { received?: string } {
+    return nano > 0n ? { received: formatMoney(nano) } : {};
   }
 
   checkpoints(): object[] {

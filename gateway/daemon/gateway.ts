@@ -192,7 +192,7 @@ export class Gateway {
     });
     this.payeeSync = config.settlement
       ? new PayeeSync({
-          payees: config.settlement.payees,
+          payees: config.settlement.payees ?? {},
           operates: (a) => operated.has(a),
           ledger: this.ledger,
           payments: this.payments,
