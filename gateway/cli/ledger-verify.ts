@@ -60,11 +60,6 @@ export async function ledgerVerifyCommand(opts: LedgerVerifyOptions): Promise<nu
 function anchorProblems(db: string, checkpoints: unknown[], key: string | undefined): string | null {
   const chain = openChainReader(db);
   try {
-    for (const v of chain.vouchers()) {
-      const at = chain.seqOf(v.ledgerHead);
-      if (at === undefined) return `voucher ${v.channel} #${v.seq}: its ledgerHead ${v.ledgerHead} is not in the chain`;
-      if (at >= v.batchSeq) return `voucher ${v.channel} #${v.seq}: its ledgerHead is batch ${at}, not one before the batch ${v.batchSeq} that holds it`;
-    }
     for (const [i, value] of checkpoints.entries()) {
       const c = checkCheckpoint(value, key);
       if (!c.ok) return `checkpoint [${i}]: ${c.reason}`;
@@ -72,6 +67,11 @@ function anchorProblems(db: string, checkpoints: unknown[], key: string | undefi
       const hash = chain.hashAt(cp.seq);
       if (hash === undefined) return `the ledger does not extend checkpoint seq ${cp.seq} of ${cp.at}: it ends at batch ${chain.headSeq()} (rolled back to an older copy?)`;
       if (hash !== cp.head) return `the ledger does not extend checkpoint seq ${cp.seq} of ${cp.at}: batch ${cp.seq} has hash ${hash}, the checkpoint signed ${cp.head} (rewritten?)`;
+    }
+    for (const v of chain.vouchers()) {
+      const at = chain.seqOf(v.ledgerHead);
+      if (at === undefined) return `voucher ${v.channel} #${v.seq}: its ledgerHead ${v.ledgerHead} is not in the chain`;
+      if (at >= v.batchSeq) return `voucher ${v.channel} #${v.seq}: its ledgerHead is batch ${at}, not one before the batch ${v.batchSeq} that holds it`;
     }
     return null;
   } finally {
