@@ -133,7 +133,7 @@ export async function startCollector(cfg: CollectConfig, log: Logger, opts: { po
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== 'GET') return send(405, { error: { code: 'GW_ERR_METHOD', message: 'GET only' } });
+    if (req.method !== 'GET') return send(405, { error: { code: 'GW_ERR_METHOD_NOT_ALLOWED', message: 'GET only' } });
     if (url.pathname === '/api/health') return send(200, { status: 'ok', payees: cfg.payees, receivables: store.receivables().length });
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const ok = auth !== undefined && crypto.timingSafeEqual(crypto.createHash('sha256').update(auth).digest(), crypto.createHash('sha256').update(token).digest());

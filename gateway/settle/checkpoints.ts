@@ -98,7 +98,9 @@ export class Checkpointer {
     this.db.exec('CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, json TEXT NOT NULL)');
   }
 
+  /** Sign the head now (the state the gateway starts from), then every `everyMs`. */
   start(): void {
+    this.tick();
     this.timer = setInterval(() => this.tick(), this.d.everyMs);
     this.timer.unref();
   }
