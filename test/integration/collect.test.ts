@@ -31,6 +31,7 @@ import { ApiClient } from '../helper/gateway-api';
 import { GatewayProcess, killAllProcesses, requireBuild, runCli, waitFor } from '../helper/daemon-process';
 import { MosquittoBroker } from '../helper/mosquitto-broker';
 import { verifyWithPython } from '../helper/python-vouchers';
+import { connect, type MqttClient } from 'mqtt';
 
 jest.setTimeout(120_000);
 
@@ -41,6 +42,8 @@ describe('collectors of one payee agree with the payer through outages and kill 
   let ticker: NodeJS.Timeout | null = null;
   let water = 1000;
   const procs: Record<string, GatewayProcess> = {};
+  let watcher: MqttClient | null = null;
+  const checkpoints: Array<{ type: string; checkpoint: object }> = [];
   const ports: Record<string, number> = {};
 
   const file = (...p: string[]) => path.join(root, ...p);
@@ -116,6 +119,9 @@ devices:
     for (const n of ['a', 'b'] as const) fs.writeFileSync(file(`collect-${n}.yaml`), collectorYaml(n));
     await startCollector('a');
     await startCollector('b');
+    watcher = connect(broker.url, { reconnectPeriod: 200 });
+    watcher.on('message', (_t, p) => checkpoints.push(JSON.parse(p.toString()) as { type: string; checkpoint: object }));
+    await new Promise<void>((resolve) => watcher!.on('connect', () => watcher!.subscribe('m2m/purifier-gw/checkpoints', { qos: 1 }, () => resolve())));
     await startGateway();
     ticker = setInterval(() => {
       water += 7;
@@ -125,6 +131,7 @@ devices:
 
   afterAll(async () => {
     if (ticker) clearInterval(ticker);
+    watcher?.end(true);
     await killAllProcesses();
     await MosquittoBroker.stopAll();
     await bank?.close();
@@ -173,6 +180,11 @@ devices:
     expect(kept).toEqual(issued);
     expect(issued.map((v) => v.seq)).toEqual(issued.map((_, i) => i + 1));
     expect(verifyWithPython(issued)).toEqual({ status: 0, out: `ok ${issued.length}`, err: '' });
+
+    // The gateway's signed checkpoints went out on MQTT too (at each start).
+    expect(checkpoints.length).toBeGreaterThan(0);
+    expect(checkpoints[0]).toMatchObject({ type: 'checkpoint', gateway: 'purifier-gw', checkpoint: { gatewayId: 'purifier-gw' } });
+    expect(verifyWithPython(checkpoints.map((c) => c.checkpoint), 'gatewayKey')).toEqual({ status: 0, out: `ok ${checkpoints.length}`, err: '' });
 
     // Both members of the shared subscription took vouchers straight from the broker.
     for (const n of ['a', 'b'] as const) await procs[n]!.stop();
