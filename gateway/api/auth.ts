@@ -15,11 +15,15 @@ import type { BuyerGrant } from '../market/marketplace';
 
 export type { BuyerGrant };
 
-/** The admin; a data buyer (§7) scoped to what it bought; a payee (docs/settlement.md) that reads only its own channels' vouchers. */
-export type Principal = { kind: 'admin' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] } | { kind: 'payee'; account: string };
+/** The admin; a metrics reader; a data buyer (§7) scoped to what it bought; a payee (docs/settlement.md) that reads only its own channels' vouchers. */
+export type Principal = { kind: 'admin' } | { kind: 'metrics' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] } | { kind: 'payee'; account: string };
 
-/** Who may call a route: anyone, the admin only, the admin or a payee (answers cut to its channels), or any valid token. */
-export type Access = 'open' | 'admin' | 'payee' | 'authenticated';
+/**
+ * Who may call a route: anyone, the admin only, the admin or a metrics token
+ * (`/metrics`), the admin or a payee (answers cut to its channels), or the
+ * admin or a buyer. A metrics token opens nothing else.
+ */
+export type Access = 'open' | 'admin' | 'metrics' | 'payee' | 'authenticated';
 
 export interface TokenResolver {
   /** The principal of this token, or null for an unknown token. */
@@ -97,10 +101,12 @@ export async function authenticate(tokens: TokenResolver, token: string | null |
 
 /** Check a principal against a route's access level (403 when a buyer calls an admin route). */
 export function authorize(access: Access, principal: Principal): void {
-  if (access === 'admin' && principal.kind !== 'admin') {
-    throw new ForbiddenError('this route needs the admin token');
+  if (access === 'open' || principal.kind === 'admin') return;
+  if (principal.kind === 'metrics') {
+    if (access !== 'metrics') throw new ForbiddenError('a metrics token reads /metrics only');
+    return;
   }
-  if (access === 'payee' && principal.kind !== 'admin' && principal.kind !== 'payee') {
-    throw new ForbiddenError('this route needs the admin token or a payee token');
-  }
+  if (access === 'admin') throw new ForbiddenError('this route needs the admin token');
+  if (access === 'metrics') throw new ForbiddenError('this route needs the admin or a metrics token');
+  if (access === 'payee' && principal.kind !== 'payee') throw new ForbiddenError('this route needs the admin token or a payee token');
 }

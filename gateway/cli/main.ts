@@ -109,6 +109,7 @@ export function buildProgram(): Command {
     .option(...CONFIG_OPTION)
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
     .option('--payee <account>', "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers")
+    .option('--metrics', 'print the read-only metrics token for Prometheus instead (created in <dataDir>/metrics-token on first call)')
     .action(action(tokenCommand));
 
   program

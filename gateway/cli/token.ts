@@ -1,17 +1,20 @@
 /**
  * `m2m-gateway token`: print the admin API token (generated at first start),
- * or with `--buyer <account>` the API token of a data buyer (DESIGN.md §7),
- * created in `<dataDir>/buyers.json` on first call. The running daemon picks
- * up a new buyer token without a restart.
+ * or with `--buyer <account>` the API token of a data buyer (docs/marketplace.md),
+ * created in `<dataDir>/buyers.json` on first call, or with `--metrics` the
+ * read-only token for Prometheus (`<dataDir>/metrics-token`), or with
+ * `--payee <account>` a payee's token (`<dataDir>/payees.json`). The running
+ * daemon picks up new buyer and metrics tokens without a restart.
  */
 import { loadConfig } from '../config/load';
 import { loadOrCreateSecrets } from '../api/secrets';
 import { ensureBuyerToken, isBuyerAccount } from '../api/buyer-tokens';
+import { ensureMetricsToken } from '../api/metrics-token';
 import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
-export async function tokenCommand(opts: { config?: string; buyer?: string; payee?: string }): Promise<number> {
+export async function tokenCommand(opts: { config?: string; buyer?: string; payee?: string; metrics?: boolean }): Promise<number> {
   for (const [flag, v] of [['--buyer', opts.buyer], ['--payee', opts.payee]] as const) {
     if (v !== undefined && !isBuyerAccount(v)) {
       const e = new CliUsageError(flag, `"${v}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
@@ -19,10 +22,20 @@ export async function tokenCommand(opts: { config?: string; buyer?: string; paye
       return EXIT_CONFIG;
     }
   }
+  if ([opts.buyer !== undefined, opts.payee !== undefined, opts.metrics === true].filter(Boolean).length > 1) {
+    process.stderr.write('error: --buyer, --payee and --metrics mint different tokens: give one\n(run with --help for usage)\n');
+    return EXIT_CONFIG;
+  }
   const cfg = loadConfig(configPath(opts));
   if (opts.payee !== undefined) {
     const { token, created } = ensureBuyerToken(cfg.gateway.dataDir, opts.payee, new Date(), 'payee');
     if (created) process.stderr.write(`created a token for payee ${opts.payee}\n`);
+    process.stdout.write(`${token}\n`);
+    return EXIT_OK;
+  }
+  if (opts.metrics) {
+    const { token, created } = ensureMetricsToken(cfg.gateway.dataDir);
+    if (created) process.stderr.write('created the metrics token (reads /metrics only)\n');
     process.stdout.write(`${token}\n`);
     return EXIT_OK;
   }
