@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../base/log';
+import type { CheckpointView } from '../events';
 import { touchPrivateFile } from '../base/private-files';
 import type { LedgerHead } from '../ledger/store';
 import { canonicalJson } from './canonical-json';
@@ -29,15 +30,8 @@ import { fromBase64Url, publicKeyFromRaw, type PayerKey } from './keys';
 
 export const CHECKPOINTS_FILE = 'checkpoints.db';
 
-export interface SignedCheckpoint {
-  v: 1;
-  gatewayId: string;
-  seq: number;
-  head: string;
-  at: string;
-  gatewayKey: string;
-  sig: string;
-}
+/** The checkpoint as it travels (events.ts names the shape for the bus). */
+export type SignedCheckpoint = CheckpointView;
 
 const FIELDS = ['v', 'gatewayId', 'seq', 'head', 'at', 'gatewayKey', 'sig'] as const;
 

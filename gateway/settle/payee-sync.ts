@@ -22,21 +22,12 @@ import { formatMoney, parseDecimal, MONEY_FRAC } from '../base/decimal';
 import type { Logger } from '../base/log';
 import type { PayeeSettlement } from '../config/schema';
 import type { LedgerEvent, LedgerStore } from '../ledger/store';
+import type { Receivable } from './collector-store';
 import type { PaymentsIn } from './payments-in';
 import type { SettleGate } from './voucher-issuer';
 
 export const SETTLE_RESYNC = 'settle-resync';
 const AMOUNT = /^(?:0|[1-9]\d*)\.\d{9}$/;
-
-export interface Receivable {
-  channel: string;
-  payer: string;
-  payee: string;
-  seq: number;
-  amount: string;
-  currency: string;
-  receivedAt: string;
-}
 
 export interface PayeeSyncDeps {
   payees: Record<string, PayeeSettlement>;

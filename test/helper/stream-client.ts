@@ -40,6 +40,15 @@ export class StreamClient {
     this.send(m);
     return this.next(type, n);
   }
+  /** Every message the server sent before this has arrived. */
+  async sync(): Promise<void> {
+    const n = this.messages.length;
+    this.send({ type: 'ping' });
+    await this.next('pong', n);
+  }
+  readings(): Array<{ device: string; points: Record<string, unknown> }> {
+    return this.messages.filter((m) => m.type === 'reading') as unknown as Array<{ device: string; points: Record<string, unknown> }>;
+  }
   count(type: string): number {
     return this.messages.filter((m) => m.type === type).length;
   }
