@@ -23,12 +23,13 @@ import { signVoucher, type SignedVoucher } from '../../gateway/settle/voucher';
 import { ApiClient } from '../helper/gateway-api';
 import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
 import { StreamClient, type Msg } from '../helper/stream-client';
+import { requireBuild, runCli } from '../helper/daemon-process';
 
 jest.setTimeout(30_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'market' },
-  { id: 'o1', type: 'm2m-offer', z: 't', name: 'hardness', devices: 'purifier-1', point: 'hardness', price: '0.01', credit: '0.05', buyers: ['lab-1', 'lab-2', 'lab-3'], wires: [] },
+  { id: 'o1', type: 'm2m-offer', z: 't', name: 'hardness', devices: 'purifier-1', point: 'hardness', price: '0.01', credit: '0.05', buyers: ['lab-1', 'lab-2', 'lab-3', 'lab-4'], wires: [] },
 ];
 const HEAD = 'ab'.repeat(32);
 
@@ -65,7 +66,7 @@ devices:
       - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
 `,
       beforeStart: (d) => {
-        for (const b of ['lab-1', 'lab-2', 'lab-3']) tokens[b] = ensureBuyerToken(d, b).token;
+        for (const b of ['lab-1', 'lab-2', 'lab-3', 'lab-4']) tokens[b] = ensureBuyerToken(d, b).token;
       },
     });
     gw = rig.gw!;
@@ -102,6 +103,27 @@ devices:
     expect(listed.every((v) => v.payerKey === client.publicKey)).toBe(true);
     expect(listed).toEqual(client.vouchers('lab-1>purifier-1').slice(0, listed.length));
     expect(accepted).toMatchObject({ vouchered: listed.at(-1)!.amount, received: listed.at(-1)!.amount, deposit: '100.000000000' });
+  });
+
+  test('the built `m2m-gateway buy` prints the readings, pays with its own key and exits after -n readings', async () => {
+    requireBuild();
+    const dir = path.join(buyersRoot, 'lab-4');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'token'), tokens['lab-4']!, { mode: 0o600 });
+    const r = await runCli(['buy', '--url', gw.apiUrl, '--account', 'lab-4', '--token-file', path.join(dir, 'token'), '--dir', dir, '--deposit', '1', '-n', '8'], { timeoutMs: 20_000 });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { device: string; points: Record<string, unknown> });
+    expect(lines.length).toBeGreaterThanOrEqual(8);
+    expect(lines.every((l) => l.device === 'purifier-1' && Object.keys(l.points).join() === 'hardness')).toBe(true);
+    expect(r.stderr).toMatch(/buyer lab-4: key [A-Za-z0-9_-]{43}/);
+    const mine = JSON.parse(fs.readFileSync(path.join(dir, 'vouchers.json'), 'utf8')) as { vouchers: Record<string, SignedVoucher[]> };
+    const signed = mine.vouchers['lab-4>purifier-1']!;
+    expect(signed.length).toBeGreaterThan(0);
+    const listed = await admin.get<Voucher[]>('/api/vouchers?channel=lab-4%3Epurifier-1');
+    expect(listed.length).toBeGreaterThan(0);
+    expect(signed.slice(0, listed.length)).toEqual(listed);
+    // The seller's key folder holds only its own keys (the gateway's, and its device account's once it signs).
+    expect(fs.readdirSync(path.join(rig!.dir, 'keys')).filter((f) => !['gateway.key', 'purifier-1.key'].includes(f))).toEqual([]);
   });
 
   test('forged, skipped, repeated, lowered and over-the-cap vouchers are refused, and each pauses the buyer\'s deliveries', async () => {
