@@ -204,6 +204,7 @@ export class Gateway {
           record: (events) => this.metering.addEvents(events),
           log: log.child({ part: 'settle' }),
           onSynced: () => this.metering.requestSettlement(),
+          ownKey: (a) => this.keys.publicKeyOf(a),
         })
       : null;
     this.settlement = config.settlement
@@ -247,6 +248,11 @@ export class Gateway {
       gw.mqttUplink = config.mqtt
         ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
         : null;
+      if (gw.mqttUplink && gw.payeeSync) {
+        const sync = gw.payeeSync;
+        sync.expectOwnVouchers();
+        gw.mqttUplink.watchPublishedVouchers((v) => sync.ownVoucher(v), () => sync.ownVouchersRead());
+      }
       gw.payments.load(gw.ledger);
       gw.payments.start();
       gw.buyerPayments.start();

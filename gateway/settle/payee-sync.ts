@@ -14,8 +14,11 @@
  *     ledger's, the channel continues from it (`floor`), and a
  *     `settle-resync` event, the health answer and the log say so.
  *
- * Payees without a `receivables` URL are not asked: their channels settle
- * at once and a restore cannot be detected for them.
+ * With an MQTT uplink the gateway also reads back its own last published
+ * voucher per channel (retained on `…/vouchers/<channel>`, signed by its own
+ * key) before any channel settles, and continues after it in the same way.
+ * Payees without a `receivables` URL are not asked; without MQTT either, a
+ * restore cannot be detected for their channels.
  */
 import fs from 'node:fs';
 import { formatMoney, parseDecimal, MONEY_FRAC } from '../base/decimal';
@@ -24,6 +27,7 @@ import type { PayeeSettlement } from '../config/schema';
 import type { LedgerEvent, LedgerStore } from '../ledger/store';
 import type { Receivable } from './collector-store';
 import type { PaymentsIn } from './payments-in';
+import { checkVoucher } from './voucher-check';
 import type { SettleGate } from './voucher-issuer';
 
 export const SETTLE_RESYNC = 'settle-resync';
@@ -40,7 +44,12 @@ export interface PayeeSyncDeps {
   log: Logger;
   /** Called after each successful answer (the issuer may now settle). */
   onSynced?: () => void;
+  /** The public key this gateway signs an operated account's vouchers with (null: none). */
+  ownKey?: (account: string) => string | null;
 }
+
+/** What the health answer calls the wait for the gateway's own retained vouchers. */
+export const OWN_VOUCHERS = 'mqtt:own-vouchers';
 
 export class PayeeSync implements SettleGate {
   private readonly synced = new Set<string>();
@@ -49,8 +58,42 @@ export class PayeeSync implements SettleGate {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly failing = new Set<string>();
   private stopped = false;
+  private ownPending = false;
 
   constructor(private readonly d: PayeeSyncDeps) {}
+
+  /** Hold every channel until the gateway's own retained vouchers were read back (MQTT uplink). */
+  expectOwnVouchers(): void {
+    this.ownPending = true;
+    this.d.log.info('settlement waits for the last vouchers published on MQTT (restore safety)');
+  }
+
+  /** One of this gateway's own retained vouchers, read back from the broker. */
+  ownVoucher(value: unknown): void {
+    const r = checkVoucher(value);
+    if (!r.ok || !this.d.operates(r.voucher.payer)) return;
+    const v = r.voucher;
+    if (this.d.ownKey?.(v.payer) !== v.payerKey || v.currency !== this.d.currency) return; // only what this gateway signed
+    const lastSeq = this.d.ledger.channels().find((c) => c.channel === v.channel)?.lastSeq ?? 0;
+    if (v.seq > lastSeq) this.raiseFloor(v.channel, v.payer, v.seq, parseDecimal(v.amount, MONEY_FRAC), lastSeq, 'mqtt');
+  }
+
+  ownVouchersRead(): void {
+    if (!this.ownPending) return;
+    this.ownPending = false;
+    this.d.log.info('own published vouchers read back from MQTT');
+    this.d.onSynced?.();
+  }
+
+  private raiseFloor(channel: string, payer: string, seq: number, amountNano: bigint, ledgerSeq: number, source: string): void {
+    const floor = this.floors.get(channel);
+    if (floor && seq <= floor.seq) return;
+    this.floors.set(channel, { seq, amountNano });
+    this.restored.add(channel);
+    const detail = { channel, publishedSeq: seq, publishedAmount: formatMoney(amountNano), ledgerSeq, source };
+    this.d.record([{ kind: SETTLE_RESYNC, account: payer, tsMs: Date.now(), detail }]);
+    this.d.log.warn(detail, 'a voucher seq beyond this ledger was published (restored from a backup?): the channel continues after it');
+  }
 
   private payeeOf(channel: string): string {
     return channel.slice(channel.indexOf('>') + 1);
@@ -61,6 +104,7 @@ export class PayeeSync implements SettleGate {
   }
 
   ready(channel: string): boolean {
+    if (this.ownPending) return false;
     const payee = this.payeeOf(channel);
     return !this.asked(payee) || this.synced.has(payee);
   }
@@ -72,6 +116,7 @@ export class PayeeSync implements SettleGate {
   /** For GET /api/health. */
   health(): { state: 'ok' | 'resyncing'; resyncing: string[]; restored: string[] } {
     const resyncing = Object.keys(this.d.payees).filter((p) => this.asked(p) && !this.synced.has(p));
+    if (this.ownPending) resyncing.push(OWN_VOUCHERS);
     return { state: resyncing.length > 0 ? 'resyncing' : 'ok', resyncing, restored: [...this.restored].sort() };
   }
 
@@ -132,13 +177,7 @@ export class PayeeSync implements SettleGate {
       const floor = this.floors.get(r.channel);
       if (r.seq > lastSeq) {
         // The payee holds a voucher this ledger does not: it was restored from an older copy.
-        if (!floor || r.seq > floor.seq) {
-          this.floors.set(r.channel, { seq: r.seq, amountNano });
-          this.restored.add(r.channel);
-          const detail = { channel: r.channel, publishedSeq: r.seq, publishedAmount: r.amount, ledgerSeq: lastSeq };
-          this.d.record([{ kind: SETTLE_RESYNC, account: r.payer, tsMs: Date.now(), detail }]);
-          this.d.log.warn(detail, 'the payee holds a voucher seq beyond this ledger (restored from a backup?): the channel continues after it');
-        }
+        this.raiseFloor(r.channel, r.payer, r.seq, amountNano, lastSeq, 'receivables');
       } else {
         const mine = this.d.ledger.vouchers(r.channel, r.seq - 1)[0];
         if (!mine || mine.seq !== r.seq || mine.amountNano !== amountNano) {

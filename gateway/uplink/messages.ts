@@ -3,7 +3,8 @@
  *
  *   <prefix>/<gatewayId>/readings/<device>   {"seq","type":"reading","gateway","device","at","points"}
  *   <prefix>/<gatewayId>/events              {"seq","type":"event","gateway",...EventView}
- *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}
+ *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}  (retained:
+ *                                            the last voucher published per channel, read back after a restore)
  *   <prefix>/<gatewayId>/checkpoints         {"seq","type":"checkpoint","gateway","checkpoint":{…signed}}
  *   <prefix>/<gatewayId>/status  (retained)  {"status":"online"|"offline","gateway","version","startedAt","at"}
  *
@@ -44,6 +45,10 @@ export class UplinkTopics {
   }
   get events(): string {
     return `${this.base}/events`;
+  }
+  /** Whether a topic is one of this gateway's voucher topics (published retained). */
+  isVoucher(topic: string): boolean {
+    return topic.startsWith(`${this.base}/vouchers/`);
   }
   vouchers(channel: string): string {
     return `${this.base}/vouchers/${topicLevel(channel)}`;

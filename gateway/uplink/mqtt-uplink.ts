@@ -285,7 +285,48 @@ export class MqttUplink {
     this.opts.log.info({ url: this.opts.url, queued: this.safeCount() }, 'MQTT uplink connected');
     // First on the connection, so it precedes the backlog.
     client.publish(this.topics.status, this.status('online'), { qos: 1, retain: true }, () => undefined);
+    this.readPublished(client);
     this.pump();
+  }
+
+  private publishedWatch: { onVoucher: (v: unknown) => void; onDone: () => void } | null = null;
+
+  /**
+   * Read this gateway's own retained vouchers back once (restore safety,
+   * docs/settlement.md): subscribe to `…/vouchers/+`, then to a barrier
+   * topic; the broker sends the retained messages of the first subscription
+   * before it acknowledges the second, so at that SUBACK every published
+   * channel has been seen. Then both are unsubscribed.
+   */
+  watchPublishedVouchers(onVoucher: (v: unknown) => void, onDone: () => void): void {
+    this.publishedWatch = { onVoucher, onDone };
+    if (this.client && this.ready) this.readPublished(this.client);
+  }
+
+  private readPublished(client: MqttClient): void {
+    const w = this.publishedWatch;
+    if (!w) return;
+    const filter = `${this.topics.base}/vouchers/+`;
+    const barrier = `${this.topics.base}/sync/${Math.random().toString(36).slice(2)}`;
+    const onMessage = (topic: string, payload: Buffer): void => {
+      if (!this.topics.isVoucher(topic)) return;
+      try {
+        w.onVoucher((JSON.parse(payload.toString('utf8')) as { voucher?: unknown }).voucher);
+      } catch {
+        // not ours to judge: the settle layer checks what it gets
+      }
+    };
+    client.on('message', onMessage);
+    client.subscribe(filter, { qos: 1 }, (err) => {
+      if (err || client !== this.client) return;
+      client.subscribe(barrier, { qos: 0 }, (err2) => {
+        if (err2 || client !== this.client || this.publishedWatch !== w) return;
+        client.removeListener('message', onMessage);
+        client.unsubscribe([filter, barrier]);
+        this.publishedWatch = null;
+        w.onDone();
+      });
+    });
   }
 
   private onClose(client: MqttClient, lastError: string | undefined): void {
@@ -333,7 +374,7 @@ export class MqttUplink {
       for (const e of batch) {
         this.cursor = e.seq;
         this.inFlight.add(e.seq);
-        client.publish(e.topic, wirePayload(e), { qos: 1 }, (err) => this.onAck(client, e.seq, err));
+        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isVoucher(e.topic) }, (err) => this.onAck(client, e.seq, err));
       }
     }
     this.checkIdle();
