@@ -107,6 +107,35 @@ export interface CheckpointView {
   sig: string;
 }
 
+/**
+ * A service order (docs/policies.md, "m2m-service-order") as the API, the
+ * uplink (`<prefix>/<gatewayId>/orders`) and the provider see it. Sent on
+ * the bus after every change of state, once the order store has it.
+ */
+export interface OrderView {
+  id: string;
+  gatewayId: string;
+  device: string;
+  point: string;
+  /** `below`, `above` or `predictDays`. */
+  reason: string;
+  /** The point's value when the order was opened (decimal string). */
+  value: string;
+  /** Days to empty when `reason` is `predictDays` (decimal string), else null. */
+  predictedDays: string | null;
+  state: 'open' | 'acked' | 'closed';
+  openedAt: string;
+  ackedAt: string | null;
+  closedAt: string | null;
+  /** The m2m-service-order node. */
+  policy: string;
+  provider: string[];
+  fee: string;
+  payee: string | null;
+  /** The fee was billed on close. */
+  billed: boolean;
+}
+
 /** What travels on the bus, by topic. */
 export interface StreamEvents {
   reading: [ReadingMessage];
@@ -114,6 +143,7 @@ export interface StreamEvents {
   voucher: [Voucher];
   bill: [BillView];
   checkpoint: [CheckpointView];
+  order: [OrderView];
 }
 
 /**

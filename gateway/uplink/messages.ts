@@ -6,6 +6,7 @@
  *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}  (retained:
  *                                            the last voucher published per channel, read back after a restore)
  *   <prefix>/<gatewayId>/checkpoints         {"seq","type":"checkpoint","gateway","checkpoint":{…signed}}
+ *   <prefix>/<gatewayId>/orders              {"seq","type":"order","gateway",...OrderView} on every change of state
  *   <prefix>/<gatewayId>/status  (retained)  {"status":"online"|"offline","gateway","version","startedAt","at"}
  *
  * Data messages are queued without `seq`; `wirePayload` puts the outbox seq in
@@ -13,7 +14,7 @@
  * has its own `seq` and a signature over its exact fields. Values are passed
  * through as the gateway made them: money and quantities are decimal strings.
  */
-import type { CheckpointView, EventView, ReadingMessage, Voucher } from '../events';
+import type { CheckpointView, EventView, OrderView, ReadingMessage, Voucher } from '../events';
 import type { OutboxEntry } from './outbox';
 
 export interface QueuedMessage {
@@ -56,6 +57,9 @@ export class UplinkTopics {
   get checkpoints(): string {
     return `${this.base}/checkpoints`;
   }
+  get orders(): string {
+    return `${this.base}/orders`;
+  }
   get status(): string {
     return `${this.base}/status`;
   }
@@ -75,6 +79,10 @@ export function voucherMessage(t: UplinkTopics, gateway: string, v: Voucher): Qu
 
 export function checkpointMessage(t: UplinkTopics, gateway: string, c: CheckpointView): QueuedMessage {
   return { topic: t.checkpoints, body: JSON.stringify({ type: 'checkpoint', gateway, checkpoint: c }) };
+}
+
+export function orderMessage(t: UplinkTopics, gateway: string, o: OrderView): QueuedMessage {
+  return { topic: t.orders, body: JSON.stringify({ type: 'order', gateway, ...o }) };
 }
 
 /** The bytes sent for an outbox entry: its body with `"seq"` as the first field. */
