@@ -25,6 +25,7 @@ import { createLogger, type Logger } from '../base/log';
 import { writePrivateFileAtomic } from '../base/private-files';
 import { parseCollectConfig, type CollectConfig } from '../config/collect-schema';
 import { CollectorStore, type Offered } from '../settle/collector-store';
+import { topicLevel } from '../uplink/messages';
 import { untilSignal } from './start';
 
 export interface CollectorHandle {
@@ -42,7 +43,6 @@ function loadToken(dataDir: string): { token: string; created: boolean } {
   return { token, created: true };
 }
 
-const level = (s: string) => s.replace(/[/+#\u0000]/g, '_');
 
 export async function startCollector(cfg: CollectConfig, log: Logger, opts: { port?: number; reconnectMs?: number } = {}): Promise<CollectorHandle> {
   const store = new CollectorStore(cfg.dataDir, new Set(cfg.payees), cfg.payers);
@@ -57,7 +57,7 @@ export async function startCollector(cfg: CollectConfig, log: Logger, opts: { po
     if (r.status === 'accepted') {
       log.info({ channel: r.voucher.channel, seq: r.voucher.seq, amount: r.voucher.amount, source }, 'voucher received');
       if (mqtt && gossipBase && source !== 'peer') {
-        mqtt.publish(`${gossipBase}/${level(r.voucher.channel)}`, JSON.stringify(r.voucher), { qos: 1, retain: true });
+        mqtt.publish(`${gossipBase}/${topicLevel(r.voucher.channel)}`, JSON.stringify(r.voucher), { qos: 1, retain: true });
       }
     } else if (r.status === 'double-issue') log.error({ source, reason: r.reason }, 'double-issue: two different vouchers carry one seq');
     else if (r.status === 'refused') log.warn({ source, field: r.field, reason: r.reason }, 'voucher refused');
