@@ -44,6 +44,18 @@ export interface HealthView {
   links: Array<{ id: string; state: LinkState }>;
   /** With settlement: 'resyncing' while channels wait for their payee after a start (docs/settlement.md). */
   settlement?: { state: 'ok' | 'resyncing'; resyncing: string[]; restored: string[] };
+  /**
+   * The policies in force: `version` of the active tables (0: none), `ok`
+   * false while flows.json is rejected (the previous version stays active),
+   * `error` naming each bad node (docs/policies.md).
+   */
+  policy?: PolicyHealth;
+}
+
+export interface PolicyHealth {
+  version: number;
+  ok: boolean;
+  error: string | null;
 }
 
 

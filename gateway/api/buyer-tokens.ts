@@ -5,9 +5,11 @@
  *   {"version":1,"buyers":{"lab-1":{"token":"…","createdAt":"2026-11-25T12:00:00.000Z"}}}
  *
  * `m2m-gateway token --buyer <account>` creates a buyer's token on first call
- * and prints the same one afterwards (`ensureBuyerToken`). The running daemon
- * sees new tokens without a restart: `buyerTokenResolver` re-reads the file
- * when its size, mtime or inode changed. A token resolves to a buyer
+ * and prints the same one afterwards (`ensureBuyerToken`); `--revoke` removes
+ * it (`revokeBuyerToken`). The running daemon sees new tokens without a
+ * restart: `buyerTokenResolver` re-reads the file when its size, mtime or
+ * inode changed, and `watchBuyers` tells it the moment the file is replaced
+ * so open streams of a revoked buyer are closed at once (docs/marketplace.md). A token resolves to a buyer
  * principal whose points are asked from the active policies at that moment
  * (the offers naming the account as a buyer).
  *
@@ -107,6 +109,48 @@ export function ensureBuyerToken(dataDir: string, account: string, now: Date = n
     writeBuyers(dataDir, buyers, party);
     return { token, created: true };
   });
+}
+
+/** Remove `account`'s token; false when it had none. Its open streams close when the daemon sees the file change. */
+export function revokeBuyerToken(dataDir: string, account: string): boolean {
+  if (!isBuyerAccount(account)) throw new SecretsError(`"${account}" is not a valid account id`);
+  if (!fs.existsSync(buyersPath(dataDir))) return false;
+  return withLock(dataDir, () => {
+    const buyers = readBuyers(dataDir);
+    if (!buyers.delete(account)) return false;
+    writeBuyers(dataDir, buyers, 'buyer');
+    return true;
+  });
+}
+
+/**
+ * Call `onChange` (debounced, at most every `debounceMs`) whenever
+ * buyers.json is created, replaced or removed. Returns the function that
+ * stops watching. A folder that cannot be watched is logged, not fatal:
+ * tokens are still re-read on every authentication.
+ */
+export function watchBuyers(dataDir: string, onChange: () => void, logger?: Pick<Logger, 'warn'>, debounceMs = 50): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  let watcher: fs.FSWatcher;
+  try {
+    watcher = fs.watch(dataDir, { persistent: false }, (_event, name) => {
+      if (name !== null && name !== BUYERS_FILE) return;
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        onChange();
+      }, debounceMs);
+      timer.unref();
+    });
+  } catch (err) {
+    logger?.warn({ err: (err as Error).message, dataDir }, 'cannot watch the data folder; a revoked buyer is disconnected at its next check only');
+    return () => undefined;
+  }
+  watcher.on('error', (err) => logger?.warn({ err: err.message }, 'watching buyers.json failed'));
+  return () => {
+    if (timer) clearTimeout(timer);
+    watcher.close();
+  };
 }
 
 function writeBuyers(dataDir: string, buyers: Map<string, BuyerRecord>, party: TokenParty): void {

@@ -61,7 +61,7 @@ export function buildProgram(): Command {
   const config = program.command('config').description('configuration tools');
   config
     .command('check')
-    .description('validate a config without starting (every problem listed by path; exit 2 when invalid)')
+    .description('validate a config and compile <dataDir>/flows.json against it without starting (every problem listed by path or node; exit 2 when invalid)')
     .option(...CONFIG_OPTION)
     .action(action(configCheckCommand));
   config
@@ -105,9 +105,11 @@ export function buildProgram(): Command {
 
   program
     .command('token')
-    .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
+    .description('print the admin API token (generated into <dataDir>/secrets.json at the first start that succeeds)')
     .option(...CONFIG_OPTION)
+    .option('-e, --editor', 'print the Node-RED editor password (user admin) instead')
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
+    .option('--revoke', 'with --buyer: remove that buyer\'s token; its open streams are closed at once')
     .option('--payee <account>', "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers")
     .option('--metrics', 'print the read-only metrics token for Prometheus instead (created in <dataDir>/metrics-token on first call)')
     .action(action(tokenCommand));

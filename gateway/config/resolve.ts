@@ -20,6 +20,7 @@ import {
   deviceSchema,
   gatewaySchema,
   httpSchema,
+  policySchema,
   KNOWN_KEYS,
   LINK_TYPES,
   linkSchema,
@@ -248,6 +249,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
 
   const gateway = part(gatewaySchema, raw.gateway);
   const http = part(httpSchema, raw.http);
+  const policy = part(policySchema, raw.policy);
   const mqtt = raw.mqtt === undefined ? undefined : part(mqttSchema, raw.mqtt);
   const settlement = raw.settlement === undefined ? undefined : part(settlementSchema, raw.settlement);
 
@@ -276,7 +278,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   if (mqtt?.passwordFile !== undefined && mqtt.username === undefined) {
     issues.push({ at: ['mqtt', 'passwordFile'], message: 'a password needs mqtt.username as well' });
   }
-  if (issues.length > 0 || !gateway || !http || (raw.mqtt !== undefined && !mqtt)) return { issues };
+  if (issues.length > 0 || !gateway || !http || !policy || (raw.mqtt !== undefined && !mqtt)) return { issues };
   const gatewayId = gateway.id ?? os.hostname();
   const config: LoadedConfig = {
     version: 1,
@@ -289,6 +291,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       ...(gateway.profilesDir ? { profilesDir: profileDirs[0] } : {}),
     },
     http: { ...parseListen(http.listen), editor: http.editor },
+    policy: { hostNodes: policy.hostNodes },
     ...(mqtt
       ? {
           mqtt: {

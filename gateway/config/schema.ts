@@ -192,6 +192,16 @@ const httpObject = z.strictObject({
 });
 export const httpSchema = httpObject.prefault({});
 
+/** What the policy editor may do beyond the m2m-* nodes (docs/policies.md "Who may edit policies"). */
+const policyObject = z.strictObject({
+  hostNodes: z.boolean().default(false).meta({
+    description:
+      "load Node-RED's host-access nodes (exec, function, file, watch, tcp, udp, http, websocket, mqtt): " +
+      "whoever has the editor password can then run code and reach files and the network as the gateway's user",
+  }),
+});
+export const policySchema = policyObject.prefault({});
+
 export const mqttSchema = z.strictObject({
   url: z.string().regex(MQTT_URL_PATTERN, { error: 'expected a broker URL like "mqtt://127.0.0.1:1883"' }),
   topicPrefix: z
@@ -265,6 +275,7 @@ export const configSchema = z
     version: z.literal(CURRENT_VERSION),
     gateway: gatewaySchema,
     http: httpSchema,
+    policy: policySchema,
     mqtt: mqttSchema.optional(),
     settlement: settlementSchema.optional(),
     ledger: ledgerSchema.prefault({}),
@@ -276,7 +287,7 @@ export const configSchema = z
 /** Every key the schema knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
   ...new Set(
-    [configSchema, gatewayObject, httpObject, mqttSchema, settlementSchema, ledgerSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
+    [configSchema, gatewayObject, httpObject, policyObject, mqttSchema, settlementSchema, ledgerSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
       Object.keys(o.shape),
     ),
   ),
@@ -326,6 +337,7 @@ export interface LoadedConfig {
   version: typeof CURRENT_VERSION;
   gateway: Required<Omit<GatewaySection, 'profilesDir'>> & Pick<GatewaySection, 'profilesDir'>;
   http: { host: string; port: number; editor: boolean };
+  policy: { hostNodes: boolean };
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */

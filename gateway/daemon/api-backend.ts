@@ -16,6 +16,7 @@ import type {
   EventView,
   HealthView,
   LedgerFilter,
+  PolicyHealth,
   LedgerRow,
   OrderFilter,
   OrderView,
@@ -56,6 +57,8 @@ export interface GatewayBackendDeps {
   metrics: MetricsRegistry;
   events: EventBus;
   stopping: () => boolean;
+  /** The policies in force (PolicyService), shown by /api/health. */
+  policy: () => PolicyHealth;
   /** Service orders, newest first (policy/service-orders.ts). */
   orders: (filter: OrderFilter) => OrderView[];
   /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
@@ -80,7 +83,7 @@ export class GatewayBackend implements ApiBackend {
   health(): HealthView {
     const links = this.d.linkStates();
     const status = this.d.stopping() ? 'stopping' : links.every((l) => l.state === 'up') ? 'ok' : 'degraded';
-    const h: HealthView = { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links };
+    const h: HealthView = { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links, policy: this.d.policy() };
     const sync = this.s?.payeeSync?.health();
     if (sync) h.settlement = sync;
     return h;
