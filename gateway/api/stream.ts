@@ -7,11 +7,16 @@
  *    "devices":["purifier-*"],"channels":["purifier-1>*"]}   replaces the subscription;
  *                                           devices/channels default to everything
  *   {"type":"ping"}                         answered by {"type":"pong"} (browsers cannot send WS pings)
+ *   buyers only (docs/marketplace.md):
+ *   {"type":"deposit","channel":"lab-1>purifier-1","deposit":"5.000000000"}   sets the channel's cap
+ *   {"type":"voucher","voucher":{…§6},"deposit"?:"…"}   a voucher signed by the buyer's own key
+ *     answered by {"type":"voucher-accepted",…,"bill"} or {"type":"voucher-refused","field","reason","bill"}
  * Server → client:
  *   {"type":"ready","version":"…","principal":"admin"|"buyer"}   after authentication
  *   {"type":"subscribed","topics":[…],"devices":[…],"channels":[…]}
  *   {"type":"reading","device","at","points":{name:{value,unit}}}
  *   {"type":"event", …EventView}   {"type":"voucher", …Voucher}
+ *   {"type":"bill", …BillView}     to a buyer: what its channel accrued, paid, owes, paused
  *   {"type":"error","error":{"code","message","field"?}}
  *
  * Authentication: `Authorization: Bearer` or `?token=` on the upgrade (a bad
@@ -19,7 +24,9 @@
  * Without a valid token within `authTimeoutMs`, or with a bad one in the
  * first message, the socket is closed with 4401.
  * Buyer principals (§7) get readings only, cut down to the points they were
- * granted; each delivery is reported to `backend.meterDelivery`.
+ * granted; each delivery is reported to `backend.meterDelivery`. Readings are
+ * withheld from a buyer while `backend.deliveryPaused` says so (unpaid beyond
+ * the offer's credit window, or a refused voucher).
  * `revalidate()` checks every buyer's token again: a revoked buyer is closed
  * at once (4403), the others keep only what they are granted now.
  *
@@ -41,9 +48,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from '../base/log';
 import { authenticate, bearerToken, type Principal, type TokenResolver } from './auth';
-import type { EventView, ReadingMessage, Voucher } from '../events';
+import type { BillView, EventView, ReadingMessage, Voucher } from '../events';
 import type { ApiBackend } from './backend';
-import { ApiError, BadRequestError, errorBody, UnavailableError } from './errors';
+import { ApiError, BadRequestError, errorBody, ForbiddenError, UnavailableError } from './errors';
 import type { Counter, Gauge } from '../base/metrics';
 import { rejectUpgrade } from './reply';
 import { AddressPool } from './address-pool';
@@ -114,6 +121,7 @@ export class StreamHub {
     reading: (m: ReadingMessage) => void;
     event: (e: EventView) => void;
     voucher: (v: Voucher) => void;
+    bill: (b: BillView) => void;
   };
 
   constructor(private readonly opts: StreamHubOptions) {
@@ -139,7 +147,9 @@ export class StreamHub {
       reading: guard('readings', (m: ReadingMessage) => this.onReading(m)),
       event: guard('events', (e: EventView) => this.onEvent(e)),
       voucher: guard('vouchers', (v: Voucher) => this.onVoucher(v)),
+      bill: guard('readings', (b: BillView) => this.onBill(b)),
     };
+    opts.backend.stream.on('bill', this.listeners.bill);
     opts.backend.stream.on('reading', this.listeners.reading);
     opts.backend.stream.on('event', this.listeners.event);
     opts.backend.stream.on('voucher', this.listeners.voucher);
@@ -316,10 +326,13 @@ export class StreamHub {
           return this.subscribe(client, msg as Record<string, unknown>);
         case 'ping':
           return this.sendControl(client, { type: 'pong' });
+        case 'voucher':
+        case 'deposit':
+          return this.payment(client, type, msg as Record<string, unknown>);
         case 'auth':
           throw new BadRequestError('type', 'already authenticated');
         default:
-          throw new BadRequestError('type', 'expected "subscribe" or "ping"');
+          throw new BadRequestError('type', 'expected "subscribe", "ping", "voucher" or "deposit"');
       }
     } catch (e) {
       if (e instanceof ApiError) return this.sendError(client, e);
@@ -358,6 +371,22 @@ export class StreamHub {
     this.sendControl(client, client.sub.echo);
   }
 
+  /** A buyer's voucher or deposit (docs/marketplace.md): answered on the same socket. */
+  private payment(client: Client, type: 'voucher' | 'deposit', msg: Record<string, unknown>): void {
+    const p = client.principal;
+    if (p?.kind !== 'buyer') throw new ForbiddenError('only buyer tokens pay with vouchers here');
+    const b = this.opts.backend;
+    const answer = type === 'voucher' ? b.receiveVoucher?.(p.account, msg) : b.setDeposit?.(p.account, msg);
+    if (!answer) throw new BadRequestError('type', 'this gateway takes no buyer payments');
+    this.sendControl(client, answer);
+  }
+
+  private onBill(bill: BillView): void {
+    for (const c of this.clients) {
+      if (c.principal?.kind === 'buyer' && c.principal.account === bill.payer) this.sendControl(c, { type: 'bill', ...bill });
+    }
+  }
+
   private onReading(m: ReadingMessage): void {
     let adminText: string | null = null;
     for (const c of this.clients) {
@@ -372,6 +401,7 @@ export class StreamHub {
       // Grants first: a buyer's own globs are only ever matched against devices it bought points of.
       const cut = readingForBuyer(m, c.grants);
       if (!cut || !matchesAny(c.sub.devices, m.device)) continue;
+      if (this.opts.backend.deliveryPaused?.(c.principal.account, m.device)) continue;
       if (!this.send(c, JSON.stringify({ type: 'reading', ...cut }), 'readings')) continue;
       this.opts.backend.meterDelivery?.({
         account: c.principal.account,
@@ -395,9 +425,9 @@ export class StreamHub {
   private onVoucher(v: Voucher): void {
     let text: string | null = null;
     for (const c of this.clients) {
-      if (c.principal?.kind !== 'admin' || !c.sub.topics.has('vouchers') || !matchesAny(c.sub.channels, v.channel)) {
-        continue;
-      }
+      const p = c.principal;
+      if (!p || !c.sub.topics.has('vouchers') || !matchesAny(c.sub.channels, v.channel)) continue;
+      if (p.kind !== 'admin' && !(p.kind === 'payee' && v.payee === p.account)) continue;
       text ??= JSON.stringify({ type: 'voucher', ...v });
       this.send(c, text, 'vouchers');
     }
@@ -494,6 +524,7 @@ export class StreamHub {
     this.opts.backend.stream.off('reading', this.listeners.reading);
     this.opts.backend.stream.off('event', this.listeners.event);
     this.opts.backend.stream.off('voucher', this.listeners.voucher);
+    this.opts.backend.stream.off('bill', this.listeners.bill);
     const closing = [...this.clients].map(
       (c) =>
         new Promise<void>((resolve) => {

@@ -73,6 +73,9 @@ export function parseSubscribe(msg: Record<string, unknown>, principal: Principa
   if (principal.kind === 'buyer' && (set.has('events') || set.has('vouchers'))) {
     throw new ForbiddenError('buyer tokens may subscribe to readings only');
   }
+  if (principal.kind === 'payee' && (set.has('events') || set.has('readings'))) {
+    throw new ForbiddenError('payee tokens may subscribe to vouchers only (of their own channels)');
+  }
   const devices = patterns(msg.devices, 'devices');
   const channels = patterns(msg.channels, 'channels');
   return {

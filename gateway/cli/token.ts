@@ -6,7 +6,8 @@
  * --revoke` removes it), or with `--metrics` the read-only token for
  * Prometheus (`<dataDir>/metrics-token`). The running daemon picks up new
  * buyer and metrics tokens without a restart and closes a revoked buyer's
- * streams at once.
+ * streams at once. With `--payee <account>`: a payee's token
+ * (`<dataDir>/payees.json`), which reads only that payee's vouchers.
  */
 import { loadConfig } from '../config/load';
 import { loadOrCreateSecrets } from '../api/secrets';
@@ -16,7 +17,7 @@ import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
-export async function tokenCommand(opts: { config?: string; buyer?: string; editor?: boolean; revoke?: boolean; metrics?: boolean }): Promise<number> {
+export async function tokenCommand(opts: { config?: string; buyer?: string; payee?: string; editor?: boolean; revoke?: boolean; metrics?: boolean }): Promise<number> {
   const usage = (flag: string, message: string): number => {
     const e = new CliUsageError(flag, message);
     process.stderr.write(`error: ${e.message}\n(run with --help for usage)\n`);
@@ -25,16 +26,26 @@ export async function tokenCommand(opts: { config?: string; buyer?: string; edit
   if (opts.buyer !== undefined && !isBuyerAccount(opts.buyer)) {
     return usage('--buyer', `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
   }
+  if (opts.payee !== undefined && !isBuyerAccount(opts.payee)) {
+    return usage('--payee', `"${opts.payee}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+  }
   if (opts.buyer !== undefined && opts.metrics) {
     process.stderr.write('error: --buyer and --metrics mint different tokens: give one\n(run with --help for usage)\n');
     return EXIT_CONFIG;
   }
-  if (opts.editor && (opts.buyer !== undefined || opts.metrics)) return usage('--editor', 'use --editor alone (not with --buyer or --metrics)');
+  if (opts.payee !== undefined && (opts.buyer !== undefined || opts.metrics)) return usage('--payee', 'use --payee alone (not with --buyer or --metrics)');
+  if (opts.editor && (opts.buyer !== undefined || opts.payee !== undefined || opts.metrics)) return usage('--editor', 'use --editor alone (not with --buyer, --payee or --metrics)');
   if (opts.revoke && opts.buyer === undefined) return usage('--revoke', 'needs --buyer <account>');
   const cfg = loadConfig(configPath(opts));
   if (opts.buyer !== undefined && opts.revoke) {
     const gone = revokeBuyerToken(cfg.gateway.dataDir, opts.buyer);
     process.stderr.write(gone ? `revoked the token of buyer ${opts.buyer}\n` : `buyer ${opts.buyer} had no token\n`);
+    return EXIT_OK;
+  }
+  if (opts.payee !== undefined) {
+    const { token, created } = ensureBuyerToken(cfg.gateway.dataDir, opts.payee, new Date(), 'payee');
+    if (created) process.stderr.write(`created a token for payee ${opts.payee}\n`);
+    process.stdout.write(`${token}\n`);
     return EXIT_OK;
   }
   if (opts.metrics) {

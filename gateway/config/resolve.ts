@@ -308,7 +308,29 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
           },
         }
       : {}),
-    ...(settlement ? { settlement: { threshold: normDecimal(settlement.threshold), intervalS: settlement.intervalS } } : {}),
+    ...(settlement
+      ? {
+          settlement: {
+            threshold: normDecimal(settlement.threshold),
+            intervalS: settlement.intervalS,
+            ...(Object.keys(settlement.payees).length === 0
+              ? {}
+              : {
+                  payees: Object.fromEntries(
+              Object.entries(settlement.payees).map(([id, p]) => [
+                id,
+                {
+                  pollMs: p.pollMs,
+                  ...(p.deposit !== undefined ? { deposit: normDecimal(p.deposit) } : {}),
+                  ...(p.receivables !== undefined ? { receivables: p.receivables.replace(/\/+$/, '') } : {}),
+                  ...(p.tokenFile !== undefined ? { tokenFile: path.resolve(baseDir, p.tokenFile) } : {}),
+                },
+              ]),
+                  ),
+                }),
+          },
+        }
+      : {}),
     links: links as LinkConfig[],
     devices: devices as LoadedDevice[],
     configFile,

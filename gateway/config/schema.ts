@@ -226,7 +226,7 @@ const ledgerObject = z.strictObject({
     .min(1000)
     .max(86_400_000)
     .default(60_000)
-    .meta({ description: 'sign a checkpoint of the ledger head this often, ms (default 60000)' }),
+    .meta({ description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints' }),
   history: z
     .union([z.literal('off'), z.literal(false), historySchema])
     .default('off')
@@ -297,6 +297,24 @@ export const settlementSchema = z.strictObject({
     .max(31_536_000)
     .default(3600)
     .meta({ description: 'and at the end of every interval, for each channel with anything unvouchered (seconds; default 3600)' }),
+  payees: z
+    .record(
+      idSchema,
+      z.strictObject({
+        deposit: decimalSchema(9)
+          .optional()
+          .meta({ description: 'cap of every channel from an account of this gateway to this payee: vouchers never exceed it (currency units)' }),
+        receivables: z
+          .string()
+          .regex(/^https?:\/\/[^\s]+$/, { error: 'expected the payee collector\'s base URL like "http://127.0.0.1:8090"' })
+          .optional()
+          .meta({ description: "the payee's `m2m-gateway collect` API: what it has received lowers what is owed, and resyncs seqs after a restore" }),
+        tokenFile: z.string().min(1).optional().meta({ description: "file holding the bearer token for the payee's collector (relative to the config file)" }),
+        pollMs: z.int().min(100).max(3_600_000).default(5000).meta({ description: "how often the payee's receivables are asked (ms, default 5000)" }),
+      }),
+    )
+    .default({})
+    .meta({ description: 'per payee: channel cap (deposit) and where its collector reports what it received (docs/settlement.md)' }),
 });
 
 export const configSchema = z
@@ -338,6 +356,14 @@ export type DsmrP1LinkConfig = z.output<typeof dsmrP1LinkSchema>;
 export type DeviceSection = z.output<typeof deviceSchema>;
 export type PointConfig = z.output<typeof pointSchema>;
 
+/** What the gateway knows of one payee (settlement.payees.<id>); paths absolute, deposit a decimal string. */
+export interface PayeeSettlement {
+  deposit?: string;
+  receivables?: string;
+  tokenFile?: string;
+  pollMs: number;
+}
+
 /** A resolved point of a device; dsmr-p1 points carry their OBIS code (area/address are then unused: "input"/0). */
 export interface DevicePoint extends ResolvedPoint {
   obis?: string;
@@ -365,7 +391,7 @@ export interface LoadedConfig {
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */
-  settlement?: { threshold: string; intervalS: number };
+  settlement?: { threshold: string; intervalS: number; payees?: Record<string, PayeeSettlement> };
   links: LinkConfig[];
   devices: LoadedDevice[];
   /** Absolute path of the file it was loaded from; "" when parsed from text. */

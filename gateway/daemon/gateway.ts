@@ -46,6 +46,10 @@ import { Marketplace } from '../market/marketplace';
 import { MqttUplink } from '../uplink/mqtt-uplink';
 import { KeyStore } from '../settle/keys';
 import { VoucherIssuer } from '../settle/voucher-issuer';
+import { PaymentsIn } from '../settle/payments-in';
+import { PayeeSync } from '../settle/payee-sync';
+import { Checkpointer } from '../settle/checkpoints';
+import { BuyerPayments } from '../market/buyer-payments';
 import { packageVersion } from '../base/package-root';
 import { GatewayStartError } from '../base/errors';
 import { EditorOwnsFlowsError, PoliciesRejectedError } from '../api/errors';
@@ -100,6 +104,16 @@ export class Gateway {
   readonly backend: GatewayBackend;
   /** Signed vouchers (gateway/settle); null when the config has no `settlement` section. */
   readonly settlement: VoucherIssuer | null;
+  /** What payees have received (buyer vouchers, payee collectors' receivables). */
+  readonly payments: PaymentsIn;
+  /** Buyers paying with their own vouchers (docs/marketplace.md). */
+  readonly buyerPayments: BuyerPayments;
+  /** Payee receivables: funded-channel credit and restore safety; null without settlement. */
+  readonly payeeSync: PayeeSync | null;
+  /** Signed ledger checkpoints (keys/gateway.key). */
+  readonly checkpoints: Checkpointer;
+  /** Keys of the accounts this gateway operates (its devices' accounts) and its own. */
+  readonly keys: KeyStore;
   readonly adminToken: string;
   readonly editorPassword: string;
   private readonly secretsDir: string;
@@ -214,17 +228,61 @@ export class Gateway {
     });
     this.metering.on('batch', (b: CommittedBatch) => this.daemonMetrics.onBatch(b));
     this.metering.on('history-dropped', (n: number) => this.daemonMetrics.countPruned(n));
+    const operated = new Set(config.devices.map((d) => d.account));
+    this.keys = KeyStore.forDataDir(dataDir, log.child({ part: 'keys' }), operated);
+    this.payments = new PaymentsIn(this.metering, log.child({ part: 'settle' }));
+    const deviceAccounts = new Map(config.devices.map((d) => [d.id, d.account]));
+    this.buyerPayments = new BuyerPayments({
+      payments: this.payments,
+      ledger: this.ledger,
+      metering: this.metering,
+      offers: () => this.policies.active?.offers ?? [],
+      deviceAccount: (id) => deviceAccounts.get(id),
+      currency: config.gateway.currency,
+      bus: this.events,
+      log: log.child({ part: 'market' }),
+    });
+    this.payeeSync = config.settlement
+      ? new PayeeSync({
+          payees: config.settlement.payees ?? {},
+          operates: (a) => operated.has(a),
+          ledger: this.ledger,
+          payments: this.payments,
+          currency: config.gateway.currency,
+          record: (events) => this.metering.addEvents(events),
+          log: log.child({ part: 'settle' }),
+          onSynced: () => this.metering.requestSettlement(),
+          ownKey: (a) => this.keys.publicKeyOf(a),
+        })
+      : null;
     this.settlement = config.settlement
       ? new VoucherIssuer({
           metering: this.metering,
           ledger: this.ledger,
-          keys: KeyStore.forDataDir(dataDir, log.child({ part: 'keys' })),
+          keys: this.keys,
           currency: config.gateway.currency,
           settlement: config.settlement,
           log: log.child({ part: 'settle' }),
           publish: (v) => this.events.emit('voucher', v),
+          gate: this.payeeSync ?? undefined,
         })
       : null;
+    this.checkpoints = new Checkpointer({
+      gatewayId: config.gateway.id,
+      dataDir,
+      everyMs: config.ledger.checkpointMs,
+      head: () => this.ledger.head(),
+      key: () => this.keys.gatewayKey(),
+      publish: (c) => this.events.emit('checkpoint', c),
+      log: log.child({ part: 'settle' }),
+    });
+    this.backend.attachSettlement({
+      payments: this.payments,
+      buyers: this.buyerPayments,
+      payeeSync: this.payeeSync,
+      checkpoints: this.checkpoints,
+      depositOf: (payee) => this.settlement?.depositOf(payee),
+    });
     this.fanout = { views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events };
   }
 
@@ -245,7 +303,17 @@ export class Gateway {
         : null;
       const uplink = gw.mqttUplink;
       gw.delivery.setMqtt(uplink && { send: (topic, body) => uplink.send(topic, body), subscribe: (topic, on) => uplink.subscribe(topic, on) });
+      if (gw.mqttUplink && gw.payeeSync) {
+        const sync = gw.payeeSync;
+        sync.expectOwnVouchers();
+        gw.mqttUplink.watchPublishedVouchers((v) => sync.ownVoucher(v), () => sync.ownVouchersRead());
+      }
+      gw.payments.load(gw.ledger);
+      gw.payments.start();
+      gw.buyerPayments.start();
+      gw.payeeSync?.start();
       gw.settlement?.start();
+      gw.checkpoints.start();
       await gw.startApi();
       await gw.startEditor();
       gw.control.start(gw.events);
@@ -295,6 +363,11 @@ export class Gateway {
       this.log.error({ err }, 'final commit failed');
     }
     this.settlement?.stop();
+    this.payeeSync?.stop();
+    this.buyerPayments.stop();
+    this.payments.stop();
+    this.checkpoints.tick();
+    this.checkpoints.stop();
     await this.mqttUplink?.stop().catch((err: Error) => this.log.error({ err }, 'MQTT uplink stop failed'));
     await this.fieldBus.closeLinks();
     if (this.api) await this.api.close();

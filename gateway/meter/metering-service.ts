@@ -43,11 +43,18 @@ export interface CommittedBatch {
   eventIds: number[];
 }
 
-/** A voucher to commit with a batch, settling `settleNano` of its payer account in the core (gateway/settle). */
+/**
+ * What settlement commits with a batch (gateway/settle): a voucher this
+ * gateway issued, and/or `settleNano` of an account settled in the core
+ * because its payee RECEIVED the money (a buyer's voucher arrived, a payee's
+ * collector reported it), with the event that records why.
+ */
 export interface BatchSettlement {
   account: string;
+  /** 0 for a voucher issued: issuing settles nothing (docs/settlement.md, "Funded channels"). */
   settleNano: bigint;
-  voucher: LedgerVoucher;
+  voucher?: LedgerVoucher;
+  event?: LedgerEvent;
 }
 
 /** Money metered and not committed yet, as the settler sees it. */
@@ -90,6 +97,7 @@ export class MeteringService extends EventEmitter {
   private readonly commitMs: number;
   private stopped = false;
   private settler: BatchSettler | null = null;
+  private readonly extraSettlers = new Set<BatchSettler>();
   private settleRequested = false;
   private uncommitted: PendingCommit;
   private lastCommitAt = Date.now();
@@ -138,9 +146,18 @@ export class MeteringService extends EventEmitter {
     this.settler = settler;
   }
 
+  /** Another settler asked with every batch (payments received); see BatchSettlement. */
+  addSettler(settler: BatchSettler): void {
+    this.extraSettlers.add(settler);
+  }
+
+  removeSettler(settler: BatchSettler): void {
+    this.extraSettlers.delete(settler);
+  }
+
   /** Flush soon even when no reading is pending, so the settler can issue what is due (an interval ended). */
   requestSettlement(): void {
-    if (this.stopped || !this.settler) return;
+    if (this.stopped || (!this.settler && this.extraSettlers.size === 0)) return;
     this.settleRequested = true;
     this.schedule();
   }
@@ -173,7 +190,10 @@ export class MeteringService extends EventEmitter {
       state.accounts.push({ account: this.registry.account(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit });
     }
     this.core.restore(state);
-    this.log.info({ slots: state.slots.length, lines: state.lines.length, accounts: state.accounts.length }, 'metering state restored from ledger');
+    this.log.info(
+      { slots: state.slots.length, lines: state.lines.length, accounts: state.accounts.length },
+      'metering state restored from ledger',
+    );
   }
 
   ingest(inputs: MeterInput[]): void {
@@ -295,20 +315,29 @@ export class MeteringService extends EventEmitter {
     }
   }
 
-  /** The vouchers due now, asked when new money was metered or settlement was requested. */
+  /**
+   * What settlement commits now: the payments received (extra settlers, asked
+   * every flush) and the vouchers due (the settler, asked when new money was
+   * metered or settlement was requested).
+   */
   private settle(batch: PendingCommit): BatchSettlement[] | null {
-    const settler = this.settler;
     const requested = this.settleRequested;
     this.settleRequested = false;
-    if (!settler || (!batch.takeMoneyChanged() && !requested)) return null;
-    try {
-      const due = settler.due({ atMs: Date.now(), channels: batch.pendingChannels() });
-      return due.length > 0 ? due : null;
-    } catch (err) {
-      // Never lose the metered batch over settlement: the vouchers follow with a later commit.
-      this.log.error({ err }, 'settlement failed; vouchers deferred to a later commit');
-      return null;
+    const moneyChanged = batch.takeMoneyChanged();
+    const ask = [...this.extraSettlers];
+    if (this.settler && (moneyChanged || requested)) ask.push(this.settler);
+    if (ask.length === 0) return null;
+    const pending: PendingSettlement = { atMs: Date.now(), channels: batch.pendingChannels() };
+    const out: BatchSettlement[] = [];
+    for (const settler of ask) {
+      try {
+        out.push(...settler.due(pending));
+      } catch (err) {
+        // Never lose the metered money over settlement: the vouchers follow with a later commit.
+        this.log.error({ err }, 'settlement failed; vouchers deferred to a later commit');
+      }
     }
+    return out.length > 0 ? out : null;
   }
 
   stop(): void {
@@ -325,31 +354,40 @@ export class MeteringService extends EventEmitter {
     }
   }
 
-  /** Settle each due voucher's amount in the core; the vouchers and the settled account rows join the batch. */
+  /** Settle what was received in the core; the vouchers, their events and the settled account rows join the batch. */
   private addSettlement(batch: LedgerBatch, due: BatchSettlement[]): void {
     const settled = new Set<number>();
     const events = new PendingCommit(this.slots, this.registry);
-    const vouchers: LedgerVoucher[] = [];
+    const vouchers: LedgerVoucher[] = batch.vouchers ?? [];
     for (const s of due) {
-      const account = this.registry.findAccount(s.account);
-      try {
-        if (account === undefined) throw new RangeError(`account ${s.account} is unknown to the core`);
-        for (const e of this.core.settle(account, s.settleNano)) events.addCoreEvent(e);
-      } catch (err) {
-        this.log.error({ err, channel: s.voucher.channel, seq: s.voucher.seq }, 'voucher not issued: its amount cannot be settled');
-        continue;
+      if (s.settleNano !== 0n) {
+        const account = this.registry.findAccount(s.account);
+        try {
+          if (account === undefined) throw new RangeError(`account ${s.account} is unknown to the core`);
+          // Money received ahead of accrual (a buyer's prepayment) settles only what is owed.
+          const owed = this.core.snapshot({ slots: [], lines: [], accounts: [account] }).accounts[0]?.unsettledNano ?? 0n;
+          const amount = s.settleNano < owed ? s.settleNano : owed > 0n ? owed : 0n;
+          if (amount > 0n) for (const e of this.core.settle(account, amount)) events.addCoreEvent(e);
+        } catch (err) {
+          this.log.error(
+            { err, account: s.account, channel: s.voucher?.channel, seq: s.voucher?.seq },
+            'settlement not committed: its amount cannot be settled',
+          );
+          continue;
+        }
+        settled.add(account);
       }
-      settled.add(account);
-      vouchers.push(s.voucher);
+      if (s.event) events.addEvent(s.event);
+      if (s.voucher) vouchers.push(s.voucher);
     }
     batch.events.push(...events.events);
-    if (vouchers.length === 0) return;
+    if (vouchers.length > 0) batch.vouchers = vouchers;
+    if (settled.size === 0) return;
     const rows = new Map(batch.state.accounts.map((a) => [a.account, a]));
     for (const a of this.core.snapshot({ slots: [], lines: [], accounts: settled }).accounts) {
       const name = this.registry.accountName(a.account);
       rows.set(name, { account: name, unsettledNano: a.unsettledNano, overLimit: a.overLimit });
     }
     batch.state.accounts = [...rows.values()];
-    batch.vouchers = vouchers;
   }
 }

@@ -128,7 +128,7 @@ describe('default-flows.json', () => {
       { nodeId: 'a1f0c0de00000030', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', hysteresis: '2', matched: ['purifier-1'] },
     ]);
     expect(p.offers).toEqual([
-      { nodeId: 'a1f0c0de00000040', name: 'hardness for sale', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: ['lab-1'], matched: ['purifier-1'], lines: [] },
+      { nodeId: 'a1f0c0de00000040', name: 'hardness for sale', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: ['lab-1'], credit: '0.01', matched: ['purifier-1'], lines: [] },
     ]);
     expect(p.writes).toEqual([]);
     expect(p.ins).toEqual([]);

@@ -23,6 +23,8 @@ export interface CompiledOffer {
   /** Price per reading delivered. */
   price: string;
   buyers: string[];
+  /** The credit window (money a buyer may owe before delivery pauses); absent = none. */
+  credit?: string;
   matched: string[];
   /** Tariff lines metering deliveries, for devices that have a `data:<point>@<buyer>` (or shared `data:<point>`) slot. */
   lines: CompiledOfferLine[];
@@ -71,6 +73,7 @@ export function checkOffers(offers: readonly OfferPolicy[], s: CompileScope): Bu
       point: o.point,
       price: o.price,
       buyers: o.buyers,
+      ...(o.credit !== undefined ? { credit: o.credit } : {}),
       matched,
       lines: lines.map(({ device, buyer, plan }) => ({ device, buyer, slot: plan.slot, ...book.add(plan) })),
     }));
