@@ -1,7 +1,7 @@
 /** The shipped deploy/ files stay valid and in step with the code. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { EXAMPLE_CONFIG } from '../../gateway/config/example';
+import { EXAMPLE_CONFIG, INSTALLED_PACKAGE_DIR, schemaFileIn } from '../../gateway/config/example';
 import { parseConfig } from '../../gateway/config/load';
 
 const DEPLOY = path.resolve(__dirname, '..', '..', 'deploy');
@@ -11,6 +11,13 @@ describe('deploy/', () => {
     const text = fs.readFileSync(path.join(DEPLOY, 'm2m-gateway.example.yaml'), 'utf8');
     expect(text).toBe(EXAMPLE_CONFIG.replace('dataDir: ./m2m-data ', 'dataDir: /var/lib/m2m-gateway'));
     expect(parseConfig(text, '/etc/m2m-gateway').gateway.dataDir).toBe('/var/lib/m2m-gateway');
+  });
+
+  it('the example config starts with the modeline naming the installed JSON Schema', () => {
+    const text = fs.readFileSync(path.join(DEPLOY, 'm2m-gateway.example.yaml'), 'utf8');
+    expect(INSTALLED_PACKAGE_DIR).toBe('/opt/m2m-gateway/lib/node_modules/m2m-gateway');
+    expect(text.split('\n')[0]).toBe(`# yaml-language-server: $schema=${schemaFileIn(INSTALLED_PACKAGE_DIR)}`);
+    expect(fs.existsSync(path.resolve(DEPLOY, '..', 'docs', 'm2m-gateway.schema.json'))).toBe(true);
   });
 
   it('the systemd unit runs the built CLI, checks the config first and does not restart on a bad config', () => {
