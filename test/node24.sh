@@ -14,7 +14,7 @@
 set -euo pipefail
 NODE24_VERSION=24.22.3
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${M2M_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/m2m-gateway}
+CACHE=${M2M_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/m2m-gateway}
 BASE=$CACHE/node24
 NODE_PKG=$BASE/node-v$NODE24_VERSION
 TREE=$BASE/tree
