@@ -10,6 +10,7 @@
 #   python3-cryptography                       independent ed25519 check of voucher signatures
 #   systemd                                    systemd-analyze (verify + security of deploy/m2m-gateway.service),
 #                                              systemd-notify (sd_notify READY/WATCHDOG of `start`)
+#   prometheus (for promtool)                  checks the /metrics exposition
 set -euo pipefail
 
 missing=()
@@ -21,6 +22,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosqu
 [ -x /lib/systemd/systemd-udevd ] || command -v udevadm >/dev/null || missing+=(udev)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 { [ -x /usr/bin/systemd-analyze ] && command -v systemd-notify >/dev/null; } || missing+=(systemd)
+command -v promtool >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test peers: all present"

@@ -77,6 +77,8 @@ export interface PointReading {
 export interface DeviceReadings {
   device: string;
   tsMs: number;
+  /** How long the poll cycle took on the bus, ms (queue wait included). */
+  cycleMs?: number;
   values: PointReading[];
   failed: string[];
 }
@@ -250,6 +252,7 @@ export class DevicePoller extends EventEmitter {
         this.emitSafe('readings', {
           device: this.device.id,
           tsMs,
+          cycleMs: tsMs - startedMs,
           values: outcome.values,
           failed: [...outcome.failed],
         } satisfies DeviceReadings);
