@@ -11,6 +11,7 @@
 #   systemd                                    systemd-analyze (verify + security of deploy/m2m-gateway.service),
 #                                              systemd-notify (sd_notify READY/WATCHDOG of `start`)
 #   prometheus (for promtool)                  checks the /metrics exposition
+#   bsdutils (for script)                      a pseudo-terminal for the first-start credentials test
 set -euo pipefail
 
 missing=()
@@ -23,6 +24,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosqu
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 { [ -x /usr/bin/systemd-analyze ] && command -v systemd-notify >/dev/null; } || missing+=(systemd)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v script >/dev/null || missing+=(bsdutils)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test peers: all present"

@@ -13,10 +13,10 @@
  */
 import type { DeviceState } from '../poll/device-poller';
 import type { LinkState } from '../links/link';
-import type { DataDelivery, EventBus, EventView, PointValue, Voucher } from '../events';
+import type { DataDelivery, EventBus, EventView, OrderView, PointValue, Voucher } from '../events';
 import type { MetricsRegistry } from '../base/metrics';
 
-export type { DeviceState, DataDelivery, EventView, PointValue, Voucher };
+export type { DeviceState, DataDelivery, EventView, OrderView, PointValue, Voucher };
 
 /** GET /api/devices: a device's state, when it was last read, and the last value of every point. */
 export interface PointView {
@@ -42,6 +42,20 @@ export interface HealthView {
   version: string;
   uptimeS: number;
   links: Array<{ id: string; state: LinkState }>;
+  /** With settlement: 'resyncing' while channels wait for their payee after a start (docs/settlement.md). */
+  settlement?: { state: 'ok' | 'resyncing'; resyncing: string[]; restored: string[] };
+  /**
+   * The policies in force: `version` of the active tables (0: none), `ok`
+   * false while flows.json is rejected (the previous version stays active),
+   * `error` naming each bad node (docs/policies.md).
+   */
+  policy?: PolicyHealth;
+}
+
+export interface PolicyHealth {
+  version: number;
+  ok: boolean;
+  error: string | null;
 }
 
 
@@ -68,8 +82,10 @@ export interface LedgerRow {
 
 export interface AccountView {
   id: string;
-  /** Accrued, not yet covered by a voucher (decimal string). */
+  /** Accrued, not yet received by the payees (what credit limits count; decimal string). */
   unsettled: string;
+  /** Received by the payees (decimal string). */
+  received?: string;
   /** Covered by issued vouchers (decimal string). */
   vouchered: string;
   currency: string;
@@ -84,6 +100,10 @@ export interface ChannelView {
   vouchered: string;
   /** Sequence number of the latest voucher, 0 when none yet. */
   lastSeq: number;
+  /** What the payee has received (a buyer's accepted voucher; a payee collector's report). */
+  received?: string;
+  /** The channel's cap; absent when it has none. */
+  deposit?: string;
 }
 
 
@@ -105,6 +125,13 @@ export interface EventFilter {
 
 
 
+/** GET /api/orders: newest first, at most `limit` (1..1000, default 100). */
+export interface OrderFilter {
+  state?: 'open' | 'acked' | 'closed';
+  device?: string;
+  limit: number;
+}
+
 export interface ApiBackend {
   health(): MaybePromise<HealthView>;
   devices(): MaybePromise<DeviceView[]>;
@@ -115,6 +142,8 @@ export interface ApiBackend {
   channels(): MaybePromise<ChannelView[]>;
   vouchers(filter: VoucherFilter): MaybePromise<Voucher[]>;
   events(filter: EventFilter): MaybePromise<EventView[]>;
+  /** Service orders (docs/policies.md, "m2m-service-order"). */
+  orders(filter: OrderFilter): MaybePromise<OrderView[]>;
   /** The daemon's metrics; GET /metrics renders them together with the API's own (`m2m_api_*`). */
   metrics(): MetricsRegistry;
   /** Emits 'reading', 'event', 'voucher' as they are committed. */
@@ -127,4 +156,12 @@ export interface ApiBackend {
   deployPolicies(nodes: unknown[]): MaybePromise<{ version: number }>;
   /** Optional: called for each reading delivered to a buyer principal over the stream (§7 metering). */
   meterDelivery?(delivery: DataDelivery): void;
+  /** Optional: whether readings of `device` are withheld from `buyer` (unpaid beyond the credit window). */
+  deliveryPaused?(buyer: string, device: string): boolean;
+  /** Optional: a buyer's `{"type":"voucher",…}` stream message; the answer is sent back as it is. */
+  receiveVoucher?(buyer: string, msg: Record<string, unknown>): object;
+  /** Optional: a buyer's `{"type":"deposit",…}` stream message. */
+  setDeposit?(buyer: string, msg: Record<string, unknown>): object;
+  /** GET /api/checkpoints: signed ledger checkpoints, newest first. */
+  checkpoints?(): MaybePromise<object[]>;
 }

@@ -5,6 +5,7 @@
  * out. An invalid flows file is rejected whole: the previous tables stay
  * active (none at first start) and the error names the node. Every change of
  * policy content gets a new version, recorded in the ledger.
+ * Emits 'applied' (CompiledPolicy) and, when load() rejects the file, 'rejected' (Error).
  */
 import { writePrivateFileAtomic } from '../base/private-files';
 import { EventEmitter } from 'node:events';
@@ -25,6 +26,8 @@ export interface PolicyServiceDeps {
   core: MeteringCore;
   ledger: LedgerStore;
   log: Logger;
+  /** Whether the config has an MQTT uplink (service-order topics need one). */
+  mqtt?: boolean;
   /** Called with the flows before each compile (the marketplace adds its data slots to `slots` here). */
   prepare?: (flows: unknown) => void;
   /** Called with the new version after tables were swapped in. */
@@ -49,6 +52,11 @@ export class PolicyService extends EventEmitter {
     return this.current?.version ?? 0;
   }
 
+  /** What /api/health shows: the active version, and the error while flows.json is rejected. */
+  health(): { version: number; ok: boolean; error: string | null } {
+    return { version: this.version, ok: this.lastError === null, error: this.lastError ? this.lastError.message.slice(0, 4000) : null };
+  }
+
   /** Read, compile and apply flows.json. Returns the error instead of throwing: the old tables stay. */
   load(nowMs = Date.now()): Error | null {
     try {
@@ -59,6 +67,7 @@ export class PolicyService extends EventEmitter {
       this.lastError = err as Error;
       this.d.log.error({ err: (err as Error).message, file: this.d.flowsFile }, 'policies rejected; previous policies stay active');
       if (!this.current) this.applyLastRecorded(nowMs);
+      this.emit('rejected', this.lastError);
     }
     this.scheduleRefresh();
     return this.lastError;
@@ -69,7 +78,7 @@ export class PolicyService extends EventEmitter {
     const latest = this.d.ledger.latestPolicy();
     const next = (latest?.version ?? 0) + 1;
     this.d.prepare?.(flows);
-    let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry });
+    let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry, mqtt: this.d.mqtt });
     if (latest && latest.hash === compiled.hash) {
       compiled = { ...compiled, version: latest.version, tables: withVersion(compiled.tables, latest.version) };
     } else {

@@ -20,7 +20,7 @@
  * `m2m_mqtt_dropped_total` and logged), never blocks.
  */
 import { connect, type MqttClient } from 'mqtt';
-import type { EventBus, EventView, ReadingMessage, Voucher } from '../events';
+import type { CheckpointView, EventBus, EventView, OrderView, ReadingMessage, Voucher } from '../events';
 import type { Counter, MetricsRegistry } from '../base/metrics';
 import type { MqttConfig } from '../config/schema';
 import type { Logger } from '../base/log';
@@ -29,7 +29,9 @@ import { readPasswordFile } from './credentials';
 import {
   type QueuedMessage,
   UplinkTopics,
+  checkpointMessage,
   eventMessage,
+  orderMessage,
   readingMessage,
   statusPayload,
   voucherMessage,
@@ -97,7 +99,11 @@ export class MqttUplink {
     reading: (m: ReadingMessage) => this.publishReading(m),
     event: (e: EventView) => this.publishEvent(e),
     voucher: (v: Voucher) => this.publishVoucher(v),
+    order: (o: OrderView) => this.enqueue(orderMessage(this.topics, this.opts.gatewayId, o)),
+    checkpoint: (c: CheckpointView) => this.enqueue(checkpointMessage(this.topics, this.opts.gatewayId, c)),
   };
+  /** Topics listened on (service-order acknowledgements), subscribed again on every connection. */
+  private readonly subscriptions = new Map<string, (payload: Buffer) => void>();
   private readonly m: { published?: Counter; dropped?: Counter } = {};
   private idleWaiters: Array<() => void> = [];
 
@@ -142,6 +148,8 @@ export class MqttUplink {
       stream.on('reading', this.listeners.reading);
       stream.on('event', this.listeners.event);
       stream.on('voucher', this.listeners.voucher);
+      stream.on('order', this.listeners.order);
+      stream.on('checkpoint', this.listeners.checkpoint);
     }
     this.connect();
     return this;
@@ -159,6 +167,8 @@ export class MqttUplink {
       this.stream.off('reading', this.listeners.reading);
       this.stream.off('event', this.listeners.event);
       this.stream.off('voucher', this.listeners.voucher);
+      this.stream.off('order', this.listeners.order);
+      this.stream.off('checkpoint', this.listeners.checkpoint);
       this.stream = null;
     }
     if (this.timer) clearTimeout(this.timer);
@@ -204,6 +214,17 @@ export class MqttUplink {
 
   publishVoucher(v: Voucher): void {
     this.enqueue(voucherMessage(this.topics, this.opts.gatewayId, v));
+  }
+
+  /** Queue a message on any topic (service orders to a provider); sent in seq order like the rest. */
+  send(topic: string, body: string): void {
+    this.enqueue({ topic, body });
+  }
+
+  /** Listen on `topic` (QoS 1) now and after every reconnect; one handler per topic. */
+  subscribe(topic: string, onMessage: (payload: Buffer) => void): void {
+    this.subscriptions.set(topic, onMessage);
+    if (this.client && this.ready) this.client.subscribe(topic, { qos: 1 });
   }
 
   get connected(): boolean {
@@ -265,6 +286,7 @@ export class MqttUplink {
     this.client = client;
     let lastError: string | undefined;
     client.on('connect', () => this.onConnect(client));
+    client.on('message', (topic, payload) => this.subscriptions.get(topic)?.(payload));
     client.on('error', (err) => {
       lastError = err.message;
     });
@@ -281,7 +303,49 @@ export class MqttUplink {
     this.opts.log.info({ url: this.opts.url, queued: this.safeCount() }, 'MQTT uplink connected');
     // First on the connection, so it precedes the backlog.
     client.publish(this.topics.status, this.status('online'), { qos: 1, retain: true }, () => undefined);
+    if (this.subscriptions.size > 0) client.subscribe([...this.subscriptions.keys()], { qos: 1 });
+    this.readPublished(client);
     this.pump();
+  }
+
+  private publishedWatch: { onVoucher: (v: unknown) => void; onDone: () => void } | null = null;
+
+  /**
+   * Read this gateway's own retained vouchers back once (restore safety,
+   * docs/settlement.md): subscribe to `…/vouchers/+`, then to a barrier
+   * topic; the broker sends the retained messages of the first subscription
+   * before it acknowledges the second, so at that SUBACK every published
+   * channel has been seen. Then both are unsubscribed.
+   */
+  watchPublishedVouchers(onVoucher: (v: unknown) => void, onDone: () => void): void {
+    this.publishedWatch = { onVoucher, onDone };
+    if (this.client && this.ready) this.readPublished(this.client);
+  }
+
+  private readPublished(client: MqttClient): void {
+    const w = this.publishedWatch;
+    if (!w) return;
+    const filter = `${this.topics.base}/vouchers/+`;
+    const barrier = `${this.topics.base}/sync/${Math.random().toString(36).slice(2)}`;
+    const onMessage = (topic: string, payload: Buffer): void => {
+      if (!this.topics.isVoucher(topic)) return;
+      try {
+        w.onVoucher((JSON.parse(payload.toString('utf8')) as { voucher?: unknown }).voucher);
+      } catch {
+        // not ours to judge: the settle layer checks what it gets
+      }
+    };
+    client.on('message', onMessage);
+    client.subscribe(filter, { qos: 1 }, (err) => {
+      if (err || client !== this.client) return;
+      client.subscribe(barrier, { qos: 0 }, (err2) => {
+        if (err2 || client !== this.client || this.publishedWatch !== w) return;
+        client.removeListener('message', onMessage);
+        client.unsubscribe([filter, barrier]);
+        this.publishedWatch = null;
+        w.onDone();
+      });
+    });
   }
 
   private onClose(client: MqttClient, lastError: string | undefined): void {
@@ -329,7 +393,7 @@ export class MqttUplink {
       for (const e of batch) {
         this.cursor = e.seq;
         this.inFlight.add(e.seq);
-        client.publish(e.topic, wirePayload(e), { qos: 1 }, (err) => this.onAck(client, e.seq, err));
+        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isVoucher(e.topic) }, (err) => this.onAck(client, e.seq, err));
       }
     }
     this.checkIdle();

@@ -24,7 +24,7 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const M2M_TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write'];
+const M2M_TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write', 'm2m-control', 'm2m-service-order'];
 const TARIFF_ID = 'a1f0c0de00000010'; // "water price" in flows/default-flows.json
 
 jest.setTimeout(60_000);
@@ -54,6 +54,13 @@ devices:
       - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
       - { name: valve, kind: switch, area: coil, address: 0, writable: true }
+  # the default flows price meter-*'s import_kwh too: a glob that selects no device is a policy error (docs/policies.md)
+  - id: meter-1
+    link: plant
+    unitId: 1
+    pollMs: 1000
+    points:
+      - { name: import_kwh, kind: counter, area: holding, address: 100, type: uint32, scale: "0.01", unit: kWh }
 `,
     });
     ({ gw, dir } = rig);

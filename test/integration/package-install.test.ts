@@ -116,7 +116,12 @@ describe('npm pack', () => {
   test('ships no tests, benchmarks, sources, source maps, tarballs or build tooling', () => {
     const unwanted = packed.files
       .map((f) => f.path)
-      .filter((p) => /^(test|bench|gateway|assembly|node_modules|build\/test|build\/bench)\//.test(p) || /\.(map|ts|tgz|wat)$/.test(p) || /^(tsconfig|jest|asconfig)/.test(p));
+      .filter(
+        (p) =>
+          /^(test|bench|gateway|assembly|node_modules|build\/test|build\/bench)\//.test(p) ||
+          /\.(map|ts|tgz|wat)$/.test(p) ||
+          /^(tsconfig|jest|asconfig)/.test(p),
+      );
     expect(unwanted).toEqual([]);
     // a second `npm pack` must not swallow the first tarball
     expect(packed.files.filter((f) => f.path.endsWith('.tgz'))).toEqual([]);
@@ -131,7 +136,18 @@ describe('global install with production dependencies only, then the CLI from th
     const started = Date.now();
     const install = run(
       'npm',
-      ['install', '-g', '--omit=dev', `--allow-scripts=${ALLOW_SCRIPTS}`, '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball],
+      [
+        'install',
+        '-g',
+        '--omit=dev',
+        `--allow-scripts=${ALLOW_SCRIPTS}`,
+        '--prefix',
+        prefix,
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        tarball,
+      ],
       { timeoutMs: INSTALL_TIMEOUT_MS },
     );
     ok(install, 'npm install -g');
@@ -151,11 +167,15 @@ describe('global install with production dependencies only, then the CLI from th
       expect(`${dep}@${installed.version}`).toBe(`${dep}@${PKG.dependencies[dep]}`); // pinned versions
     }
     // Development-only packages (the lock marks them "dev"; some @types come with runtime dependencies) stay out.
-    const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const lock = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
     const devOnly = Object.keys(PKG.devDependencies).filter((d) => lock.packages[`node_modules/${d}`]?.dev === true);
     expect(devOnly.filter((d) => fs.existsSync(path.join(modules, d)))).toEqual([]);
     // and no build tooling at all: no compiler step on the device
-    expect(['typescript', 'assemblyscript', '@swc/core', 'jest', 'playwright-core'].filter((d) => fs.existsSync(path.join(modules, d)))).toEqual([]);
+    expect(
+      ['typescript', 'assemblyscript', '@swc/core', 'jest', 'playwright-core'].filter((d) => fs.existsSync(path.join(modules, d))),
+    ).toEqual([]);
   });
 
   test('require("m2m-gateway") loads the public API without starting anything', () => {
@@ -190,7 +210,11 @@ describe('global install with production dependencies only, then the CLI from th
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      const url = await waitFor(() => /running; API (http:\/\/\S+)/.exec(stdout)?.[1], () => `the API URL\nstdout: ${stdout}\nstderr: ${stderr}`, 60_000);
+      const url = await waitFor(
+        () => /running; API (http:\/\/\S+)/.exec(stdout)?.[1],
+        () => `the API URL\nstdout: ${stdout}\nstderr: ${stderr}`,
+        60_000,
+      );
       const healthBody = await waitFor(
         async () => {
           const res = await fetch(`${url}/api/health`);

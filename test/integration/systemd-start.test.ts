@@ -87,7 +87,10 @@ function writeConfig(name: string): string {
 }
 
 /** Spawn `start` with stdout+stderr on one file, as systemd connects both to the journal. */
-function startOnJournal(config: string, env: NodeJS.ProcessEnv): { child: ChildProcess; streamFile: string; exited: Promise<number | null> } {
+function startOnJournal(
+  config: string,
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; streamFile: string; exited: Promise<number | null> } {
   const streamFile = path.join(path.dirname(config), 'journal-stream');
   const fd = fs.openSync(streamFile, 'w');
   const st = fs.fstatSync(fd, { bigint: true });
@@ -126,7 +129,11 @@ describe('start under systemd (Type=notify, journald)', () => {
         NOTIFY_SOCKET: notify.path,
         WATCHDOG_USEC: '2000000', // WatchdogSec=2s: a ping every second
       });
-      const ready = await waitFor(() => notify.with('READY=1')[0], () => `READY=1\n${fs.readFileSync(streamFile, 'utf8')}`, 30_000);
+      const ready = await waitFor(
+        () => notify.with('READY=1')[0],
+        () => `READY=1\n${fs.readFileSync(streamFile, 'utf8')}`,
+        30_000,
+      );
       // the API answers at the moment systemd hears READY=1
       const url = /running; API (http:\/\/\S+)/.exec(fs.readFileSync(streamFile, 'utf8'))?.[1];
       expect(url).toBeDefined();
@@ -162,7 +169,10 @@ describe('start under systemd (Type=notify, journald)', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
 
-    const lines = fs.readFileSync(streamFile, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = fs
+      .readFileSync(streamFile, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     const json = lines.filter((l) => /^<\d>\{/.test(l));
     expect(json.length).toBeGreaterThan(3);
     for (const l of json) {
@@ -174,9 +184,12 @@ describe('start under systemd (Type=notify, journald)', () => {
     expect(lines.filter((l) => l.startsWith('{'))).toEqual([]); // no log line without a priority
 
     // DESIGN.md §8: generated secrets go to a terminal only, never into the journal
-    const secrets = JSON.parse(fs.readFileSync(path.join(path.dirname(config), 'm2m-data', 'secrets.json'), 'utf8')) as Record<string, string>;
+    const secrets = JSON.parse(fs.readFileSync(path.join(path.dirname(config), 'm2m-data', 'secrets.json'), 'utf8')) as Record<
+      string,
+      string
+    >;
     const text = lines.join('\n');
-    expect(text).toMatch(/credentials generated into .*secrets\.json/);
+    expect(text).toMatch(/Generated credentials into .*secrets\.json/);
     expect(text).not.toContain(secrets.adminToken);
     expect(text).not.toContain(secrets.editorPassword);
   });

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CONFIG_ERROR_CODES, ConfigError, ProfileError, formatConfigIssues, type ConfigIssue } from '../../gateway/config/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+import { ConfigError, ProfileError, formatConfigIssues, type ConfigIssue } from '../../gateway/config/errors';
 import { EXAMPLE_CONFIG } from '../../gateway/config/example';
 import { configJsonSchema } from '../../gateway/config/json-schema';
 import { loadConfig, parseConfig } from '../../gateway/config/load';
@@ -12,6 +13,8 @@ import type { ResolvedPoint } from '../../gateway/devices/point';
 import { listProfiles, loadProfile } from '../../gateway/config/profiles';
 
 import { DESIGN_EXAMPLE } from '../helper/design-example';
+
+const CONFIG_ERROR_CODES = errorCodesOf('config');
 
 const BASE = '/srv/m2m';
 
@@ -487,7 +490,7 @@ describe('files, example and JSON schema', () => {
     expect(schema.$id).toMatch(/m2m-gateway/);
     expect(schema.required).toEqual(['version']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'mqtt', 'settlement', 'links', 'devices']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'policy', 'mqtt', 'settlement', 'ledger', 'links', 'devices']);
     const point = (schema.properties.devices.items!.properties!.points as { items: { properties: Record<string, unknown> } }).items;
     expect(Object.keys(point.properties)).toEqual(
       expect.arrayContaining(['name', 'kind', 'area', 'address', 'register', 'type', 'scale', 'obis']),

@@ -26,7 +26,7 @@ function directive(unit: string, key: string): string[] {
 }
 
 describe('deploy/', () => {
-  it('the example config is `init`\'s example with the system data dir, and it loads', () => {
+  it("the example config is `init`'s example with the system data dir, and it loads", () => {
     const text = fs.readFileSync(path.join(DEPLOY, 'm2m-gateway.example.yaml'), 'utf8');
     expect(text).toBe(EXAMPLE_CONFIG.replace('dataDir: ./m2m-data ', 'dataDir: /var/lib/m2m-gateway'));
     expect(parseConfig(text, '/etc/m2m-gateway').gateway.dataDir).toBe('/var/lib/m2m-gateway');

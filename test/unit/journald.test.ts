@@ -3,7 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { forStderr, isJournalStream, journalPriorities, pinoLevelPriority, prefixLines, prefixPinoLine, SD_PRIORITY } from '../../gateway/base/journald';
+import {
+  forStderr,
+  isJournalStream,
+  journalPriorities,
+  pinoLevelPriority,
+  prefixLines,
+  prefixPinoLine,
+  SD_PRIORITY,
+} from '../../gateway/base/journald';
 
 describe('journald priorities', () => {
   test('pino levels map to sd-daemon(3) priorities', () => {

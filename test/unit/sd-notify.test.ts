@@ -72,13 +72,16 @@ describe('SdNotifier', () => {
 
   test('a stalled event loop starves the watchdog: pings come from a timer on the loop', async () => {
     const at: number[] = [];
-    const n = new SdNotifier({ warn: () => undefined }, {
-      env: { NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '100000' }, // WatchdogSec=100ms: a ping every 50 ms
-      pid: 1,
-      send: async (fields) => {
-        if (fields[0] === 'WATCHDOG=1') at.push(Date.now());
+    const n = new SdNotifier(
+      { warn: () => undefined },
+      {
+        env: { NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '100000' }, // WatchdogSec=100ms: a ping every 50 ms
+        pid: 1,
+        send: async (fields) => {
+          if (fields[0] === 'WATCHDOG=1') at.push(Date.now());
+        },
       },
-    });
+    );
     await n.ready();
     // the loop runs: pings come (wait for two, however loaded the machine is)
     for (let waited = 0; at.length < 2 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
@@ -128,7 +131,10 @@ describe('SdNotifier', () => {
 
   test('the default sender reports a missing systemd-notify as a warning, not a crash', async () => {
     const warnings: string[] = [];
-    const n = new SdNotifier({ warn: (_o, msg) => warnings.push(msg) }, { env: SYSTEMD, pid: process.pid, command: '/nonexistent/systemd-notify' });
+    const n = new SdNotifier(
+      { warn: (_o, msg) => warnings.push(msg) },
+      { env: SYSTEMD, pid: process.pid, command: '/nonexistent/systemd-notify' },
+    );
     await n.ready();
     n.stopWatchdog();
     expect(warnings).toHaveLength(1);
