@@ -13,12 +13,26 @@
  *  - timeout, exception 10/11, garbage: the device is not answering — the rest
  *    of the cycle is skipped so a dead device does not hold the bus;
  *  - link down: the cycle ends and the device is `offline`.
- * After each cycle that reached the device, 'readings' is emitted:
- * { device, tsMs (end of cycle), values: [{point, decoded}], failed: [names] }.
+ * Values are decoded straight into the device's DeviceFrame (device-frame.ts:
+ * typed columns, no object per reading). After each cycle that reached the
+ * device the `sink` option is called with the frame (the daemon's reading
+ * path); 'readings' { device, tsMs (end of cycle), values: [{point, decoded}],
+ * failed: [names] } is emitted too, built from the frame only while someone
+ * listens (tests, tools).
+ *
+ * Schedule: the first cycle starts `phaseMs` after start() (the field bus
+ * spreads the devices of a poll period over it, so reads, CPU and commits do
+ * not come in one burst per period). A cycle that takes longer than pollMs
+ * makes the next one late: it starts at once, never queued behind another
+ * (one poll per device outstanding); whole periods it ran past are skipped
+ * polls. `lateCount`/`skippedCount` count them for /metrics, and a device
+ * that stays late (3 late cycles in a row, or any skipped poll) is `degraded`
+ * with reason 'late …' until 3 cycles in a row start on time.
  *
  * Health, emitted as 'state' { device, state, reason } and logged once per change:
- *  - ok:          every point read;
- *  - degraded:    some points failed, or the whole cycle failed fewer than 3 times in a row;
+ *  - ok:          every point read, on time;
+ *  - degraded:    some points failed, or the whole cycle failed fewer than 3 times in a row,
+ *                 or the device cannot be polled at its pollMs ('late');
  *  - quarantined: 3 consecutive cycles without a single value; polled again at
  *                 the backoff interval until it answers;
  *  - offline:     its link is down; the LinkSupervisor reconnects, the poller
@@ -34,6 +48,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { decodePoint, type DecodedValue } from '../devices/decode';
+import { DeviceFrame } from './device-frame';
 import { encodePoint, type WriteValue } from '../devices/encode';
 import { pointWidth, type ResolvedPoint } from '../devices/point';
 import { LinkDownError, ModbusExceptionError, isModbusException } from '../links/errors';
@@ -42,13 +57,12 @@ import type { Logger } from '../base/log';
 import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../base/backoff';
 import type { BusQueue } from './bus-queue';
 import { sleep, systemClock, type Clock } from '../base/clock';
-import { PointNotFoundError, PointNotWritableError, PollerStoppedError, WriteReadbackError } from './errors';
+import { PointNotFoundError, PointNotWritableError, PollerStoppedError, QueueFullError, WriteReadbackError } from './errors';
 import { LinkSupervisor } from './link-supervisor';
 import {
   DEFAULT_PLAN_LIMITS,
   isBitArea,
   planReads,
-  sliceFor,
   largestGap,
   splitRequest,
   type PlanLimits,
@@ -59,6 +73,8 @@ export type DeviceState = 'ok' | 'degraded' | 'quarantined' | 'offline';
 
 /** Consecutive failed cycles before a device is quarantined. */
 export const QUARANTINE_AFTER = 3;
+/** Consecutive late cycles before a device is `degraded` ('late'), and on-time cycles before it is `ok` again. */
+export const LATE_AFTER = 3;
 
 export interface PolledDevice {
   id: string;
@@ -67,6 +83,8 @@ export interface PolledDevice {
   points: ResolvedPoint[];
   /** Per-device read limits (defaults: 125 registers, 2000 bits, gap 8). */
   limits?: Partial<PlanLimits>;
+  /** Delay of the first cycle after start(), ms (default 0): the device's phase in its poll period. */
+  phaseMs?: number;
 }
 
 export interface PointReading {
@@ -98,11 +116,11 @@ export interface DevicePollerOptions {
   /** Largest retry interval of a failing device, ms (default 30 000). */
   backoffCapMs?: number;
   random?: () => number;
+  /** Called with the device's frame after every cycle that reached it (the reading path; never throws back). */
+  sink?: (frame: DeviceFrame) => void;
 }
 
 interface CycleOutcome {
-  values: PointReading[];
-  failed: Set<string>;
   /** Why the device did not answer (timeout, gateway exception …), if it did not. */
   deviceError: Error | null;
   /** First point-level error, for the reason text. */
@@ -129,6 +147,17 @@ export class DevicePoller extends EventEmitter {
   private abort: AbortController | null = null;
   private loopDone: Promise<void> | null = null;
   private stopped = false;
+  private readonly sink: ((frame: DeviceFrame) => void) | null;
+  /** Points, values and counters of the last cycles as columns. */
+  readonly frame: DeviceFrame;
+  /** Cycles that started after their time (the previous one took longer than pollMs). */
+  lateCount = 0;
+  /** Poll periods a late device let pass without a poll (shed, never queued). */
+  skippedCount = 0;
+  private lateStreak = 0;
+  private onTimeStreak = 0;
+  private late: string | null = null;
+  private readonly outcome: CycleOutcome = { deviceError: null, pointError: null, linkDown: null, requests: 0 };
   private readonly onLinkState = (s: LinkState) => {
     // 'connecting' is not news: a reconnect attempt follows 'down', and the first connect is no outage
     if (s === 'down' || s === 'closed') this.setState('offline', `link ${this.link.id} is ${s}`);
@@ -150,6 +179,8 @@ export class DevicePoller extends EventEmitter {
       random: opts.random,
     });
     for (const p of opts.device.points) this.byName.set(p.name, p);
+    this.frame = new DeviceFrame(opts.device.id, opts.device.points);
+    this.sink = opts.sink ?? null;
     for (const a of AREAS) this.limits.set(a, { ...DEFAULT_PLAN_LIMITS, ...opts.device.limits });
   }
 
@@ -222,6 +253,8 @@ export class DevicePoller extends EventEmitter {
   // -- the poll loop --
 
   private async loop(signal: AbortSignal): Promise<void> {
+    const phase = Math.max(0, this.device.phaseMs ?? 0);
+    if (phase > 0 && !(await sleep(this.clock, phase, signal))) return;
     while (!signal.aborted) {
       if (!this.supervisor.isUp) {
         if (this.link.state !== 'connecting') this.setState('offline', `link ${this.link.id} is ${this.link.state}`);
@@ -232,6 +265,8 @@ export class DevicePoller extends EventEmitter {
         }
         this.failures = 0; // a device coming back on a new connection starts fresh
         this.backoff.reset();
+        // back in the device's phase, so a reconnected bus does not poll all its devices at once
+        if (phase > 0 && !(await sleep(this.clock, phase, signal))) break;
       }
       const startedMs = this.clock.now();
       let outcome: CycleOutcome;
@@ -240,19 +275,25 @@ export class DevicePoller extends EventEmitter {
       } catch (e) {
         // a bug must never kill the loop
         this.logger.error({ err: e }, 'poll cycle crashed');
-        const failed = new Set(this.device.points.map((p) => p.name));
-        outcome = { values: [], failed, deviceError: e as Error, pointError: null, linkDown: null, requests: 1 };
+        this.frame.beginCycle();
+        outcome = this.outcome;
+        outcome.deviceError = e as Error;
+        outcome.requests = 1;
       }
       if (signal.aborted) break;
       const tsMs = this.clock.now();
-      const reached = outcome.requests > 0 && !(outcome.linkDown && outcome.values.length === 0);
+      const f = this.frame;
+      const reached = outcome.requests > 0 && !(outcome.linkDown && f.freshCount === 0);
       if (reached || this.device.points.length === 0) {
-        this.emitSafe('readings', {
-          device: this.device.id,
-          tsMs,
-          values: outcome.values,
-          failed: [...outcome.failed],
-        } satisfies DeviceReadings);
+        f.endCycle(tsMs);
+        if (this.sink) {
+          try {
+            this.sink(f);
+          } catch (e) {
+            this.logger.error({ err: e }, 'the reading sink threw; ignored');
+          }
+        }
+        if (this.listenerCount('readings') > 0) this.emitSafe('readings', this.readingsOf(f));
       }
       const delay = this.judge(outcome, startedMs);
       if (delay > 0) {
@@ -261,6 +302,13 @@ export class DevicePoller extends EventEmitter {
         await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
       }
     }
+  }
+
+  /** The last cycle as a DeviceReadings object (the 'readings' event; built only for listeners). */
+  private readingsOf(f: DeviceFrame): DeviceReadings {
+    const values: PointReading[] = [];
+    for (const i of f.readIndices()) values.push({ point: f.points[i]!, decoded: f.decodedAt(i)! });
+    return { device: this.device.id, tsMs: f.tsMs, values, failed: f.failedNames() };
   }
 
   /**
@@ -274,9 +322,17 @@ export class DevicePoller extends EventEmitter {
       return 0; // the loop waits for the supervisor
     }
     const total = this.device.points.length;
-    if (total > 0 && o.values.length === 0) {
+    const read = this.frame.freshCount;
+    if (total > 0 && read === 0) {
       this.failures += 1;
       const why = (o.deviceError ?? o.pointError)?.message ?? 'no point could be read';
+      if (o.deviceError instanceof QueueFullError) {
+        // shed by an overloaded bus: a skipped poll, not a failing device
+        this.failures -= 1;
+        this.skippedCount += 1;
+        this.setState('degraded', `late: ${why}`);
+        return this.device.pollMs;
+      }
       if (this.failures >= QUARANTINE_AFTER) {
         this.setState('quarantined', `${this.failures} consecutive failed polls: ${why}`);
       } else {
@@ -286,44 +342,66 @@ export class DevicePoller extends EventEmitter {
     }
     this.failures = 0;
     this.backoff.reset();
-    if (o.failed.size > 0) {
+    const pollMs = this.device.pollMs;
+    const now = this.clock.now();
+    const overdue = now - (startedMs + pollMs);
+    this.trackLateness(overdue, now - startedMs);
+    if (total > read) {
       const why = (o.deviceError ?? o.pointError)?.message;
-      this.setState('degraded', `failing points: ${[...o.failed].join(', ')}${why ? ` (${why})` : ''}`);
+      this.setState('degraded', `failing points: ${this.frame.failedNames().join(', ')}${why ? ` (${why})` : ''}`);
+    } else if (this.late) {
+      this.setState('degraded', this.late);
     } else {
       this.setState('ok', 'all points read');
     }
-    return Math.max(0, startedMs + this.device.pollMs - this.clock.now());
+    return Math.max(0, -overdue);
+  }
+
+  /** Count late cycles and skipped polls; a device that stays late is reported as such. */
+  private trackLateness(overdue: number, tookMs: number): void {
+    if (overdue <= 0) {
+      this.lateStreak = 0;
+      if (this.late && ++this.onTimeStreak >= LATE_AFTER) this.late = null;
+      return;
+    }
+    const pollMs = this.device.pollMs;
+    const skipped = Math.floor(overdue / pollMs);
+    this.lateCount += 1;
+    this.skippedCount += skipped;
+    this.onTimeStreak = 0;
+    this.lateStreak += 1;
+    // the reason is set once per late spell: one state change, not one per cycle
+    if (!this.late && (skipped > 0 || this.lateStreak >= LATE_AFTER)) {
+      this.late = `late: a poll took ${Math.round(tookMs)} ms, longer than pollMs ${pollMs}${skipped > 0 ? ` (${skipped} polls skipped)` : ''}`;
+    }
   }
 
   private async cycle(signal: AbortSignal): Promise<CycleOutcome> {
-    const out: CycleOutcome = {
-      values: [],
-      failed: new Set(),
-      deviceError: null,
-      pointError: null,
-      linkDown: null,
-      requests: 0,
-    };
+    const out = this.outcome;
+    out.deviceError = null;
+    out.pointError = null;
+    out.linkDown = null;
+    out.requests = 0;
+    this.frame.beginCycle();
     const plan = this.plan;
-    let i = 0;
-    for (; i < plan.length; i++) {
+    for (let i = 0; i < plan.length; i++) {
       if (signal.aborted) return out;
-      if ((await this.execute(plan[i], out)) === 'abort') break;
+      if ((await this.execute(plan[i]!, out)) === 'abort') break;
     }
-    for (const req of plan.slice(i + 1)) for (const pp of req.points) out.failed.add(pp.point.name);
-    return out;
+    return out; // points of requests not made count as failed (DeviceFrame.endCycle)
   }
 
   /** Read one request (splitting on 02/03); 'abort' ends the cycle. */
   private async execute(req: ReadRequest, out: CycleOutcome): Promise<'next' | 'abort'> {
     out.requests += 1;
+    const f = this.frame;
     let data: Uint16Array | boolean[];
     try {
       data = await this.queue.run(() => this.read(req));
     } catch (e) {
       if (e instanceof LinkDownError) {
         out.linkDown = e;
-        for (const pp of req.points) out.failed.add(pp.point.name);
+        for (const pp of req.points) f.fail(f.indexOf.get(pp.point.name)!);
         return 'abort';
       }
       if (isModbusException(e, 2, 3) && req.points.length > 1) {
@@ -331,29 +409,23 @@ export class DevicePoller extends EventEmitter {
         for (const half of splitRequest(req)) {
           if ((await this.execute(half, out)) === 'abort') {
             // points of the second half were not read
-            for (const pp of req.points) if (!out.values.some((v) => v.point === pp.point)) out.failed.add(pp.point.name);
+            for (const pp of req.points) f.fail(f.indexOf.get(pp.point.name)!);
             return 'abort';
           }
         }
         return 'next';
       }
-      for (const pp of req.points) out.failed.add(pp.point.name);
+      for (const pp of req.points) f.fail(f.indexOf.get(pp.point.name)!);
       if (e instanceof ModbusExceptionError && !isModbusException(e, 10, 11)) {
         out.pointError ??= e;
         return 'next';
       }
-      // timeout, gateway exception 10/11, garbage: the device is not answering
+      // timeout, gateway exception 10/11, garbage, a full bus queue: the device is not answering
       out.deviceError ??= e as Error;
       return 'abort';
     }
-    for (const pp of req.points) {
-      try {
-        out.values.push({ point: pp.point, decoded: decodePoint(pp.point, sliceFor(data, pp)) });
-      } catch (e) {
-        out.failed.add(pp.point.name);
-        out.pointError ??= e as Error;
-      }
-    }
+    const err = f.take(req, data);
+    if (err) out.pointError ??= err;
     return 'next';
   }
 

@@ -45,6 +45,13 @@ export class QueueClosedError extends GatewayError {
   }
 }
 
+/** The bus queue already holds its bound of waiting transactions: this one is shed, never queued. */
+export class QueueFullError extends GatewayError {
+  constructor(busKey: string, maxPending: number) {
+    super('GW_ERR_QUEUE_FULL', `bus queue ${busKey} is full (${maxPending} transactions waiting): request shed`);
+  }
+}
+
 /** The poller is stopped (or stopping): no more writes or polls. */
 export class PollerStoppedError extends GatewayError {
   constructor(deviceId: string) {
@@ -58,5 +65,6 @@ export const POLL_ERROR_CODES = [
   'GW_ERR_POLL_NOT_WRITABLE',
   'GW_ERR_WRITE_READBACK',
   'GW_ERR_QUEUE_CLOSED',
+  'GW_ERR_QUEUE_FULL',
   'GW_ERR_POLLER_STOPPED',
 ] as const;
