@@ -91,6 +91,7 @@ export class StreamHub {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly offReadings: () => void;
   private readonly lim: Required<StreamLimits>;
   private readonly listeners: {
     reading: (m: ReadingMessage) => void;
@@ -129,7 +130,8 @@ export class StreamHub {
       event: guard('events', (e: EventView) => this.onEvent(e)),
       voucher: guard('vouchers', (v: Voucher) => this.onVoucher(v)),
     };
-    opts.backend.stream.on('reading', this.listeners.reading);
+    // Readings are built per device only while a client here subscribes to that device (events.ts).
+    this.offReadings = opts.backend.stream.onReadings(this.listeners.reading, { devices: (device) => this.wantsReadings(device) });
     opts.backend.stream.on('event', this.listeners.event);
     opts.backend.stream.on('voucher', this.listeners.voucher);
     this.heartbeat = setInterval(() => this.beat(), this.lim.heartbeatMs);
@@ -299,6 +301,12 @@ export class StreamHub {
     this.sendControl(client, client.sub.echo);
   }
 
+  /** True when some authenticated client subscribes to `device`'s readings. */
+  private wantsReadings(device: string): boolean {
+    for (const c of this.clients) if (c.principal && c.sub.topics.has('readings') && matchesAny(c.sub.devices, device)) return true;
+    return false;
+  }
+
   private onReading(m: ReadingMessage): void {
     let adminText: string | null = null;
     for (const c of this.clients) {
@@ -388,7 +396,7 @@ export class StreamHub {
   /** Stop listening to the backend and close every client (1001). */
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
-    this.opts.backend.stream.off('reading', this.listeners.reading);
+    this.offReadings();
     this.opts.backend.stream.off('event', this.listeners.event);
     this.opts.backend.stream.off('voucher', this.listeners.voucher);
     const closing = [...this.clients].map(

@@ -26,7 +26,7 @@ import type { DeviceStateChange } from '../poll/device-poller';
 import { FieldBus } from '../poll/field-bus';
 import { PointWriter } from '../poll/point-writer';
 import { CreditCutoff } from '../policy/credit-cutoff';
-import { fanOutReadings, type ReadingFanoutDeps } from './reading-fanout';
+import { ReadingFanout } from './reading-fanout';
 import { AlarmWatch } from '../policy/alarm-watch';
 import { PolicyService } from '../policy/policy-service';
 import { PolicyRegistry } from '../meter/policy-registry';
@@ -47,6 +47,8 @@ export interface GatewayOptions {
   /** Override http.listen (port 0 for tests). */
   http?: { host: string; port: number };
   flushMs?: number;
+  /** Keep every reading's value in the ledger batches (raw reading history; default true). */
+  readingValues?: boolean;
   /** Override http.editor (the embedded Node-RED editor at /admin). */
   editor?: boolean;
   /** MQTT reconnect backoff (tests: short); default 500 ms doubling to 30 s. */
@@ -61,7 +63,7 @@ export class Gateway {
   private readonly fieldBus: FieldBus;
   private readonly writer: PointWriter;
   private readonly cutoff: CreditCutoff;
-  private fanout!: ReadingFanoutDeps;
+  private fanout!: ReadingFanout;
   private retention: RetentionSchedule | null = null;
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
@@ -96,9 +98,10 @@ export class Gateway {
     this.secretsCreated = secrets.created;
     this.ledger = SqliteLedger.open(dataDir);
     this.fieldBus = new FieldBus(config, log, {
-      onReadings: (r) => fanOutReadings(this.fanout, r),
+      onFrame: (f) => this.fanout.onFrame(f),
+      onReadings: (r) => this.fanout.onReadings(r),
       onDeviceState: (st) => this.onDeviceState(st),
-      deviceState: (id) => this.views.get(id)?.state,
+      deviceState: (id) => this.views.stateOf(id),
     });
     for (const d of config.devices) this.views.add(d.id, d.link, d.points);
     this.writer = new PointWriter(config.devices, (id) => this.fieldBus.poller(id));
@@ -117,7 +120,7 @@ export class Gateway {
     const core = opts.core ?? loadWasmCore();
     core.configureSlots(slots.configs());
     const registry = new PolicyRegistry();
-    this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs });
+    this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs, readingValues: opts.readingValues });
     const pSlots = policySlots(config.devices, slots);
     this.market = new Marketplace({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, activePolicy: () => this.policies.active, metrics: this.metrics, log: log.child({ part: 'market' }) });
     this.policies = new PolicyService({
@@ -158,6 +161,7 @@ export class Gateway {
       modbusLinks: () => this.fieldBus.modbusLinks,
       p1Links: () => this.fieldBus.p1Links,
       ledgerHeadSeq: () => this.ledger.head().seq,
+      pollLateness: () => this.fieldBus.pollLateness(),
       policyVersion: () => this.policies.version,
       policyOk: () => this.policies.lastError === null,
     });
@@ -173,7 +177,7 @@ export class Gateway {
           publish: (v) => this.events.emit('voucher', v),
         })
       : null;
-    this.fanout = { views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events };
+    this.fanout = new ReadingFanout({ views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events, slots });
   }
 
   /** Open the ledger, restore state, load policies, start the API and the pollers. */

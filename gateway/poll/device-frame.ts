@@ -67,8 +67,10 @@ export class DeviceFrame {
   tsMs = 0;
   /** Points read in the last cycle. */
   freshCount = 0;
-  /** End of the last cycle that read at least one point (0: none yet). */
+  /** End of the last cycle that read at least one point (see `hasRead`). */
   lastReadMs = 0;
+  /** True once a cycle read at least one point. */
+  hasRead = false;
 
   // staging of the cycle in progress
   private readonly next: Uint16Array;
@@ -184,7 +186,10 @@ export class DeviceFrame {
         this.fail(i); // points of requests never made (the cycle was cut short)
       }
     }
-    if (this.freshCount > 0) this.lastReadMs = tsMs;
+    if (this.freshCount > 0) {
+      this.lastReadMs = tsMs;
+      this.hasRead = true;
+    }
   }
 
   // -- reading (views, alarms, stream) --
@@ -199,6 +204,11 @@ export class DeviceFrame {
   /** Indices of the points read in the last cycle, in the order they were read. */
   readIndices(): number[] {
     return Array.from(this.readOrder.subarray(0, this.readCount));
+  }
+
+  /** True once point i was read. */
+  hasValue(i: number): boolean {
+    return this.seq[i] !== 0;
   }
 
   /** The decoded last good read of point i (undefined before its first read). */

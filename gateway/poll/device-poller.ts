@@ -26,8 +26,8 @@
  * makes the next one late: it starts at once, never queued behind another
  * (one poll per device outstanding); whole periods it ran past are skipped
  * polls. `lateCount`/`skippedCount` count them for /metrics, and a device
- * that stays late (3 late cycles in a row, or any skipped poll) is `degraded`
- * with reason 'late …' until 3 cycles in a row start on time.
+ * that stays late (LATE_AFTER = 10 late cycles in a row) is `degraded` with
+ * reason 'late …' until 10 cycles in a row start on time.
  *
  * Health, emitted as 'state' { device, state, reason } and logged once per change:
  *  - ok:          every point read, on time;
@@ -73,8 +73,12 @@ export type DeviceState = 'ok' | 'degraded' | 'quarantined' | 'offline';
 
 /** Consecutive failed cycles before a device is quarantined. */
 export const QUARANTINE_AFTER = 3;
-/** Consecutive late cycles before a device is `degraded` ('late'), and on-time cycles before it is `ok` again. */
-export const LATE_AFTER = 3;
+/**
+ * Consecutive late cycles before a device is `degraded` ('late'), and on-time
+ * cycles before it is `ok` again: a device that cannot keep its pollMs for a
+ * while, not one that waited once behind a timing-out neighbour on its bus.
+ */
+export const LATE_AFTER = 10;
 
 export interface PolledDevice {
   id: string;
@@ -371,7 +375,7 @@ export class DevicePoller extends EventEmitter {
     this.onTimeStreak = 0;
     this.lateStreak += 1;
     // the reason is set once per late spell: one state change, not one per cycle
-    if (!this.late && (skipped > 0 || this.lateStreak >= LATE_AFTER)) {
+    if (!this.late && this.lateStreak >= LATE_AFTER) {
       this.late = `late: a poll took ${Math.round(tookMs)} ms, longer than pollMs ${pollMs}${skipped > 0 ? ` (${skipped} polls skipped)` : ''}`;
     }
   }
