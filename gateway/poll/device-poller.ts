@@ -56,7 +56,7 @@ import type { Area, LinkState, ModbusLink } from '../links/link';
 import type { Logger } from '../base/log';
 import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../base/backoff';
 import type { BusQueue } from './bus-queue';
-import { sleep, systemClock, type Clock } from '../base/clock';
+import { systemClock, type Clock } from '../base/clock';
 import { PointNotFoundError, PointNotWritableError, PollerStoppedError, QueueFullError, WriteReadbackError } from './errors';
 import { LinkSupervisor } from './link-supervisor';
 import {
@@ -161,6 +161,7 @@ export class DevicePoller extends EventEmitter {
   private lateStreak = 0;
   private onTimeStreak = 0;
   private late: string | null = null;
+  private wake: (() => void) | null = null;
   private readonly outcome: CycleOutcome = { deviceError: null, pointError: null, linkDown: null, requests: 0 };
   private readonly onLinkState = (s: LinkState) => {
     // 'connecting' is not news: a reconnect attempt follows 'down', and the first connect is no outage
@@ -219,6 +220,7 @@ export class DevicePoller extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     this.abort?.abort();
+    this.wake?.();
     this.link.removeListener('state', this.onLinkState);
     await this.loopDone;
     if (this.loopDone) this.supervisor.release();
@@ -258,21 +260,24 @@ export class DevicePoller extends EventEmitter {
 
   private async loop(signal: AbortSignal): Promise<void> {
     const phase = Math.max(0, this.device.phaseMs ?? 0);
-    if (phase > 0 && !(await sleep(this.clock, phase, signal))) return;
+    if (phase > 0 && !(await this.pause(phase))) return;
+    let dueMs = this.clock.now();
     while (!signal.aborted) {
       if (!this.supervisor.isUp) {
         if (this.link.state !== 'connecting') this.setState('offline', `link ${this.link.id} is ${this.link.state}`);
         if (!(await this.supervisor.whenUp(signal))) {
           // supervision ended without the link: wait a poll period and look again
-          if (!(await sleep(this.clock, this.device.pollMs, signal))) break;
+          if (!(await this.pause(this.device.pollMs))) break;
           continue;
         }
         this.failures = 0; // a device coming back on a new connection starts fresh
         this.backoff.reset();
         // back in the device's phase, so a reconnected bus does not poll all its devices at once
-        if (phase > 0 && !(await sleep(this.clock, phase, signal))) break;
+        if (phase > 0 && !(await this.pause(phase))) break;
+        dueMs = this.clock.now();
       }
       const startedMs = this.clock.now();
+      if (this.trackLateness(startedMs - dueMs)) dueMs = startedMs; // whole periods were skipped: start a new schedule
       let outcome: CycleOutcome;
       try {
         outcome = await this.cycle(signal);
@@ -299,13 +304,35 @@ export class DevicePoller extends EventEmitter {
         }
         if (this.listenerCount('readings') > 0) this.emitSafe('readings', this.readingsOf(f));
       }
-      const delay = this.judge(outcome, startedMs);
-      if (delay > 0) {
-        if (!(await sleep(this.clock, delay, signal))) break;
+      const next = this.judge(outcome, dueMs);
+      const now = this.clock.now();
+      if (next === null) {
+        dueMs = now; // link down: the loop waits for the supervisor
+        continue;
+      }
+      dueMs = next;
+      if (next > now) {
+        if (!(await this.pause(next - now))) break;
       } else {
         await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
       }
     }
+  }
+
+  /** Wait `ms` (false when the poller stopped meanwhile); one timer, no abort listener per cycle. */
+  private pause(ms: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const handle = this.clock.setTimeout(() => {
+        this.wake = null;
+        resolve(true);
+      }, Math.max(0, ms));
+      this.wake = () => {
+        this.clock.clearTimeout(handle);
+        this.wake = null;
+        resolve(false);
+      };
+    });
   }
 
   /** The last cycle as a DeviceReadings object (the 'readings' event; built only for listeners). */
@@ -316,40 +343,37 @@ export class DevicePoller extends EventEmitter {
   }
 
   /**
-   * Set the state from a cycle's outcome; returns the delay before the next cycle:
-   * a healthy device keeps a fixed rate (next start = this start + pollMs), a failing
-   * one waits its backoff after the failed cycle.
+   * Set the state from a cycle's outcome; returns when the next cycle is due (null: link
+   * down, wait for it): a healthy device keeps a fixed rate (next = this cycle's due time
+   * + pollMs, so timer lag does not add up), a failing one waits its backoff after the
+   * failed cycle.
    */
-  private judge(o: CycleOutcome, startedMs: number): number {
+  private judge(o: CycleOutcome, dueMs: number): number | null {
     if (o.linkDown) {
       this.setState('offline', o.linkDown.message);
-      return 0; // the loop waits for the supervisor
+      return null;
     }
     const total = this.device.points.length;
     const read = this.frame.freshCount;
+    const now = this.clock.now();
     if (total > 0 && read === 0) {
-      this.failures += 1;
       const why = (o.deviceError ?? o.pointError)?.message ?? 'no point could be read';
       if (o.deviceError instanceof QueueFullError) {
         // shed by an overloaded bus: a skipped poll, not a failing device
-        this.failures -= 1;
         this.skippedCount += 1;
         this.setState('degraded', `late: ${why}`);
-        return this.device.pollMs;
+        return now + this.device.pollMs;
       }
+      this.failures += 1;
       if (this.failures >= QUARANTINE_AFTER) {
         this.setState('quarantined', `${this.failures} consecutive failed polls: ${why}`);
       } else {
         this.setState('degraded', `poll failed (${this.failures}/${QUARANTINE_AFTER}): ${why}`);
       }
-      return this.backoff.delayMs(this.failures);
+      return now + this.backoff.delayMs(this.failures);
     }
     this.failures = 0;
     this.backoff.reset();
-    const pollMs = this.device.pollMs;
-    const now = this.clock.now();
-    const overdue = now - (startedMs + pollMs);
-    this.trackLateness(overdue, now - startedMs);
     if (total > read) {
       const why = (o.deviceError ?? o.pointError)?.message;
       this.setState('degraded', `failing points: ${this.frame.failedNames().join(', ')}${why ? ` (${why})` : ''}`);
@@ -358,26 +382,31 @@ export class DevicePoller extends EventEmitter {
     } else {
       this.setState('ok', 'all points read');
     }
-    return Math.max(0, -overdue);
+    return dueMs + this.device.pollMs;
   }
 
-  /** Count late cycles and skipped polls; a device that stays late is reported as such. */
-  private trackLateness(overdue: number, tookMs: number): void {
-    if (overdue <= 0) {
+  /**
+   * A cycle starts `lateness` ms after it was due. Half a period or more is a late
+   * cycle; whole periods are skipped polls (returns true: the schedule starts anew).
+   * A device late LATE_AFTER cycles in a row is reported late until as many start on time.
+   */
+  private trackLateness(lateness: number): boolean {
+    const pollMs = this.device.pollMs;
+    if (lateness < Math.max(1, pollMs / 2)) {
       this.lateStreak = 0;
       if (this.late && ++this.onTimeStreak >= LATE_AFTER) this.late = null;
-      return;
+      return false;
     }
-    const pollMs = this.device.pollMs;
-    const skipped = Math.floor(overdue / pollMs);
+    const skipped = Math.floor(lateness / pollMs);
     this.lateCount += 1;
     this.skippedCount += skipped;
     this.onTimeStreak = 0;
     this.lateStreak += 1;
     // the reason is set once per late spell: one state change, not one per cycle
     if (!this.late && this.lateStreak >= LATE_AFTER) {
-      this.late = `late: a poll took ${Math.round(tookMs)} ms, longer than pollMs ${pollMs}${skipped > 0 ? ` (${skipped} polls skipped)` : ''}`;
+      this.late = `late: polls start ${Math.round(lateness)} ms after their time (pollMs ${pollMs}); the gateway or the bus cannot keep up`;
     }
+    return skipped > 0;
   }
 
   private async cycle(signal: AbortSignal): Promise<CycleOutcome> {
