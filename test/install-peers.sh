@@ -8,6 +8,7 @@
 #   udev                                       SerialPort.list() needs it
 #   chromium                                   browser for the editor e2e test (test/e2e, playwright-core)
 #   python3-cryptography                       independent ed25519 check of voucher signatures
+#   prometheus (for promtool)                  checks the /metrics exposition
 set -euo pipefail
 
 missing=()
@@ -18,6 +19,7 @@ command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 [ -x /lib/systemd/systemd-udevd ] || command -v udevadm >/dev/null || missing+=(udev)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test peers: all present"

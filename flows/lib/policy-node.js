@@ -1,15 +1,30 @@
 'use strict';
 /**
- * What every m2m-* node does at run time. The daemon hands Node-RED a bridge
- * object as `settings.m2mGateway` (gateway/policy/node-red-bridge.ts): it
- * re-checks a node's properties with the gateway's own rules, tells the node
- * whether the last deploy was compiled into the metering core, and gives
- * m2m-in/m2m-write the stream and the point writer. Policies run inside the
- * core and the daemon, these nodes only mirror them; m2m-in listens to the
- * API's stream emitter like any stream client, never in the metering path.
+ * What every m2m-* node does at run time. It finds its bridge to the gateway:
+ *
+ * - inside the gateway's embedded editor, the daemon hands Node-RED a bridge
+ *   as `settings.m2mGateway` (gateway/policy/node-red-bridge.ts);
+ * - in a user's own Node-RED, the node names an `m2m-gateway` config node,
+ *   whose RemoteBridge (lib/remote-bridge.js) talks to the gateway's API.
+ *
+ * The bridge re-checks a node's properties, tells the node whether the last
+ * deploy was compiled into the metering core, and gives m2m-in/m2m-write the
+ * stream and the point writer. Policies run inside the core and the daemon,
+ * these nodes only mirror them; m2m-in listens like any stream client, never
+ * in the metering path.
  */
 
-const NO_BRIDGE = { fill: 'red', shape: 'ring', text: 'not running inside m2m-gateway' };
+const NO_BRIDGE_TEXT = 'no gateway: choose an m2m-gateway config node';
+const NO_BRIDGE = { fill: 'red', shape: 'ring', text: NO_BRIDGE_TEXT };
+
+/** The gateway config node the node names, else the embedded gateway's bridge, else null. */
+function findBridge(RED, config) {
+  if (config.gateway) {
+    const gw = RED.nodes.getNode(config.gateway);
+    return (gw && gw.bridge) || null;
+  }
+  return RED.settings.m2mGateway || null;
+}
 
 /** The status text Node-RED shows under a node is one line: keep it readable. */
 function oneLine(text, max) {
@@ -23,11 +38,11 @@ function oneLine(text, max) {
  * null when the node runs outside m2m-gateway.
  */
 function attachPolicyNode(RED, node, config) {
-  const bridge = RED.settings.m2mGateway || null;
+  const bridge = findBridge(RED, config);
   if (!bridge) {
     node.status(NO_BRIDGE);
     node.on('close', (_removed, done) => done());
-    return { bridge: null, problems: ['not running inside m2m-gateway'] };
+    return { bridge: null, problems: [NO_BRIDGE_TEXT] };
   }
   let problems;
   try {
@@ -42,10 +57,12 @@ function attachPolicyNode(RED, node, config) {
       node.status({ fill: s.fill, shape: s.shape, text: oneLine(s.text, 300) });
     }
   };
+  if (typeof bridge.register === 'function' && problems.length === 0) bridge.register(node.id, config);
   show();
   bridge.on('status', show);
   node.on('close', (_removed, done) => {
     bridge.off('status', show);
+    if (typeof bridge.unregister === 'function') bridge.unregister(node.id);
     done();
   });
   return { bridge, problems, show };

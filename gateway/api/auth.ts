@@ -15,10 +15,13 @@ import type { BuyerGrant } from '../market/marketplace';
 
 export type { BuyerGrant };
 
-export type Principal = { kind: 'admin' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] };
+export type Principal = { kind: 'admin' } | { kind: 'metrics' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] };
 
-/** Who may call a route: anyone, the admin only, or any valid token (admin or buyer). */
-export type Access = 'open' | 'admin' | 'authenticated';
+/**
+ * Who may call a route: anyone, the admin only, the admin or a metrics token
+ * (`/metrics`), or the admin or a buyer. A metrics token opens nothing else.
+ */
+export type Access = 'open' | 'admin' | 'metrics' | 'authenticated';
 
 export interface TokenResolver {
   /** The principal of this token, or null for an unknown token. */
@@ -96,7 +99,11 @@ export async function authenticate(tokens: TokenResolver, token: string | null |
 
 /** Check a principal against a route's access level (403 when a buyer calls an admin route). */
 export function authorize(access: Access, principal: Principal): void {
-  if (access === 'admin' && principal.kind !== 'admin') {
-    throw new ForbiddenError('this route needs the admin token');
+  if (access === 'open' || principal.kind === 'admin') return;
+  if (principal.kind === 'metrics') {
+    if (access !== 'metrics') throw new ForbiddenError('a metrics token reads /metrics only');
+    return;
   }
+  if (access === 'admin') throw new ForbiddenError('this route needs the admin token');
+  if (access === 'metrics') throw new ForbiddenError('this route needs the admin or a metrics token');
 }

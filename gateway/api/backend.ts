@@ -119,6 +119,12 @@ export interface ApiBackend {
   metrics(): MetricsRegistry;
   /** Emits 'reading', 'event', 'voucher' as they are committed. */
   readonly stream: EventBus;
+  /**
+   * POST /api/policies: compile the m2m-* nodes a Node-RED elsewhere deployed
+   * (node-red-contrib-m2m-gateway), activate them and keep them in flows.json.
+   * Throws EditorOwnsFlowsError while the embedded editor runs, PoliciesRejectedError when they do not compile.
+   */
+  deployPolicies(nodes: unknown[]): MaybePromise<{ version: number }>;
   /** Optional: called for each reading delivered to a buyer principal over the stream (§7 metering). */
   meterDelivery?(delivery: DataDelivery): void;
 }

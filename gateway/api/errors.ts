@@ -164,6 +164,26 @@ export class SecretsError extends GatewayError {
   }
 }
 
+/** 409: policies are pushed over the API while the embedded editor owns flows.json. */
+export class EditorOwnsFlowsError extends ApiError {
+  constructor() {
+    super(
+      'GW_ERR_EDITOR_OWNS_FLOWS',
+      409,
+      'the embedded Node-RED editor owns flows.json on this gateway; set http.editor: false to manage its policies from another Node-RED',
+    );
+  }
+}
+
+/** 400: a pushed policy set does not compile; `problems` name the nodes, the previous policies stay active. */
+export class PoliciesRejectedError extends ApiError {
+  readonly problems: ReadonlyArray<{ nodeId?: string; message: string }>;
+  constructor(message: string, problems: ReadonlyArray<{ nodeId?: string; message: string }>) {
+    super('GW_ERR_POLICY_REJECTED', 400, message, { field: 'body.nodes' });
+    this.problems = problems;
+  }
+}
+
 /** Every code this area declares (tested unique; listed in the report / docs). */
 export const API_ERROR_CODES = [
   'GW_ERR_BAD_REQUEST',
@@ -183,16 +203,19 @@ export const API_ERROR_CODES = [
   'GW_ERR_UNAVAILABLE',
   'GW_ERR_INTERNAL',
   'GW_ERR_SECRETS',
+  'GW_ERR_EDITOR_OWNS_FLOWS',
+  'GW_ERR_POLICY_REJECTED',
 ] as const;
 
 /** The JSON error body every failing route answers with. */
 export interface ErrorBody {
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; problems?: ReadonlyArray<{ nodeId?: string; message: string }> };
 }
 
 export function errorBody(e: ApiError): ErrorBody {
   const error: ErrorBody['error'] = { code: e.code, message: e.message };
   if (e.field !== undefined) error.field = e.field;
+  if (e instanceof PoliciesRejectedError) error.problems = e.problems;
   return { error };
 }
 

@@ -7,7 +7,7 @@
 import type { Access, Principal } from './auth';
 import type { ApiBackend, PointValue } from './backend';
 import { BadRequestError, UpgradeRequiredError } from './errors';
-import { METRICS_CONTENT_TYPE, type MetricsRegistry, renderRegistries } from '../base/metrics';
+import { METRICS_CONTENT_TYPE, type MetricsRegistry, exposeRegistries } from '../base/metrics';
 import type { ParsedQuery, QuerySpec } from './params';
 import type { RouteResult } from './reply';
 
@@ -35,6 +35,8 @@ export interface RouteDef<S extends QuerySpec = QuerySpec> {
   summary: string;
   query: S;
   body?: 'json';
+  /** A valid body (routes with `body: 'json'`), for the docs and the table-driven tests. */
+  example?: unknown;
   handle(ctx: RouteContext<ParsedQuery<S>>): RouteResult | Promise<RouteResult>;
 }
 
@@ -46,6 +48,24 @@ function route<S extends QuerySpec>(def: RouteDef<S>): RouteDef {
 export const DEFAULT_EVENT_LIMIT = 100;
 const MAX_TEXT_VALUE = 256;
 const DECIMAL_RE = /^[+-]?\d+(\.\d+)?$/;
+
+/** The body of POST /api/policies: `{nodes: [ {id, type, …}, … ]}`, Node-RED's node objects, at most 1000. */
+export function parsePoliciesBody(body: unknown): unknown[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('body', 'expected a JSON object {"nodes": [...]}');
+  for (const k of Object.keys(body)) {
+    if (k !== 'nodes') throw new BadRequestError(`body.${k.slice(0, 64)}`, 'unknown field (only "nodes" is allowed)');
+  }
+  const nodes = (body as { nodes?: unknown }).nodes;
+  if (!Array.isArray(nodes)) throw new BadRequestError('body.nodes', 'expected an array of Node-RED node objects');
+  if (nodes.length > 1000) throw new BadRequestError('body.nodes', 'at most 1000 nodes');
+  for (const [i, n] of nodes.entries()) {
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) throw new BadRequestError(`body.nodes[${i}]`, 'expected a node object');
+    const { id, type } = n as { id?: unknown; type?: unknown };
+    if (typeof id !== 'string' || id === '' || id.length > 64) throw new BadRequestError(`body.nodes[${i}].id`, 'expected a string of 1-64 characters');
+    if (typeof type !== 'string' || !type.startsWith('m2m-')) throw new BadRequestError(`body.nodes[${i}].type`, 'only m2m-* nodes are deployed to the gateway');
+  }
+  return nodes;
+}
 
 /** The body of POST /api/devices/:id/points/:point: exactly `{value}`. JSON numbers become decimal strings. */
 export function parseWriteBody(body: unknown): PointValue {
@@ -97,11 +117,22 @@ export const ROUTES: readonly RouteDef[] = [
     summary: 'write a point, read it back, answer the confirmed value',
     query: {},
     body: 'json',
+    example: { value: 5 },
     handle: async ({ backend, params, body }) => {
       const value = parseWriteBody(body);
       const confirmed = await backend.writePoint(params.id as string, params.point as string, value);
       return { json: { value: confirmed.value } };
     },
+  }),
+  route({
+    method: 'POST',
+    path: '/api/policies',
+    access: 'admin',
+    summary: 'deploy m2m-* policy nodes from another Node-RED (node-red-contrib-m2m-gateway)',
+    query: {},
+    body: 'json',
+    example: { nodes: [] },
+    handle: async ({ backend, body }) => ({ json: await backend.deployPolicies(parsePoliciesBody(body)) }),
   }),
   route({
     method: 'GET',
@@ -153,11 +184,11 @@ export const ROUTES: readonly RouteDef[] = [
   route({
     method: 'GET',
     path: '/metrics',
-    access: 'admin',
+    access: 'metrics',
     summary: 'Prometheus text format',
     query: {},
-    handle: ({ backend, apiMetrics }) => ({
-      text: renderRegistries([backend.metrics(), apiMetrics]),
+    handle: async ({ backend, apiMetrics }) => ({
+      text: await exposeRegistries([backend.metrics(), apiMetrics]),
       contentType: METRICS_CONTENT_TYPE,
     }),
   }),

@@ -213,6 +213,10 @@ export class StreamHub {
   }
 
   private accept(client: Client, principal: Principal): void {
+    if (principal.kind === 'metrics') {
+      this.refuse(client, 'a metrics token reads /metrics only');
+      return;
+    }
     if (client.authTimer) clearTimeout(client.authTimer);
     client.authTimer = null;
     client.principal = principal;
@@ -316,6 +320,7 @@ export class StreamHub {
         this.send(c, adminText, 'readings');
         continue;
       }
+      if (c.principal.kind !== 'buyer') continue;
       const cut = readingForBuyer(m, c.grants);
       if (!cut || !this.send(c, JSON.stringify({ type: 'reading', ...cut }), 'readings')) continue;
       this.opts.backend.meterDelivery?.({

@@ -1,12 +1,17 @@
 /**
- * A tiny Prometheus registry: counters and gauges with labels, rendered in
- * the text exposition format 0.0.4 (`# HELP`, `# TYPE`, escaped label values).
- * No histograms, no default process metrics: enough for a gateway, no
- * dependency (prom-client pulls in more than we need on a 1-core box).
+ * The gateway's Prometheus registry, two engines under one name space:
  *
- * Values are `number | bigint`; bigint keeps large totals exact on the wire.
- * Counter names should end in `_total` (Prometheus convention, not enforced).
+ *  - counters and gauges of our own, rendered in text format 0.0.4, whose
+ *    values are `number | bigint` so money-sized totals stay exact on the wire
+ *    (prom-client keeps only float64);
+ *  - prom-client (`prom`) for histograms and the standard `process_*` and
+ *    `nodejs_*` metrics (base/process-metrics.ts), so a scraper sees the names
+ *    it expects and the bucket maths is a well-kept library's.
+ *
+ * `exposition()` renders both; a name present twice is an error, as
+ * Prometheus rejects duplicate families. Counter names should end in `_total`.
  */
+import * as client from 'prom-client';
 import { MetricsError } from './errors';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -164,9 +169,29 @@ export class Gauge extends Metric {
   }
 }
 
+export interface HistogramOptions extends MetricOptions {
+  /** Upper bounds of the buckets, seconds for latencies (+Inf is implied). */
+  buckets: readonly number[];
+}
+
+/** A prom-client histogram behind our label-object call style. */
+export class Histogram {
+  constructor(private readonly h: client.Histogram<string>) {}
+  observe(labels: Labels | undefined, value: number): void {
+    if (!Number.isFinite(value)) return; // a clock glitch never poisons _sum
+    if (labels && Object.keys(labels).length > 0) this.h.observe(labels, value);
+    else this.h.observe(value);
+  }
+}
+
+/** Latency buckets from 1 ms to 10 s. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
 /** A set of metrics rendered together. Names are unique within a registry. */
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
+  /** prom-client's registry: histograms and the default process / Node.js metrics. */
+  readonly prom = new client.Registry();
 
   counter(opts: MetricOptions): Counter {
     return this.register(new Counter(opts));
@@ -176,13 +201,22 @@ export class MetricsRegistry {
     return this.register(new Gauge(opts));
   }
 
+  histogram(opts: HistogramOptions): Histogram {
+    if (!NAME_RE.test(opts.name)) throw new MetricsError(`invalid metric name ${JSON.stringify(opts.name)}`);
+    if (this.names().includes(opts.name)) throw new MetricsError(`metric ${opts.name} registered twice`);
+    return new Histogram(
+      new client.Histogram({ name: opts.name, help: opts.help, labelNames: [...(opts.labelNames ?? [])], buckets: [...opts.buckets], registers: [this.prom] }),
+    );
+  }
+
   /** The metric registered under `name`, if any. */
   get(name: string): Counter | Gauge | undefined {
     return this.metrics.get(name) as Counter | Gauge | undefined;
   }
 
+  /** Every family name, ours and prom-client's. */
   names(): string[] {
-    return [...this.metrics.keys()];
+    return [...this.metrics.keys(), ...this.prom.getMetricsAsArray().map((m) => m.name)];
   }
 
   /** The whole registry in text format 0.0.4 (runs gauge collectors first). */
@@ -195,8 +229,19 @@ export class MetricsRegistry {
     return out;
   }
 
+  /** Ours and prom-client's families, in text format 0.0.4. */
+  async exposition(): Promise<string> {
+    // prom-client separates families by blank lines and answers "\n" when empty; one family after another is all we serve
+    const prom = (await this.prom.metrics())
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => `${l}\n`)
+      .join('');
+    return this.render() + prom;
+  }
+
   private register<M extends Metric>(m: M): M {
-    if (this.metrics.has(m.name)) throw new MetricsError(`metric ${m.name} registered twice`);
+    if (this.names().includes(m.name)) throw new MetricsError(`metric ${m.name} registered twice`);
     this.metrics.set(m.name, m);
     return m;
   }
@@ -207,6 +252,18 @@ export class MetricsRegistry {
  * A name present in two registries is an error: Prometheus rejects duplicate families.
  */
 export function renderRegistries(registries: readonly MetricsRegistry[]): string {
+  assertDisjoint(registries);
+  return registries.map((r) => r.render()).join('');
+}
+
+/** Like renderRegistries, with each registry's prom-client families too: what GET /metrics serves. */
+export async function exposeRegistries(registries: readonly MetricsRegistry[]): Promise<string> {
+  assertDisjoint(registries);
+  const parts = await Promise.all(registries.map((r) => r.exposition()));
+  return parts.join('');
+}
+
+function assertDisjoint(registries: readonly MetricsRegistry[]): void {
   const seen = new Set<string>();
   for (const r of registries) {
     for (const n of r.names()) {
@@ -214,5 +271,4 @@ export function renderRegistries(registries: readonly MetricsRegistry[]): string
       seen.add(n);
     }
   }
-  return registries.map((r) => r.render()).join('');
 }

@@ -106,6 +106,7 @@ export function buildProgram(): Command {
     .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
     .option(...CONFIG_OPTION)
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
+    .option('--metrics', 'print the read-only metrics token for Prometheus instead (created in <dataDir>/metrics-token on first call)')
     .action(action(tokenCommand));
 
   program

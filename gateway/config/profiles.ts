@@ -124,7 +124,7 @@ export function loadProfile(name: string, opts: ProfileLookup = {}): ProfileDef 
 export function listProfiles(opts: ProfileLookup = {}): string[] {
   const names = new Set(Object.keys(BUILTIN));
   for (const dir of opts.dirs ?? []) {
-    let files: string[] = [];
+    let files: string[];
     try {
       files = fs.readdirSync(dir);
     } catch {

@@ -41,6 +41,8 @@ export interface GatewayBackendDeps {
   metrics: MetricsRegistry;
   events: EventBus;
   stopping: () => boolean;
+  /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
+  deployPolicies: (nodes: unknown[]) => { version: number };
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
   meterDelivery?: (delivery: DataDelivery) => void;
 }
@@ -61,6 +63,10 @@ export class GatewayBackend implements ApiBackend {
 
   devices() {
     return this.d.views.list();
+  }
+
+  deployPolicies(nodes: unknown[]): { version: number } {
+    return this.d.deployPolicies(nodes);
   }
 
   writePoint(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {

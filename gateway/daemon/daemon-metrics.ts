@@ -18,7 +18,7 @@ import type { DsmrP1Link } from '../links/dsmr-p1';
 import type { LinkState, ModbusLink } from '../links/link';
 import { linkStats } from '../links/modbus-client-link';
 import type { DeviceStateChange } from '../poll/device-poller';
-import type { Counter, MetricsRegistry } from '../base/metrics';
+import { LATENCY_BUCKETS, type Counter, type Histogram, type MetricsRegistry } from '../base/metrics';
 import { ProcessMetrics } from '../base/process-metrics';
 
 export const DEVICE_STATES: readonly DeviceState[] = ['ok', 'degraded', 'quarantined', 'offline'];
@@ -93,12 +93,27 @@ export class DaemonMetrics {
   private readonly seen = new Map<string, number>();
   private readonly linkType: Map<string, string>;
   private readonly detach: Array<() => void> = [];
-  private readonly process: ProcessMetrics;
+  private readonly pollSeconds: Histogram;
+  private readonly commitLatency: Histogram;
+  /** The link of each device, for the poll-latency histogram's label. */
+  private readonly deviceLink: Map<string, string>;
 
   constructor(private readonly d: DaemonMetricsDeps) {
     const r = d.registry;
     this.linkType = new Map(d.links.map((l) => [l.id, l.type]));
-    this.process = new ProcessMetrics(r, d.version, d.startedAtMs);
+    this.deviceLink = new Map(d.devices.map((dev) => [dev.id, dev.link]));
+    this.pollSeconds = r.histogram({
+      name: 'm2m_poll_duration_seconds',
+      help: 'Duration of a device poll cycle on its bus (queue wait included), by link.',
+      labelNames: ['link'],
+      buckets: LATENCY_BUCKETS,
+    });
+    this.commitLatency = r.histogram({
+      name: 'm2m_ledger_commit_seconds',
+      help: 'Duration of a metering batch commit to the ledger.',
+      buckets: LATENCY_BUCKETS,
+    });
+    new ProcessMetrics(r, d.version);
 
     // -- devices
     this.polls = r.counter({ name: 'm2m_device_polls_total', help: 'Poll cycles (or P1 telegrams) that reached the device.', labelNames: ['device'] });
@@ -177,9 +192,8 @@ export class DaemonMetrics {
     r.gauge({ name: 'm2m_policy_load_ok', help: '1 when the flows file as it is compiled; 0 when the last load was rejected (previous policies active).', collect: (g) => g.set({}, d.policyOk() ? 1 : 0) });
   }
 
-  /** After the links exist: follow their state for connect failures; start the event-loop monitor. */
+  /** After the links exist: follow their state for connect failures. */
   start(): void {
-    this.process.start();
     for (const [id, link] of this.d.modbusLinks()) {
       let prev = link.state;
       const type = this.linkType.get(id) ?? 'modbus';
@@ -193,16 +207,16 @@ export class DaemonMetrics {
   }
 
   stop(): void {
-    this.process.stop();
     for (const off of this.detach.splice(0)) off();
   }
 
   /** One poll cycle that reached the device (or one P1 telegram): failed when no point could be read. */
-  onPoll(device: string, read: number, failed: number): void {
+  onPoll(device: string, read: number, failed: number, cycleMs?: number): void {
     const labels = { device };
     this.polls.inc(labels);
     if (failed > 0) this.pointFailures.inc(labels, failed);
     if (read === 0 && failed > 0) this.pollFailures.inc(labels);
+    if (cycleMs !== undefined) this.pollSeconds.observe({ link: this.deviceLink.get(device) ?? 'unknown' }, cycleMs / 1000);
   }
 
   /** Bring the late/skipped counters up to the pollers' counts (they count; this only renders). */
@@ -236,6 +250,7 @@ export class DaemonMetrics {
     if (b.commitMs !== undefined) {
       this.commitSeconds.inc({}, b.commitMs / 1000);
       this.lastCommit.set({}, b.commitMs / 1000);
+      this.commitLatency.observe(undefined, b.commitMs / 1000);
     }
   }
 

@@ -34,12 +34,15 @@ import { NodeRedBridge } from '../policy/node-red-bridge';
 import { NodeRedHost } from '../api/node-red-host';
 import { DaemonMetrics } from './daemon-metrics';
 import { buyerTokenResolver } from '../api/buyer-tokens';
+import { metricsTokenResolver } from '../api/metrics-token';
 import { Marketplace } from '../market/marketplace';
 import { MqttUplink } from '../uplink/mqtt-uplink';
 import { KeyStore } from '../settle/keys';
 import { VoucherIssuer } from '../settle/voucher-issuer';
 import { packageVersion } from '../base/package-root';
 import { GatewayStartError } from '../base/errors';
+import { EditorOwnsFlowsError, PoliciesRejectedError } from '../api/errors';
+import { PolicyError } from '../policy/errors';
 
 export interface GatewayOptions {
   /** Use this core instead of build/core.wasm (tests: the BigInt reference). */
@@ -149,6 +152,7 @@ export class Gateway {
       events: this.events,
       stopping: () => this.stopping,
       meterDelivery: (d) => this.market.meter(d),
+      deployPolicies: (nodes) => this.deployPolicies(nodes),
     });
     this.metering.on('batch', (b: CommittedBatch) => this.publish(b));
     this.daemonMetrics = new DaemonMetrics({
@@ -257,6 +261,7 @@ export class Gateway {
         tokens: chainResolvers(
           adminTokenResolver(this.adminToken),
           buyerTokenResolver(this.config.gateway.dataDir, (account) => this.market.grants(account), this.log.child({ part: 'buyers' })),
+          metricsTokenResolver(this.config.gateway.dataDir),
         ),
         logger: this.log.child({ part: 'api' }),
         version: packageVersion(),
@@ -274,7 +279,7 @@ export class Gateway {
       stream: this.events,
       write: (device, point, value) => this.writePoint(device, point, value),
       log: this.log.child({ part: 'policy' }),
-      onRejected: (err) => this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]),
+      onRejected: (err) => this.recordRejected(err),
     });
     this.editor = await NodeRedHost.start({
       api: this.api,
@@ -298,6 +303,22 @@ export class Gateway {
       this.events.emit('event', eventView({ ...e, id: b.eventIds[i] ?? 0, batchSeq: b.seq }));
       this.cutoff.onEvent(e.kind, e.account);
     }
+  }
+
+  /** POST /api/policies: only while no embedded editor owns flows.json; a rejection is an event like a rejected deploy. */
+  private deployPolicies(nodes: unknown[]): { version: number } {
+    if (this.editor) throw new EditorOwnsFlowsError();
+    try {
+      return { version: this.policies.deploy(nodes).version };
+    } catch (err) {
+      if (!(err instanceof PolicyError)) throw err;
+      this.recordRejected(err);
+      throw new PoliciesRejectedError(err.message, err.problems);
+    }
+  }
+
+  private recordRejected(err: Error): void {
+    this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]);
   }
 
   private writePoint(device: string, point: string, value: string | boolean): Promise<{ value: string | boolean }> {

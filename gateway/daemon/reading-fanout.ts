@@ -52,7 +52,7 @@ export class ReadingFanout {
     const d = this.d;
     const r = this.route(f);
     const read = f.freshCount;
-    d.metrics.onPoll(f.device, read, f.points.length - read);
+    d.metrics.onPoll(f.device, read, f.points.length - read, f.cycleMs);
     const interest = d.events.readingInterest(f.device);
     if (read === 0) {
       if (interest !== null) d.events.emit('reading', this.message(f, interest));
@@ -83,7 +83,7 @@ export class ReadingFanout {
   /** A pushed device's readings (P1 telegrams): the same path, from objects. */
   onReadings(r: DeviceReadings): void {
     const d = this.d;
-    d.metrics.onPoll(r.device, r.values.length, r.failed.length);
+    d.metrics.onPoll(r.device, r.values.length, r.failed.length, r.cycleMs);
     const inputs: MeterInput[] = [];
     const events: LedgerEvent[] = [];
     const points: ReadingMessage['points'] = {};

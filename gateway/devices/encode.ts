@@ -61,6 +61,7 @@ function encodeString(point: ResolvedPoint, value: WriteValue): Uint16Array {
   if (value.length > point.length) {
     throw new EncodeRangeError(point.name, `${value.length} characters do not fit string(${point.length})`);
   }
+  // eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
   if (/[^\x01-\xff]/.test(value)) throw new EncodeValueError(point.name, 'only latin1 characters (no NUL) can be written');
   const bytes = new Uint8Array(2 * Math.ceil(point.length / 2));
   bytes.set(Buffer.from(value, 'latin1'));

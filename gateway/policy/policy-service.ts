@@ -6,6 +6,7 @@
  * active (none at first start) and the error names the node. Every change of
  * policy content gets a new version, recorded in the ledger.
  */
+import { writePrivateFileAtomic } from '../base/private-files';
 import { EventEmitter } from 'node:events';
 import type { PolicyTables, MeteringCore } from '../core/types';
 import type { LedgerStore } from '../ledger/store';
@@ -81,6 +82,27 @@ export class PolicyService extends EventEmitter {
     this.d.onApplied?.(compiled);
     this.emit('applied', compiled);
     return compiled;
+  }
+
+  /**
+   * Policies deployed from a Node-RED elsewhere (POST /api/policies): compile
+   * and swap them in (throws PolicyError, the old tables stay), then make them
+   * the flows file, so a restart starts from them. The file is written after
+   * the ledger recorded the version: a crash in between restarts on the old
+   * file, recorded again as a newer version; no accrual is lost either way.
+   */
+  deploy(nodes: unknown[], nowMs = Date.now()): CompiledPolicy {
+    const json = JSON.stringify(nodes);
+    try {
+      const p = this.apply(nodes, nowMs, json);
+      this.lastError = null;
+      writePrivateFileAtomic(this.d.flowsFile, `${JSON.stringify(nodes, null, 2)}\n`);
+      this.scheduleRefresh();
+      return p;
+    } catch (err) {
+      this.lastError = err as Error;
+      throw err;
+    }
   }
 
   /**

@@ -65,6 +65,8 @@ export class DeviceFrame {
   readonly rawBad: Uint8Array;
   /** End of the last cycle that reached the device, epoch ms. */
   tsMs = 0;
+  /** How long that cycle took on the bus, ms (queue wait included). */
+  cycleMs = 0;
   /** Points read in the last cycle. */
   freshCount = 0;
   /** End of the last cycle that read at least one point (see `hasRead`). */
@@ -163,9 +165,10 @@ export class DeviceFrame {
     this.failedOrder[this.failedCount++] = i;
   }
 
-  /** End a cycle that reached the device at `tsMs`: fresh points take their new values. */
-  endCycle(tsMs: number): void {
+  /** End a cycle that reached the device at `tsMs` after `cycleMs`: fresh points take their new values. */
+  endCycle(tsMs: number, cycleMs = 0): void {
     this.tsMs = tsMs;
+    this.cycleMs = cycleMs;
     for (let i = 0; i < this.points.length; i++) {
       if (this.fresh[i] === 1) {
         const w = this.wordAt[i]!;

@@ -99,6 +99,8 @@ export interface PointReading {
 export interface DeviceReadings {
   device: string;
   tsMs: number;
+  /** How long the poll cycle took on the bus, ms (queue wait included). */
+  cycleMs?: number;
   values: PointReading[];
   failed: string[];
 }
@@ -294,7 +296,7 @@ export class DevicePoller extends EventEmitter {
       const f = this.frame;
       const reached = outcome.requests > 0 && !(outcome.linkDown && f.freshCount === 0);
       if (reached || this.device.points.length === 0) {
-        f.endCycle(tsMs);
+        f.endCycle(tsMs, tsMs - startedMs);
         if (this.sink) {
           try {
             this.sink(f);
@@ -339,7 +341,7 @@ export class DevicePoller extends EventEmitter {
   private readingsOf(f: DeviceFrame): DeviceReadings {
     const values: PointReading[] = [];
     for (const i of f.readIndices()) values.push({ point: f.points[i]!, decoded: f.decodedAt(i)! });
-    return { device: this.device.id, tsMs: f.tsMs, values, failed: f.failedNames() };
+    return { device: this.device.id, tsMs: f.tsMs, cycleMs: f.cycleMs, values, failed: f.failedNames() };
   }
 
   /**

@@ -6,7 +6,10 @@
  * After the data is frozen (the simulator stops), the counters are checked
  * exactly against what the ledger committed.
  */
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import WebSocket from 'ws';
+import { ensureMetricsToken } from '../../gateway/api/metrics-token';
 import Database from 'better-sqlite3';
 import type { Gateway } from '../../gateway/daemon/gateway';
 import { freePort } from '../../gateway/cli/demo/free-port';
@@ -97,6 +100,39 @@ devices:
 
   afterAll(() => rig?.stop());
 
+  it('a metrics token reads /metrics and nothing else', async () => {
+    const { token, created } = ensureMetricsToken(dir);
+    expect(created).toBe(true);
+    expect(ensureMetricsToken(dir)).toEqual({ token, created: false });
+    const scraper = new ApiClient(gw!.apiUrl, token);
+    const r = await scraper.request('GET', '/metrics');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('# TYPE m2m_device_state gauge\n');
+    for (const route of ['/api/devices', '/api/ledger', '/api/accounts', '/api/events', '/api/vouchers']) {
+      const res = await scraper.request('GET', route);
+      expect([route, res.status]).toEqual([route, 403]);
+    }
+    const write = await scraper.request('POST', '/api/devices/purifier-1/points/water', { value: 1 });
+    expect(write.status).toBe(403);
+    // nor does it open the stream
+    const ws = new WebSocket(`${gw!.apiUrl.replace('http', 'ws')}/api/stream`, { headers: { Authorization: `Bearer ${token}` } });
+    const closed = await new Promise<{ code: number; messages: string[] }>((resolve) => {
+      const messages: string[] = [];
+      ws.on('message', (m) => messages.push(String(m)));
+      ws.on('close', (code) => resolve({ code, messages }));
+      ws.on('error', () => undefined);
+    });
+    expect(closed.messages.some((m) => m.includes('a metrics token reads /metrics only'))).toBe(true);
+    expect(closed.messages.some((m) => m.includes('"type":"ready"'))).toBe(false);
+  });
+
+  it('promtool check metrics finds nothing wrong in a live scrape', async () => {
+    const { text } = await scrape();
+    const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(run.error).toBeUndefined();
+    expect({ status: run.status, out: `${run.stdout}${run.stderr}`.trim() }).toEqual({ status: 0, out: '' });
+  });
+
   it('shows device, link, core, ledger, policy and process series while polling', async () => {
     await until(() => gw!.views.get('purifier-1')?.points.water.value === '1000', 'baseline read');
     bank.setUint32(bank.holding, 0, 1004);
@@ -147,10 +183,17 @@ devices:
     expect(value(m, 'm2m_ledger_readings_pruned_total')).toBe(0);
     expect(value(m, 'm2m_policy_version')).toBe(1);
     expect(value(m, 'm2m_policy_load_ok')).toBe(1);
-    expect(value(m, 'm2m_process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
-    expect(value(m, 'm2m_process_event_loop_lag_max_seconds')).toBeGreaterThanOrEqual(0);
-    expect(value(m, 'm2m_process_event_loop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
-    expect(value(m, 'm2m_process_cpu_seconds_total')).toBeGreaterThan(0);
+    // process and Node.js health under the standard names (prom-client's default metrics)
+    expect(value(m, 'process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
+    expect(value(m, 'nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(0);
+    expect(value(m, 'nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
+    expect(value(m, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+    // latency histograms: every poll cycle and every commit observed once
+    expect(text).toContain('# TYPE m2m_poll_duration_seconds histogram\n');
+    expect(value(m, 'm2m_poll_duration_seconds_count{link="plant"}')).toBeGreaterThanOrEqual(1);
+    expect(value(m, 'm2m_poll_duration_seconds_bucket{le="+Inf",link="plant"}')).toBe(value(m, 'm2m_poll_duration_seconds_count{link="plant"}'));
+    expect(text).toContain('# TYPE m2m_ledger_commit_seconds histogram\n');
+    expect(value(m, 'm2m_ledger_commit_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(m.has('m2m_build_info{version="' + (await admin.get<{ version: string }>('/api/health')).version + '"}')).toBe(true);
     expect(text).toContain('# TYPE m2m_link_timeouts_total counter\n');
     expect(text).toContain('# TYPE m2m_device_state gauge\n');

@@ -52,6 +52,7 @@ export class FakeBackend implements ApiBackend {
     vouchers: [] as VoucherFilter[],
     events: [] as EventFilter[],
     writes: [] as Array<{ device: string; point: string; value: PointValue }>,
+    policies: [] as unknown[][],
   };
   readonly deliveries: DataDelivery[] = [];
   /** Set to make every read route throw this (500 tests). */
@@ -74,6 +75,11 @@ export class FakeBackend implements ApiBackend {
 
   health(): HealthView {
     return { status: 'ok', version: '0.1.0-test', uptimeS: 12, links: [{ id: 'plant', state: 'up' }] };
+  }
+
+  deployPolicies(nodes: unknown[]): { version: number } {
+    this.calls.policies.push(nodes);
+    return { version: this.calls.policies.length };
   }
 
   devices(): DeviceView[] {
@@ -185,7 +191,7 @@ export function request(
       res.on('data', (c: Buffer) => parts.push(c));
       res.on('end', () => {
         const text = Buffer.concat(parts).toString('utf8');
-        let json: unknown = undefined;
+        let json: unknown;
         try {
           json = text ? JSON.parse(text) : undefined;
         } catch {

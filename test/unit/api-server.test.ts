@@ -36,7 +36,7 @@ describe('authentication (table-driven over ROUTES)', () => {
 
   for (const r of guarded) {
     const path = samplePath(r.path);
-    const body = r.body === 'json' ? JSON.stringify({ value: 5 }) : undefined;
+    const body = r.body === 'json' ? JSON.stringify(r.example) : undefined;
     const headers = r.body === 'json' ? jsonHeaders : {};
 
     it(`${r.method} ${r.path}: 401 without a token`, async () => {

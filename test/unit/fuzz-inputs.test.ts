@@ -82,7 +82,7 @@ function configOutcome(text: string): 'ok' | ConfigError {
     return 'ok';
   } catch (e) {
     if (!(e instanceof ConfigError)) {
-      throw new Error(`parseConfig threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(text.slice(0, 300))}`);
+      throw new Error(`parseConfig threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(text.slice(0, 300))}`, { cause: e });
     }
     expect(e.code).toBe('GW_ERR_CONFIG');
     expect(e.issues.length).toBeGreaterThan(0);
@@ -221,6 +221,7 @@ describe('parseConfig on bad input', () => {
   });
 
   it('a valid config stays valid, and the same, after comment and whitespace edits', () => {
+    // eslint-disable-next-line no-control-regex -- control characters are what the generator must drop
     const commentText = fc.string({ maxLength: 30 }).map((s) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ud800-\udfff]/g, ''));
     const lineEdit = fc.record({
       trailing: fc.constantFrom('', ' ', '   '),
@@ -292,7 +293,7 @@ function policyOutcome(flows: unknown): PolicyOutcome {
     return { ok: true };
   } catch (e) {
     if (!(e instanceof PolicyError)) {
-      throw new Error(`compilePolicies threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(flows)?.slice(0, 500)}`);
+      throw new Error(`compilePolicies threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(flows)?.slice(0, 500)}`, { cause: e });
     }
     expect(e.code).toBe('GW_ERR_POLICY');
     expect(e.problems.length).toBeGreaterThan(0);

@@ -209,6 +209,7 @@ function stubRed(bridge: NodeRedBridge | null) {
       },
     },
   };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- Node-RED nodes are CommonJS modules loaded by path
   for (const t of TYPES) (require(path.join(NODES_DIR, `${t}.js`)) as (red: typeof RED) => void)(RED);
   return (type: string, config: Record<string, unknown>): StubNode => {
     const node = new StubNode();
@@ -260,7 +261,7 @@ describe('runtime nodes', () => {
     expect(bridge.listenerCount('status')).toBe(0);
 
     const outside = stubRed(null)('m2m-offer', { id: 'o1', devices: '*', point: 'x', price: '1', buyers: ['b'] });
-    expect(outside.lastStatus).toEqual({ fill: 'red', shape: 'ring', text: 'not running inside m2m-gateway' });
+    expect(outside.lastStatus).toEqual({ fill: 'red', shape: 'ring', text: 'no gateway: choose an m2m-gateway config node' });
   });
 
   it('m2m-in filters by topic and device glob; m2m-write answers on output 1 or 2 and always calls done', async () => {

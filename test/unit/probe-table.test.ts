@@ -160,7 +160,7 @@ describe('text table', () => {
   test('narrowed columns', () => {
     const text = formatProbeTable(range, { types: ['float32'], orders: ['ABCD'] });
     expect(text.split('\n')[0].split(/\s{2,}/)).toEqual(['offset', 'address', 'register', 'hex', 'ascii', 'float32 ABCD']);
-    expect(text.split('\n')[1]).toMatch(/^ +0 +0 +30001  4366  Cf +230\.4$/);
+    expect(text.split('\n')[1]).toMatch(/^ +0 +0 +30001 {2}4366 {2}Cf +230\.4$/);
   });
 
   test('a bit range', () => {
