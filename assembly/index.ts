@@ -1,11 +1,12 @@
 // The metering core compiled to build/core.wasm. The JS side (gateway/core/wasm-core.ts)
 // writes slot configs, policy tables and each batch of readings into linear memory,
 // calls processBatch(n) once per batch and reads the outputs back; no call per record.
+// It exports only what the product calls; test probes live in assembly/test-probes.ts
+// (build/core-test.wasm).
 import {
   A_OVER, A_REARM, A_UNSETTLED, ACCT_SIZE, acctCount, acctPtr, C_LAYOUT, CTRL, F_BASELINE, F_CONFIGURED, LAYOUT_VERSION,
   loadTables, S_FLAGS, S_LASTTS, setCtrl, SLOT_SIZE, slotCount, slotPtr,
 } from './layout';
-import { divmod128, mul64, mulAddDivChecked, resHi, resLo, resRem } from './u128';
 
 export { processBatch } from './batch';
 export { reserveInput, resizeAccounts, resizeChannels, resizeLines, resizeScratch, resizeSegments, resizeSlots } from './layout';
@@ -46,33 +47,4 @@ export function clock(): f64 {
     if ((<u32>load<u8>(sp + S_FLAGS) & want) == want) now = max<i64>(now, load<i64>(sp + S_LASTTS));
   }
   return <f64>now;
-}
-
-// ---- u128 probes for the edge-value tests (test/unit/core-u128.test.ts) ----
-
-/** Low half of a × b; high half via u128Hi(). */
-export function u128Mul(a: u64, b: u64): u64 {
-  mul64(a, b);
-  return resLo;
-}
-/** Low half of (hi:lo) / d; high half via u128Hi(), remainder via u128Rem(). d = 0 returns 0. */
-export function u128DivMod(hi: u64, lo: u64, d: u64): u64 {
-  if (d == 0) return 0;
-  divmod128(hi, lo, d);
-  return resLo;
-}
-/** floor((a × b + c) / d) if it fits u64 (remainder via u128Rem()), else u128Overflow() is 1. */
-export function u128MulAddDiv(a: u64, b: u64, c: u64, d: u64): u64 {
-  overflowFlag = d == 0 || !mulAddDivChecked(a, b, c, d);
-  return overflowFlag ? 0 : resLo;
-}
-let overflowFlag = false;
-export function u128Overflow(): i32 {
-  return overflowFlag ? 1 : 0;
-}
-export function u128Hi(): u64 {
-  return resHi;
-}
-export function u128Rem(): u64 {
-  return resRem;
 }

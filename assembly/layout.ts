@@ -1,6 +1,8 @@
 // Memory layout shared with gateway/core/wasm-layout.ts: table records, the
 // control block (pointers, capacities and counts the JS side reads after each
-// call) and the output columns the batch writes. Keep the two files in step;
+// call) and the output columns the batch writes. Keep the two files in step:
+// test/unit/core-layout.test.ts compares every exported upper-case constant here
+// (compiled into build/core-test.wasm) with wasm-layout.ts, both ways.
 // LAYOUT_VERSION guards against a stale build/core.wasm.
 
 export const LAYOUT_VERSION: u32 = 4;

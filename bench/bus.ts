@@ -16,7 +16,7 @@
  *     (LinkSupervisor base 500 ms cap 30 s, pollMs 1000): time to notice (offline) and
  *     time from the device being back to the first complete reading.
  *
- *   npm run build:ts && node build/bench/bus.js [--seconds S] [--trials N] [--out FILE]
+ *   npm run build:bench && node build/bench/bus.js [--seconds S] [--trials N] [--out FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,12 +27,16 @@ import { ModbusRtuLink, rtuInterFrameGapMs, serialCharBits } from '../gateway/li
 import { ModbusTcpLink } from '../gateway/links/modbus-tcp';
 import { RtuOverTcpLink } from '../gateway/links/rtu-over-tcp';
 import { silentLogger } from '../gateway/base/log';
-import { BusQueue } from '../gateway/poll/bus-queue';
+import { BusQueues } from '../gateway/poll/bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from '../gateway/poll/device-poller';
-import { LinkSupervisor } from '../gateway/poll/link-supervisor';
+import { LinkSupervisors } from '../gateway/poll/link-supervisor';
 import type { ResolvedPoint } from '../gateway/devices/point';
 import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../test/sim/modbus-peer';
 import { startSerialBus, type SerialBus } from '../test/sim/serial-bus';
+
+/** The bench's own bus queues and link supervisors (as the FieldBus keeps its own). */
+const queues = new BusQueues();
+const supervisors = new LinkSupervisors();
 
 interface Args {
   seconds: number;
@@ -68,14 +72,14 @@ function percentiles(ms: number[]) {
 }
 
 function viaLink(name: string, link: ModbusLink): Reader {
-  const queue = BusQueue.for(link.busKey);
+  const queue = queues.for(link.busKey);
   return {
     name,
     impl: `m2m ${link.constructor.name}`,
     read: () => queue.run(() => link.readRegisters(1, 'holding', 0, REGISTERS)),
     close: async () => {
       await link.close();
-      BusQueue.release(link.busKey);
+      queues.release(link.busKey);
     },
   };
 }
@@ -174,8 +178,8 @@ async function recovery(name: string, link: ModbusLink, kill: () => Promise<void
   const point: ResolvedPoint = {
     name: 'r', kind: 'gauge', area: 'holding', address: 0, type: 'uint16', length: 0, wordOrder: 'ABCD', scale: '1', offset: '0', unit: '', writable: false, maxRate: '',
   };
-  const supervisor = LinkSupervisor.for(link, { logger }); // defaults: base 500 ms, cap 30 s
-  const poller = new DevicePoller({ device: { id: `${name}-dev`, unitId: 1, pollMs: POLL_MS, points: [point] }, link, queue: BusQueue.for(link.busKey), logger, supervisor });
+  const supervisor = supervisors.for(link, { logger }); // defaults: base 500 ms, cap 30 s
+  const poller = new DevicePoller({ device: { id: `${name}-dev`, unitId: 1, pollMs: POLL_MS, points: [point] }, link, queue: queues.for(link.busKey), logger, supervisor });
   const next = <T>(event: 'readings' | 'state', pred: (x: T) => boolean) =>
     new Promise<void>((resolve) => {
       const on = (x: T) => {
@@ -205,7 +209,7 @@ async function recovery(name: string, link: ModbusLink, kill: () => Promise<void
   }
   await poller.stop();
   await link.close();
-  BusQueue.release(link.busKey);
+  queues.release(link.busKey);
   const sorted = rows.map((r) => r.recoveryMs).sort((a, b) => a - b);
   return {
     link: name,

@@ -6,7 +6,7 @@
  * is fed in rounds (every implementation meters slice r before any meters
  * slice r+1) so that machine noise falls on all alike. Writes bench/results/core.json.
  *
- *   npm run bench:core      (or: npx tsc -p . && node build/bench/core.js [--records N] [--slots S] [--batch B])
+ *   npm run bench:core      (or: npm run build:core && npm run build:bench && node build/bench/core.js [--records N] [--slots S] [--batch B])
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -13,7 +13,7 @@
  * reference. Writes bench/results/daemon.json. Loopback only; exits by itself.
  *
  *   npm run bench:daemon
- *   (or: npm run build && node build/bench/daemon.js [--devices 50,200] [--seconds 15] [--warmup 3]
+ *   (or: npm run build && npm run build:bench && node build/bench/daemon.js [--devices 50,200] [--seconds 15] [--warmup 3]
  *        [--per-link 25] [--poll-ms 1000] [--metering-readings 100000] [--batches 100,1000] [--out FILE])
  */
 import { fork, type ChildProcess } from 'node:child_process';

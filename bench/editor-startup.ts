@@ -5,7 +5,7 @@
  * false, each run in a fresh process with the demo policies and one device.
  * Writes bench/results/editor-startup.json.
  *
- *   npm run build && node build/bench/editor-startup.js [--runs N] [--out FILE]
+ *   npm run build && npm run build:bench && node build/bench/editor-startup.js [--runs N] [--out FILE]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

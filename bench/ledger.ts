@@ -4,7 +4,7 @@
  * WAL + synchronous=FULL (fsync per commit: also survives power loss), in the
  * same run, plus `verifyLedger` speed. Writes bench/results/ledger.json.
  *
- *   npx tsc -p . && node build/bench/ledger.js [--batches N] [--points P] [--full-seconds S] [--out FILE]
+ *   npm run build:bench && node build/bench/ledger.js [--batches N] [--points P] [--full-seconds S] [--out FILE]
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -74,14 +74,43 @@ export interface DataDelivery {
 }
 
 /**
+ * A service order (docs/policies.md, "m2m-service-order") as the API, the
+ * uplink (`<prefix>/<gatewayId>/orders`) and the provider see it. Sent on
+ * the bus after every change of state, once the order store has it.
+ */
+export interface OrderView {
+  id: string;
+  gatewayId: string;
+  device: string;
+  point: string;
+  /** `below`, `above` or `predictDays`. */
+  reason: string;
+  /** The point's value when the order was opened (decimal string). */
+  value: string;
+  /** Days to empty when `reason` is `predictDays` (decimal string), else null. */
+  predictedDays: string | null;
+  state: 'open' | 'acked' | 'closed';
+  openedAt: string;
+  ackedAt: string | null;
+  closedAt: string | null;
+  /** The m2m-service-order node. */
+  policy: string;
+  provider: string[];
+  fee: string;
+  payee: string | null;
+  /** The fee was billed on close. */
+  billed: boolean;
+}
+
+/**
  * What a readings listener looks at (`EventBus.onReadings`): the devices (all
  * when absent) and, optionally, only some points of them. The daemon builds a
  * ReadingMessage only for a device someone looks at, with the points asked for.
  */
 export interface ReadingInterest {
   devices?: (device: string) => boolean;
-  /** Point names; absent = every point. */
-  points?: readonly string[];
+  /** Point names (or the point names of a device); absent = every point. */
+  points?: readonly string[] | ((device: string) => readonly string[]);
 }
 
 /** Who looks at a device's readings: nobody (null), every point ('all'), or these points. */
@@ -92,6 +121,7 @@ export interface StreamEvents {
   reading: [ReadingMessage];
   event: [EventView];
   voucher: [Voucher];
+  order: [OrderView];
 }
 
 /**
@@ -135,7 +165,7 @@ export class EventBus extends EventEmitter<StreamEvents> {
       if (i.devices && !i.devices(device)) continue;
       if (!i.points) return 'all';
       points ??= new Set();
-      for (const p of i.points) points.add(p);
+      for (const p of typeof i.points === 'function' ? i.points(device) : i.points) points.add(p);
     }
     if (declared < count) return 'all'; // a listener that did not say
     return points;

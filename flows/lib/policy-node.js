@@ -34,10 +34,11 @@ function oneLine(text, max) {
 
 /**
  * Wire a node to the gateway: check its config, show the policy status now and
- * after every compile, and detach on close. Returns {bridge, problems}; bridge is
- * null when the node runs outside m2m-gateway.
+ * after every compile, and detach on close. `detail()` (optional) adds a live
+ * line to a green status (e.g. the last control write). Returns {bridge,
+ * problems, show}; bridge is null when the node runs outside m2m-gateway.
  */
-function attachPolicyNode(RED, node, config) {
+function attachPolicyNode(RED, node, config, detail) {
   const bridge = findBridge(RED, config);
   if (!bridge) {
     node.status(NO_BRIDGE);
@@ -54,7 +55,8 @@ function attachPolicyNode(RED, node, config) {
     if (problems.length > 0) node.status({ fill: 'red', shape: 'dot', text: oneLine(problems.join('; '), 300) });
     else {
       const s = bridge.statusOf(node.id);
-      node.status({ fill: s.fill, shape: s.shape, text: oneLine(s.text, 300) });
+      const extra = s.fill === 'green' && detail ? detail() : '';
+      node.status({ fill: s.fill, shape: s.shape, text: oneLine(extra ? `${s.text} · ${extra}` : s.text, 300) });
     }
   };
   if (typeof bridge.register === 'function' && problems.length === 0) bridge.register(node.id, config);
@@ -68,4 +70,21 @@ function attachPolicyNode(RED, node, config) {
   return { bridge, problems, show };
 }
 
-module.exports = { attachPolicyNode, oneLine };
+/**
+ * Send each committed event of this node whose kind is in `kinds` to its
+ * output (msg.topic = kind), calling `seen(e)` first; detaches on close.
+ */
+function forwardOwnEvents(node, bridge, kinds, seen) {
+  const onEvent = (e) => {
+    if (!kinds.has(e.kind) || !e.data || e.data.policy !== node.id) return;
+    if (seen) seen(e);
+    node.send({ topic: e.kind, device: e.device, point: e.point, payload: e });
+  };
+  bridge.stream.on('event', onEvent);
+  node.on('close', (_removed, done) => {
+    bridge.stream.off('event', onEvent);
+    done();
+  });
+}
+
+module.exports = { attachPolicyNode, forwardOwnEvents, oneLine };

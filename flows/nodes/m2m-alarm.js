@@ -6,7 +6,7 @@
  * shows whether its policy version is active, and sends each of its own
  * events, once committed, to its output (e.g. to order a cartridge).
  */
-const { attachPolicyNode } = require('../lib/policy-node');
+const { attachPolicyNode, forwardOwnEvents } = require('../lib/policy-node');
 
 const KINDS = new Set(['alarm', 'alarm-clear']);
 
@@ -16,15 +16,7 @@ module.exports = function (RED) {
     const node = this;
     const { bridge, problems } = attachPolicyNode(RED, node, config);
     if (!bridge || problems.length > 0) return;
-    const onEvent = (e) => {
-      if (!KINDS.has(e.kind) || !e.data || e.data.policy !== node.id) return;
-      node.send({ topic: e.kind, device: e.device, point: e.point, payload: e });
-    };
-    bridge.stream.on('event', onEvent);
-    node.on('close', (_removed, done) => {
-      bridge.stream.off('event', onEvent);
-      done();
-    });
+    forwardOwnEvents(node, bridge, KINDS);
   }
   RED.nodes.registerType('m2m-alarm', M2mAlarmNode);
 };

@@ -13,10 +13,10 @@
  */
 import type { DeviceState } from '../poll/device-poller';
 import type { LinkState } from '../links/link';
-import type { DataDelivery, EventBus, EventView, PointValue, Voucher } from '../events';
+import type { DataDelivery, EventBus, EventView, OrderView, PointValue, Voucher } from '../events';
 import type { MetricsRegistry } from '../base/metrics';
 
-export type { DeviceState, DataDelivery, EventView, PointValue, Voucher };
+export type { DeviceState, DataDelivery, EventView, OrderView, PointValue, Voucher };
 
 /** GET /api/devices: a device's state, when it was last read, and the last value of every point. */
 export interface PointView {
@@ -105,6 +105,13 @@ export interface EventFilter {
 
 
 
+/** GET /api/orders: newest first, at most `limit` (1..1000, default 100). */
+export interface OrderFilter {
+  state?: 'open' | 'acked' | 'closed';
+  device?: string;
+  limit: number;
+}
+
 export interface ApiBackend {
   health(): MaybePromise<HealthView>;
   devices(): MaybePromise<DeviceView[]>;
@@ -115,6 +122,8 @@ export interface ApiBackend {
   channels(): MaybePromise<ChannelView[]>;
   vouchers(filter: VoucherFilter): MaybePromise<Voucher[]>;
   events(filter: EventFilter): MaybePromise<EventView[]>;
+  /** Service orders (docs/policies.md, "m2m-service-order"). */
+  orders(filter: OrderFilter): MaybePromise<OrderView[]>;
   /** The daemon's metrics; GET /metrics renders them together with the API's own (`m2m_api_*`). */
   metrics(): MetricsRegistry;
   /** Emits 'reading', 'event', 'voucher' as they are committed. */

@@ -175,11 +175,25 @@ export const ROUTES: readonly RouteDef[] = [
     method: 'GET',
     path: '/api/events',
     access: 'admin',
-    summary: 'alarms, resets, rollovers, quarantines, policy changes (newest first)',
+    summary: 'alarms, resets, rollovers, quarantines, policy changes, control writes, service orders (newest first)',
     query: { kind: 'name', device: 'name', since: 'time', limit: 'limit' },
     handle: async ({ backend, query }) => ({
       json: await backend.events({ ...query, limit: query.limit ?? DEFAULT_EVENT_LIMIT }),
     }),
+  }),
+  route({
+    method: 'GET',
+    path: '/api/orders',
+    access: 'admin',
+    summary: 'service orders: open, acknowledged, closed (newest first)',
+    query: { state: 'name', device: 'name', limit: 'limit' },
+    handle: async ({ backend, query }) => {
+      const { state } = query;
+      if (state !== undefined && state !== 'open' && state !== 'acked' && state !== 'closed') {
+        throw new BadRequestError('state', 'expected one of open, acked, closed');
+      }
+      return { json: await backend.orders({ state, device: query.device, limit: query.limit ?? DEFAULT_EVENT_LIMIT }) };
+    },
   }),
   route({
     method: 'GET',

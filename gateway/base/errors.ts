@@ -1,11 +1,16 @@
 /**
- * Base of every error the gateway raises on purpose. Each area declares its
- * own coded subclasses in `<area>/errors.ts` (fastify-style: one place per
- * area, stable `GW_ERR_*` codes, listed in docs/errors.md).
+ * Base of every error the gateway raises on purpose. The codes are data, in
+ * one table (base/error-codes.ts, listed in docs/errors.md); each area
+ * declares its coded subclasses in `<area>/errors.ts`, and a subclass can
+ * only pass a code of that table.
  */
+import type { ErrorCode } from './error-codes';
+
+export type { ErrorCode } from './error-codes';
+
 export class GatewayError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

@@ -14,6 +14,3 @@ export class CliUsageError extends GatewayError {
     this.option = option;
   }
 }
-
-/** Codes declared here (checked unique by the tests). */
-export const CLI_ERROR_CODES = ['GW_ERR_USAGE'] as const;

@@ -42,7 +42,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('run a simulated water purifier and energy meter with the gateway metering them (no hardware needed)')
+    .description('run a simulated water purifier, energy meter and service centre with the gateway metering, controlling and servicing them (no hardware needed)')
     .option('-d, --data-dir <dir>', 'where the demo keeps its config, ledger and secrets', './m2m-demo')
     .option('-p, --port <port>', 'HTTP port of the API', '8080')
     .option('--fresh', 'start from an empty ledger (deletes the demo data dir first)')

@@ -44,6 +44,3 @@ export class ProfileError extends GatewayError {
     super('GW_ERR_PROFILE', message);
   }
 }
-
-/** Codes declared here (checked unique by the tests). */
-export const CONFIG_ERROR_CODES = ['GW_ERR_CONFIG', 'GW_ERR_PROFILE'] as const;

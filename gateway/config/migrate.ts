@@ -11,9 +11,9 @@ import { CURRENT_VERSION } from './schema';
 
 export type ConfigObject = Record<string, unknown>;
 /** Migrates a config object of version n to version n+1 (without touching `version`). */
-export type Migration = (config: ConfigObject) => ConfigObject;
+export type ConfigMigration = (config: ConfigObject) => ConfigObject;
 
-export const MIGRATIONS: Readonly<Record<number, Migration>> = {
+export const MIGRATIONS: Readonly<Record<number, ConfigMigration>> = {
   // 1: (c) => ({ ...c, renamedKey: c.oldKey }),   // example for the 1 -> 2 bump
 };
 
@@ -28,7 +28,7 @@ export interface MigrationResult {
 /** Bring a parsed config object up to CURRENT_VERSION. Throws ConfigError for a missing, bad or future version. */
 export function migrateConfig(
   raw: unknown,
-  migrations: Readonly<Record<number, Migration>> = MIGRATIONS,
+  migrations: Readonly<Record<number, ConfigMigration>> = MIGRATIONS,
   target: number = CURRENT_VERSION,
 ): MigrationResult {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -11,12 +11,10 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { z } from 'zod';
-import { parseDecimal } from '../base/decimal';
-import { pointWidth, valueWidth, type ScalarType } from '../devices/point';
 import { loadProfile, type ProfileDef } from './profiles';
 import { ProfileError } from './errors';
 import { fromZodIssues, type PathPart, type RawIssue } from './issues';
-import { parseModicon } from './modicon';
+import { normDecimal, resolvePoint, type Family, type Report } from './resolve-point';
 import {
   configSchema,
   deviceSchema,
@@ -25,9 +23,7 @@ import {
   KNOWN_KEYS,
   LINK_TYPES,
   linkSchema,
-  MAX_STRING_LENGTH,
   mqttSchema,
-  NUMERIC_TYPES,
   pointSchema,
   settlementSchema,
   type DevicePoint,
@@ -38,18 +34,12 @@ import {
   type PointConfig,
 } from './schema';
 
-type Family = 'modbus' | 'dsmr-p1';
-type Report = (field: string, message: string) => void;
-
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function part<T>(schema: z.ZodType<T>, value: unknown): T | undefined {
   const r = schema.safeParse(value);
   return r.success ? r.data : undefined;
 }
-
-/** "+0.50" -> "0.50": a decimal as written, without a leading plus. */
-const normDecimal = (v: string | number): string => String(v).trim().replace(/^\+/, '');
 
 export function systemTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
@@ -76,107 +66,6 @@ function mergePoint(base: PointConfig, over: PointConfig): PointConfig {
   return out as PointConfig;
 }
 
-/** One merged point -> ResolvedPoint (+obis), or undefined after reporting why not. */
-export function resolvePoint(pt: PointConfig, family: Family, report: Report): DevicePoint | undefined {
-  let ok = true;
-  const bad: Report = (f, m) => {
-    ok = false;
-    report(f, m);
-  };
-  if (!pt.kind) bad('kind', 'required: one of counter, gauge, setpoint, switch');
-  let area = pt.area;
-  let address = pt.address;
-  if (family === 'dsmr-p1') {
-    for (const f of ['area', 'address', 'register'] as const) {
-      if (pt[f] !== undefined) bad(f, 'dsmr-p1 points are read by OBIS code: give obis, not area/address/register');
-    }
-    if (!pt.obis) bad('obis', 'required for dsmr-p1 points: an OBIS code like "1-0:1.8.1"');
-    area = 'input';
-    address = 0;
-  } else {
-    if (pt.obis !== undefined) bad('obis', 'only dsmr-p1 devices have OBIS points');
-    if (pt.register !== undefined) {
-      if (pt.area !== undefined || pt.address !== undefined) bad('register', 'give either register or area + address, not both');
-      const m = parseModicon(pt.register);
-      if (m.ok) {
-        area = m.area;
-        address = m.address;
-      } else bad('register', m.message);
-    } else {
-      if (area === undefined) bad('area', 'required: holding, input, coil or discrete (or a Modicon register like "40001")');
-      if (address === undefined) bad('address', 'required: the 0-based protocol address');
-    }
-  }
-  const bitArea = area === 'coil' || area === 'discrete';
-  const typeText = pt.type ?? (family === 'dsmr-p1' ? 'float64' : bitArea ? 'bool' : 'uint16');
-  let type = typeText as ScalarType;
-  let length = 0;
-  const sm = /^string\((\d+)\)$/.exec(typeText);
-  if (sm) {
-    type = 'string';
-    length = Number(sm[1]);
-    if (length < 1 || length > MAX_STRING_LENGTH) bad('type', `string length must be 1..${MAX_STRING_LENGTH} characters, got ${sm[1]}`);
-  }
-  if (bitArea && type !== 'bool') bad(pt.type !== undefined ? 'type' : 'area', `coil and discrete points are bool, not ${typeText}`);
-  if (pt.kind === 'counter' && (type === 'bool' || type === 'string')) {
-    bad(pt.type !== undefined ? 'type' : 'kind', `counter points must be numeric (${NUMERIC_TYPES.join(', ')}), not ${typeText}`);
-  }
-  const writable = pt.writable ?? false;
-  if (writable && family === 'dsmr-p1') bad('writable', 'dsmr-p1 points are read-only');
-  else if (writable && area !== undefined && area !== 'holding' && area !== 'coil') {
-    bad('writable', `only holding and coil points can be written, this one is ${area}`);
-  }
-  const sfOffset = pt.scaleFactorOffset;
-  if (sfOffset !== undefined) {
-    if (family === 'dsmr-p1') bad('scaleFactorOffset', 'dsmr-p1 points have no scale factor register');
-    else if (bitArea) bad('scaleFactorOffset', `only holding and input registers have scale factors, this one is ${area}`);
-    else if (!(NUMERIC_TYPES as readonly string[]).includes(type) || type.startsWith('float')) {
-      bad(pt.type !== undefined ? 'type' : 'scaleFactorOffset', `a scale factor applies to integer types, not ${typeText}`);
-    } else if (sfOffset < valueWidth({ type, length, area: area ?? 'holding' })) {
-      const w = valueWidth({ type, length, area: area ?? 'holding' });
-      bad('scaleFactorOffset', `${sfOffset} lands inside the ${typeText} value itself (${w} registers); the scale factor register follows the value`);
-    }
-    if (writable) bad('writable', 'a point with a scale factor cannot be written');
-  }
-  if (family === 'modbus' && area !== undefined && address !== undefined) {
-    const width = pointWidth({ type, length, area, scaleFactorOffset: sfOffset });
-    if (address + width > 65536) {
-      bad(
-        pt.register !== undefined ? 'register' : 'address',
-        `${typeText} at address ${address} needs ${width} ${bitArea ? 'bits' : 'registers'}, beyond the last address 65535`,
-      );
-    }
-  }
-  const scale = pt.scale === undefined ? '1' : normDecimal(pt.scale);
-  const offset = pt.offset === undefined ? '0' : normDecimal(pt.offset);
-  const maxRate = pt.maxRate === undefined || pt.maxRate === '' ? '' : normDecimal(pt.maxRate);
-  const scaleValue = parseDecimal(scale, 6); // format already checked by the schema
-  if (scaleValue === 0n) bad('scale', 'must not be 0');
-  else if (pt.kind === 'counter' && scaleValue < 0n) bad('scale', 'counter scale must be positive');
-  if (maxRate !== '') {
-    if (pt.kind !== 'counter') bad('maxRate', 'only counter points have a maxRate');
-    else if (parseDecimal(maxRate, 6) < 0n) bad('maxRate', 'must not be negative');
-  }
-  if (!ok || area === undefined || address === undefined || pt.kind === undefined) return undefined;
-  const resolved: DevicePoint = {
-    name: pt.name,
-    kind: pt.kind,
-    area,
-    address,
-    type,
-    length,
-    wordOrder: pt.wordOrder ?? 'ABCD',
-    scale,
-    offset,
-    unit: pt.unit ?? '',
-    writable,
-    maxRate,
-  };
-  if (family === 'dsmr-p1') resolved.obis = pt.obis;
-  if (sfOffset !== undefined) resolved.scaleFactorOffset = sfOffset;
-  return resolved;
-}
-
 /** Report duplicate string ids in a list of raw entries. */
 function checkDuplicates(list: unknown[], key: string, base: PathPart[], what: string, issues: RawIssue[]): void {
   const first = new Map<string, number>();
@@ -195,82 +84,102 @@ interface DeviceContext {
   p1Owner: Map<string, number>;
 }
 
-function resolveDevice(rd: Record<string, unknown>, i: number, ctx: DeviceContext, issues: RawIssue[]): LoadedDevice | undefined {
-  const at = (...p: PathPart[]): PathPart[] => ['devices', i, ...p];
-  const before = issues.length;
-  const head = part(deviceSchema, { ...rd, points: [] });
-  const rawPoints = Array.isArray(rd.points) ? rd.points : [];
-  const points = rawPoints.map((p) => part(pointSchema, p));
-  const linkName = typeof rd.link === 'string' ? rd.link : undefined;
-  const profileName = head?.profile ?? (rd.profile === undefined ? 'generic' : undefined);
+/** What the steps of one device share: its index, its path builder, and the issues list. */
+interface DeviceScope {
+  i: number;
+  at: (...p: PathPart[]) => PathPart[];
+  issues: RawIssue[];
+}
 
-  let profile: ProfileDef | undefined;
-  if (profileName !== undefined) {
-    try {
-      profile = loadProfile(profileName, { dirs: ctx.profileDirs });
-    } catch (e) {
-      if (!(e instanceof ProfileError)) throw e;
-      issues.push({ at: at('profile'), message: e.message });
-    }
+/** The device's profile ("generic" when none is named), or undefined after reporting why it cannot be loaded. */
+function deviceProfile(name: string | undefined, ctx: DeviceContext, d: DeviceScope): ProfileDef | undefined {
+  if (name === undefined) return undefined;
+  try {
+    return loadProfile(name, { dirs: ctx.profileDirs });
+  } catch (e) {
+    if (!(e instanceof ProfileError)) throw e;
+    d.issues.push({ at: d.at('profile'), message: e.message });
+    return undefined;
   }
+}
 
-  const linkType = linkName === undefined ? undefined : ctx.linkTypes.get(linkName);
-  if (linkName !== undefined && !ctx.linkTypes.has(linkName)) {
+/** The type of the link the device names; an unknown link is reported. */
+function deviceLinkType(linkName: string | undefined, ctx: DeviceContext, d: DeviceScope): LinkType | undefined {
+  if (linkName === undefined) return undefined;
+  if (!ctx.linkTypes.has(linkName)) {
     const known = [...ctx.linkTypes.keys()];
-    issues.push({ at: at('link'), message: `unknown link "${linkName}"${known.length ? ` (links: ${known.join(', ')})` : ' (no links defined)'}` });
+    d.issues.push({ at: d.at('link'), message: `unknown link "${linkName}"${known.length ? ` (links: ${known.join(', ')})` : ' (no links defined)'}` });
   }
-  // The link decides what kind of device this is; a device that plainly
-  // belongs to the other kind gets one error on its link and no follow-ups.
+  return ctx.linkTypes.get(linkName);
+}
+
+/**
+ * Modbus or DSMR P1: the link decides; without a known link, the profile and
+ * the points' addressing do. A device that plainly belongs to the other kind
+ * than its link gets one error on its link (undefined: no follow-ups).
+ */
+function deviceFamily(
+  linkName: string | undefined,
+  linkType: LinkType | undefined,
+  profile: ProfileDef | undefined,
+  points: ReadonlyArray<PointConfig | undefined>,
+  d: DeviceScope,
+): Family | undefined {
   const hasAddressing = points.some((p) => p && (p.area !== undefined || p.address !== undefined || p.register !== undefined));
   const hasObis = points.some((p) => p?.obis !== undefined);
-  const modbusProfile = profile?.link === 'modbus' && profile.name !== 'generic';
-  let family: Family;
+  const looksP1 = profile?.link === 'dsmr-p1' || (hasObis && !hasAddressing);
   if (linkType === 'dsmr-p1') {
-    family = 'dsmr-p1';
-    if (modbusProfile || (hasAddressing && !hasObis)) {
-      issues.push({
-        at: at('link'),
-        message: `link "${linkName}" is a dsmr-p1 link, but this is a Modbus device${modbusProfile ? ` (profile ${profile?.name})` : ''}; Modbus devices need a modbus-tcp, modbus-rtu or rtu-over-tcp link`,
-      });
-      return undefined;
-    }
-  } else if (linkType !== undefined) {
-    family = 'modbus';
-    if (profile?.link === 'dsmr-p1' || (hasObis && !hasAddressing)) {
-      issues.push({
-        at: at('link'),
-        message: `link "${linkName}" is a ${linkType} link; dsmr-p1 devices${profile?.link === 'dsmr-p1' ? ` (profile ${profile.name})` : ''} need a dsmr-p1 link`,
-      });
-      return undefined;
-    }
-  } else {
-    family = profile?.link === 'dsmr-p1' || (hasObis && !hasAddressing) ? 'dsmr-p1' : 'modbus';
+    const modbusProfile = profile?.link === 'modbus' && profile.name !== 'generic';
+    if (!modbusProfile && !(hasAddressing && !hasObis)) return 'dsmr-p1';
+    d.issues.push({
+      at: d.at('link'),
+      message: `link "${linkName}" is a dsmr-p1 link, but this is a Modbus device${modbusProfile ? ` (profile ${profile?.name})` : ''}; Modbus devices need a modbus-tcp, modbus-rtu or rtu-over-tcp link`,
+    });
+    return undefined;
   }
+  if (linkType === undefined) return looksP1 ? 'dsmr-p1' : 'modbus';
+  if (!looksP1) return 'modbus';
+  d.issues.push({
+    at: d.at('link'),
+    message: `link "${linkName}" is a ${linkType} link; dsmr-p1 devices${profile?.link === 'dsmr-p1' ? ` (profile ${profile.name})` : ''} need a dsmr-p1 link`,
+  });
+  return undefined;
+}
 
-  if (family === 'modbus') {
-    if (rd.unitId === undefined) issues.push({ at: at('unitId'), message: 'required for Modbus devices: 1..247' });
-    else if (rd.unitId === 0) {
-      issues.push({ at: at('unitId'), message: '0 is the broadcast address and answers no reads; use 1..247' });
-    }
-  } else {
-    const dsmrNote = 'not used by dsmr-p1 devices: the meter pushes its telegrams; remove it';
-    if (rd.unitId !== undefined) issues.push({ at: at('unitId'), message: dsmrNote });
-    if (rd.pollMs !== undefined) issues.push({ at: at('pollMs'), message: dsmrNote });
-    if (linkName !== undefined && linkType === 'dsmr-p1') {
-      const owner = ctx.p1Owner.get(linkName);
-      if (owner === undefined) ctx.p1Owner.set(linkName, i);
-      else issues.push({ at: at('link'), message: `link "${linkName}" already carries devices[${owner}]; a P1 port has one meter` });
-    }
+/** A Modbus device needs a unit id that answers reads. */
+function checkModbusDevice(rd: Record<string, unknown>, d: DeviceScope): void {
+  if (rd.unitId === undefined) d.issues.push({ at: d.at('unitId'), message: 'required for Modbus devices: 1..247' });
+  else if (rd.unitId === 0) {
+    d.issues.push({ at: d.at('unitId'), message: '0 is the broadcast address and answers no reads; use 1..247' });
   }
+}
 
-  // Device points: duplicates, then merge over the profile's points by name.
+/** A DSMR P1 meter pushes its telegrams (no unit id, no poll period) and has its port to itself. */
+function checkP1Device(rd: Record<string, unknown>, linkName: string | undefined, linkType: LinkType | undefined, ctx: DeviceContext, d: DeviceScope): void {
+  const dsmrNote = 'not used by dsmr-p1 devices: the meter pushes its telegrams; remove it';
+  if (rd.unitId !== undefined) d.issues.push({ at: d.at('unitId'), message: dsmrNote });
+  if (rd.pollMs !== undefined) d.issues.push({ at: d.at('pollMs'), message: dsmrNote });
+  if (linkName !== undefined && linkType === 'dsmr-p1') {
+    const owner = ctx.p1Owner.get(linkName);
+    if (owner === undefined) ctx.p1Owner.set(linkName, d.i);
+    else d.issues.push({ at: d.at('link'), message: `link "${linkName}" already carries devices[${owner}]; a P1 port has one meter` });
+  }
+}
+
+/** The device's points merged over its profile's by name (`j`: index in the device's list); duplicate names reported. */
+function mergePoints(
+  rawPoints: unknown[],
+  points: ReadonlyArray<PointConfig | undefined>,
+  profile: ProfileDef | undefined,
+  d: DeviceScope,
+): Map<string, { pt: PointConfig; j?: number }> {
   const firstIndex = new Map<string, number>();
   rawPoints.forEach((rp, j) => {
     const name = isRecord(rp) ? rp.name : undefined;
     if (typeof name !== 'string') return;
     const prev = firstIndex.get(name);
     if (prev === undefined) firstIndex.set(name, j);
-    else issues.push({ at: at('points', j, 'name'), message: `duplicate point name "${name}" (also points[${prev}])` });
+    else d.issues.push({ at: d.at('points', j, 'name'), message: `duplicate point name "${name}" (also points[${prev}])` });
   });
   const merged = new Map<string, { pt: PointConfig; j?: number }>();
   for (const pp of profile?.points ?? []) merged.set(pp.name, { pt: { ...pp } });
@@ -279,17 +188,40 @@ function resolveDevice(rd: Record<string, unknown>, i: number, ctx: DeviceContex
     const base = merged.get(pt.name);
     merged.set(pt.name, { pt: base ? mergePoint(base.pt, pt) : pt, j });
   });
+  return merged;
+}
+
+/** Resolve each merged point; a problem is reported at the device's point, or at `profile` for a profile point. */
+function resolvePoints(merged: Map<string, { pt: PointConfig; j?: number }>, family: Family, d: DeviceScope): DevicePoint[] {
   const resolved: DevicePoint[] = [];
   for (const { pt, j } of merged.values()) {
     const report: Report =
       j !== undefined
-        ? (f, m) => issues.push({ at: at('points', j, f), message: m })
-        : (f, m) => issues.push({ at: at('profile'), message: `profile point "${pt.name}": ${f}: ${m}` });
+        ? (f, m) => d.issues.push({ at: d.at('points', j, f), message: m })
+        : (f, m) => d.issues.push({ at: d.at('profile'), message: `profile point "${pt.name}": ${f}: ${m}` });
     const rp = resolvePoint(pt, family, report);
     if (rp) resolved.push(rp);
   }
+  return resolved;
+}
+
+function resolveDevice(rd: Record<string, unknown>, i: number, ctx: DeviceContext, issues: RawIssue[]): LoadedDevice | undefined {
+  const d: DeviceScope = { i, at: (...p) => ['devices', i, ...p], issues };
+  const before = issues.length;
+  const head = part(deviceSchema, { ...rd, points: [] });
+  const rawPoints = Array.isArray(rd.points) ? rd.points : [];
+  const points = rawPoints.map((p) => part(pointSchema, p));
+  const linkName = typeof rd.link === 'string' ? rd.link : undefined;
+  const profile = deviceProfile(head?.profile ?? (rd.profile === undefined ? 'generic' : undefined), ctx, d);
+  const linkType = deviceLinkType(linkName, ctx, d);
+  const family = deviceFamily(linkName, linkType, profile, points, d);
+  if (family === undefined) return undefined;
+  if (family === 'modbus') checkModbusDevice(rd, d);
+  else checkP1Device(rd, linkName, linkType, ctx, d);
+  const merged = mergePoints(rawPoints, points, profile, d);
+  const resolved = resolvePoints(merged, family, d);
   if (merged.size === 0 && rawPoints.length === 0 && profile) {
-    issues.push({ at: at('points'), message: `device has no points: list them here or choose a profile that has them` });
+    issues.push({ at: d.at('points'), message: `device has no points: list them here or choose a profile that has them` });
   }
   if (!head || issues.length > before) return undefined;
   return {

@@ -34,7 +34,7 @@ import type {
   SnapshotFilter,
   TariffLine,
 } from './types';
-import { checkSettle, checkSlotConfigs, checkState, compilePolicy, I64_MAX, isTimestamp, MICRO, rawFitsWidth, U64_MAX } from './validate';
+import { checkSettle, checkSlotConfigs, checkState, checkPolicyTables, I64_MAX, isTimestamp, MICRO, rawFitsWidth, U64_MAX } from './validate';
 
 interface SlotRec {
   cfg: SlotConfig;
@@ -106,7 +106,7 @@ export class ReferenceCore implements MeteringCore {
   }
 
   setPolicy(tables: PolicyTables): void {
-    const p = compilePolicy(tables);
+    const p = checkPolicyTables(tables);
     while (this.accounts.length < p.accountCount) this.accounts.push({ unsettled: 0n, overLimit: false, limit: undefined });
     this.accounts.forEach((a, i) => (a.limit = p.limits.get(i)));
     this.lines = p.lines.map((def, i) => ({ def, account: p.channelAccounts[def.channel]!, remainder: this.lines[i]?.remainder ?? 0n }));

@@ -70,7 +70,7 @@ export function checkSlotConfigs(slots: SlotConfig[]): SlotConfig[] {
 }
 
 /** Policy tables in index order, checked; what both cores install. */
-export interface CompiledPolicy {
+export interface CheckedPolicyTables {
   version: number;
   /** lines[i].line === i; segments copied. */
   lines: TariffLine[];
@@ -97,7 +97,7 @@ function denseOrder<T>(items: T[], indexOf: (t: T) => unknown, what: string, max
   return out;
 }
 
-export function compilePolicy(t: PolicyTables): CompiledPolicy {
+export function checkPolicyTables(t: PolicyTables): CheckedPolicyTables {
   if (t === null || typeof t !== 'object') throw new CorePolicyError('policy: expected an object');
   if (!Number.isSafeInteger(t.version)) throw new CorePolicyError('version: expected an integer');
   const channels = denseOrder(t.channels, (c) => c.channel, 'channels', MAX_CHANNELS);

@@ -62,11 +62,6 @@ export class WasmCore implements MeteringCore {
     this.tables = new CoreTables(this.m);
   }
 
-  /** The raw module exports (u128 probes for tests). */
-  get exports(): CoreExports {
-    return this.m.ex;
-  }
-
   configureSlots(slots: SlotConfig[]): void {
     this.tables.configureSlots(slots);
   }

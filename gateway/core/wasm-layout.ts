@@ -1,8 +1,10 @@
 /**
  * The JS view of build/core.wasm's linear memory: record offsets and control
- * block words mirrored from assembly/layout.ts (keep in step; LAYOUT_VERSION is
- * checked at load), the module's exports, and typed-array views over the whole
- * memory that are re-created whenever memory.grow replaced the buffer.
+ * block words mirrored from assembly/layout.ts (LAYOUT_VERSION is checked at
+ * load; test/unit/core-layout.test.ts compares every constant here with the
+ * compiled value from assembly/layout.ts, both ways, so neither side can change
+ * alone), the module's exports, and typed-array views over the whole memory
+ * that are re-created whenever memory.grow replaced the buffer.
  */
 export const LAYOUT_VERSION = 4;
 
@@ -90,12 +92,6 @@ export interface CoreExports {
   resizeChannels(n: number): void;
   resizeAccounts(n: number): void;
   resizeScratch(n: number): void;
-  u128Mul(a: bigint, b: bigint): bigint;
-  u128DivMod(hi: bigint, lo: bigint, d: bigint): bigint;
-  u128MulAddDiv(a: bigint, b: bigint, c: bigint, d: bigint): bigint;
-  u128Overflow(): number;
-  u128Hi(): bigint;
-  u128Rem(): bigint;
 }
 
 /** Whole-memory typed views; index = byte address >> log2(element size). Call sync() after every WASM call. */

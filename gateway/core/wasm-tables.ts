@@ -8,11 +8,11 @@
  * record. Identical time-of-use segment lists are stored once.
  */
 import type { CoreState, CounterWidth, PolicyTables, PriceSegment, SlotConfig, SlotState, SnapshotFilter } from './types';
-import { checkSlotConfigs, checkState, compilePolicy, I64_MAX, type CompiledPolicy } from './validate';
+import { checkSlotConfigs, checkState, checkPolicyTables, I64_MAX, type CheckedPolicyTables } from './validate';
 import { ACCT, C, COLD, F_BASELINE, F_CONFIGURED, F_HELD, F_RATE, LINE, SEG, SLOT, type CoreMemory } from './wasm-layout';
 
 export class CoreTables {
-  private policy: CompiledPolicy = { version: 0, lines: [], channelAccounts: [], accountCount: 0, limits: new Map() };
+  private policy: CheckedPolicyTables = { version: 0, lines: [], channelAccounts: [], accountCount: 0, limits: new Map() };
   /** Record index of each policy line. */
   private physOf = new Uint32Array(0);
   /** First record and count of the lines of each priced slot. */
@@ -69,7 +69,7 @@ export class CoreTables {
   }
 
   setPolicy(tables: PolicyTables): void {
-    const p = compilePolicy(tables);
+    const p = checkPolicyTables(tables);
     const oldRemainders = this.remainders();
     const order = [...p.lines].sort((a, b) => a.slot - b.slot || a.line - b.line);
     const ranges = new Map<number, [number, number]>();

@@ -17,6 +17,8 @@ import type {
   HealthView,
   LedgerFilter,
   LedgerRow,
+  OrderFilter,
+  OrderView,
   PointValue,
   Voucher,
   VoucherFilter,
@@ -41,6 +43,8 @@ export interface GatewayBackendDeps {
   metrics: MetricsRegistry;
   events: EventBus;
   stopping: () => boolean;
+  /** Service orders, newest first (policy/service-orders.ts). */
+  orders: (filter: OrderFilter) => OrderView[];
   /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
   deployPolicies: (nodes: unknown[]) => { version: number };
   /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
@@ -121,6 +125,9 @@ export class GatewayBackend implements ApiBackend {
     return rows.reverse().map(eventView);
   }
 
+  orders(f: OrderFilter): OrderView[] {
+    return this.d.orders(f);
+  }
 
   metrics(): MetricsRegistry {
     return this.d.metrics;

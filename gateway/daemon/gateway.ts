@@ -21,6 +21,7 @@ import { DeviceViews } from './device-views';
 import { SqliteLedger } from '../ledger/sqlite-store';
 import { scheduleRetention, type RetentionSchedule } from '../ledger/retention';
 import type { LinkState } from '../links/link';
+import type { LedgerEvent } from '../ledger/store';
 import type { Logger } from '../base/log';
 import type { DeviceStateChange } from '../poll/device-poller';
 import { FieldBus } from '../poll/field-bus';
@@ -28,6 +29,11 @@ import { PointWriter } from '../poll/point-writer';
 import { CreditCutoff } from '../policy/credit-cutoff';
 import { ReadingFanout } from './reading-fanout';
 import { AlarmWatch } from '../policy/alarm-watch';
+import { ControlLoop } from '../policy/control-loop';
+import { OrderDelivery } from '../policy/order-delivery';
+import { ORDER_EVENT_KINDS, ServiceOrders } from '../policy/service-orders';
+import { ServiceFees } from '../policy/service-fees';
+import { SqliteOrderStore } from '../ledger/sqlite-order-store';
 import { PolicyService } from '../policy/policy-service';
 import { PolicyRegistry } from '../meter/policy-registry';
 import { NodeRedBridge } from '../policy/node-red-bridge';
@@ -56,6 +62,8 @@ export interface GatewayOptions {
   editor?: boolean;
   /** MQTT reconnect backoff (tests: short); default 500 ms doubling to 30 s. */
   mqttReconnect?: { baseMs?: number; capMs?: number };
+  /** m2m-control write retry backoff (tests: short); default 1 s doubling to 30 s. */
+  controlRetry?: { baseMs?: number; capMs?: number };
 }
 
 export class Gateway {
@@ -77,6 +85,13 @@ export class Gateway {
   readonly market: Marketplace;
   private readonly daemonMetrics: DaemonMetrics;
   private mqttUplink: MqttUplink | null = null;
+  /** m2m-control: setpoints that follow an input point (policy/control-loop.ts). */
+  private readonly control: ControlLoop;
+  private readonly orderStore: SqliteOrderStore;
+  private readonly fees: ServiceFees;
+  private readonly delivery: OrderDelivery;
+  /** m2m-service-order: durable orders delivered to providers (policy/service-orders.ts). */
+  readonly orders: ServiceOrders;
 
   readonly ledger: SqliteLedger;
   readonly metering: MeteringService;
@@ -125,12 +140,26 @@ export class Gateway {
     const registry = new PolicyRegistry();
     this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs, readingValues: opts.readingValues });
     const pSlots = policySlots(config.devices, slots);
+    const record = (events: LedgerEvent[]) => this.metering.addEvents(events);
+    this.control = new ControlLoop({ write: (device, point, value) => this.writer.write(device, point, value), record, log: log.child({ part: 'control' }), retry: opts.controlRetry });
+    this.orderStore = SqliteOrderStore.open(dataDir);
+    this.fees = new ServiceFees({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, store: this.orderStore, log: log.child({ part: 'orders' }) });
+    this.delivery = new OrderDelivery({
+      onAck: (id, via) => this.orders.acknowledge(id, via),
+      onFailure: (order, attempt, retryInMs, error) => this.orders.deliveryFailed(order, attempt, retryInMs, error),
+      log: log.child({ part: 'orders' }),
+    });
+    this.orders = new ServiceOrders({ gatewayId: config.gateway.id, store: this.orderStore, fees: this.fees, delivery: this.delivery, record, log: log.child({ part: 'orders' }) });
     this.market = new Marketplace({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, activePolicy: () => this.policies.active, metrics: this.metrics, log: log.child({ part: 'market' }) });
     this.policies = new PolicyService({
       flowsFile: path.join(dataDir, 'flows.json'),
       timezone: config.gateway.timezone,
       slots: pSlots,
-      prepare: (flows) => this.market.prepare(flows),
+      mqtt: config.mqtt !== undefined,
+      prepare: (flows) => {
+        this.market.prepare(flows);
+        this.fees.prepare(flows);
+      },
       registry,
       core,
       ledger: this.ledger,
@@ -138,6 +167,8 @@ export class Gateway {
       onApplied: (p) => {
         this.metering.setPolicyVersion(p.version);
         this.alarms.setAlarms(p.alarms);
+        this.control.setControls(p.controls);
+        this.orders.setOrders(p.serviceOrders);
       },
     });
     this.backend = new GatewayBackend({
@@ -152,6 +183,7 @@ export class Gateway {
       events: this.events,
       stopping: () => this.stopping,
       meterDelivery: (d) => this.market.meter(d),
+      orders: (f) => this.orders.list(f),
       deployPolicies: (nodes) => this.deployPolicies(nodes),
     });
     this.metering.on('batch', (b: CommittedBatch) => this.publish(b));
@@ -191,12 +223,18 @@ export class Gateway {
       gw.policies.load();
       gw.metering.restore();
       gw.alarms.restore(gw.ledger.events({ kinds: ['alarm', 'alarm-clear'], limit: 10_000 }));
+      gw.fees.reconcile();
+      gw.orders.restoreEvents((sinceMs) => gw.ledger.events({ kinds: [...ORDER_EVENT_KINDS], sinceMs, limit: 10_000 }));
       gw.mqttUplink = config.mqtt
         ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
         : null;
+      const uplink = gw.mqttUplink;
+      gw.delivery.setMqtt(uplink && { send: (topic, body) => uplink.send(topic, body), subscribe: (topic, on) => uplink.subscribe(topic, on) });
       gw.settlement?.start();
       await gw.startApi();
       await gw.startEditor();
+      gw.control.start(gw.events);
+      gw.orders.start(gw.events);
       gw.fieldBus.start();
       gw.daemonMetrics.start();
       gw.retention = scheduleRetention({ pruneReadings: (t) => gw.daemonMetrics.countPruned(gw.ledger.pruneReadings(t)) }, {
@@ -231,6 +269,9 @@ export class Gateway {
     this.policies.stop();
     await this.editor?.stop();
     this.retention?.stop();
+    this.control.stop();
+    this.orders.stop();
+    this.delivery.stop();
     await this.fieldBus.stop();
     this.market.stop();
     this.daemonMetrics.stop();
@@ -244,6 +285,7 @@ export class Gateway {
     await this.fieldBus.closeLinks();
     if (this.api) await this.api.close();
     this.ledger.close();
+    this.orderStore.close();
     this.log.info('gateway stopped');
   }
 
@@ -330,7 +372,7 @@ function policySlots(devices: LoadedDevice[], slots: SlotMap) {
   const out = [];
   for (const d of devices) {
     for (const p of d.points) {
-      out.push({ slot: slots.get(d.id, p.name)?.slot ?? -1, device: d.id, point: p.name, account: d.account, kind: p.kind });
+      out.push({ slot: slots.get(d.id, p.name)?.slot ?? -1, device: d.id, point: p.name, account: d.account, kind: p.kind, writable: p.writable === true });
     }
   }
   return out;

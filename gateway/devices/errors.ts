@@ -3,7 +3,7 @@
  * point it is about (`pointName`), so a failed point can be reported
  * without guessing which one broke.
  */
-import { GatewayError } from '../base/errors';
+import { GatewayError, type ErrorCode } from '../base/errors';
 
 /** Registers could not be turned into a value (too few words, NaN/Infinity float, unusable type). */
 export class DecodeError extends GatewayError {
@@ -26,7 +26,7 @@ export class CounterTypeError extends GatewayError {
 /** A value to write cannot be encoded for the point: the parent of the three GW_ERR_ENCODE_* classes. */
 export abstract class EncodeError extends GatewayError {
   readonly pointName: string;
-  constructor(code: string, pointName: string, detail: string) {
+  constructor(code: ErrorCode, pointName: string, detail: string) {
     super(code, `point ${pointName}: ${detail}`);
     this.pointName = pointName;
   }
@@ -52,12 +52,3 @@ export class EncodeInexactError extends EncodeError {
     super('GW_ERR_ENCODE_INEXACT', pointName, detail);
   }
 }
-
-/** Codes declared here (checked unique by the tests). */
-export const DEVICE_ERROR_CODES = [
-  'GW_ERR_DECODE',
-  'GW_ERR_COUNTER_TYPE',
-  'GW_ERR_ENCODE_VALUE',
-  'GW_ERR_ENCODE_RANGE',
-  'GW_ERR_ENCODE_INEXACT',
-] as const;

@@ -49,14 +49,3 @@ export class LedgerClosedError extends GatewayError {
     super('GW_ERR_LEDGER_CLOSED', 'the ledger is closed');
   }
 }
-
-/** Every ledger error class, for the unique-code test and the error list. */
-export const LEDGER_ERRORS = [
-  LedgerBatchError,
-  LedgerVoucherError,
-  LedgerPolicyError,
-  LedgerSchemaError,
-  LedgerOpenError,
-  LedgerQueryError,
-  LedgerClosedError,
-] as const;

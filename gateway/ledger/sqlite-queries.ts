@@ -91,7 +91,8 @@ export function queryTotals(db: Db, f: LedgerTotalsFilter): LedgerTotal[] {
   return [...out.values()];
 }
 
-interface EventRow {
+/** A row of the `events` table as SQLite returns it. */
+export interface EventRow {
   id: number;
   batch_seq: number;
   kind: string;

@@ -22,6 +22,7 @@ import { type BatchBody, GENESIS_HASH, chainHash, fromBody, sha256Hex, unpackTex
 import { LedgerReplay, compareTables } from './replay';
 import { prunedThroughSeq } from './retention';
 import { SCHEMA_VERSION, schemaVersion } from './schema';
+import type { EventRow } from './sqlite-queries';
 import { LEDGER_FILE } from './sqlite-store';
 import type { LedgerHead } from './store';
 
@@ -59,14 +60,8 @@ interface BatchRow {
   body: Buffer;
 }
 
-interface EventRow {
-  kind: string;
-  device: string | null;
-  point: string | null;
-  account: string | null;
-  ts_ms: number;
-  detail: string;
-}
+/** The columns of an event row the verifier reads. */
+type EventColumns = Omit<EventRow, 'id' | 'batch_seq'>;
 
 const PAGE = 256;
 
@@ -153,7 +148,7 @@ function walk(db: Database.Database, progress: { batches: number; head: LedgerHe
         chainPruned = t;
       }
       readingRows += checkReadings(seq, body, readingsOf.get(seq) as ReadingsRow | undefined, prunedThrough);
-      const events = eventsOf.all(seq) as EventRow[];
+      const events = eventsOf.all(seq) as EventColumns[];
       checkEvents(seq, body, events);
       eventRows += events.length;
       try {
@@ -218,7 +213,7 @@ function checkReadings(seq: number, body: BatchBody, row: ReadingsRow | undefine
   return 1;
 }
 
-function checkEvents(seq: number, body: BatchBody, rows: EventRow[]): void {
+function checkEvents(seq: number, body: BatchBody, rows: EventColumns[]): void {
   if (rows.length !== body.events.length) throw new Bad(`batch ${seq}: ${rows.length} event rows, the body has ${body.events.length}`, seq);
   rows.forEach((r, i) => {
     const e = body.events[i];

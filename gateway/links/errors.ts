@@ -69,15 +69,5 @@ export class LinkOptionsError extends GatewayError {
   }
 }
 
-/** Codes declared here (checked unique by the tests). */
-export const LINK_ERROR_CODES = [
-  'GW_ERR_MODBUS_EXCEPTION',
-  'GW_ERR_MODBUS_TIMEOUT',
-  'GW_ERR_MODBUS_PROTOCOL',
-  'GW_ERR_MODBUS_REQUEST',
-  'GW_ERR_LINK_DOWN',
-  'GW_ERR_LINK_OPTIONS',
-] as const;
-
 export const isModbusException = (e: unknown, ...codes: number[]): e is ModbusExceptionError =>
   e instanceof ModbusExceptionError && (codes.length === 0 || codes.includes(e.exceptionCode));

@@ -5,25 +5,17 @@
  */
 import { GatewayError } from '../base/errors';
 
-/** Every code this file declares, once (a test checks they are unique). */
-export const P1_ERROR_CODES = {
-  options: 'GW_ERR_P1_OPTIONS',
-  telegram: 'GW_ERR_P1_TELEGRAM',
-  port: 'GW_ERR_P1_PORT',
-  closed: 'GW_ERR_P1_CLOSED',
-} as const;
-
 /** Bad options given to the P1 parser or link (checked in the constructor). */
 export class P1OptionsError extends GatewayError {
   constructor(message: string) {
-    super(P1_ERROR_CODES.options, message);
+    super('GW_ERR_P1_OPTIONS', message);
   }
 }
 
 /** `parseTelegram` was handed text that is not a P1 telegram (no '/' header or no '!' end). */
 export class P1TelegramError extends GatewayError {
   constructor(message: string) {
-    super(P1_ERROR_CODES.telegram, message);
+    super('GW_ERR_P1_TELEGRAM', message);
   }
 }
 
@@ -31,7 +23,7 @@ export class P1TelegramError extends GatewayError {
 export class P1PortError extends GatewayError {
   readonly path: string;
   constructor(path: string, message: string, cause?: unknown) {
-    super(P1_ERROR_CODES.port, `${path}: ${message}`, { cause });
+    super('GW_ERR_P1_PORT', `${path}: ${message}`, { cause });
     this.path = path;
   }
 }
@@ -39,6 +31,6 @@ export class P1PortError extends GatewayError {
 /** The link was closed while an `open()` was still waiting. */
 export class P1ClosedError extends GatewayError {
   constructor(message = 'DSMR P1 link closed') {
-    super(P1_ERROR_CODES.closed, message);
+    super('GW_ERR_P1_CLOSED', message);
   }
 }

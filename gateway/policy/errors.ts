@@ -19,6 +19,3 @@ export class PolicyError extends GatewayError {
     this.problems = problems;
   }
 }
-
-/** Codes declared here (checked unique by the tests). */
-export const POLICY_ERROR_CODES = ['GW_ERR_POLICY'] as const;

@@ -4,22 +4,19 @@
  * "", so "" counts as not given. Money is a decimal *string*: a JSON number
  * has already been through a float and is refused.
  */
-import { formatMoney, isDecimal, MONEY_FRAC, parseDecimal } from '../base/decimal';
-import { nodeLabel, type PolicyNode } from './flows';
+import { formatMoney, MONEY_FRAC, parseDecimal } from '../base/decimal';
+import type { PolicyNode } from './flows';
+import { GLOB_PATTERN, ID_HINT, ID_PATTERN, NodeReader, POINT_PATTERN, type Base } from './node-reader';
 import { parseBand, type TouBand, type TouBandInput } from './tou';
+import { parseControl, type ControlPolicy } from './compilers/control';
+import { parseServiceOrder, type ServiceOrderPolicy } from './compilers/service-order';
 
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const POINT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,68}$/;
-const GLOB_PATTERN = /^[A-Za-z0-9_.*?,\s-]+$/;
-const ID_HINT = 'letters, digits, "_", "." or "-"';
+export type { ControlPolicy } from './compilers/control';
+export type { ServiceOrderPolicy } from './compilers/service-order';
 
 export const IN_TOPICS = ['readings', 'events', 'vouchers'] as const;
 export type InTopic = (typeof IN_TOPICS)[number];
 
-interface Base {
-  nodeId: string;
-  name: string;
-}
 export interface TariffPolicy extends Base {
   devices: string;
   point: string;
@@ -70,76 +67,8 @@ export interface ParsedPolicies {
   offers: OfferPolicy[];
   ins: InPolicy[];
   writes: WritePolicy[];
-}
-
-/** Reads one node's properties, collecting every problem with the node's label. */
-class NodeReader {
-  readonly problems: string[] = [];
-  constructor(readonly node: PolicyNode) {}
-
-  get base(): Base {
-    return { nodeId: this.node.id, name: typeof this.node.name === 'string' ? this.node.name : '' };
-  }
-
-  problem(message: string): void {
-    this.problems.push(`${nodeLabel(this.node)}: ${message}`);
-  }
-
-  given(key: string): unknown {
-    const v = this.node[key];
-    return v === undefined || v === null || (typeof v === 'string' && v.trim() === '') ? undefined : v;
-  }
-
-  text(key: string, required: boolean, pattern: RegExp, hint: string): string | undefined {
-    const v = this.given(key);
-    if (v === undefined) {
-      if (required) this.problem(`${key}: required`);
-      return undefined;
-    }
-    if (typeof v !== 'string' || !pattern.test(v.trim())) {
-      this.problem(`${key}: ${JSON.stringify(v)} is not valid (${hint})`);
-      return undefined;
-    }
-    return v.trim();
-  }
-
-  decimal(key: string, required: boolean, frac = MONEY_FRAC): string | undefined {
-    const v = this.given(key);
-    if (v === undefined) {
-      if (required) this.problem(`${key}: required (a decimal string like "1.25")`);
-      return undefined;
-    }
-    if (typeof v === 'number') {
-      this.problem(`${key}: ${v} is a JSON number; write it as a decimal string ("${v}") so it never passes through a float`);
-      return undefined;
-    }
-    if (!isDecimal(v, frac)) {
-      this.problem(`${key}: ${JSON.stringify(v)} is not a decimal with at most ${frac} fraction digits`);
-      return undefined;
-    }
-    return (v as string).trim().replace(/^\+/, '');
-  }
-
-  money(key: string, required: boolean): { text: string; nano: bigint } | undefined {
-    const text = this.decimal(key, required);
-    if (text === undefined) return undefined;
-    const nano = parseDecimal(text, MONEY_FRAC);
-    if (nano < 0n) {
-      this.problem(`${key}: ${JSON.stringify(text)} must not be negative`);
-      return undefined;
-    }
-    return { text, nano };
-  }
-
-  /** A list given as a JSON array of strings or a comma-separated string. */
-  list(key: string): string[] | undefined {
-    const v = this.given(key);
-    if (v === undefined) return undefined;
-    if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v.map((s: string) => s.trim()).filter((s) => s !== '');
-    this.problem(`${key}: expected a list of strings`);
-    return undefined;
-  }
+  controls: ControlPolicy[];
+  serviceOrders: ServiceOrderPolicy[];
 }
 
 function parseTou(r: NodeReader): { tou: TouBandInput[]; bands: TouBand[] } {
@@ -251,7 +180,7 @@ function parseWrite(r: NodeReader): WritePolicy | undefined {
 
 /** Parse every policy node; problems carry the node label. */
 export function parsePolicyNodes(nodes: readonly PolicyNode[]): { policies: ParsedPolicies; problems: Array<{ nodeId: string; message: string }> } {
-  const policies: ParsedPolicies = { tariffs: [], creditLimits: [], alarms: [], offers: [], ins: [], writes: [] };
+  const policies: ParsedPolicies = { tariffs: [], creditLimits: [], alarms: [], offers: [], ins: [], writes: [], controls: [], serviceOrders: [] };
   const problems: Array<{ nodeId: string; message: string }> = [];
   for (const node of nodes) {
     const r = new NodeReader(node);
@@ -284,6 +213,16 @@ export function parsePolicyNodes(nodes: readonly PolicyNode[]): { policies: Pars
       case 'm2m-write': {
         const p = parseWrite(r);
         if (p) policies.writes.push(p);
+        break;
+      }
+      case 'm2m-control': {
+        const p = parseControl(r);
+        if (p) policies.controls.push(p);
+        break;
+      }
+      case 'm2m-service-order': {
+        const p = parseServiceOrder(r);
+        if (p) policies.serviceOrders.push(p);
         break;
       }
     }
@@ -324,5 +263,15 @@ export function canonicalPolicyContent(p: ParsedPolicies): unknown[] {
     ...p.offers.map((o) => ({ type: 'm2m-offer', devices: o.devices, point: o.point, price: money(o.price), buyers: [...o.buyers].sort() })),
     ...p.ins.map((i) => ({ type: 'm2m-in', topics: [...i.topics].sort(), devices: i.devices })),
     ...p.writes.map((w) => ({ type: 'm2m-write', device: w.device, point: w.point })),
+    ...p.controls.map(({ nodeId: _n, name: _m, ...c }) => ({ type: 'm2m-control', ...c, linear: c.linear ?? null })),
+    ...p.serviceOrders.map(({ nodeId: _n, name: _m, feeNano: _f, ...o }) => ({
+      type: 'm2m-service-order',
+      ...o,
+      below: o.below ?? null,
+      above: o.above ?? null,
+      predictDays: o.predictDays ?? null,
+      fee: money(o.fee),
+      payee: o.payee ?? null,
+    })),
   ];
 }

@@ -25,6 +25,8 @@ export interface PolicyServiceDeps {
   core: MeteringCore;
   ledger: LedgerStore;
   log: Logger;
+  /** Whether the config has an MQTT uplink (service-order topics need one). */
+  mqtt?: boolean;
   /** Called with the flows before each compile (the marketplace adds its data slots to `slots` here). */
   prepare?: (flows: unknown) => void;
   /** Called with the new version after tables were swapped in. */
@@ -69,7 +71,7 @@ export class PolicyService extends EventEmitter {
     const latest = this.d.ledger.latestPolicy();
     const next = (latest?.version ?? 0) + 1;
     this.d.prepare?.(flows);
-    let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry });
+    let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry, mqtt: this.d.mqtt });
     if (latest && latest.hash === compiled.hash) {
       compiled = { ...compiled, version: latest.version, tables: withVersion(compiled.tables, latest.version) };
     } else {

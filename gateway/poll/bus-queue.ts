@@ -7,8 +7,9 @@
  * operator's or a policy's actuation must not wait behind a poll backlog).
  * An optional inter-frame gap keeps the bus quiet for `interFrameGapMs` after
  * each transaction (serial devices that need turnaround time); an idle bus
- * does not wait. Different buses are independent: one queue per busKey —
- * the daemon creates them, or uses the shared registry `BusQueue.for(busKey)`.
+ * does not wait. Different buses are independent: one queue per busKey,
+ * handed out by a `BusQueues` registry that its owner (the FieldBus) keeps;
+ * there is no module-level registry.
  * A job that fails only fails its own caller; the queue moves on.
  * The queue is bounded: past `maxPending` waiting transactions a new one is
  * refused at once (GW_ERR_QUEUE_FULL) — an overloaded bus sheds, it never
@@ -36,25 +37,33 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-const registry = new Map<string, BusQueue>();
+/** The queues of the buses one owner drives: one per bus key, created on first use. */
+export class BusQueues {
+  private readonly queues = new Map<string, BusQueue>();
 
-export class BusQueue {
-  /** The shared queue of a bus, created on first use. */
-  static for(busKey: string, opts?: BusQueueOptions): BusQueue {
-    let q = registry.get(busKey);
+  /** The queue of a bus, created on first use (with `opts`; later calls get the same queue). */
+  for(busKey: string, opts?: BusQueueOptions): BusQueue {
+    let q = this.queues.get(busKey);
     if (!q) {
       q = new BusQueue(busKey, opts);
-      registry.set(busKey, q);
+      this.queues.set(busKey, q);
     }
     return q;
   }
 
-  /** Close and forget the shared queue of a bus. */
-  static release(busKey: string): void {
-    registry.get(busKey)?.close();
-    registry.delete(busKey);
+  /** Close and forget the queue of a bus. */
+  release(busKey: string): void {
+    this.queues.get(busKey)?.close();
+    this.queues.delete(busKey);
   }
 
+  /** Close and forget every queue. */
+  releaseAll(): void {
+    for (const busKey of [...this.queues.keys()]) this.release(busKey);
+  }
+}
+
+export class BusQueue {
   readonly busKey: string;
   readonly interFrameGapMs: number;
   readonly maxPending: number;

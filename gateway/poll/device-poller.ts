@@ -117,8 +117,8 @@ export interface DevicePollerOptions {
   queue: BusQueue;
   logger: Logger;
   clock?: Clock;
-  /** Defaults to the link's shared LinkSupervisor.for(link). */
-  supervisor?: LinkSupervisor;
+  /** The link's supervisor, shared by every poller of the link (the FieldBus hands it out). */
+  supervisor: LinkSupervisor;
   /** Largest retry interval of a failing device, ms (default 30 000). */
   backoffCapMs?: number;
   random?: () => number;
@@ -177,7 +177,7 @@ export class DevicePoller extends EventEmitter {
     this.queue = opts.queue;
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger.child({ device: opts.device.id });
-    this.supervisor = opts.supervisor ?? LinkSupervisor.for(opts.link, { logger: opts.logger, clock: opts.clock });
+    this.supervisor = opts.supervisor;
     const pollMs = Math.max(1, opts.device.pollMs);
     this.backoff = new Backoff({
       baseMs: pollMs,

@@ -58,13 +58,3 @@ export class PollerStoppedError extends GatewayError {
     super('GW_ERR_POLLER_STOPPED', `poller for device ${deviceId} is stopped`);
   }
 }
-
-/** Codes declared here (checked unique by the tests). */
-export const POLL_ERROR_CODES = [
-  'GW_ERR_POINT_NOT_FOUND',
-  'GW_ERR_POLL_NOT_WRITABLE',
-  'GW_ERR_WRITE_READBACK',
-  'GW_ERR_QUEUE_CLOSED',
-  'GW_ERR_QUEUE_FULL',
-  'GW_ERR_POLLER_STOPPED',
-] as const;

@@ -1,7 +1,8 @@
 /**
  * Everything that talks to the hardware: the Modbus links with their
  * supervisors and per-bus queues, one poller per Modbus device, and the DSMR
- * P1 links whose meters push telegrams. It turns all of it into two kinds of
+ * P1 links whose meters push telegrams. It owns the per-bus queues and the
+ * link supervisors (no module-level registries). It turns all of it into two kinds of
  * callbacks — readings and device states — and answers point writes.
  */
 import type { LoadedConfig } from '../config/load';
@@ -11,10 +12,10 @@ import type { LinkState, ModbusLink } from '../links/link';
 import { createModbusLink } from './link-factory';
 import type { P1Telegram } from '../links/p1-telegram';
 import type { Logger } from '../base/log';
-import { BusQueue } from './bus-queue';
+import { BusQueues } from './bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './device-poller';
 import type { DeviceFrame } from './device-frame';
-import { LinkSupervisor } from './link-supervisor';
+import { LinkSupervisors } from './link-supervisor';
 
 /** Upper bound of the link reconnect backoff. */
 const RECONNECT_CAP_MS = 30_000;
@@ -33,6 +34,8 @@ export class FieldBus {
   readonly modbusLinks = new Map<string, ModbusLink>();
   readonly p1Links = new Map<string, DsmrP1Link>();
   private readonly pollers = new Map<string, DevicePoller>();
+  private readonly queues = new BusQueues();
+  private readonly supervisors = new LinkSupervisors();
 
   constructor(
     private readonly config: LoadedConfig,
@@ -53,6 +56,8 @@ export class FieldBus {
 
   /** Close the Modbus links (after the final commit: nothing more is read). */
   async closeLinks(): Promise<void> {
+    this.queues.releaseAll();
+    this.supervisors.clear();
     await Promise.all([...this.modbusLinks.values()].map((l) => l.close().catch(() => undefined)));
   }
 
@@ -83,14 +88,14 @@ export class FieldBus {
       // Reconnect attempts back off, but never beyond a few poll periods of the
       // link's fastest device: a rebooted device is back within a few polls.
       const fastest = Math.min(...this.config.devices.filter((d) => d.link === id).map((d) => d.pollMs), 10_000);
-      LinkSupervisor.for(link, { logger: this.log, capMs: Math.min(RECONNECT_CAP_MS, Math.max(2_000, 3 * fastest)) });
+      this.supervisors.for(link, { logger: this.log, capMs: Math.min(RECONNECT_CAP_MS, Math.max(2_000, 3 * fastest)) });
     }
     const polled = this.config.devices.filter((d) => this.modbusLinks.has(d.link));
     const phases = pollPhases(polled);
     for (const d of polled) {
       const link = this.modbusLinks.get(d.link)!;
       const poller = new DevicePoller({
-        supervisor: LinkSupervisor.for(link, { logger: this.log }),
+        supervisor: this.supervisors.for(link, { logger: this.log }),
         device: {
           id: d.id,
           unitId: d.unitId,
@@ -100,7 +105,7 @@ export class FieldBus {
           phaseMs: phases.get(d.id) ?? 0,
         },
         link,
-        queue: BusQueue.for(link.busKey),
+        queue: this.queues.for(link.busKey),
         logger: this.log,
         sink: (f) => this.h.onFrame(f),
       });

@@ -2,7 +2,7 @@
  * The one place that turns a link's config into a driver. The controller
  * asks here and knows nothing of link types beyond Modbus vs P1.
  * Every Modbus link enforces its own wire timing (RTU t3.5 lives in
- * ModbusRtuLink), so `BusQueue.for(link.busKey)` needs no options.
+ * ModbusRtuLink), so a bus queue needs no options.
  */
 import type { LinkConfig } from '../config/load';
 import type { Logger } from '../base/log';

@@ -2,8 +2,8 @@
  * LinkSupervisor: the one owner of open/reconnect for a link.
  *
  * Several device pollers share a link; none of them opens it. They
- * `acquire()` the link's supervisor (`LinkSupervisor.for(link)`, one per link
- * object), wait on `whenUp()` while it is not up, and `release()` it when
+ * `acquire()` the link's supervisor (one per link object, handed out by the
+ * `LinkSupervisors` registry of the FieldBus), wait on `whenUp()` while it is not up, and `release()` it when
  * they stop. While acquired, the supervisor opens the link and, whenever it
  * goes 'down' (socket closed, device rebooted, connect refused), retries
  * `link.open()` with capped exponential backoff with full jitter until it is
@@ -29,19 +29,27 @@ export interface LinkSupervisorOptions {
   clock?: Clock;
 }
 
-const supervisors = new WeakMap<ModbusLink, LinkSupervisor>();
+/** The supervisors of the links one owner drives: one per link object, created on first use. */
+export class LinkSupervisors {
+  private readonly supervisors = new Map<ModbusLink, LinkSupervisor>();
 
-export class LinkSupervisor extends EventEmitter {
-  /** The supervisor of a link, created on first use with these options. */
-  static for(link: ModbusLink, opts: LinkSupervisorOptions): LinkSupervisor {
-    let s = supervisors.get(link);
+  /** The supervisor of a link, created on first use with these options (later calls get the same one). */
+  for(link: ModbusLink, opts: LinkSupervisorOptions): LinkSupervisor {
+    let s = this.supervisors.get(link);
     if (!s) {
       s = new LinkSupervisor(link, opts);
-      supervisors.set(link, s);
+      this.supervisors.set(link, s);
     }
     return s;
   }
 
+  /** Forget every supervisor (their pollers have released them). */
+  clear(): void {
+    this.supervisors.clear();
+  }
+}
+
+export class LinkSupervisor extends EventEmitter {
   readonly link: ModbusLink;
   private readonly logger: Logger;
   private readonly clock: Clock;

@@ -14,6 +14,3 @@ export class VoucherIssueError extends GatewayError {
     super('GW_ERR_SETTLE_VOUCHER', message);
   }
 }
-
-/** Every settlement error class, for the unique-code test and the error list. */
-export const SETTLE_ERRORS = [SettleKeyError, VoucherIssueError] as const;

@@ -21,5 +21,3 @@ export class MqttPasswordFileError extends GatewayError {
     super('GW_ERR_MQTT_PASSWORD_FILE', message, cause === undefined ? undefined : { cause });
   }
 }
-
-export const UPLINK_ERRORS = [OutboxOpenError, OutboxClosedError, MqttPasswordFileError];

@@ -4,6 +4,7 @@
  *   <prefix>/<gatewayId>/readings/<device>   {"seq","type":"reading","gateway","device","at","points"}
  *   <prefix>/<gatewayId>/events              {"seq","type":"event","gateway",...EventView}
  *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}
+ *   <prefix>/<gatewayId>/orders              {"seq","type":"order","gateway",...OrderView} on every change of state
  *   <prefix>/<gatewayId>/status  (retained)  {"status":"online"|"offline","gateway","version","startedAt","at"}
  *
  * Data messages are queued without `seq`; `wirePayload` puts the outbox seq in
@@ -11,7 +12,7 @@
  * has its own `seq` and a signature over its exact fields. Values are passed
  * through as the gateway made them: money and quantities are decimal strings.
  */
-import type { EventView, ReadingMessage, Voucher } from '../events';
+import type { EventView, OrderView, ReadingMessage, Voucher } from '../events';
 import type { OutboxEntry } from './outbox';
 
 export interface QueuedMessage {
@@ -47,6 +48,9 @@ export class UplinkTopics {
   vouchers(channel: string): string {
     return `${this.base}/vouchers/${topicLevel(channel)}`;
   }
+  get orders(): string {
+    return `${this.base}/orders`;
+  }
   get status(): string {
     return `${this.base}/status`;
   }
@@ -62,6 +66,10 @@ export function eventMessage(t: UplinkTopics, gateway: string, e: EventView): Qu
 
 export function voucherMessage(t: UplinkTopics, gateway: string, v: Voucher): QueuedMessage {
   return { topic: t.vouchers(v.channel), body: JSON.stringify({ type: 'voucher', gateway, voucher: v }) };
+}
+
+export function orderMessage(t: UplinkTopics, gateway: string, o: OrderView): QueuedMessage {
+  return { topic: t.orders, body: JSON.stringify({ type: 'order', gateway, ...o }) };
 }
 
 /** The bytes sent for an outbox entry: its body with `"seq"` as the first field. */

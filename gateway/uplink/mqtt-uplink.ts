@@ -20,7 +20,7 @@
  * `m2m_mqtt_dropped_total` and logged), never blocks.
  */
 import { connect, type MqttClient } from 'mqtt';
-import type { EventBus, EventView, ReadingMessage, Voucher } from '../events';
+import type { EventBus, EventView, OrderView, ReadingMessage, Voucher } from '../events';
 import type { Counter, MetricsRegistry } from '../base/metrics';
 import type { MqttConfig } from '../config/schema';
 import type { Logger } from '../base/log';
@@ -30,6 +30,7 @@ import {
   type QueuedMessage,
   UplinkTopics,
   eventMessage,
+  orderMessage,
   readingMessage,
   statusPayload,
   voucherMessage,
@@ -97,7 +98,10 @@ export class MqttUplink {
     reading: (m: ReadingMessage) => this.publishReading(m),
     event: (e: EventView) => this.publishEvent(e),
     voucher: (v: Voucher) => this.publishVoucher(v),
+    order: (o: OrderView) => this.enqueue(orderMessage(this.topics, this.opts.gatewayId, o)),
   };
+  /** Topics listened on (service-order acknowledgements), subscribed again on every connection. */
+  private readonly subscriptions = new Map<string, (payload: Buffer) => void>();
   private readonly m: { published?: Counter; dropped?: Counter } = {};
   private idleWaiters: Array<() => void> = [];
 
@@ -142,6 +146,7 @@ export class MqttUplink {
       stream.on('reading', this.listeners.reading);
       stream.on('event', this.listeners.event);
       stream.on('voucher', this.listeners.voucher);
+      stream.on('order', this.listeners.order);
     }
     this.connect();
     return this;
@@ -159,6 +164,7 @@ export class MqttUplink {
       this.stream.off('reading', this.listeners.reading);
       this.stream.off('event', this.listeners.event);
       this.stream.off('voucher', this.listeners.voucher);
+      this.stream.off('order', this.listeners.order);
       this.stream = null;
     }
     if (this.timer) clearTimeout(this.timer);
@@ -204,6 +210,17 @@ export class MqttUplink {
 
   publishVoucher(v: Voucher): void {
     this.enqueue(voucherMessage(this.topics, this.opts.gatewayId, v));
+  }
+
+  /** Queue a message on any topic (service orders to a provider); sent in seq order like the rest. */
+  send(topic: string, body: string): void {
+    this.enqueue({ topic, body });
+  }
+
+  /** Listen on `topic` (QoS 1) now and after every reconnect; one handler per topic. */
+  subscribe(topic: string, onMessage: (payload: Buffer) => void): void {
+    this.subscriptions.set(topic, onMessage);
+    if (this.client && this.ready) this.client.subscribe(topic, { qos: 1 });
   }
 
   get connected(): boolean {
@@ -265,6 +282,7 @@ export class MqttUplink {
     this.client = client;
     let lastError: string | undefined;
     client.on('connect', () => this.onConnect(client));
+    client.on('message', (topic, payload) => this.subscriptions.get(topic)?.(payload));
     client.on('error', (err) => {
       lastError = err.message;
     });
@@ -281,6 +299,7 @@ export class MqttUplink {
     this.opts.log.info({ url: this.opts.url, queued: this.safeCount() }, 'MQTT uplink connected');
     // First on the connection, so it precedes the backlog.
     client.publish(this.topics.status, this.status('online'), { qos: 1, retain: true }, () => undefined);
+    if (this.subscriptions.size > 0) client.subscribe([...this.subscriptions.keys()], { qos: 1 });
     this.pump();
   }
 

@@ -24,7 +24,7 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const M2M_TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write'];
+const M2M_TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write', 'm2m-control', 'm2m-service-order'];
 const TARIFF_ID = 'a1f0c0de00000010'; // "water price" in flows/default-flows.json
 
 jest.setTimeout(60_000);

@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { LinkConfig } from '../../gateway/config/load';
-import { LINK_ERROR_CODES } from '../../gateway/links/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import type { LinkState } from '../../gateway/links/link';
 import { createModbusLink } from '../../gateway/poll/link-factory';
 import { linkStats } from '../../gateway/links/modbus-client-link';
@@ -16,15 +16,20 @@ import { ModbusRtuLink, rtuInterFrameGapMs, serialCharBits, type ModbusRtuLinkOp
 import { withCrc } from '../../gateway/links/rtu-framer';
 import { RtuOverTcpLink } from '../../gateway/links/rtu-over-tcp';
 import { silentLogger } from '../../gateway/base/log';
-import { BusQueue } from '../../gateway/poll/bus-queue';
+import { BusQueues } from '../../gateway/poll/bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceState, type DeviceStateChange, type PolledDevice } from '../../gateway/poll/device-poller';
-import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
+import { LinkSupervisors } from '../../gateway/poll/link-supervisor';
 import type { PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
 import { startSerialBus, type SerialBus } from '../sim/serial-bus';
 
+const LINK_ERROR_CODES = errorCodesOf('links');
+
 jest.setTimeout(60_000);
 const logger = silentLogger();
+/** The test's own registries, as the FieldBus keeps its own. */
+const queues = new BusQueues();
+const supervisors = new LinkSupervisors();
 
 const SPEC: PeerSpec = {
   units: {
@@ -53,11 +58,11 @@ function newLink(id: string, timeoutMs = 300, over: Partial<ModbusRtuLinkOptions
 
 function newPoller(link: ModbusRtuLink, device: PolledDevice, over: { backoffCapMs?: number; random?: () => number } = {}) {
   // fast reconnects for the test; the first .for() call fixes a link's supervisor options
-  const supervisor = LinkSupervisor.for(link, { logger, baseMs: 50, capMs: 250 });
+  const supervisor = supervisors.for(link, { logger, baseMs: 50, capMs: 250 });
   const poller = new DevicePoller({
     device,
     link,
-    queue: BusQueue.for(link.busKey),
+    queue: queues.for(link.busKey),
     logger,
     supervisor,
     backoffCapMs: over.backoffCapMs ?? 250,
@@ -71,7 +76,7 @@ function newPoller(link: ModbusRtuLink, device: PolledDevice, over: { backoffCap
 async function finish(link: ModbusRtuLink, ...ps: DevicePoller[]): Promise<void> {
   await Promise.all(ps.map((p) => p.stop()));
   await link.close();
-  BusQueue.release(link.busKey);
+  queues.release(link.busKey);
 }
 
 beforeAll(async () => {
@@ -81,7 +86,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(pollers.map((p) => p.stop()));
   await Promise.all(links.map((l) => l.close()));
-  for (const l of links) BusQueue.release(l.busKey);
+  for (const l of links) queues.release(l.busKey);
   await bus?.dispose();
 });
 

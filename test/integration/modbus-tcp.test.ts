@@ -5,23 +5,28 @@
  */
 import net from 'node:net';
 import { decodePoint } from '../../gateway/devices/decode';
-import { LINK_ERROR_CODES } from '../../gateway/links/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import type { LinkState } from '../../gateway/links/link';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
 import { silentLogger } from '../../gateway/base/log';
-import { BusQueue } from '../../gateway/poll/bus-queue';
+import { BusQueues } from '../../gateway/poll/bus-queue';
 import {
   DevicePoller,
   type DeviceState,
   type DeviceStateChange,
   type PolledDevice,
 } from '../../gateway/poll/device-poller';
-import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
+import { LinkSupervisors } from '../../gateway/poll/link-supervisor';
 import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
 
+const LINK_ERROR_CODES = errorCodesOf('links');
+
 jest.setTimeout(60_000);
 const logger = silentLogger();
+/** The test's own registries, as the FieldBus keeps its own. */
+const queues = new BusQueues();
+const supervisors = new LinkSupervisors();
 
 
 async function closedPort(): Promise<number> {
@@ -64,11 +69,11 @@ function newLink(id: string, port: number, timeoutMs = 300): ModbusTcpLink {
 
 function newPoller(link: ModbusTcpLink, device: PolledDevice): DevicePoller {
   // fast reconnects for the test; the first .for() call fixes a link's supervisor options
-  const supervisor = LinkSupervisor.for(link, { logger, baseMs: 50, capMs: 250 });
+  const supervisor = supervisors.for(link, { logger, baseMs: 50, capMs: 250 });
   const poller = new DevicePoller({
     device,
     link,
-    queue: BusQueue.for(link.busKey),
+    queue: queues.for(link.busKey),
     logger,
     supervisor,
     backoffCapMs: 250,
@@ -85,7 +90,7 @@ afterAll(async () => {
   await Promise.all(pollers.map((p) => p.stop()));
   await Promise.all(links.map((l) => l.close()));
   await Promise.all([peerA?.stop(), peerB?.stop()]);
-  for (const l of links) BusQueue.release(l.busKey);
+  for (const l of links) queues.release(l.busKey);
 });
 
 test('link error codes are unique', () => {

@@ -120,7 +120,7 @@ devices:
     // The m2m-* node package is loaded from flows/.
     const nodes = (await (await fetch(`${gw!.apiUrl}/admin/nodes`, { headers: { Authorization: `Bearer ${admin.token}`, Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[] }>;
     const ours = nodes.filter((n) => n.module === 'node-red-contrib-m2m-gateway').flatMap((n) => n.types);
-    expect(ours.sort()).toEqual(['m2m-alarm', 'm2m-credit-limit', 'm2m-gateway', 'm2m-in', 'm2m-offer', 'm2m-tariff', 'm2m-write']);
+    expect(ours.sort()).toEqual(['m2m-alarm', 'm2m-control', 'm2m-credit-limit', 'm2m-gateway', 'm2m-in', 'm2m-offer', 'm2m-service-order', 'm2m-tariff', 'm2m-write']);
     // WebSockets on the shared port: the API stream still works, unknown paths are refused.
     const wsBase = gw!.apiUrl.replace(/^http/, 'ws');
     expect(await upgradeOutcome(`${wsBase}/api/stream?token=${gw!.adminToken}`)).toBe('open');

@@ -10,14 +10,17 @@ import { RtuOverTcpLink } from '../../gateway/links/rtu-over-tcp';
 import { withCrc } from '../../gateway/links/rtu-framer';
 import type { LinkState } from '../../gateway/links/link';
 import { silentLogger } from '../../gateway/base/log';
-import { BusQueue } from '../../gateway/poll/bus-queue';
+import { BusQueues } from '../../gateway/poll/bus-queue';
 import { DevicePoller, type DeviceStateChange, type PolledDevice } from '../../gateway/poll/device-poller';
-import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
+import { LinkSupervisors } from '../../gateway/poll/link-supervisor';
 import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
 
 jest.setTimeout(60_000);
 const logger = silentLogger();
+/** The test's own registries, as the FieldBus keeps its own. */
+const queues = new BusQueues();
+const supervisors = new LinkSupervisors();
 
 const SPEC_A: PeerSpec = {
   framer: 'rtu',
@@ -47,8 +50,8 @@ function newLink(id: string, port: number, timeoutMs = 300): RtuOverTcpLink {
 }
 
 function newPoller(link: RtuOverTcpLink, device: PolledDevice): DevicePoller {
-  const supervisor = LinkSupervisor.for(link, { logger, baseMs: 50, capMs: 250 });
-  const poller = new DevicePoller({ device, link, queue: BusQueue.for(link.busKey), logger, supervisor, backoffCapMs: 250 });
+  const supervisor = supervisors.for(link, { logger, baseMs: 50, capMs: 250 });
+  const poller = new DevicePoller({ device, link, queue: queues.for(link.busKey), logger, supervisor, backoffCapMs: 250 });
   pollers.push(poller);
   return poller;
 }
@@ -60,7 +63,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(pollers.map((p) => p.stop()));
   await Promise.all(links.map((l) => l.close()));
-  for (const l of links) BusQueue.release(l.busKey);
+  for (const l of links) queues.release(l.busKey);
   await Promise.all([convA?.stop(), convB?.stop()]);
 });
 
@@ -158,8 +161,8 @@ describe('one transaction queue per converter', () => {
     const a = newLink('conv-a', convA.port, 1000);
     const b = newLink('conv-b', (convB as ModbusPeer).port, 1000);
     await Promise.all([a.open(), b.open()]);
-    const qa = BusQueue.for(a.busKey);
-    const qb = BusQueue.for(b.busKey);
+    const qa = queues.for(a.busKey);
+    const qb = queues.for(b.busKey);
     expect(qa).not.toBe(qb);
     const order: string[] = [];
     // unit 7 never answers: bus A is held for its full timeout

@@ -14,6 +14,8 @@ import type {
   HealthView,
   LedgerFilter,
   LedgerRow,
+  OrderFilter,
+  OrderView,
   PointValue,
   Voucher,
   VoucherFilter,
@@ -51,6 +53,7 @@ export class FakeBackend implements ApiBackend {
     ledger: [] as LedgerFilter[],
     vouchers: [] as VoucherFilter[],
     events: [] as EventFilter[],
+    orders: [] as OrderFilter[],
     writes: [] as Array<{ device: string; point: string; value: PointValue }>,
     policies: [] as unknown[][],
   };
@@ -158,6 +161,12 @@ export class FakeBackend implements ApiBackend {
     this.check();
     this.calls.events.push(filter);
     return [{ id: '1', kind: 'alarm', at: '2026-11-25T12:00:00.000Z', device: 'purifier-1', point: 'cartridge' }];
+  }
+
+  orders(filter: OrderFilter): OrderView[] {
+    this.check();
+    this.calls.orders.push(filter);
+    return [];
   }
 
   metrics(): MetricsRegistry {

@@ -1,10 +1,12 @@
 import * as net from 'node:net';
 import { staticTokenResolver } from '../../gateway/api/auth';
-import { API_ERROR_CODES } from '../../gateway/api/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import { ROUTES } from '../../gateway/api/routes';
 import { startApiServer, type ApiServerHandle } from '../../gateway/api/server';
 import { silentLogger } from '../../gateway/base/log';
 import { ADMIN_TOKEN, BUYER_TOKEN, FakeBackend, request, samplePath, VOUCHER } from './api-fixtures';
+
+const API_ERROR_CODES = errorCodesOf('api');
 
 const tokens = staticTokenResolver([
   { token: ADMIN_TOKEN, principal: { kind: 'admin' } },
@@ -174,6 +176,13 @@ describe('routes', () => {
     ]);
   });
 
+  it('GET /api/orders defaults limit to 100 and passes state/device', async () => {
+    backend.calls.orders.length = 0;
+    expect((await request(api.url, 'GET', '/api/orders', { token: ADMIN_TOKEN })).json).toEqual([]);
+    await request(api.url, 'GET', '/api/orders?state=acked&device=purifier-1&limit=5', { token: ADMIN_TOKEN });
+    expect(backend.calls.orders).toEqual([{ limit: 100 }, { state: 'acked', device: 'purifier-1', limit: 5 }]);
+  });
+
   it('POST a point: JSON number becomes a decimal string, confirmed value answered', async () => {
     backend.calls.writes.length = 0;
     const res = await request(api.url, 'POST', '/api/devices/purifier-1/points/cycle', {
@@ -237,6 +246,8 @@ describe('bad input', () => {
     ['/api/events?limit=0', 'limit'],
     ['/api/events?limit=1001', 'limit'],
     ['/api/events?limit=ten', 'limit'],
+    ['/api/orders?state=done', 'state'],
+    ['/api/orders?limit=0', 'limit'],
     ['/api/vouchers?since=soon', 'since'],
     ['/api/devices?x=1', 'x'],
   ];

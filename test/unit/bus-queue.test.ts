@@ -1,5 +1,7 @@
-import { BusQueue } from '../../gateway/poll/bus-queue';
-import { POLL_ERROR_CODES } from '../../gateway/poll/errors';
+import { BusQueue, BusQueues } from '../../gateway/poll/bus-queue';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+
+const POLL_ERROR_CODES = errorCodesOf('poll');
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -103,14 +105,15 @@ describe('BusQueue', () => {
   });
 
   test('registry: one shared queue per bus key; release closes it', async () => {
-    const q1 = BusQueue.for('serial:/dev/ttyTEST0');
-    expect(BusQueue.for('serial:/dev/ttyTEST0')).toBe(q1);
-    expect(BusQueue.for('serial:/dev/ttyTEST1')).not.toBe(q1);
-    BusQueue.release('serial:/dev/ttyTEST0');
-    BusQueue.release('serial:/dev/ttyTEST1');
+    const queues = new BusQueues();
+    const q1 = queues.for('serial:/dev/ttyTEST0');
+    expect(queues.for('serial:/dev/ttyTEST0')).toBe(q1);
+    expect(queues.for('serial:/dev/ttyTEST1')).not.toBe(q1);
+    queues.release('serial:/dev/ttyTEST0');
+    queues.release('serial:/dev/ttyTEST1');
     await expect(q1.run(async () => 1)).rejects.toMatchObject({ code: 'GW_ERR_QUEUE_CLOSED' });
-    expect(BusQueue.for('serial:/dev/ttyTEST0')).not.toBe(q1);
-    BusQueue.release('serial:/dev/ttyTEST0');
+    expect(queues.for('serial:/dev/ttyTEST0')).not.toBe(q1);
+    queues.release('serial:/dev/ttyTEST0');
   });
 
   test('close rejects waiting transactions; the running one finishes', async () => {

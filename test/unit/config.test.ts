@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CONFIG_ERROR_CODES, ConfigError, ProfileError, formatConfigIssues, type ConfigIssue } from '../../gateway/config/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+import { ConfigError, ProfileError, formatConfigIssues, type ConfigIssue } from '../../gateway/config/errors';
 import { EXAMPLE_CONFIG } from '../../gateway/config/example';
 import { configJsonSchema } from '../../gateway/config/json-schema';
 import { loadConfig, parseConfig } from '../../gateway/config/load';
@@ -12,6 +13,8 @@ import type { ResolvedPoint } from '../../gateway/devices/point';
 import { listProfiles, loadProfile } from '../../gateway/config/profiles';
 
 import { DESIGN_EXAMPLE } from '../helper/design-example';
+
+const CONFIG_ERROR_CODES = errorCodesOf('config');
 
 const BASE = '/srv/m2m';
 

@@ -1,16 +1,15 @@
 /** Edge values of the WASM core's 128-bit arithmetic (assembly/u128.ts), checked against BigInt. */
 import fc from 'fast-check';
-import { loadWasmCore } from '../../gateway/core/wasm-core';
-import type { CoreExports } from '../../gateway/core/wasm-layout';
+import { loadCoreTestWasm, type U128Probes } from '../helper/core-test-wasm';
 
 const U64 = (1n << 64n) - 1n;
 const u = (x: bigint): bigint => BigInt.asUintN(64, x);
 const EDGES = [0n, 1n, 2n, 3n, 999_999n, 1_000_000n, (1n << 31n) - 1n, 1n << 31n, (1n << 32n) - 1n, 1n << 32n, (1n << 32n) + 1n, (1n << 63n) - 1n, 1n << 63n, (1n << 63n) + 1n, U64 - 1n, U64];
 const u64 = fc.oneof(fc.constantFrom(...EDGES), fc.bigInt(0n, U64), fc.bigInt(0n, 1n << 33n));
 
-let ex: CoreExports;
+let ex: U128Probes;
 beforeAll(() => {
-  ex = loadWasmCore().exports;
+  ex = loadCoreTestWasm() as unknown as U128Probes;
 });
 
 function mul(a: bigint, b: bigint): bigint {

@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { counterWidth, decodePoint, microPerCount } from '../../gateway/devices/decode';
 import { encodePoint } from '../../gateway/devices/encode';
-import { DEVICE_ERROR_CODES } from '../../gateway/devices/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
 import { pointWith, type ResolvedPoint, type ScalarType, type WordOrder } from '../../gateway/devices/point';
 import { integerRange } from '../../gateway/devices/registers';
 import { GatewayError } from '../../gateway/base/errors';
+
+const DEVICE_ERROR_CODES = errorCodesOf('devices');
 
 const ORDERS: WordOrder[] = ['ABCD', 'CDAB', 'BADC', 'DCBA'];
 

@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { LEDGER_ERRORS, LedgerOpenError, LedgerSchemaError } from '../../gateway/ledger/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+import { LedgerOpenError, LedgerSchemaError } from '../../gateway/ledger/errors';
 import { planPrune, scheduleRetention } from '../../gateway/ledger/retention';
 import { SCHEMA_VERSION } from '../../gateway/ledger/schema';
 import { LEDGER_FILE, SqliteLedger, openLedger } from '../../gateway/ledger/sqlite-store';
@@ -176,7 +177,7 @@ describe('scheduleRetention', () => {
 
 describe('ledger errors', () => {
   it('have unique GW_ERR_LEDGER_* codes', () => {
-    const codes = LEDGER_ERRORS.map((E) => new (E as new (m: string) => Error & { code: string })('x').code);
+    const codes = errorCodesOf('ledger');
     expect(new Set(codes).size).toBe(codes.length);
     for (const c of codes) expect(c).toMatch(/^GW_ERR_LEDGER_[A-Z]+$/);
   });

@@ -18,7 +18,7 @@ import { EventBus, type StreamEvents } from '../../gateway/events';
 import { silentLogger } from '../../gateway/base/log';
 
 const NODES_DIR = path.join(__dirname, '..', '..', 'flows', 'nodes');
-const TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write'];
+const TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write', 'm2m-control', 'm2m-service-order'];
 
 interface Def {
   defaults: Record<string, { value: unknown; required?: boolean; validate?: (this: unknown, v: unknown, opt?: object) => unknown }>;
@@ -61,6 +61,37 @@ describe('edit dialogs validate like the compiler', () => {
     'm2m-offer': { type: 'm2m-offer', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: ['lab-1'] },
     'm2m-in': { type: 'm2m-in', topics: ['readings'], devices: '*' },
     'm2m-write': { type: 'm2m-write', device: 'purifier-1', point: 'cycle' },
+    'm2m-control': {
+      type: 'm2m-control',
+      devices: 'purifier-*',
+      input: 'hardness',
+      output: 'cycle',
+      table: [
+        { from: '0', set: '1' },
+        { from: '12', set: '2' },
+      ],
+      inMin: '',
+      inMax: '',
+      outMin: '',
+      outMax: '',
+      step: '',
+      hysteresis: '0.5',
+      minIntervalMs: '5000',
+    },
+    'm2m-service-order': {
+      type: 'm2m-service-order',
+      devices: 'purifier-*',
+      point: 'cartridge',
+      below: '15',
+      above: '',
+      predictDays: '3',
+      windowMs: '',
+      hysteresis: '5',
+      provider: 'https://service.example/orders, service/orders',
+      fee: '25',
+      payee: 'servicecentre',
+      retryMaxMs: '',
+    },
   };
   const samples: Array<[string, string, unknown[]]> = [
     ['m2m-tariff', 'price', ['0.012', '1', '+2.5', ' 3 ', '0.000000001', '0.0000000001', 'abc', '-1', '1.', '.5', '1e3', '1,5', '']],
@@ -86,6 +117,24 @@ describe('edit dialogs validate like the compiler', () => {
     ['m2m-offer', 'buyers', [['lab-1'], ['lab-1', 'lab-2'], [], ['lab 1'], ['lab-1', 'lab-1'], 'lab-1, lab-2']],
     ['m2m-in', 'topics', [['readings'], ['events', 'vouchers'], ['alarms']]],
     ['m2m-write', 'device', ['purifier-1', '', 'a b']],
+    [
+      'm2m-control',
+      'table',
+      [
+        [{ from: '0', set: '1' }],
+        [{ from: '10', set: '2' }, { from: '5', set: '3' }],
+        [{ from: 'x', set: '2' }],
+        [{ from: '1', set: '' }],
+        [],
+      ],
+    ],
+    ['m2m-control', 'hysteresis', ['0', '0.5', '-1', 'x', '']],
+    ['m2m-control', 'minIntervalMs', ['0', '5000', '-1', '1.5', 'soon', '86400001']],
+    ['m2m-service-order', 'predictDays', ['3', '0.5', '0', '-1', 'soon', '']],
+    ['m2m-service-order', 'below', ['15', '-2.5', 'low']],
+    ['m2m-service-order', 'provider', ['https://a.example/x', 'http://127.0.0.1:8/o', 'svc/orders', 'svc/+/x', 'svc//x', 'ftp://a/b', '']],
+    ['m2m-service-order', 'fee', ['25', '0.5', '-1', 'lots']],
+    ['m2m-service-order', 'retryMaxMs', ['100', '99', '60000', 'x']],
   ];
 
   it.each(TYPES)('%s has defaults for every property the compiler reads', (type) => {
@@ -259,6 +308,20 @@ describe('runtime nodes', () => {
     await bad.close();
     expect(stream.listenerCount('event')).toBe(0);
     expect(bridge.listenerCount('status')).toBe(0);
+
+    // control and service-order nodes add their last event to a green status
+    const ctl = create('m2m-control', { id: 'c1', devices: 'p-*', input: 'hardness', output: 'cycle', table: [{ from: '0', set: '1' }] });
+    const so = create('m2m-service-order', { id: 's1', devices: 'p-*', point: 'cartridge', below: '15', provider: 'svc/orders' });
+    bridge.deployed([{ id: 'x', type: 'tab' }]);
+    stream.emit('event', { id: '3', kind: 'control', at: 'x', device: 'p-1', point: 'cycle', data: { policy: 'c1', input: 'hardness', inputValue: '12.5', to: '2' } });
+    stream.emit('event', { id: '4', kind: 'service-order-ack', at: 'x', device: 'p-1', point: 'cartridge', data: { policy: 's1' } });
+    expect(ctl.lastStatus).toEqual({ fill: 'green', shape: 'dot', text: 'v2 active · p-1: cycle 2 (hardness 12.5)' });
+    expect(so.lastStatus).toEqual({ fill: 'green', shape: 'dot', text: 'v2 active · p-1: order acknowledged' });
+    expect(ctl.sent).toHaveLength(1);
+    expect(so.sent).toEqual([{ topic: 'service-order-ack', device: 'p-1', point: 'cartridge', payload: expect.objectContaining({ id: '4' }) }]);
+    await ctl.close();
+    await so.close();
+    expect(stream.listenerCount('event')).toBe(0);
 
     const outside = stubRed(null)('m2m-offer', { id: 'o1', devices: '*', point: 'x', price: '1', buyers: ['b'] });
     expect(outside.lastStatus).toEqual({ fill: 'red', shape: 'ring', text: 'no gateway: choose an m2m-gateway config node' });

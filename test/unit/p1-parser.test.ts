@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { P1TelegramParser, crc16Arc, p1Crc, type P1ParserOptions, type P1ParserStats } from '../../gateway/links/p1-framer';
 import { parseTelegram, p1TimeToEpochMs, type P1Telegram } from '../../gateway/links/p1-telegram';
-import { P1_ERROR_CODES, P1OptionsError, P1TelegramError } from '../../gateway/links/p1-errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+import { P1OptionsError, P1TelegramError } from '../../gateway/links/p1-errors';
 import { GatewayError } from '../../gateway/base/errors';
 import {
   DSMR22, DSMR30, DSMR42_E350_SUMMER, DSMR42_KAIFA, DSMR5, DSMR5_ISKRA_AM550, DSMR5_SPEC, DSMR5_SPEC_BODY,
@@ -368,11 +369,11 @@ describe('P1 timestamps (Europe/Amsterdam)', () => {
 
 describe('P1 errors', () => {
   it('codes are unique GW_ERR_P1_* and the classes are GatewayErrors', () => {
-    const codes = Object.values(P1_ERROR_CODES);
+    const codes = errorCodesOf('p1');
     expect(new Set(codes).size).toBe(codes.length);
     for (const c of codes) expect(c).toMatch(/^GW_ERR_P1_[A-Z_]+$/);
     const e = new P1TelegramError('x');
     expect(e).toBeInstanceOf(GatewayError);
-    expect(e.code).toBe(P1_ERROR_CODES.telegram);
+    expect(e.code).toBe('GW_ERR_P1_TELEGRAM');
   });
 });

@@ -135,6 +135,36 @@ describe('default-flows.json', () => {
     expect(() => JSON.stringify({ ...p, tables: undefined })).not.toThrow();
   });
 
+  it('runs the purifier: hardness -> cycle control, predictive cartridge orders billed to the service centre', () => {
+    const slots = [...demoSlots(), { slot: 21, device: 'purifier-1', point: 'service:cartridge@servicecentre', account: 'purifier-1', kind: 'counter' as const }];
+    const c = ctx({ slots: slots.map((s) => (s.point === 'cycle' ? { ...s, writable: true } : s)) });
+    const p = compilePolicies(flows, c);
+    expect(p.warnings).toEqual([]);
+    expect(p.controls).toEqual([
+      expect.objectContaining({ nodeId: 'a1f0c0de00000050', input: 'hardness', output: 'cycle', hysteresis: '0.5', minIntervalMs: 5000, matched: ['purifier-1'] }),
+    ]);
+    expect(p.controls[0].table.map((r) => [r.from, r.set])).toEqual([
+      ['0', '1'],
+      ['6', '2'],
+      ['12', '3'],
+      ['18', '4'],
+    ]);
+    expect(p.serviceOrders).toEqual([
+      expect.objectContaining({
+        nodeId: 'a1f0c0de00000060',
+        point: 'cartridge',
+        below: '20',
+        predictDays: '0.0006',
+        windowMs: 20_000,
+        fee: '45',
+        payee: 'servicecentre',
+        matched: ['purifier-1'],
+        lines: [{ device: 'purifier-1', slot: 21, line: 2, channel: 2 }],
+      }),
+    ]);
+    expect(c.registry.channelInfo(2)).toEqual({ id: 'purifier-1>servicecentre', payer: 'purifier-1', payee: 'servicecentre' });
+  });
+
   it('meters data deliveries when the daemon gives a data:<point> slot', () => {
     const slots = [...demoSlots(), { slot: 20, device: 'purifier-1', point: 'data:hardness', account: 'purifier-1', kind: 'counter' as const }];
     const c = ctx({ slots });

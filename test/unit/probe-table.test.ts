@@ -3,7 +3,8 @@
  * scan share. Expected values are computed independently of the decoder
  * (hand-written hex, Buffer encodings).
  */
-import { CLI_ERROR_CODES, CliUsageError } from '../../gateway/cli/errors';
+import { errorCodesOf } from '../../gateway/base/error-codes';
+import { CliUsageError } from '../../gateway/cli/errors';
 import { areaAddressOptions, intOption, listOption } from '../../gateway/cli/modbus-target';
 import { parseProbeRequest } from '../../gateway/cli/probe';
 import {
@@ -17,6 +18,8 @@ import {
   type ProbeColumn,
 } from '../../gateway/cli/probe-table';
 import { formatScanSummary, formatUnitRanges, parseScanRequest, type ScanResult } from '../../gateway/cli/scan';
+
+const CLI_ERROR_CODES = errorCodesOf('cli');
 
 const col = (key: string): ProbeColumn => {
   const c = probeColumns().find((x) => x.key === key);

@@ -4,12 +4,14 @@
  *   holding 0-1  water      uint32 ABCD, litres treated (a counter)
  *   input   10   hardness   int16, 0.1 °dH (inlet hardness)
  *   holding 20   cartridge  uint16, % remaining
- *   holding 30   cycle      uint16, purification cycle setpoint (writable; the purifier
- *                           also adjusts it itself from the inlet hardness)
+ *   holding 30   cycle      uint16, purification cycle 1..4 (written by the gateway's
+ *                           m2m-control; the purifier only obeys it)
  *   coil    0    valve      inlet valve, open = water flows (writable)
- * Values evolve plausibly: flow 1.5–4.5 L/s while the valve is open, hardness drifts
- * between 8 and 22 °dH, the cartridge wears with litres × hardness and is swapped
- * for a fresh one a while after it runs out (as a service technician would).
+ * Values evolve plausibly: hardness drifts between 8 and 22 °dH; a longer cycle
+ * treats the water longer (less flow); a cycle too short for the hardness wears
+ * the cartridge faster. The cartridge wears with litres × hardness (in a couple
+ * of minutes: demo time) and is replaced only by `replaceCartridge()`, i.e. when
+ * the service centre visits.
  */
 import { SimulatedDevice } from './simulated-device';
 
@@ -19,21 +21,32 @@ export interface PurifierSnapshot {
   cartridgePct: number;
   cycle: number;
   valveOpen: boolean;
+  cartridgesFitted: number;
+}
+
+export interface PurifierStart {
+  litres?: number;
+  /** Cartridge left, % (default a new one). */
+  cartridgePct?: number;
 }
 
 export class PurifierSim extends SimulatedDevice {
   private litres = 0;
   private hardness = 140; // 0.1 °dH
   private wear = 0; // cartridge wear in "dH·L"
-  private readonly capacity = 1_500 * 140; // litres at 14 °dH per cartridge (a few minutes of demo time)
-  private exhaustedAt = 0;
+  private readonly capacity = 360 * 140; // litres at 14 °dH per cartridge: about two minutes of demo time
+  private fitted = 0;
   private t = 0;
 
-  constructor(private readonly rnd: () => number = Math.random, startLitres = 0) {
+  constructor(
+    private readonly rnd: () => number = Math.random,
+    start: PurifierStart = {},
+  ) {
     super();
-    this.litres = startLitres;
+    this.litres = start.litres ?? 0;
+    this.wear = this.capacity * (1 - Math.min(100, Math.max(0, start.cartridgePct ?? 100)) / 100);
     this.bank.coils[0] = 1;
-    this.bank.holding[30] = 2;
+    this.bank.holding[30] = 1;
     this.publish();
   }
 
@@ -41,21 +54,22 @@ export class PurifierSim extends SimulatedDevice {
     this.t += dt;
     const valveOpen = this.bank.coils[0] === 1;
     this.hardness = clamp(this.hardness + (this.rnd() - 0.5) * 4 + Math.sin(this.t / 60) * 0.5, 80, 220);
-    if (valveOpen) {
-      const flow = 3 + Math.sin(this.t / 17) * 1.2 + (this.rnd() - 0.5) * 0.6; // L/s
+    const cycle = clamp(this.bank.holding[30] || 1, 1, 4);
+    if (valveOpen && this.cartridgePct() > 0) {
+      const flow = (3.6 - 0.3 * cycle) * (1 + Math.sin(this.t / 17) * 0.3) + (this.rnd() - 0.5) * 0.4; // L/s
       const litres = flow * dt;
+      const needed = 1 + Math.min(3, Math.floor(this.hardness / 60));
+      const overload = 1 + 0.5 * Math.max(0, needed - cycle); // too short a cycle for this hardness
       this.litres += litres;
-      this.wear += litres * this.hardness;
+      this.wear += litres * this.hardness * overload;
     }
-    if (this.cartridgePct() === 0) {
-      this.exhaustedAt ||= this.t;
-      if (this.t - this.exhaustedAt > 20) {
-        this.wear = 0; // replacement cartridge fitted
-        this.exhaustedAt = 0;
-      }
-    }
-    // The purifier adapts its own cycle to the inlet hardness (1 = soft … 4 = very hard).
-    this.bank.holding[30] = 1 + Math.min(3, Math.floor(this.hardness / 60));
+    this.publish();
+  }
+
+  /** A technician fits a new cartridge (the service visit). */
+  replaceCartridge(): void {
+    this.wear = 0;
+    this.fitted += 1;
     this.publish();
   }
 
@@ -70,6 +84,7 @@ export class PurifierSim extends SimulatedDevice {
       cartridgePct: this.cartridgePct(),
       cycle: this.bank.holding[30],
       valveOpen: this.bank.coils[0] === 1,
+      cartridgesFitted: this.fitted,
     };
   }
 
