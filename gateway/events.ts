@@ -168,6 +168,6 @@ export class EventBus extends EventEmitter<StreamEvents> {
       for (const p of typeof i.points === 'function' ? i.points(device) : i.points) points.add(p);
     }
     if (declared < count) return 'all'; // a listener that did not say
-    return points;
+    return points && points.size > 0 ? points : null;
   }
 }
