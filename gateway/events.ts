@@ -74,6 +74,40 @@ export interface DataDelivery {
 }
 
 /**
+ * Where a buyer's channel stands (docs/marketplace.md): sent to the buyer
+ * after each batch that billed it and with every answer to its vouchers.
+ * `paused` is true while `owed` exceeds `credit`, or after a refused voucher.
+ */
+export interface BillView {
+  channel: string;
+  payer: string;
+  payee: string;
+  /** Billed for deliveries so far. */
+  accrued: string;
+  /** The amount of the buyer's latest accepted voucher. */
+  paid: string;
+  /** Its seq (0 before the first). */
+  seq: number;
+  owed: string;
+  /** The offer's credit window; null when the offer has none. */
+  credit: string | null;
+  /** The channel's cap, set by the buyer; null until it sets one. */
+  deposit: string | null;
+  paused: boolean;
+}
+
+/** A signed ledger checkpoint (docs/settlement.md); made and checked in settle/checkpoints.ts. */
+export interface CheckpointView {
+  v: 1;
+  gatewayId: string;
+  seq: number;
+  head: string;
+  at: string;
+  gatewayKey: string;
+  sig: string;
+}
+
+/**
  * A service order (docs/policies.md, "m2m-service-order") as the API, the
  * uplink (`<prefix>/<gatewayId>/orders`) and the provider see it. Sent on
  * the bus after every change of state, once the order store has it.
@@ -121,6 +155,8 @@ export interface StreamEvents {
   reading: [ReadingMessage];
   event: [EventView];
   voucher: [Voucher];
+  bill: [BillView];
+  checkpoint: [CheckpointView];
   order: [OrderView];
 }
 

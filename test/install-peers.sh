@@ -9,6 +9,7 @@
 #   chromium                                   browser for the editor e2e test (test/e2e, playwright-core)
 #   python3-cryptography                       independent ed25519 check of voucher signatures
 #   prometheus (for promtool)                  checks the /metrics exposition
+#   bsdutils (for script)                      a pseudo-terminal for the first-start credentials test
 set -euo pipefail
 
 missing=()
@@ -20,6 +21,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosqu
 [ -x /lib/systemd/systemd-udevd ] || command -v udevadm >/dev/null || missing+=(udev)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v script >/dev/null || missing+=(bsdutils)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "test peers: all present"

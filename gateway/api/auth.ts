@@ -15,13 +15,15 @@ import type { BuyerGrant } from '../market/marketplace';
 
 export type { BuyerGrant };
 
-export type Principal = { kind: 'admin' } | { kind: 'metrics' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] };
+/** The admin; a metrics reader; a data buyer (§7) scoped to what it bought; a payee (docs/settlement.md) that reads only its own channels' vouchers. */
+export type Principal = { kind: 'admin' } | { kind: 'metrics' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] } | { kind: 'payee'; account: string };
 
 /**
  * Who may call a route: anyone, the admin only, the admin or a metrics token
- * (`/metrics`), or the admin or a buyer. A metrics token opens nothing else.
+ * (`/metrics`), the admin or a payee (answers cut to its channels), or the
+ * admin or a buyer. A metrics token opens nothing else.
  */
-export type Access = 'open' | 'admin' | 'metrics' | 'authenticated';
+export type Access = 'open' | 'admin' | 'metrics' | 'payee' | 'authenticated';
 
 export interface TokenResolver {
   /** The principal of this token, or null for an unknown token. */
@@ -106,4 +108,5 @@ export function authorize(access: Access, principal: Principal): void {
   }
   if (access === 'admin') throw new ForbiddenError('this route needs the admin token');
   if (access === 'metrics') throw new ForbiddenError('this route needs the admin or a metrics token');
+  if (access === 'payee' && principal.kind !== 'payee') throw new ForbiddenError('this route needs the admin token or a payee token');
 }

@@ -42,6 +42,20 @@ export interface HealthView {
   version: string;
   uptimeS: number;
   links: Array<{ id: string; state: LinkState }>;
+  /** With settlement: 'resyncing' while channels wait for their payee after a start (docs/settlement.md). */
+  settlement?: { state: 'ok' | 'resyncing'; resyncing: string[]; restored: string[] };
+  /**
+   * The policies in force: `version` of the active tables (0: none), `ok`
+   * false while flows.json is rejected (the previous version stays active),
+   * `error` naming each bad node (docs/policies.md).
+   */
+  policy?: PolicyHealth;
+}
+
+export interface PolicyHealth {
+  version: number;
+  ok: boolean;
+  error: string | null;
 }
 
 
@@ -68,8 +82,10 @@ export interface LedgerRow {
 
 export interface AccountView {
   id: string;
-  /** Accrued, not yet covered by a voucher (decimal string). */
+  /** Accrued, not yet received by the payees (what credit limits count; decimal string). */
   unsettled: string;
+  /** Received by the payees (decimal string). */
+  received?: string;
   /** Covered by issued vouchers (decimal string). */
   vouchered: string;
   currency: string;
@@ -84,6 +100,10 @@ export interface ChannelView {
   vouchered: string;
   /** Sequence number of the latest voucher, 0 when none yet. */
   lastSeq: number;
+  /** What the payee has received (a buyer's accepted voucher; a payee collector's report). */
+  received?: string;
+  /** The channel's cap; absent when it has none. */
+  deposit?: string;
 }
 
 
@@ -136,4 +156,12 @@ export interface ApiBackend {
   deployPolicies(nodes: unknown[]): MaybePromise<{ version: number }>;
   /** Optional: called for each reading delivered to a buyer principal over the stream (§7 metering). */
   meterDelivery?(delivery: DataDelivery): void;
+  /** Optional: whether readings of `device` are withheld from `buyer` (unpaid beyond the credit window). */
+  deliveryPaused?(buyer: string, device: string): boolean;
+  /** Optional: a buyer's `{"type":"voucher",…}` stream message; the answer is sent back as it is. */
+  receiveVoucher?(buyer: string, msg: Record<string, unknown>): object;
+  /** Optional: a buyer's `{"type":"deposit",…}` stream message. */
+  setDeposit?(buyer: string, msg: Record<string, unknown>): object;
+  /** GET /api/checkpoints: signed ledger checkpoints, newest first. */
+  checkpoints?(): MaybePromise<object[]>;
 }

@@ -26,9 +26,25 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export async function readJsonBody(req: IncomingMessage, limit: number = DEFAULT_BODY_LIMIT): Promise<unknown> {
   const ct = req.headers['content-type'];
   if (!isJsonContentType(ct)) throw new UnsupportedMediaTypeError(ct);
+  const body = await readBodyBytes(req, limit);
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw new MalformedJsonError('not UTF-8');
+  }
+  if (text.trim() === '') throw new MalformedJsonError('empty body');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new MalformedJsonError((e as Error).message.slice(0, 200));
+  }
+}
+
+/** The raw request body; 413 (BodyTooLargeError) past `limit` bytes, declared or streamed. */
+export async function readBodyBytes(req: IncomingMessage, limit: number = DEFAULT_BODY_LIMIT): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw new BodyTooLargeError(limit);
-
   const chunks: Buffer[] = [];
   let size = 0;
   await new Promise<void>((resolve, reject) => {
@@ -66,16 +82,5 @@ export async function readJsonBody(req: IncomingMessage, limit: number = DEFAULT
     req.on('close', onAborted);
   });
 
-  let text: string;
-  try {
-    text = utf8.decode(Buffer.concat(chunks, size));
-  } catch {
-    throw new MalformedJsonError('not UTF-8');
-  }
-  if (text.trim() === '') throw new MalformedJsonError('empty body');
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new MalformedJsonError((e as Error).message.slice(0, 200));
-  }
+  return Buffer.concat(chunks, size);
 }

@@ -5,9 +5,11 @@
  *   {"version":1,"buyers":{"lab-1":{"token":"…","createdAt":"2026-11-25T12:00:00.000Z"}}}
  *
  * `m2m-gateway token --buyer <account>` creates a buyer's token on first call
- * and prints the same one afterwards (`ensureBuyerToken`). The running daemon
- * sees new tokens without a restart: `buyerTokenResolver` re-reads the file
- * when its size, mtime or inode changed. A token resolves to a buyer
+ * and prints the same one afterwards (`ensureBuyerToken`); `--revoke` removes
+ * it (`revokeBuyerToken`). The running daemon sees new tokens without a
+ * restart: `buyerTokenResolver` re-reads the file when its size, mtime or
+ * inode changed, and `watchBuyers` tells it the moment the file is replaced
+ * so open streams of a revoked buyer are closed at once (docs/marketplace.md). A token resolves to a buyer
  * principal whose points are asked from the active policies at that moment
  * (the offers naming the account as a buyer).
  *
@@ -24,6 +26,13 @@ import type { Logger } from '../base/log';
 import { PRIVATE_FILE_MODE, ensurePrivateDir, repairExposed, writePrivateFileAtomic } from '../base/private-files';
 
 export const BUYERS_FILE = 'buyers.json';
+/** Payee tokens (`token --payee ID`): same format, key "payees"; a payee reads its own channels' vouchers. */
+export const PAYEES_FILE = 'payees.json';
+
+/** Whose tokens a file holds. */
+export type TokenParty = 'buyer' | 'payee';
+const FILE_OF: Record<TokenParty, string> = { buyer: BUYERS_FILE, payee: PAYEES_FILE };
+const KEY_OF: Record<TokenParty, string> = { buyer: 'buyers', payee: 'payees' };
 
 /** Account ids as everywhere else (config and policy nodes). */
 const ACCOUNT_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -35,8 +44,8 @@ export interface BuyerRecord {
   createdAt: string;
 }
 
-export function buyersPath(dataDir: string): string {
-  return path.join(dataDir, BUYERS_FILE);
+export function buyersPath(dataDir: string, party: TokenParty = 'buyer'): string {
+  return path.join(dataDir, FILE_OF[party]);
 }
 
 export function isBuyerAccount(account: string): boolean {
@@ -44,8 +53,8 @@ export function isBuyerAccount(account: string): boolean {
 }
 
 /** Every buyer of `<dataDir>/buyers.json` (empty when there is no file). */
-export function readBuyers(dataDir: string, logger?: Pick<Logger, 'warn'>): Map<string, BuyerRecord> {
-  const file = buyersPath(dataDir);
+export function readBuyers(dataDir: string, logger?: Pick<Logger, 'warn'>, party: TokenParty = 'buyer'): Map<string, BuyerRecord> {
+  const file = buyersPath(dataDir, party);
   let text: string;
   try {
     const st = fs.lstatSync(file);
@@ -60,25 +69,25 @@ export function readBuyers(dataDir: string, logger?: Pick<Logger, 'warn'>): Map<
     if (e instanceof SecretsError) throw e;
     throw new SecretsError(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
-  return parseBuyers(file, text);
+  return parseBuyers(file, text, KEY_OF[party]);
 }
 
-function parseBuyers(file: string, text: string): Map<string, BuyerRecord> {
+function parseBuyers(file: string, text: string, key = 'buyers'): Map<string, BuyerRecord> {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
     throw new SecretsError(`${file} is not valid JSON`, { cause: e });
   }
-  const buyers = (doc as { buyers?: unknown } | null)?.buyers;
+  const buyers = (doc as Record<string, unknown> | null)?.[key];
   if (typeof buyers !== 'object' || buyers === null || Array.isArray(buyers)) {
-    throw new SecretsError(`${file} must hold {"version":1,"buyers":{"<account>":{"token":"…"}}}`);
+    throw new SecretsError(`${file} must hold {"version":1,"${key}":{"<account>":{"token":"…"}}}`);
   }
   const out = new Map<string, BuyerRecord>();
   for (const [account, rec] of Object.entries(buyers as Record<string, unknown>)) {
     const token = (rec as { token?: unknown } | null)?.token;
     if (!isBuyerAccount(account)) throw new SecretsError(`${file}: "${account}" is not a valid account id`);
-    if (typeof token !== 'string' || token.length < 16) throw new SecretsError(`${file}: buyers.${account}.token must be a string of at least 16 characters`);
+    if (typeof token !== 'string' || token.length < 16) throw new SecretsError(`${file}: ${key}.${account}.token must be a string of at least 16 characters`);
     const createdAt = (rec as { createdAt?: unknown }).createdAt;
     out.set(account, { token, createdAt: typeof createdAt === 'string' ? createdAt : '' });
   }
@@ -86,25 +95,67 @@ function parseBuyers(file: string, text: string): Map<string, BuyerRecord> {
 }
 
 /** The token of `account`, created (and the file with it) on first call. */
-export function ensureBuyerToken(dataDir: string, account: string, now: Date = new Date()): { token: string; created: boolean } {
+export function ensureBuyerToken(dataDir: string, account: string, now: Date = new Date(), party: TokenParty = 'buyer'): { token: string; created: boolean } {
   if (!isBuyerAccount(account)) {
     throw new SecretsError(`"${account}" is not a valid account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
   }
   ensurePrivateDir(dataDir);
   return withLock(dataDir, () => {
-    const buyers = readBuyers(dataDir);
+    const buyers = readBuyers(dataDir, undefined, party);
     const known = buyers.get(account);
     if (known) return { token: known.token, created: false };
     const token = randomBytes(32).toString('base64url');
     buyers.set(account, { token, createdAt: now.toISOString() });
-    writeBuyers(dataDir, buyers);
+    writeBuyers(dataDir, buyers, party);
     return { token, created: true };
   });
 }
 
-function writeBuyers(dataDir: string, buyers: Map<string, BuyerRecord>): void {
-  const file = buyersPath(dataDir);
-  const doc = { version: 1, buyers: Object.fromEntries([...buyers].sort((a, b) => a[0].localeCompare(b[0]))) };
+/** Remove `account`'s token; false when it had none. Its open streams close when the daemon sees the file change. */
+export function revokeBuyerToken(dataDir: string, account: string): boolean {
+  if (!isBuyerAccount(account)) throw new SecretsError(`"${account}" is not a valid account id`);
+  if (!fs.existsSync(buyersPath(dataDir))) return false;
+  return withLock(dataDir, () => {
+    const buyers = readBuyers(dataDir);
+    if (!buyers.delete(account)) return false;
+    writeBuyers(dataDir, buyers, 'buyer');
+    return true;
+  });
+}
+
+/**
+ * Call `onChange` (debounced, at most every `debounceMs`) whenever
+ * buyers.json is created, replaced or removed. Returns the function that
+ * stops watching. A folder that cannot be watched is logged, not fatal:
+ * tokens are still re-read on every authentication.
+ */
+export function watchBuyers(dataDir: string, onChange: () => void, logger?: Pick<Logger, 'warn'>, debounceMs = 50): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  let watcher: fs.FSWatcher;
+  try {
+    watcher = fs.watch(dataDir, { persistent: false }, (_event, name) => {
+      if (name !== null && name !== BUYERS_FILE) return;
+      if (timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        onChange();
+      }, debounceMs);
+      timer.unref();
+    });
+  } catch (err) {
+    logger?.warn({ err: (err as Error).message, dataDir }, 'cannot watch the data folder; a revoked buyer is disconnected at its next check only');
+    return () => undefined;
+  }
+  watcher.on('error', (err) => logger?.warn({ err: err.message }, 'watching buyers.json failed'));
+  return () => {
+    if (timer) clearTimeout(timer);
+    watcher.close();
+  };
+}
+
+function writeBuyers(dataDir: string, buyers: Map<string, BuyerRecord>, party: TokenParty): void {
+  const file = buyersPath(dataDir, party);
+  const doc = { version: 1, [KEY_OF[party]]: Object.fromEntries([...buyers].sort((a, b) => a[0].localeCompare(b[0]))) };
   try {
     writePrivateFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
   } catch (e) {
@@ -156,20 +207,30 @@ export function buyerTokenResolver(dataDir: string, grantsFor: (account: string)
   let stamp = '';
   let inner: TokenResolver = staticTokenResolver([]);
   let warned = false;
-  const refresh = (): void => {
-    let st: fs.Stats;
+  const payeeFile = buyersPath(dataDir, 'payee');
+  const stampOf = (f: string): string => {
     try {
-      st = fs.statSync(file);
+      const st = fs.statSync(f);
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
     } catch {
-      if (stamp !== 'none') inner = staticTokenResolver([]);
-      stamp = 'none';
+      return 'none';
+    }
+  };
+  const refresh = (): void => {
+    const now = `${stampOf(file)}|${stampOf(payeeFile)}`;
+    if (now === 'none|none') {
+      if (stamp !== now) inner = staticTokenResolver([]);
+      stamp = now;
       return;
     }
-    const now = `${st.ino}:${st.size}:${st.mtimeMs}`;
     if (now === stamp) return;
     try {
       const buyers = readBuyers(dataDir, logger);
-      inner = staticTokenResolver([...buyers].map(([account, r]) => ({ token: r.token, principal: { kind: 'buyer', account, points: [] } })));
+      const payees = readBuyers(dataDir, logger, 'payee');
+      inner = staticTokenResolver([
+        ...[...buyers].map(([account, r]) => ({ token: r.token, principal: { kind: 'buyer', account, points: [] } as Principal })),
+        ...[...payees].map(([account, r]) => ({ token: r.token, principal: { kind: 'payee', account } as Principal })),
+      ]);
       stamp = now;
       warned = false;
     } catch (err) {
@@ -181,6 +242,7 @@ export function buyerTokenResolver(dataDir: string, grantsFor: (account: string)
     resolve(token: string): Principal | null {
       refresh();
       const p = inner.resolve(token) as Principal | null;
+      if (p?.kind === 'payee') return p;
       if (!p || p.kind !== 'buyer') return null;
       return { kind: 'buyer', account: p.account, points: grantsFor(p.account) };
     },

@@ -16,11 +16,24 @@
  *   was deployed (the operator fixes it and deploys again).
  * - Nothing leaves the machine: no telemetry or update checks, no palette
  *   catalogue, no npm installs. Node-RED's log goes to our pino logger.
+ * - The editor password is code execution as the daemon's user when
+ *   host-access nodes are loaded, so they are not unless the config says
+ *   `policy.hostNodes: true` (HOST_NODE_FILES; docs/policies.md).
+ * - Logins (POST /admin/auth/token) are checked here first: a wrong password
+ *   is answered here and counted against its address (login-limiter.ts);
+ *   only a right one reaches Node-RED, whose own limiter counts attempts per
+ *   user name and would otherwise lock the one editor user out for anyone.
+ * - Sessions, node credentials and settings files are kept 0600, the user
+ *   folder 0700 (node-red-storage.ts).
  *
  * Node-RED is a process-wide singleton: one gateway per process hosts it; a
  * second one in the same process runs without the editor (with a warning).
  */
 import { createHmac } from 'node:crypto';
+import { tokensEqual } from './auth';
+import { readBodyBytes } from './body';
+import { LoginLimiter } from './login-limiter';
+import { privateNodeRedStorage } from './node-red-storage';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type * as http from 'node:http';
@@ -41,6 +54,30 @@ export const EDITOR_PATH = '/admin';
 export const EDITOR_USER = 'admin';
 /** bcrypt cost: the password is 32 random characters, the hash only has to be one Node-RED accepts. */
 const BCRYPT_ROUNDS = 8;
+const LOGIN_PATH = `${EDITOR_PATH}/auth/token`;
+const LOGIN_BODY_LIMIT = 16 * 1024;
+
+/**
+ * Node-RED core node files that reach the host: run commands (exec), run
+ * JavaScript with the daemon's rights (function), read and write files
+ * (file, watch, tls), and open network connections or listeners from the
+ * gateway (tcp, udp, http, websocket, mqtt, proxy). Left out unless
+ * `policy.hostNodes: true`.
+ */
+export const HOST_NODE_FILES = [
+  '10-function.js',
+  '90-exec.js',
+  '10-file.js',
+  '23-watch.js',
+  '05-tls.js',
+  '06-httpproxy.js',
+  '10-mqtt.js',
+  '21-httpin.js',
+  '21-httprequest.js',
+  '22-websocket.js',
+  '31-tcpin.js',
+  '32-udp.js',
+] as const;
 
 export interface NodeRedHostOptions {
   /** The API server to share (RED.init attaches the comms WebSocket to its http.Server). */
@@ -52,6 +89,10 @@ export interface NodeRedHostOptions {
   adminToken: string;
   bridge: NodeRedBridge;
   log: Logger;
+  /** Load Node-RED's host-access nodes (exec, function, file, network); default false. */
+  hostNodes?: boolean;
+  /** Failed logins allowed per address and window (defaults: 5 per 60 s). */
+  loginLimits?: { maxFailures?: number; windowMs?: number };
 }
 
 /** The part of the `node-red` module we use (it ships no types). */
@@ -89,13 +130,16 @@ export class NodeRedHost {
   private readonly facade = new EventEmitter();
   private readonly onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
   private stopped = false;
+  private readonly logins: LoginLimiter;
 
   private constructor(
     private readonly red: NodeRedModule,
     private readonly opts: NodeRedHostOptions,
     /** e.g. http://127.0.0.1:8080/admin/ */
     readonly url: string,
-  ) {}
+  ) {
+    this.logins = new LoginLimiter(opts.loginLimits);
+  }
 
   /**
    * Start Node-RED on the API server. Resolves to null (with a warning) when
@@ -121,6 +165,14 @@ export class NodeRedHost {
       host.facade.removeAllListeners('upgrade');
       host.listen('flows:starting', () => opts.bridge.deploying());
       host.listen('flows:started', (e: FlowsEvent) => opts.bridge.deployed(e?.config?.flows ?? []));
+      // Flows naming a node type that is not loaded (a host-access node while they are off) are saved but
+      // not started by Node-RED: the policies in them are still compiled, from the file it just wrote.
+      host.listen('runtime-event', (e: FlowsEvent & { id?: string; payload?: { error?: string; types?: string[] } }) => {
+        if (e?.id !== 'runtime-state' || e.payload?.error !== 'missing-types') return;
+        log.warn({ types: e.payload.types }, 'flows use node types that are not loaded (host-access nodes need policy.hostNodes: true); those flows do not run, their policies are compiled');
+        const flows = startupFlows(opts.flowsFile);
+        if (flows !== null) opts.bridge.deployed(flows);
+      });
       opts.api.mount(EDITOR_PATH, (req, res) => host.handle(req, res));
       await red.start();
       opts.api.server.on('upgrade', host.onUpgrade);
@@ -151,8 +203,8 @@ export class NodeRedHost {
     }
   }
 
-  private listen(event: string, fn: (e: FlowsEvent) => void): void {
-    const guarded = (e: FlowsEvent): void => {
+  private listen<E extends FlowsEvent>(event: string, fn: (e: E) => void): void {
+    const guarded = (e: E): void => {
       try {
         fn(e);
       } catch (err) {
@@ -160,7 +212,7 @@ export class NodeRedHost {
       }
     };
     this.red.events.on(event, guarded);
-    this.listeners.push([event, guarded]);
+    this.listeners.push([event, guarded as (e: FlowsEvent) => void]);
   }
 
   /** WebSocket upgrades on the shared server: /admin/comms goes to Node-RED, /api/stream stays with the API. */
@@ -192,10 +244,70 @@ export class NodeRedHost {
       res.writeHead(301, { Location: `${EDITOR_PATH}/${q < 0 ? '' : raw.slice(q)}` }).end();
       return;
     }
+    if (pathname === LOGIN_PATH && req.method === 'POST') {
+      void this.login(req, res, raw).catch((err: unknown) => {
+        this.opts.log.error({ err }, 'editor login failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return;
+    }
+    this.pass(req, res, raw);
+  }
+
+  private pass(req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
     (req as http.IncomingMessage & { originalUrl?: string }).originalUrl = raw;
     req.url = raw.slice(EDITOR_PATH.length);
     this.red.httpAdmin(req, res);
   }
+
+  /**
+   * POST /admin/auth/token: refuse an address past its failure budget (429),
+   * answer a wrong user or password here (403 invalid_grant, as Node-RED
+   * does) and count it; hand a right one to Node-RED with the body parsed.
+   */
+  private async login(req: http.IncomingMessage, res: http.ServerResponse, raw: string): Promise<void> {
+    const address = req.socket.remoteAddress ?? '?';
+    const json = (status: number, body: object, headers: Record<string, string> = {}): void => {
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers }).end(JSON.stringify(body));
+    };
+    const wait = this.logins.retryAfterMs(address);
+    if (wait > 0) {
+      req.resume();
+      json(429, { error: 'too_many_attempts', error_description: 'Too many failed logins from this address; try again later' }, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+      return;
+    }
+    let fields: Record<string, unknown>;
+    try {
+      fields = parseLoginBody(req.headers['content-type'], await readBodyBytes(req, LOGIN_BODY_LIMIT));
+    } catch {
+      json(400, { error: 'invalid_request', error_description: 'unreadable login request' });
+      return;
+    }
+    const user = typeof fields.username === 'string' ? fields.username : '';
+    const password = typeof fields.password === 'string' ? fields.password : '';
+    if (!(tokensEqual(user, EDITOR_USER) && tokensEqual(password, this.opts.editorPassword))) {
+      this.logins.fail(address);
+      this.opts.log.warn({ address, user: user.slice(0, 64) }, 'editor login failed');
+      json(403, { error: 'invalid_grant', error_description: 'Invalid resource owner credentials' });
+      return;
+    }
+    this.logins.succeed(address);
+    // Express's body parsers skip a request already marked parsed.
+    Object.assign(req, { body: fields, _body: true });
+    this.pass(req, res, raw);
+  }
+}
+
+/** The login form Node-RED's editor posts (urlencoded) or a JSON body (node-red-admin). */
+function parseLoginBody(contentType: string | undefined, body: Buffer): Record<string, unknown> {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  const text = body.toString('utf8');
+  if (type === 'application/json') {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  }
+  return Object.fromEntries(new URLSearchParams(text));
 }
 
 /** The flows file as PolicyService read it at start ([] when missing, null when unreadable). */
@@ -296,6 +408,8 @@ export function nodeRedSettings(opts: NodeRedHostOptions, userDir: string): Reco
     flowFile: opts.flowsFile,
     flowFilePretty: true,
     nodesDir: [path.join(packageRoot(), 'flows')],
+    ...(opts.hostNodes ? {} : { nodesExcludes: [...HOST_NODE_FILES] }),
+    storageModule: privateNodeRedStorage(userDir, opts.flowsFile),
     credentialSecret: createHmac('sha256', opts.adminToken).update('m2m-gateway node-red credentialSecret').digest('hex'),
     adminAuth: {
       type: 'credentials',

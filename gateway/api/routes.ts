@@ -166,10 +166,21 @@ export const ROUTES: readonly RouteDef[] = [
   route({
     method: 'GET',
     path: '/api/vouchers',
-    access: 'admin',
-    summary: 'signed vouchers, optionally of one channel, issued at or after since',
+    access: 'payee',
+    summary: 'signed vouchers issued and received, optionally of one channel, issued at or after since; a payee token sees only its channels',
     query: { channel: 'name', since: 'time' },
-    handle: async ({ backend, query }) => ({ json: await backend.vouchers(query) }),
+    handle: async ({ backend, query, principal }) => {
+      const all = await backend.vouchers(query);
+      return { json: principal?.kind === 'payee' ? all.filter((v) => v.payee === principal.account) : all };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/api/checkpoints',
+    access: 'payee',
+    summary: 'signed ledger checkpoints, newest first',
+    query: { limit: 'limit' },
+    handle: async ({ backend, query }) => ({ json: ((await backend.checkpoints?.()) ?? []).slice(0, query.limit ?? DEFAULT_EVENT_LIMIT) }),
   }),
   route({
     method: 'GET',

@@ -10,7 +10,9 @@
  * → path/query parameters (400) → body (415/413/400) → handler. Errors answer
  * `{error:{code,message,field?}}`; unexpected ones a 500 that only carries the
  * request id (details in the log). Slow or stuck clients are cut by
- * headersTimeout/requestTimeout; bodies are capped (64 KiB by default).
+ * headersTimeout/requestTimeout; bodies are capped (64 KiB by default);
+ * connections that send nothing age out of a bounded pool per address
+ * (connection-guard.ts) instead of filling the server (docs/api.md "Limits").
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,12 +26,13 @@ import { MetricsRegistry } from '../base/metrics';
 import { decodePathParam, parseQuery } from './params';
 import { rejectUpgrade, sendError, sendResult } from './reply';
 import { ROUTES, routeMatcher, type RouteDef } from './routes';
+import { ConnectionGuard } from './connection-guard';
 import { STREAM_PATH, StreamHub, type StreamLimits } from './stream';
 
 export interface ApiServerLimits extends StreamLimits {
   /** Request body cap in bytes (default 64 KiB). */
   bodyBytes?: number;
-  /** Time to receive the request headers (default 10 s): slowloris guard. */
+  /** Time to receive the request headers, counted from the connection (default 5 s): slowloris guard. */
   headersTimeoutMs?: number;
   /** Time to receive the whole request (default 30 s). */
   requestTimeoutMs?: number;
@@ -37,8 +40,11 @@ export interface ApiServerLimits extends StreamLimits {
   keepAliveTimeoutMs?: number;
   /** How often node checks the two timeouts above (default 1 s). */
   connectionsCheckingIntervalMs?: number;
-  /** Open TCP connections at most (default 256). */
+  /** Open TCP connections at most (default 256); the oldest idle or pending one makes room for a new one. */
   maxConnections?: number;
+  /** Connections that have not sent a request yet, at most (default 64) and per remote address (default 16). */
+  maxPendingConnections?: number;
+  maxPendingPerAddress?: number;
 }
 
 export interface ApiServerOptions {
@@ -64,6 +70,12 @@ export interface ApiServerHandle {
   metrics: MetricsRegistry;
   /** Connected, not dropped WebSocket clients. */
   streamClients(): number;
+  /**
+   * Check every open stream client's token again (a buyer revoked or its
+   * offers changed): revoked ones are closed at once, the others keep only
+   * what they are granted now.
+   */
+  revalidateStreamClients(): Promise<void>;
   /**
    * Hand every request under `prefix` (e.g. '/admin') to another handler,
    * which does its own authentication. WebSocket upgrades outside
@@ -95,7 +107,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
       clients: apiMetrics.gauge({ name: 'm2m_api_ws_clients', help: 'Connected WebSocket stream clients.' }),
       dropped: apiMetrics.counter({
         name: 'm2m_api_ws_dropped_total',
-        help: 'WebSocket clients dropped (slow: send buffer full; heartbeat: no pong).',
+        help: 'WebSocket clients dropped (slow: send buffer full; heartbeat: no pong; flood: too many messages; revoked: token no longer valid).',
         labelNames: ['reason'],
       }),
       sent: apiMetrics.counter({
@@ -162,7 +174,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
 
   const server = http.createServer(
     {
-      headersTimeout: limits.headersTimeoutMs ?? 10_000,
+      headersTimeout: limits.headersTimeoutMs ?? 5_000,
       requestTimeout: limits.requestTimeoutMs ?? 30_000,
       keepAliveTimeout: limits.keepAliveTimeoutMs ?? 5_000,
       connectionsCheckingInterval: limits.connectionsCheckingIntervalMs ?? 1_000,
@@ -176,8 +188,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
       });
     },
   );
-  server.maxConnections = limits.maxConnections ?? 256;
+  const dropped = apiMetrics.counter({
+    name: 'm2m_api_connections_dropped_total',
+    help: 'HTTP connections closed to make room (pending: never sent a request; idle: keep-alive) or refused (all busy).',
+    labelNames: ['reason'],
+  });
+  const guard = new ConnectionGuard(
+    server,
+    {
+      maxConnections: limits.maxConnections ?? 256,
+      maxPending: limits.maxPendingConnections ?? 64,
+      maxPendingPerAddress: limits.maxPendingPerAddress ?? 16,
+    },
+    (reason) => dropped.inc({ reason }),
+  );
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    guard.upgraded(socket);
     const pathname = (req.url ?? '/').split('?')[0];
     if (pathname === STREAM_PATH) return hub.handleUpgrade(req, socket, head);
     if (server.listenerCount('upgrade') > 1) return; // another listener (Node-RED comms) may take it
@@ -210,6 +236,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
     server,
     metrics: apiMetrics,
     streamClients: () => hub.clientCount(),
+    revalidateStreamClients: () => hub.revalidate(),
     mount(prefix, handler) {
       if (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) throw new Error(`bad mount prefix ${prefix}`);
       if (prefix === '/api' || prefix.startsWith('/api/') || prefix === '/metrics') {

@@ -44,6 +44,18 @@ export function ensurePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
 }
 
+/**
+ * `mkdir -p dir` (0700), and an existing `dir` that group or others may
+ * enter set to 0700. Returns the permission bits it had when it was
+ * tightened (the caller warns), else null.
+ */
+export function ensureTightDir(dir: string): number | null {
+  ensurePrivateDir(dir);
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory()) return null;
+  return repairExposed(dir, st.mode, PRIVATE_DIR_MODE);
+}
+
 /** Create `file` (0600) when missing and set an existing one to 0600; its content is left as it is. */
 export function touchPrivateFile(file: string): void {
   fs.closeSync(fs.openSync(file, 'a', PRIVATE_FILE_MODE));

@@ -18,6 +18,8 @@ import { scanCommand } from './scan';
 import { startCommand } from './start';
 import { tokenCommand } from './token';
 import { verifyCommand } from './verify';
+import { buyCommand } from './buy';
+import { collectCommand } from './collect';
 
 const EXIT_HELP = `
 Exit codes: 0 ok, 1 invalid (verify commands), 2 bad configuration or usage, 3 runtime failure.
@@ -59,7 +61,7 @@ export function buildProgram(): Command {
   const config = program.command('config').description('configuration tools');
   config
     .command('check')
-    .description('validate a config without starting (every problem listed by path; exit 2 when invalid)')
+    .description('validate a config and compile <dataDir>/flows.json against it without starting (every problem listed by path or node; exit 2 when invalid)')
     .option(...CONFIG_OPTION)
     .action(action(configCheckCommand));
   config
@@ -103,9 +105,12 @@ export function buildProgram(): Command {
 
   program
     .command('token')
-    .description('print the admin API token (generated into <dataDir>/secrets.json at first start)')
+    .description('print the admin API token (generated into <dataDir>/secrets.json at the first start that succeeds)')
     .option(...CONFIG_OPTION)
+    .option('-e, --editor', 'print the Node-RED editor password (user admin) instead')
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
+    .option('--revoke', 'with --buyer: remove that buyer\'s token; its open streams are closed at once')
+    .option('--payee <account>', "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers")
     .option('--metrics', 'print the read-only metrics token for Prometheus instead (created in <dataDir>/metrics-token on first call)')
     .action(action(tokenCommand));
 
@@ -116,12 +121,35 @@ export function buildProgram(): Command {
     .option('--key <base64url>', 'require this payer key (base64url of the raw 32-byte ed25519 public key)')
     .action(action((file: string, opts: { key?: string }) => verifyCommand(file, opts)));
 
+  program
+    .command('buy')
+    .description('reference data-buyer client: receive the readings offered to you and pay for them with vouchers signed by your own key')
+    .requiredOption('--url <url>', "the seller gateway's API, e.g. http://127.0.0.1:8080")
+    .requiredOption('-a, --account <id>', 'your buyer account (the payer of your vouchers)')
+    .option('--token <token>', 'your buyer token (m2m-gateway token --buyer ID on the seller)')
+    .option('--token-file <file>', 'a file holding the buyer token')
+    .option('-d, --dir <dir>', 'your own folder: keys/<account>.key (0600) and vouchers.json', './m2m-buyer')
+    .option('--deposit <amount>', 'the cap of your channel: you never pay more', '10')
+    .option('--currency <code>', 'the currency of your vouchers (the seller\'s)', 'NOK')
+    .option('--devices <globs>', 'only these devices (comma-separated globs)')
+    .option('-n, --readings <n>', 'exit after this many readings')
+    .option('-q, --quiet', 'do not print the readings')
+    .action(action(buyCommand));
+
+  program
+    .command('collect')
+    .description("the payee's side: pull/subscribe vouchers from gateways, verify and keep them, serve GET /api/receivables")
+    .requiredOption('-c, --config <file>', 'the collector config file (docs/settlement.md, "Payees collect")')
+    .action(action(collectCommand));
+
   const ledger = program.command('ledger').description('ledger tools');
   ledger
     .command('verify')
-    .description('check the ledger hash chain and totals (exit 0 valid, 1 invalid)')
+    .description("check the ledger hash chain and totals, and that every voucher's ledgerHead is in the chain (exit 0 valid, 1 invalid, 2 unreadable checkpoint file)")
     .option(...CONFIG_OPTION)
     .option('--db <file>', 'a ledger.db file or data dir instead of the config\'s dataDir')
+    .option('--checkpoint <file>', 'also check the ledger extends the signed checkpoint(s) in this file (one, or a list as GET /api/checkpoints gives)')
+    .option('--key <base64url>', "require the checkpoints to be signed by this gateway key")
     .action(action(ledgerVerifyCommand));
 
   for (const c of program.commands) {

@@ -3,8 +3,11 @@
  * a JSON array of vouchers of one channel) as a payee would, without the
  * gateway's ledger. Prints `valid` or `INVALID: <reason naming the field>`.
  * Exit 0 valid, 1 invalid, 2 unreadable file, not JSON, or a bad --key.
+ * A repeated key (`"amount"` twice) is invalid (docs/settlement.md): JSON.parse
+ * would keep the last one without a word.
  */
 import fs from 'node:fs';
+import { findDuplicateKey } from '../base/json-keys';
 import { fromBase64Url } from '../settle/keys';
 import { checkVoucher, checkVoucherList } from '../settle/voucher-check';
 import { processIo, type CliIo } from './cli-io';
@@ -28,6 +31,8 @@ export function verifyVoucherText(text: string, opts: { key?: string } = {}): Ve
   } catch (err) {
     return { code: EXIT_CONFIG, message: `not JSON: ${(err as Error).message}` };
   }
+  const dup = findDuplicateKey(text);
+  if (dup !== null) return { code: EXIT_INVALID, message: `INVALID: duplicate key ${dup} (a repeated key may be read either way)` };
   const r = Array.isArray(value) ? checkVoucherList(value, opts) : checkVoucher(value, opts);
   return r.ok ? { code: EXIT_OK, message: 'valid' } : { code: EXIT_INVALID, message: `INVALID: ${r.reason}` };
 }

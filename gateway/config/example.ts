@@ -19,6 +19,10 @@ gateway:
 http:
   listen: 127.0.0.1:8080     # API, WebSocket stream, /metrics, Node-RED editor at /admin
 
+# policy:
+#   hostNodes: false         # true loads Node-RED's exec/function/file/network nodes: the editor
+#                            # password then runs code as the gateway's user (docs/policies.md)
+
 # mqtt:                      # optional northbound uplink (store-and-forward)
 #   url: mqtt://127.0.0.1:1883
 #   topicPrefix: m2m

@@ -20,12 +20,14 @@ import {
   deviceSchema,
   gatewaySchema,
   httpSchema,
+  policySchema,
   KNOWN_KEYS,
   LINK_TYPES,
   linkSchema,
   mqttSchema,
   pointSchema,
   settlementSchema,
+  ledgerSchema,
   type DevicePoint,
   type LinkConfig,
   type LinkType,
@@ -247,6 +249,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
 
   const gateway = part(gatewaySchema, raw.gateway);
   const http = part(httpSchema, raw.http);
+  const policy = part(policySchema, raw.policy);
   const mqtt = raw.mqtt === undefined ? undefined : part(mqttSchema, raw.mqtt);
   const settlement = raw.settlement === undefined ? undefined : part(settlementSchema, raw.settlement);
 
@@ -275,7 +278,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
   if (mqtt?.passwordFile !== undefined && mqtt.username === undefined) {
     issues.push({ at: ['mqtt', 'passwordFile'], message: 'a password needs mqtt.username as well' });
   }
-  if (issues.length > 0 || !gateway || !http || (raw.mqtt !== undefined && !mqtt)) return { issues };
+  if (issues.length > 0 || !gateway || !http || !policy || (raw.mqtt !== undefined && !mqtt)) return { issues };
   const gatewayId = gateway.id ?? os.hostname();
   const config: LoadedConfig = {
     version: 1,
@@ -288,6 +291,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
       ...(gateway.profilesDir ? { profilesDir: profileDirs[0] } : {}),
     },
     http: { ...parseListen(http.listen), editor: http.editor },
+    policy: { hostNodes: policy.hostNodes },
     ...(mqtt
       ? {
           mqtt: {
@@ -297,7 +301,30 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
           },
         }
       : {}),
-    ...(settlement ? { settlement: { threshold: normDecimal(settlement.threshold), intervalS: settlement.intervalS } } : {}),
+    ...(settlement
+      ? {
+          settlement: {
+            threshold: normDecimal(settlement.threshold),
+            intervalS: settlement.intervalS,
+            ...(Object.keys(settlement.payees).length === 0
+              ? {}
+              : {
+                  payees: Object.fromEntries(
+              Object.entries(settlement.payees).map(([id, p]) => [
+                id,
+                {
+                  pollMs: p.pollMs,
+                  ...(p.deposit !== undefined ? { deposit: normDecimal(p.deposit) } : {}),
+                  ...(p.receivables !== undefined ? { receivables: p.receivables.replace(/\/+$/, '') } : {}),
+                  ...(p.tokenFile !== undefined ? { tokenFile: path.resolve(baseDir, p.tokenFile) } : {}),
+                },
+              ]),
+                  ),
+                }),
+          },
+        }
+      : {}),
+    ledger: { checkpointMs: part(ledgerSchema, raw.ledger ?? {})?.checkpointMs ?? 60_000 },
     links: links as LinkConfig[],
     devices: devices as LoadedDevice[],
     configFile,

@@ -192,6 +192,16 @@ const httpObject = z.strictObject({
 });
 export const httpSchema = httpObject.prefault({});
 
+/** What the policy editor may do beyond the m2m-* nodes (docs/policies.md "Who may edit policies"). */
+const policyObject = z.strictObject({
+  hostNodes: z.boolean().default(false).meta({
+    description:
+      "load Node-RED's host-access nodes (exec, function, file, watch, tcp, udp, http, websocket, mqtt): " +
+      "whoever has the editor password can then run code and reach files and the network as the gateway's user",
+  }),
+});
+export const policySchema = policyObject.prefault({});
+
 export const mqttSchema = z.strictObject({
   url: z.string().regex(MQTT_URL_PATTERN, { error: 'expected a broker URL like "mqtt://127.0.0.1:1883"' }),
   topicPrefix: z
@@ -230,6 +240,34 @@ export const settlementSchema = z.strictObject({
     .max(31_536_000)
     .default(3600)
     .meta({ description: 'and at the end of every interval, for each channel with anything unvouchered (seconds; default 3600)' }),
+  payees: z
+    .record(
+      idSchema,
+      z.strictObject({
+        deposit: decimalSchema(9)
+          .optional()
+          .meta({ description: 'cap of every channel from an account of this gateway to this payee: vouchers never exceed it (currency units)' }),
+        receivables: z
+          .string()
+          .regex(/^https?:\/\/[^\s]+$/, { error: 'expected the payee collector\'s base URL like "http://127.0.0.1:8090"' })
+          .optional()
+          .meta({ description: "the payee's `m2m-gateway collect` API: what it has received lowers what is owed, and resyncs seqs after a restore" }),
+        tokenFile: z.string().min(1).optional().meta({ description: "file holding the bearer token for the payee's collector (relative to the config file)" }),
+        pollMs: z.int().min(100).max(3_600_000).default(5000).meta({ description: "how often the payee's receivables are asked (ms, default 5000)" }),
+      }),
+    )
+    .default({})
+    .meta({ description: 'per payee: channel cap (deposit) and where its collector reports what it received (docs/settlement.md)' }),
+});
+
+/** Ledger cadences (DESIGN.md §6). */
+export const ledgerSchema = z.strictObject({
+  checkpointMs: z
+    .int()
+    .min(1000)
+    .max(86_400_000)
+    .default(60_000)
+    .meta({ description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints' }),
 });
 
 export const configSchema = z
@@ -237,8 +275,10 @@ export const configSchema = z
     version: z.literal(CURRENT_VERSION),
     gateway: gatewaySchema,
     http: httpSchema,
+    policy: policySchema,
     mqtt: mqttSchema.optional(),
     settlement: settlementSchema.optional(),
+    ledger: ledgerSchema.prefault({}),
     links: z.array(linkSchema).default([]),
     devices: z.array(deviceSchema).default([]),
   })
@@ -247,7 +287,7 @@ export const configSchema = z
 /** Every key the schema knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
   ...new Set(
-    [configSchema, gatewayObject, httpObject, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
+    [configSchema, gatewayObject, httpObject, policyObject, mqttSchema, settlementSchema, ledgerSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
       Object.keys(o.shape),
     ),
   ),
@@ -267,6 +307,14 @@ export type RtuOverTcpLinkConfig = z.output<typeof rtuOverTcpLinkSchema>;
 export type DsmrP1LinkConfig = z.output<typeof dsmrP1LinkSchema>;
 export type DeviceSection = z.output<typeof deviceSchema>;
 export type PointConfig = z.output<typeof pointSchema>;
+
+/** What the gateway knows of one payee (settlement.payees.<id>); paths absolute, deposit a decimal string. */
+export interface PayeeSettlement {
+  deposit?: string;
+  receivables?: string;
+  tokenFile?: string;
+  pollMs: number;
+}
 
 /** A resolved point of a device; dsmr-p1 points carry their OBIS code (area/address are then unused: "input"/0). */
 export interface DevicePoint extends ResolvedPoint {
@@ -289,10 +337,12 @@ export interface LoadedConfig {
   version: typeof CURRENT_VERSION;
   gateway: Required<Omit<GatewaySection, 'profilesDir'>> & Pick<GatewaySection, 'profilesDir'>;
   http: { host: string; port: number; editor: boolean };
+  policy: { hostNodes: boolean };
   /** clientId filled in (m2m-<gateway id>), passwordFile absolute. */
   mqtt?: MqttConfig & { clientId: string };
   /** Present when the config has a `settlement` section (vouchers are issued); threshold as a decimal string. */
-  settlement?: { threshold: string; intervalS: number };
+  settlement?: { threshold: string; intervalS: number; payees?: Record<string, PayeeSettlement> };
+  ledger: { checkpointMs: number };
   links: LinkConfig[];
   devices: LoadedDevice[];
   /** Absolute path of the file it was loaded from; "" when parsed from text. */

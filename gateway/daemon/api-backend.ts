@@ -16,6 +16,7 @@ import type {
   EventView,
   HealthView,
   LedgerFilter,
+  PolicyHealth,
   LedgerRow,
   OrderFilter,
   OrderView,
@@ -29,6 +30,19 @@ import { PointNotFoundError, PointNotWritableError as PollNotWritableError } fro
 import type { PointWriter as FieldWriter } from '../poll/point-writer';
 import type { MetricsRegistry } from '../base/metrics';
 import type { EventBus } from '../events';
+import type { PaymentsIn } from '../settle/payments-in';
+import type { BuyerPayments } from '../market/buyer-payments';
+import type { PayeeSync } from '../settle/payee-sync';
+import type { Checkpointer } from '../settle/checkpoints';
+
+/** The settlement parts the API answers from (attached once they are built). */
+export interface SettlementViews {
+  payments: PaymentsIn;
+  buyers: BuyerPayments;
+  payeeSync: PayeeSync | null;
+  checkpoints: Checkpointer;
+  depositOf: (payee: string) => bigint | undefined;
+}
 
 export type PointWriter = (device: string, point: string, value: PointValue) => Promise<{ value: PointValue }>;
 
@@ -43,6 +57,8 @@ export interface GatewayBackendDeps {
   metrics: MetricsRegistry;
   events: EventBus;
   stopping: () => boolean;
+  /** The policies in force (PolicyService), shown by /api/health. */
+  policy: () => PolicyHealth;
   /** Service orders, newest first (policy/service-orders.ts). */
   orders: (filter: OrderFilter) => OrderView[];
   /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
@@ -54,15 +70,23 @@ export interface GatewayBackendDeps {
 export class GatewayBackend implements ApiBackend {
   /** The gateway's event bus (events.ts), which the stream hub subscribes to. */
   readonly stream: EventBus;
+  private s: SettlementViews | null = null;
 
   constructor(private readonly d: GatewayBackendDeps) {
     this.stream = d.events;
   }
 
+  attachSettlement(s: SettlementViews): void {
+    this.s = s;
+  }
+
   health(): HealthView {
     const links = this.d.linkStates();
     const status = this.d.stopping() ? 'stopping' : links.every((l) => l.state === 'up') ? 'ok' : 'degraded';
-    return { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links };
+    const h: HealthView = { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links, policy: this.d.policy() };
+    const sync = this.s?.payeeSync?.health();
+    if (sync) h.settlement = sync;
+    return h;
   }
 
   devices() {
@@ -98,25 +122,63 @@ export class GatewayBackend implements ApiBackend {
       unsettled: formatMoney(a.unsettledNano),
       vouchered: formatMoney(a.voucheredNano),
       currency: this.d.currency,
+      ...this.receivedField(this.s?.payments.receivedBy(a.account) ?? 0n),
     }));
   }
 
   channels(): ChannelView[] {
-    return this.d.ledger.channels().map((c) => ({
-      id: c.channel,
-      payer: c.payer,
-      payee: c.payee,
-      accrued: formatMoney(c.accruedNano),
-      vouchered: formatMoney(c.voucheredNano),
-      lastSeq: c.lastSeq,
-    }));
+    return this.d.ledger.channels().map((c) => {
+      const received = this.s?.payments.of(c.channel);
+      const deposit = this.s?.depositOf(c.payee);
+      const bill = received?.voucher !== undefined || this.s?.buyers.bill(c.channel).deposit ? this.s?.buyers.bill(c.channel) : undefined;
+      const v: ChannelView = {
+        id: c.channel,
+        payer: c.payer,
+        payee: c.payee,
+        accrued: formatMoney(c.accruedNano),
+        vouchered: formatMoney(received?.voucher !== undefined ? received.amountNano : c.voucheredNano),
+        lastSeq: received?.voucher !== undefined ? received.seq : c.lastSeq,
+        ...this.receivedField(received?.amountNano ?? 0n),
+      };
+      if (bill?.deposit) v.deposit = bill.deposit;
+      else if (deposit !== undefined) v.deposit = formatMoney(deposit);
+      return v;
+    });
   }
 
+  /** Issued vouchers (the ledger's) and, after them, the buyers' vouchers received, each ordered by (channel, seq). */
   vouchers(f: VoucherFilter): Voucher[] {
-    return this.d.ledger
+    const issued = this.d.ledger
       .vouchers(f.channel)
       .filter((v) => f.since === undefined || v.issuedAtMs >= f.since)
       .map((v) => JSON.parse(v.json) as Voucher);
+    const received = (this.s?.buyers.receivedVouchers(this.d.ledger) ?? [])
+      .filter((v) => (f.channel === undefined || v.channel === f.channel) && (f.since === undefined || Date.parse(v.issuedAt) >= f.since))
+      .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.seq - b.seq));
+    return [...issued, ...received];
+  }
+
+  /** `received` is shown once a payee has received something. */
+  private receivedField(nano: bigint): { received?: string } {
+    return nano > 0n ? { received: formatMoney(nano) } : {};
+  }
+
+  checkpoints(): object[] {
+    return this.s?.checkpoints.list() ?? [];
+  }
+
+  deliveryPaused(buyer: string, device: string): boolean {
+    return this.s?.buyers.paused(buyer, device) ?? false;
+  }
+
+  receiveVoucher(buyer: string, msg: Record<string, unknown>): object {
+    if (!this.s) throw new Error('settlement not attached');
+    return this.s.buyers.receive(buyer, msg);
+  }
+
+  setDeposit(buyer: string, msg: Record<string, unknown>): object {
+    if (!this.s) throw new Error('settlement not attached');
+    return this.s.buyers.setDeposit(buyer, msg);
   }
 
   events(f: EventFilter): EventView[] {

@@ -40,11 +40,18 @@ export interface CommittedBatch {
   eventIds: number[];
 }
 
-/** A voucher to commit with a batch, settling `settleNano` of its payer account in the core (gateway/settle). */
+/**
+ * What settlement commits with a batch (gateway/settle): a voucher this
+ * gateway issued, and/or `settleNano` of an account settled in the core
+ * because its payee RECEIVED the money (a buyer's voucher arrived, a payee's
+ * collector reported it), with the event that records why.
+ */
 export interface BatchSettlement {
   account: string;
+  /** 0 for a voucher issued: issuing settles nothing (docs/settlement.md, "Funded channels"). */
   settleNano: bigint;
-  voucher: LedgerVoucher;
+  voucher?: LedgerVoucher;
+  event?: LedgerEvent;
 }
 
 /**
@@ -84,6 +91,7 @@ export class MeteringService extends EventEmitter {
   private readonly maxBatch: number;
   private stopped = false;
   private settler: BatchSettler | null = null;
+  private readonly extraSettlers = new Set<BatchSettler>();
   private settleRequested = false;
 
   constructor(
@@ -110,9 +118,18 @@ export class MeteringService extends EventEmitter {
     this.settler = settler;
   }
 
+  /** Another settler asked with every batch (payments received); see BatchSettlement. */
+  addSettler(settler: BatchSettler): void {
+    this.extraSettlers.add(settler);
+  }
+
+  removeSettler(settler: BatchSettler): void {
+    this.extraSettlers.delete(settler);
+  }
+
   /** Flush soon even when no reading is pending, so the settler can issue what is due (an interval ended). */
   requestSettlement(): void {
-    if (this.stopped || !this.settler) return;
+    if (this.stopped || (!this.settler && this.extraSettlers.size === 0)) return;
     this.settleRequested = true;
     this.schedule();
   }
@@ -230,6 +247,7 @@ export class MeteringService extends EventEmitter {
     }
     const batch = this.toLedgerBatch(values, result);
     for (const e of extraEvents) batch.events.push(e);
+    for (const s of this.extraSettlers) this.addSettlement(batch, s);
     if (this.settler) this.addSettlement(batch, this.settler);
     if (readingCount === 0 && metered === 0 && batch.events.length === 0 && !batch.vouchers) return null; // a settlement request with nothing due
     try {
@@ -270,27 +288,33 @@ export class MeteringService extends EventEmitter {
     }
     if (due.length === 0) return;
     const settled = new Set<number>();
-    const vouchers: LedgerVoucher[] = [];
+    const vouchers: LedgerVoucher[] = batch.vouchers ?? [];
     for (const s of due) {
-      const account = this.registry.findAccount(s.account);
-      try {
-        if (account === undefined) throw new RangeError(`account ${s.account} is unknown to the core`);
-        for (const e of this.core.settle(account, s.settleNano)) batch.events.push(this.eventRecord(e, new Set(), settled));
-      } catch (err) {
-        this.log.error({ err, channel: s.voucher.channel, seq: s.voucher.seq }, 'voucher not issued: its amount cannot be settled');
-        continue;
+      if (s.settleNano !== 0n) {
+        const account = this.registry.findAccount(s.account);
+        try {
+          if (account === undefined) throw new RangeError(`account ${s.account} is unknown to the core`);
+          // Money received ahead of accrual (a buyer's prepayment) settles only what is owed.
+          const owed = this.core.snapshot({ slots: [], lines: [], accounts: [account] }).accounts[0]?.unsettledNano ?? 0n;
+          const amount = s.settleNano < owed ? s.settleNano : owed > 0n ? owed : 0n;
+          if (amount > 0n) for (const e of this.core.settle(account, amount)) batch.events.push(this.eventRecord(e, new Set(), settled));
+        } catch (err) {
+          this.log.error({ err, account: s.account, channel: s.voucher?.channel, seq: s.voucher?.seq }, 'settlement not committed: its amount cannot be settled');
+          continue;
+        }
+        settled.add(account);
       }
-      settled.add(account);
-      vouchers.push(s.voucher);
+      if (s.event) batch.events.push(s.event);
+      if (s.voucher) vouchers.push(s.voucher);
     }
-    if (vouchers.length === 0) return;
+    if (vouchers.length > 0) batch.vouchers = vouchers;
+    if (settled.size === 0) return;
     const rows = new Map(batch.state.accounts.map((a) => [a.account, a]));
     for (const a of this.core.snapshot({ slots: [], lines: [], accounts: settled }).accounts) {
       const name = this.registry.accountName(a.account);
       rows.set(name, { account: name, unsettledNano: a.unsettledNano, overLimit: a.overLimit });
     }
     batch.state.accounts = [...rows.values()];
-    batch.vouchers = vouchers;
   }
 
   private toLedgerBatch(readings: LedgerReading[], r: BatchResult): LedgerBatch {

@@ -9,6 +9,11 @@
  * whole compile with a PolicyError naming every offending node; the caller
  * keeps its previous tables. Names are interned in the registry only when the
  * compile succeeds.
+ *
+ * A `devices` glob selects the configured devices that HAVE the node's point
+ * (CompileScope.select, docs/policies.md): a device without it is simply not
+ * selected, so adding an unrelated device never breaks a policy; a glob that
+ * selects no device at all is an error naming the node.
  */
 import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';

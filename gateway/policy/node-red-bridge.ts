@@ -20,7 +20,7 @@ import type { EventBus, PointValue } from '../events';
 import type { Logger } from '../base/log';
 import { PolicyError } from './errors';
 import { flowArray, type PolicyNode } from './flows';
-import { globToRegExp } from './glob';
+import { compileDeviceGlob } from './glob';
 import { parsePolicyNodes } from './nodes';
 import type { PolicyService } from './policy-service';
 
@@ -134,8 +134,8 @@ export class NodeRedBridge extends EventEmitter {
   }
 
   deviceMatcher(glob: string): (device: string) => boolean {
-    const re = globToRegExp(glob);
-    return (device) => typeof device === 'string' && re.test(device);
+    const match = compileDeviceGlob(glob);
+    return (device) => typeof device === 'string' && match(device);
   }
 
   write(device: string, point: string, value: PointValue): Promise<{ value: PointValue }> {

@@ -50,6 +50,8 @@ export interface OfferPolicy extends Base {
   price: string;
   priceNano: bigint;
   buyers: string[];
+  /** How much a buyer may owe (delivered, not yet paid) before its deliveries pause; absent = no window. */
+  credit?: string;
 }
 export interface InPolicy extends Base {
   topics: InTopic[];
@@ -159,8 +161,9 @@ function parseOffer(r: NodeReader): OfferPolicy | undefined {
   if (buyers.length === 0) r.problem('buyers: required (the buyer account ids)');
   for (const b of buyers) if (!ID_PATTERN.test(b)) r.problem(`buyers: "${b}" is not a valid account id (${ID_HINT})`);
   if (new Set(buyers).size !== buyers.length) r.problem('buyers: listed twice');
+  const credit = r.money('credit', false);
   if (r.problems.length || !devices || !point || !price) return undefined;
-  return { ...r.base, devices, point, price: price.text, priceNano: price.nano, buyers };
+  return { ...r.base, devices, point, price: price.text, priceNano: price.nano, buyers, ...(credit ? { credit: credit.text } : {}) };
 }
 
 function parseIn(r: NodeReader): InPolicy | undefined {
@@ -260,7 +263,7 @@ export function canonicalPolicyContent(p: ParsedPolicies): unknown[] {
       above: a.above ?? null,
       hysteresis: a.hysteresis,
     })),
-    ...p.offers.map((o) => ({ type: 'm2m-offer', devices: o.devices, point: o.point, price: money(o.price), buyers: [...o.buyers].sort() })),
+    ...p.offers.map((o) => ({ type: 'm2m-offer', devices: o.devices, point: o.point, price: money(o.price), buyers: [...o.buyers].sort(), ...(o.credit !== undefined ? { credit: money(o.credit) } : {}) })),
     ...p.ins.map((i) => ({ type: 'm2m-in', topics: [...i.topics].sort(), devices: i.devices })),
     ...p.writes.map((w) => ({ type: 'm2m-write', device: w.device, point: w.point })),
     ...p.controls.map(({ nodeId: _n, name: _m, ...c }) => ({ type: 'm2m-control', ...c, linear: c.linear ?? null })),

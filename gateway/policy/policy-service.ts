@@ -5,6 +5,7 @@
  * out. An invalid flows file is rejected whole: the previous tables stay
  * active (none at first start) and the error names the node. Every change of
  * policy content gets a new version, recorded in the ledger.
+ * Emits 'applied' (CompiledPolicy) and, when load() rejects the file, 'rejected' (Error).
  */
 import { writePrivateFileAtomic } from '../base/private-files';
 import { EventEmitter } from 'node:events';
@@ -51,6 +52,11 @@ export class PolicyService extends EventEmitter {
     return this.current?.version ?? 0;
   }
 
+  /** What /api/health shows: the active version, and the error while flows.json is rejected. */
+  health(): { version: number; ok: boolean; error: string | null } {
+    return { version: this.version, ok: this.lastError === null, error: this.lastError ? this.lastError.message.slice(0, 4000) : null };
+  }
+
   /** Read, compile and apply flows.json. Returns the error instead of throwing: the old tables stay. */
   load(nowMs = Date.now()): Error | null {
     try {
@@ -61,6 +67,7 @@ export class PolicyService extends EventEmitter {
       this.lastError = err as Error;
       this.d.log.error({ err: (err as Error).message, file: this.d.flowsFile }, 'policies rejected; previous policies stay active');
       if (!this.current) this.applyLastRecorded(nowMs);
+      this.emit('rejected', this.lastError);
     }
     this.scheduleRefresh();
     return this.lastError;

@@ -1,7 +1,12 @@
 /**
- * Payer keys (DESIGN.md §6): one ed25519 key per payer account, kept as a
+ * Payer keys (docs/settlement.md, "Who signs"): one ed25519 key per payer
+ * account THIS GATEWAY OPERATES (the accounts of its own devices), kept as a
  * PKCS8 PEM file `<dataDir>/keys/<account>.key` (mode 0600, folder 0700),
- * created on first need. A key file or folder that group or others may read
+ * created on first need. An outside account (a data buyer, another gateway)
+ * signs with its own key, which never reaches this gateway: `keyFor` refuses
+ * any account not in `operated`, so no outside key is ever written here.
+ * The gateway's own key (`keys/gateway.key`, `gatewayKey()`) signs ledger
+ * checkpoints. A key file or folder that group or others may read
  * is repaired (chmod) with a warning; one that cannot be repaired is refused.
  *
  * A new key is written to a temporary file, flushed to disk and renamed into
@@ -57,18 +62,36 @@ export interface PayerKey {
   sign(data: string | Uint8Array): string;
 }
 
+/** The file name of the gateway's own (checkpoint) key in the key folder. */
+export const GATEWAY_KEY_NAME = 'gateway';
+
 export class KeyStore {
   private readonly cache = new Map<string, PayerKey>();
   private dirChecked = false;
 
-  /** `dir` is `<dataDir>/keys`. */
+  /**
+   * `dir` is `<dataDir>/keys`; `operated` the accounts this gateway may sign
+   * for (undefined = any: only for tools that sign for a party in its own
+   * folder, such as `m2m-gateway buy`).
+   */
   constructor(
     readonly dir: string,
     private readonly log?: Logger,
+    private readonly operated?: ReadonlySet<string>,
   ) {}
 
-  static forDataDir(dataDir: string, log?: Logger): KeyStore {
-    return new KeyStore(path.join(dataDir, 'keys'), log);
+  static forDataDir(dataDir: string, log?: Logger, operated?: ReadonlySet<string>): KeyStore {
+    return new KeyStore(path.join(dataDir, 'keys'), log, operated);
+  }
+
+  /** Whether this store may hold a key for `account`. */
+  operates(account: string): boolean {
+    return this.operated === undefined || this.operated.has(account);
+  }
+
+  /** The gateway's own key (`keys/gateway.key`), created on first need; signs checkpoints. */
+  gatewayKey(): PayerKey {
+    return this.load_(GATEWAY_KEY_NAME);
   }
 
   /** Path of an account's key file. */
@@ -81,6 +104,13 @@ export class KeyStore {
 
   /** The account's key: loaded from its file, or created there on first need. */
   keyFor(account: string): PayerKey {
+    if (!this.operates(account) || (this.operated !== undefined && account === GATEWAY_KEY_NAME)) {
+      throw new SettleKeyError(`account ${JSON.stringify(account)} is not operated by this gateway: it signs its own vouchers with its own key`);
+    }
+    return this.load_(account);
+  }
+
+  private load_(account: string): PayerKey {
     const hit = this.cache.get(account);
     if (hit) return hit;
     const file = this.fileOf(account);
@@ -97,6 +127,7 @@ export class KeyStore {
 
   /** The account's public key if its key file exists (never creates one). */
   publicKeyOf(account: string): string | null {
+    if (!this.operates(account)) return null;
     if (this.cache.has(account)) return this.cache.get(account)!.publicKey;
     return fs.existsSync(this.fileOf(account)) ? this.keyFor(account).publicKey : null;
   }

@@ -4,6 +4,16 @@
  * (accrued − last voucher amount) reached the threshold; when an interval
  * ends, for every channel with a non-zero unvouchered amount.
  *
+ * It signs only for accounts this gateway operates (its devices' accounts):
+ * a buyer's channel is paid by the buyer's own vouchers (market/). A voucher
+ * never exceeds its channel's deposit (`settlement.payees.<payee>.deposit`):
+ * past it the channel stays at the deposit and a `deposit-exhausted` event
+ * says so once. Issuing settles nothing in the core: only what the payee
+ * RECEIVED lowers what is owed (settle/payee-sync.ts), so the gateway paying
+ * itself never lifts a credit cut-off. A channel waits while `gate` says it
+ * is resyncing (after a restore, docs/settlement.md), and continues from the
+ * seq and amount its payee last received when that is ahead of the ledger.
+ *
  * Vouchers are issued INSIDE the metering service's commit (BatchSettler):
  * the next seq and the vouchered amount come from the committed ledger
  * (channels()), the voucher and the account state it settles (the core's
@@ -13,7 +23,7 @@
  * was never seen outside the process, and the same seq is issued afresh),
  * so no seq is ever reused and no two different vouchers share one.
  */
-import { parseDecimal, MONEY_FRAC } from '../base/decimal';
+import { formatMoney, parseDecimal, MONEY_FRAC } from '../base/decimal';
 import type { BatchSettlement, BatchSettler, CommittedBatch } from '../meter/metering-service';
 import type { LedgerBatch, LedgerChannelRow, LedgerStore } from '../ledger/store';
 import type { Logger } from '../base/log';
@@ -25,6 +35,14 @@ export interface SettlementConfig {
   threshold: string;
   /** Every this many seconds, issue for every channel with a non-zero unvouchered amount. */
   intervalS: number;
+  /** Per payee: the cap of each channel to it (decimal money string). */
+  payees?: Record<string, { deposit?: string }>;
+}
+
+/** Whether a channel may be settled now, and the last seq/amount published for it when ahead of the ledger. */
+export interface SettleGate {
+  ready(channel: string): boolean;
+  floor(channel: string): { seq: number; amountNano: bigint } | undefined;
 }
 
 /** What the issuer needs of the MeteringService: a settlement hook in its commit, and its 'batch' event. */
@@ -44,6 +62,7 @@ export interface VoucherIssuerDeps {
   log: Logger;
   /** Called with each voucher once it is committed (API stream, uplink). */
   publish: (v: SignedVoucher) => void;
+  gate?: SettleGate;
 }
 
 export class VoucherIssuer implements BatchSettler {
@@ -51,10 +70,21 @@ export class VoucherIssuer implements BatchSettler {
   private timer: NodeJS.Timeout | null = null;
   private intervalDue = false;
   private readonly onBatch = (b: CommittedBatch): void => this.published(b);
+  private readonly deposits = new Map<string, bigint>();
+  /** Channels whose deposit-exhausted event was already recorded (since start). */
+  private readonly exhausted = new Set<string>();
 
   constructor(private readonly d: VoucherIssuerDeps) {
     this.thresholdNano = parseDecimal(String(d.settlement.threshold), MONEY_FRAC);
     if (this.thresholdNano <= 0n) throw new RangeError(`settlement threshold must be above 0, got ${d.settlement.threshold}`);
+    for (const [payee, p] of Object.entries(d.settlement.payees ?? {})) {
+      if (p.deposit !== undefined) this.deposits.set(payee, parseDecimal(String(p.deposit), MONEY_FRAC));
+    }
+  }
+
+  /** The cap of a channel to `payee`, undefined when none is set. */
+  depositOf(payee: string): bigint | undefined {
+    return this.deposits.get(payee);
   }
 
   start(): void {
@@ -97,15 +127,31 @@ export class VoucherIssuer implements BatchSettler {
       const add = fresh.get(id);
       const payer = row?.payer ?? add!.payer;
       const payee = row?.payee ?? add!.payee;
+      if (!this.d.keys.operates(payer)) continue; // a buyer: it pays with its own vouchers
+      if (this.d.gate && !this.d.gate.ready(id)) continue; // resyncing after a restore: nothing issued
+      const floor = this.d.gate?.floor(id);
+      const lastSeq = Math.max(row?.lastSeq ?? 0, floor?.seq ?? 0);
+      const vouchered = maxBig(row?.voucheredNano ?? 0n, floor?.amountNano ?? 0n);
       const accrued = (row?.accruedNano ?? 0n) + (add?.amountNano ?? 0n);
-      const unvouchered = accrued - (row?.voucheredNano ?? 0n);
+      const deposit = this.deposits.get(payee);
+      const amount = deposit !== undefined && accrued > deposit ? maxBig(deposit, vouchered) : accrued;
+      const unvouchered = amount - vouchered;
+      if (deposit !== undefined && accrued > deposit && !this.exhausted.has(id)) {
+        this.exhausted.add(id);
+        out.push({
+          account: payer,
+          settleNano: 0n,
+          event: { kind: 'deposit-exhausted', account: payer, tsMs: batch.atMs, detail: { channel: id, deposit: formatMoney(deposit), accrued: formatMoney(accrued) } },
+        });
+        this.d.log.warn({ channel: id, deposit: formatMoney(deposit), accrued: formatMoney(accrued) }, 'channel deposit exhausted: vouchers stay at the deposit');
+      }
       if (unvouchered <= 0n || (unvouchered < this.thresholdNano && !interval)) continue;
       try {
         const v = signVoucher(
-          { payer, payee, seq: (row?.lastSeq ?? 0) + 1, amountNano: accrued, currency: this.d.currency, ledgerHead, issuedAtMs: batch.atMs },
+          { payer, payee, seq: lastSeq + 1, amountNano: amount, currency: this.d.currency, ledgerHead, issuedAtMs: batch.atMs },
           this.d.keys.keyFor(payer),
         );
-        out.push({ account: payer, settleNano: unvouchered, voucher: { channel: id, seq: v.seq, amountNano: accrued, json: JSON.stringify(v), issuedAtMs: batch.atMs } });
+        out.push({ account: payer, settleNano: 0n, voucher: { channel: id, seq: v.seq, amountNano: amount, json: JSON.stringify(v), issuedAtMs: batch.atMs } });
       } catch (err) {
         this.d.log.error({ err, channel: id }, 'cannot sign a voucher; the amount stays unvouchered');
       }
@@ -121,3 +167,5 @@ export class VoucherIssuer implements BatchSettler {
     }
   }
 }
+
+const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);

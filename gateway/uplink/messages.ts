@@ -3,7 +3,9 @@
  *
  *   <prefix>/<gatewayId>/readings/<device>   {"seq","type":"reading","gateway","device","at","points"}
  *   <prefix>/<gatewayId>/events              {"seq","type":"event","gateway",...EventView}
- *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}
+ *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}  (retained:
+ *                                            the last voucher published per channel, read back after a restore)
+ *   <prefix>/<gatewayId>/checkpoints         {"seq","type":"checkpoint","gateway","checkpoint":{…signed}}
  *   <prefix>/<gatewayId>/orders              {"seq","type":"order","gateway",...OrderView} on every change of state
  *   <prefix>/<gatewayId>/status  (retained)  {"status":"online"|"offline","gateway","version","startedAt","at"}
  *
@@ -12,7 +14,7 @@
  * has its own `seq` and a signature over its exact fields. Values are passed
  * through as the gateway made them: money and quantities are decimal strings.
  */
-import type { EventView, OrderView, ReadingMessage, Voucher } from '../events';
+import type { CheckpointView, EventView, OrderView, ReadingMessage, Voucher } from '../events';
 import type { OutboxEntry } from './outbox';
 
 export interface QueuedMessage {
@@ -45,8 +47,15 @@ export class UplinkTopics {
   get events(): string {
     return `${this.base}/events`;
   }
+  /** Whether a topic is one of this gateway's voucher topics (published retained). */
+  isVoucher(topic: string): boolean {
+    return topic.startsWith(`${this.base}/vouchers/`);
+  }
   vouchers(channel: string): string {
     return `${this.base}/vouchers/${topicLevel(channel)}`;
+  }
+  get checkpoints(): string {
+    return `${this.base}/checkpoints`;
   }
   get orders(): string {
     return `${this.base}/orders`;
@@ -66,6 +75,10 @@ export function eventMessage(t: UplinkTopics, gateway: string, e: EventView): Qu
 
 export function voucherMessage(t: UplinkTopics, gateway: string, v: Voucher): QueuedMessage {
   return { topic: t.vouchers(v.channel), body: JSON.stringify({ type: 'voucher', gateway, voucher: v }) };
+}
+
+export function checkpointMessage(t: UplinkTopics, gateway: string, c: CheckpointView): QueuedMessage {
+  return { topic: t.checkpoints, body: JSON.stringify({ type: 'checkpoint', gateway, checkpoint: c }) };
 }
 
 export function orderMessage(t: UplinkTopics, gateway: string, o: OrderView): QueuedMessage {

@@ -20,7 +20,7 @@
  * `m2m_mqtt_dropped_total` and logged), never blocks.
  */
 import { connect, type MqttClient } from 'mqtt';
-import type { EventBus, EventView, OrderView, ReadingMessage, Voucher } from '../events';
+import type { CheckpointView, EventBus, EventView, OrderView, ReadingMessage, Voucher } from '../events';
 import type { Counter, MetricsRegistry } from '../base/metrics';
 import type { MqttConfig } from '../config/schema';
 import type { Logger } from '../base/log';
@@ -29,6 +29,7 @@ import { readPasswordFile } from './credentials';
 import {
   type QueuedMessage,
   UplinkTopics,
+  checkpointMessage,
   eventMessage,
   orderMessage,
   readingMessage,
@@ -99,6 +100,7 @@ export class MqttUplink {
     event: (e: EventView) => this.publishEvent(e),
     voucher: (v: Voucher) => this.publishVoucher(v),
     order: (o: OrderView) => this.enqueue(orderMessage(this.topics, this.opts.gatewayId, o)),
+    checkpoint: (c: CheckpointView) => this.enqueue(checkpointMessage(this.topics, this.opts.gatewayId, c)),
   };
   /** Topics listened on (service-order acknowledgements), subscribed again on every connection. */
   private readonly subscriptions = new Map<string, (payload: Buffer) => void>();
@@ -147,6 +149,7 @@ export class MqttUplink {
       stream.on('event', this.listeners.event);
       stream.on('voucher', this.listeners.voucher);
       stream.on('order', this.listeners.order);
+      stream.on('checkpoint', this.listeners.checkpoint);
     }
     this.connect();
     return this;
@@ -165,6 +168,7 @@ export class MqttUplink {
       this.stream.off('event', this.listeners.event);
       this.stream.off('voucher', this.listeners.voucher);
       this.stream.off('order', this.listeners.order);
+      this.stream.off('checkpoint', this.listeners.checkpoint);
       this.stream = null;
     }
     if (this.timer) clearTimeout(this.timer);
@@ -300,7 +304,48 @@ export class MqttUplink {
     // First on the connection, so it precedes the backlog.
     client.publish(this.topics.status, this.status('online'), { qos: 1, retain: true }, () => undefined);
     if (this.subscriptions.size > 0) client.subscribe([...this.subscriptions.keys()], { qos: 1 });
+    this.readPublished(client);
     this.pump();
+  }
+
+  private publishedWatch: { onVoucher: (v: unknown) => void; onDone: () => void } | null = null;
+
+  /**
+   * Read this gateway's own retained vouchers back once (restore safety,
+   * docs/settlement.md): subscribe to `…/vouchers/+`, then to a barrier
+   * topic; the broker sends the retained messages of the first subscription
+   * before it acknowledges the second, so at that SUBACK every published
+   * channel has been seen. Then both are unsubscribed.
+   */
+  watchPublishedVouchers(onVoucher: (v: unknown) => void, onDone: () => void): void {
+    this.publishedWatch = { onVoucher, onDone };
+    if (this.client && this.ready) this.readPublished(this.client);
+  }
+
+  private readPublished(client: MqttClient): void {
+    const w = this.publishedWatch;
+    if (!w) return;
+    const filter = `${this.topics.base}/vouchers/+`;
+    const barrier = `${this.topics.base}/sync/${Math.random().toString(36).slice(2)}`;
+    const onMessage = (topic: string, payload: Buffer): void => {
+      if (!this.topics.isVoucher(topic)) return;
+      try {
+        w.onVoucher((JSON.parse(payload.toString('utf8')) as { voucher?: unknown }).voucher);
+      } catch {
+        // not ours to judge: the settle layer checks what it gets
+      }
+    };
+    client.on('message', onMessage);
+    client.subscribe(filter, { qos: 1 }, (err) => {
+      if (err || client !== this.client) return;
+      client.subscribe(barrier, { qos: 0 }, (err2) => {
+        if (err2 || client !== this.client || this.publishedWatch !== w) return;
+        client.removeListener('message', onMessage);
+        client.unsubscribe([filter, barrier]);
+        this.publishedWatch = null;
+        w.onDone();
+      });
+    });
   }
 
   private onClose(client: MqttClient, lastError: string | undefined): void {
@@ -348,7 +393,7 @@ export class MqttUplink {
       for (const e of batch) {
         this.cursor = e.seq;
         this.inFlight.add(e.seq);
-        client.publish(e.topic, wirePayload(e), { qos: 1 }, (err) => this.onAck(client, e.seq, err));
+        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isVoucher(e.topic) }, (err) => this.onAck(client, e.seq, err));
       }
     }
     this.checkIdle();

@@ -54,6 +54,13 @@ devices:
       - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
       - { name: cartridge, kind: gauge, area: holding, address: 20, type: uint16, unit: "%" }
       - { name: valve, kind: switch, area: coil, address: 0, writable: true }
+  # the default flows price meter-*'s import_kwh too: a glob that selects no device is a policy error (docs/policies.md)
+  - id: meter-1
+    link: plant
+    unitId: 1
+    pollMs: 1000
+    points:
+      - { name: import_kwh, kind: counter, area: holding, address: 100, type: uint32, scale: "0.01", unit: kWh }
 `,
     });
     ({ gw, dir } = rig);

@@ -8,66 +8,18 @@
  * a restart. Buyer tokens are refused on every REST route (403).
  */
 import fs from 'node:fs';
-import WebSocket from 'ws';
 import type { Gateway } from '../../gateway/daemon/gateway';
 import { buyersPath, ensureBuyerToken } from '../../gateway/api/buyer-tokens';
 import { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { ApiClient } from '../helper/gateway-api';
 import { startTestGateway, until, type TestGateway } from '../helper/in-process-gateway';
+import { StreamClient } from '../helper/stream-client';
 
 const flows = [
   { id: 't', type: 'tab', label: 'market' },
   { id: 'o1', type: 'm2m-offer', z: 't', name: 'hardness', devices: 'purifier-*', point: 'hardness', price: '0.01', buyers: ['lab-1', 'lab-2'], wires: [] },
   { id: 'o2', type: 'm2m-offer', z: 't', name: 'cartridge', devices: 'purifier-1', point: 'cartridge', price: '0.5', buyers: ['lab-2'], wires: [] },
 ];
-
-type Msg = { type: string; [k: string]: unknown };
-
-class StreamClient {
-  readonly messages: Msg[] = [];
-  private waiters: Array<{ type: string; from: number; resolve: (m: Msg) => void }> = [];
-  readonly opened: Promise<void>;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (d) => {
-      const m = JSON.parse(d.toString()) as Msg;
-      this.messages.push(m);
-      const i = this.messages.length - 1;
-      this.waiters = this.waiters.filter((w) => (w.type === m.type && i >= w.from ? (w.resolve(m), false) : true));
-    });
-    ws.on('error', () => undefined);
-    this.opened = new Promise((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    });
-  }
-  static connect(baseUrl: string, token: string): StreamClient {
-    return new StreamClient(new WebSocket(`${baseUrl.replace('http', 'ws')}/api/stream`, { headers: { Authorization: `Bearer ${token}` } }));
-  }
-  send(m: object): void {
-    this.ws.send(JSON.stringify(m));
-  }
-  next(type: string, from = 0): Promise<Msg> {
-    const seen = this.messages.slice(from).find((m) => m.type === type);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ type, from, resolve }));
-  }
-  /** Every message the server sent before this has arrived. */
-  async sync(): Promise<void> {
-    const n = this.messages.length;
-    this.send({ type: 'ping' });
-    await this.next('pong', n);
-  }
-  readings(): Array<{ device: string; points: Record<string, unknown> }> {
-    return this.messages.filter((m) => m.type === 'reading') as unknown as Array<{ device: string; points: Record<string, unknown> }>;
-  }
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
-      this.ws.once('close', () => resolve());
-      this.ws.terminate();
-    });
-  }
-}
 
 describe('data marketplace', () => {
   let rig: TestGateway | undefined;

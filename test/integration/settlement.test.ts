@@ -3,7 +3,8 @@
  * an in-memory Modbus device on a loopback port with a low voucher threshold.
  * Vouchers come with seq 1, 2, 3… per channel, each for the channel's whole
  * accrued amount at issue, committed with the account state they settle:
- * /api/accounts unsettled + vouchered = accrued, /api/channels and
+ * issuing settles nothing (/api/accounts unsettled = accrued − received, and
+ * no payee collector reports anything here), /api/channels and
  * /api/vouchers agree, the stream carries each voucher once, and each one
  * passes `m2m-gateway verify` (alone, with --key, and as a channel list).
  */
@@ -144,14 +145,14 @@ devices:
     expect(gw.ledger.vouchers().length).toBe(5);
   });
 
-  test('/api/accounts: unsettled + vouchered = accrued; the stream carried each voucher once; every voucher verifies', async () => {
+  test('/api/accounts: unsettled = accrued (nothing received: issuing settles nothing); the stream carried each voucher once; every voucher verifies', async () => {
     await setCounters(114, 60, { water: '14.000000000' }); // 1 NOK unvouchered on water
     const channels = await api<ChannelView[]>('/api/channels');
     const accrued = channels.filter((c) => c.payer === 'purifier-1').reduce((s, c) => s + nano(c.accrued), 0n);
     const vouchered = channels.filter((c) => c.payer === 'purifier-1').reduce((s, c) => s + nano(c.vouchered), 0n);
     const [acct] = (await api<AccountView[]>('/api/accounts')).filter((a) => a.id === 'purifier-1');
-    expect(acct).toEqual({ id: 'purifier-1', unsettled: '1.000000000', vouchered: '18.000000000', currency: 'NOK' });
-    expect(nano(acct!.unsettled) + nano(acct!.vouchered)).toBe(accrued);
+    expect(acct).toEqual({ id: 'purifier-1', unsettled: '19.000000000', vouchered: '18.000000000', currency: 'NOK' });
+    expect(nano(acct!.unsettled)).toBe(accrued);
     expect(nano(acct!.vouchered)).toBe(vouchered);
 
     const all = await api<Voucher[]>('/api/vouchers');

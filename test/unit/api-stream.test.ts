@@ -3,7 +3,7 @@ import { chainResolvers, staticTokenResolver, type Principal, type TokenResolver
 import type { ReadingMessage } from '../../gateway/events';
 import { startApiServer, type ApiServerHandle, type ApiServerLimits } from '../../gateway/api/server';
 import { CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED } from '../../gateway/api/stream';
-import { globToRegExp } from '../../gateway/api/subscription';
+import { compileGlob } from '../../gateway/policy/glob';
 import { silentLogger } from '../../gateway/base/log';
 import { ADMIN_TOKEN, BUYER_TOKEN, FakeBackend, VOUCHER } from './api-fixtures';
 
@@ -302,6 +302,55 @@ describe('WS /api/stream resources', () => {
     expect((await slow.closed).code).toBe(CLOSE_SLOW_CONSUMER);
   });
 
+  it('counts replies (subscribed, pong, errors) against the send cap: a client asking without reading is dropped', async () => {
+    const api = await start(new FakeBackend(), { maxBufferedBytes: 16 * 1024, maxMessagesPerSecond: 1e9, dropGraceMs: 60_000 });
+    const c = TestClient.connect(api, { token: ADMIN_TOKEN });
+    await c.next('ready');
+    c.ws.pause();
+    // Each subscribe is answered by an 8 KiB echo; the kernel's socket buffers take the first few MB.
+    const ask = JSON.stringify({ type: 'subscribe', topics: ['readings'], devices: Array.from({ length: 64 }, (_, i) => `${'d'.repeat(120)}-${i}`) });
+    for (let i = 0; i < 10_000 && api.streamClients() === 1; i++) {
+      c.ws.send(ask);
+      c.ws.send('{"type":"ping"}');
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 1));
+    }
+    for (let t = 0; t < 200 && api.streamClients() > 0; t++) await new Promise((r) => setTimeout(r, 25));
+    expect(api.streamClients()).toBe(0);
+    expect(api.metrics.get('m2m_api_ws_dropped_total')?.get({ reason: 'slow' })).toBe(1);
+    c.ws.resume();
+    expect((await c.closed).code).toBe(CLOSE_SLOW_CONSUMER);
+  });
+
+  it('drops a client sending more messages than its rate allows (1008)', async () => {
+    const api = await start(new FakeBackend(), { maxMessagesPerSecond: 5, dropGraceMs: 50 });
+    const c = TestClient.connect(api, { token: ADMIN_TOKEN });
+    await c.next('ready');
+    for (let i = 0; i < 30; i++) c.send({ type: 'ping' });
+    expect((await c.closed).code).toBe(1008);
+    expect(c.messages.filter((m) => m.type === 'pong').length).toBeLessThanOrEqual(10);
+    expect(api.metrics.get('m2m_api_ws_dropped_total')?.get({ reason: 'flood' })).toBe(1);
+  });
+
+  it('unauthenticated sockets have their own small pool per address; they never take an authenticated slot', async () => {
+    const api = await start(new FakeBackend(), { maxClients: 2, adminReserve: 1, maxPending: 3, maxPendingPerAddress: 2 });
+    const anon: TestClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      const a = TestClient.connect(api, {});
+      anon.push(a);
+      await Promise.race([a.opened, a.closed]); // one after the other: the age order is known
+    }
+    // Only the two newest of this address stay; the older ones were closed (4401) to make room.
+    const codes = await Promise.all(anon.slice(0, 4).map((a) => a.closed));
+    expect(codes.map((c) => c.code)).toEqual([4401, 4401, 4401, 4401]);
+    expect(anon.slice(4).map((a) => a.ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
+    const admin = TestClient.connect(api, { token: ADMIN_TOKEN });
+    expect(await admin.next('ready')).toMatchObject({ principal: 'admin' });
+    // The last slot is kept for admin tokens: a buyer is refused (503), a second admin is not.
+    await expect(TestClient.connect(api, { token: BUYER_TOKEN }).opened).rejects.toThrow('HTTP 503');
+    expect(await TestClient.connect(api, { token: ADMIN_TOKEN }).next('ready')).toMatchObject({ principal: 'admin' });
+    await expect(TestClient.connect(api, { token: ADMIN_TOKEN }).opened).rejects.toThrow('HTTP 503');
+  });
+
   it('pings clients for the heartbeat', async () => {
     const api = await start(new FakeBackend(), { heartbeatMs: 20 });
     const c = TestClient.connect(api, { token: ADMIN_TOKEN });
@@ -356,9 +405,9 @@ describe('WS /api/stream resources', () => {
   });
 
   it('globs match whole names', () => {
-    expect(globToRegExp('purifier-*').test('purifier-12')).toBe(true);
-    expect(globToRegExp('purifier-*').test('xpurifier-1')).toBe(false);
-    expect(globToRegExp('a.b?').test('a.bc')).toBe(true);
-    expect(globToRegExp('a.b?').test('axbc')).toBe(false);
+    expect(compileGlob('purifier-*')('purifier-12')).toBe(true);
+    expect(compileGlob('purifier-*')('xpurifier-1')).toBe(false);
+    expect(compileGlob('a.b?')('a.bc')).toBe(true);
+    expect(compileGlob('a.b?')('axbc')).toBe(false);
   });
 });

@@ -490,7 +490,7 @@ describe('files, example and JSON schema', () => {
     expect(schema.$id).toMatch(/m2m-gateway/);
     expect(schema.required).toEqual(['version']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'mqtt', 'settlement', 'links', 'devices']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'policy', 'mqtt', 'settlement', 'ledger', 'links', 'devices']);
     const point = (schema.properties.devices.items!.properties!.points as { items: { properties: Record<string, unknown> } }).items;
     expect(Object.keys(point.properties)).toEqual(
       expect.arrayContaining(['name', 'kind', 'area', 'address', 'register', 'type', 'scale', 'obis']),

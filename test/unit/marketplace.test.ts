@@ -20,8 +20,9 @@ import { PolicyRegistry } from '../../gateway/meter/policy-registry';
 const flows = [
   { id: 't', type: 'tab' },
   { id: 'o1', type: 'm2m-offer', z: 't', devices: 'p-*', point: 'hardness', price: '0.01', buyers: ['lab-1', 'lab-2'] },
-  { id: 'o2', type: 'm2m-offer', z: 't', devices: 'p-1', point: 'nope', price: '1', buyers: ['lab-1'] },
 ];
+/** An offer of a point no device has: a policy error (docs/policies.md), so nothing is ever delivered or billed for it. */
+const offerOfNothing = { id: 'o2', type: 'm2m-offer', z: 't', devices: 'p-1', point: 'nope', price: '1', buyers: ['lab-1'] };
 const devices = [
   { id: 'p-1', account: 'owner', points: [{ name: 'hardness' }] },
   { id: 'p-2', account: 'owner-2', points: [{ name: 'other' }] },
@@ -44,7 +45,7 @@ function setup() {
 
 describe('marketplace slots and metering', () => {
   it('gives every (device, point, buyer) its own width-0 slot and line on channel buyer > device account', () => {
-    const { slots, active, registry } = setup();
+    const { slots, active, registry, market } = setup();
     expect(slots.slots.map((s) => [s.device, s.point, s.account, s.ledgerPoint, s.config.widthBits])).toEqual([
       ['p-1', 'data:hardness@lab-1', 'lab-1', 'data:hardness', 0],
       ['p-1', 'data:hardness@lab-2', 'lab-2', 'data:hardness', 0],
@@ -54,7 +55,12 @@ describe('marketplace slots and metering', () => {
       ['p-1', 'lab-1', 0, 'lab-1>owner'],
       ['p-1', 'lab-2', 1, 'lab-2>owner'],
     ]);
-    expect(active.offers[1].lines).toEqual([]); // device has no point "nope"
+    expect(active.offers).toHaveLength(1);
+    market.prepare([...flows, offerOfNothing]);
+    expect(slots.slots).toHaveLength(2); // no data slot for a point the device lacks
+    expect(() => compilePolicies([...flows, offerOfNothing], { slots: [], timezone: 'UTC', nowMs: 0, version: 2, registry })).toThrow(
+      /m2m-offer \(o2\): devices "p-1" (match no configured device|select no device with point "nope")/,
+    );
   });
 
   it('is idempotent across recompiles (slots are only appended)', () => {

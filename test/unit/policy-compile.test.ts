@@ -128,7 +128,7 @@ describe('default-flows.json', () => {
       { nodeId: 'a1f0c0de00000030', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', hysteresis: '2', matched: ['purifier-1'] },
     ]);
     expect(p.offers).toEqual([
-      { nodeId: 'a1f0c0de00000040', name: 'hardness for sale', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: ['lab-1'], matched: ['purifier-1'], lines: [] },
+      { nodeId: 'a1f0c0de00000040', name: 'hardness for sale', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: ['lab-1'], credit: '0.01', matched: ['purifier-1'], lines: [] },
     ]);
     expect(p.writes).toEqual([]);
     expect(p.ins).toEqual([]);
@@ -218,9 +218,18 @@ describe('compiling policies', () => {
     expect(e.message).toContain('m2m-tariff "water price" (n1): price: "abc" is not a decimal with at most 9 fraction digits');
   });
 
-  it('requires the point on every matched device', () => {
-    const e = policyError(() => compilePolicies([tab, tariff('n1', { devices: '*', point: 'water' })], ctx()));
-    expect(e.problems.map((p) => p.message)).toEqual(['m2m-tariff (n1): device "meter-1" has no counter point "water"']);
+  it('selects the devices that have the point; a device without it is left out, not an error', () => {
+    // meter-1 matches "*" but has no "water": the tariff prices purifier-1 only.
+    const p = compilePolicies([tab, tariff('n1', { devices: '*', point: 'water' })], ctx());
+    expect(p.tariffs.map((t) => [t.device, t.point])).toEqual([['purifier-1', 'water']]);
+    expect(p.warnings).toEqual([]);
+  });
+
+  it('rejects a glob that selects no device with the point, naming the node', () => {
+    const e = policyError(() => compilePolicies([tab, tariff('n1', { devices: 'meter-*', point: 'water' })], ctx()));
+    expect(e.problems.map((p) => [p.nodeId, p.message])).toEqual([
+      ['n1', 'm2m-tariff (n1): devices "meter-*" select no device with point "water" (matched: meter-1)'],
+    ]);
   });
 
   it('rejects two tariffs for the same device, point and payee', () => {
@@ -264,22 +273,30 @@ describe('compiling policies', () => {
     expect(p.tables.creditLimits).toEqual([{ account: 0, limitNano: 50_000_000_000n, rearmNano: 45_500_000_000n }]);
   });
 
-  it('warns (does not fail) about globs matching nothing and unknown points of non-tariff nodes', () => {
+  it('rejects globs selecting nothing (tariffs, alarms); warns about m2m-write and m2m-in', () => {
+    const e = policyError(() =>
+      compilePolicies(
+        [
+          tab,
+          tariff('n1', { devices: 'pump-*' }),
+          { id: 'a1', type: 'm2m-alarm', z: 't1', devices: 'purifier-*', point: 'pressure', above: '6', wires: [] },
+        ],
+        ctx(),
+      ),
+    );
+    expect(e.problems.map((p) => p.message)).toEqual([
+      'm2m-tariff (n1): devices "pump-*" match no configured device',
+      'm2m-alarm (a1): devices "purifier-*" select no device with point "pressure" (matched: purifier-1)',
+    ]);
     const p = compilePolicies(
       [
         tab,
-        tariff('n1', { devices: 'pump-*' }),
-        { id: 'a1', type: 'm2m-alarm', z: 't1', devices: 'purifier-*', point: 'pressure', above: '6', wires: [] },
         { id: 'w1', type: 'm2m-write', z: 't1', device: 'boiler', point: 'x', wires: [] },
         { id: 'i1', type: 'm2m-in', z: 't1', topics: 'events', devices: 'meter-*', wires: [[]] },
       ],
       ctx(),
     );
-    expect(p.warnings).toEqual([
-      'm2m-tariff (n1): devices "pump-*" match no configured device',
-      'm2m-alarm (a1): device "purifier-1" has no point "pressure" listed',
-      'm2m-write (w1): device "boiler" is not configured',
-    ]);
+    expect(p.warnings).toEqual(['m2m-write (w1): device "boiler" is not configured']);
     expect(p.tariffs).toEqual([]);
     expect(p.ins).toEqual([{ nodeId: 'i1', name: '', topics: ['events'], devices: 'meter-*', matched: ['meter-1'] }]);
     expect(p.writes).toEqual([{ nodeId: 'w1', name: '', device: 'boiler', point: 'x' }]);

@@ -79,18 +79,18 @@ describe('VoucherIssuer', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test('below the threshold: nothing; at it: seq lastSeq+1 for the committed accrued plus this batch, settling the unvouchered part', () => {
+  test('below the threshold: nothing; at it: seq lastSeq+1 for the committed accrued plus this batch; issuing settles nothing (only what the payee receives does)', () => {
     expect(issuer.due(batch([accrual('a', 'w', 999_999_999n)]))).toEqual([]); // unvouchered 1.999999999
     const [s] = issuer.due(batch([accrual('a', 'w', 600_000_000n), accrual('a', 'w', 400_000_000n)]));
-    expect(s).toMatchObject({ account: 'a', settleNano: 2_000_000_000n, voucher: { channel: 'a>w', seq: 8, amountNano: 6_000_000_000n } });
-    const v = JSON.parse(s!.voucher.json) as SignedVoucher;
+    expect(s).toMatchObject({ account: 'a', settleNano: 0n, voucher: { channel: 'a>w', seq: 8, amountNano: 6_000_000_000n } });
+    const v = JSON.parse(s!.voucher!.json) as SignedVoucher;
     expect(v).toMatchObject({ channel: 'a>w', payer: 'a', payee: 'w', seq: 8, amount: '6.000000000', currency: 'NOK', ledgerHead: HEAD, issuedAt: '2026-11-25T12:00:00.000Z' });
     expect(checkVoucher(v).ok).toBe(true);
   });
 
   test('a new channel starts at seq 1, its names from the accrual', () => {
     const due = issuer.due(batch([accrual('b', 'x', 3_000_000_000n)]));
-    expect(due.map((d) => [d.voucher.channel, d.voucher.seq, d.settleNano])).toEqual([['b>x', 1, 3_000_000_000n]]);
+    expect(due.map((d) => [d.voucher!.channel, d.voucher!.seq, d.settleNano])).toEqual([['b>x', 1, 0n]]);
   });
 
   test('an interval end vouchers every channel with a non-zero unvouchered amount, once', () => {
@@ -98,7 +98,7 @@ describe('VoucherIssuer', () => {
     issuer.endInterval();
     expect(metering.requests).toBe(1);
     const due = issuer.due(batch([]));
-    expect(due.map((d) => [d.voucher.channel, d.voucher.seq, d.voucher.amountNano, d.settleNano])).toEqual([['a>w', 8, 5_000_000_000n, 1_000_000_000n]]);
+    expect(due.map((d) => [d.voucher!.channel, d.voucher!.seq, d.voucher!.amountNano, d.settleNano])).toEqual([['a>w', 8, 5_000_000_000n, 0n]]);
     expect(issuer.due(batch([]))).toEqual([]); // consumed
   });
 
@@ -129,7 +129,7 @@ describe('VoucherIssuer', () => {
     expect(published).toEqual([]);
     issuer.start();
     metering.emit('batch', committed);
-    expect(published).toEqual([JSON.parse(s!.voucher.json)]);
+    expect(published).toEqual([JSON.parse(s!.voucher!.json)]);
     issuer.stop();
     metering.emit('batch', committed);
     expect(published).toHaveLength(1);
@@ -137,7 +137,7 @@ describe('VoucherIssuer', () => {
 
   test('a payer whose key cannot be had: no voucher for it, the others still issue', () => {
     const due = issuer.due(batch([accrual('bad/name', 'w', 5_000_000_000n), accrual('a', 'w', 5_000_000_000n)]));
-    expect(due.map((d) => d.voucher.channel)).toEqual(['a>w']);
+    expect(due.map((d) => d.voucher!.channel)).toEqual(['a>w']);
   });
 
   test('a threshold that is not above zero is refused', () => {

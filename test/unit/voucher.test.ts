@@ -16,6 +16,7 @@ import { canonicalJson } from '../../gateway/settle/canonical-json';
 import { KeyStore, type PayerKey } from '../../gateway/settle/keys';
 import { signVoucher, signedText, VOUCHER_FIELDS, type SignedVoucher, type VoucherTerms } from '../../gateway/settle/voucher';
 import { checkVoucher, checkVoucherList } from '../../gateway/settle/voucher-check';
+import { findDuplicateKey } from '../../gateway/base/json-keys';
 import { VoucherIssueError } from '../../gateway/settle/errors';
 
 describe('RFC 8785 canonical JSON', () => {
@@ -270,6 +271,19 @@ describe('m2m-gateway verify', () => {
     expect(io.out()).toBe('');
     expect(verifyVoucherFile(file('text.json', '{"v":1,')).code).toBe(2);
     expect(verifyVoucherText('42')).toEqual({ code: 1, message: 'INVALID: voucher: must be a JSON object, got 42' });
+  });
+
+  test('a repeated key is INVALID even when the last one makes a valid signature (JSON.parse keeps the last)', () => {
+    const text = JSON.stringify(good);
+    // A reader that keeps the first "amount" sees 999 NOK; the signature covers the last one.
+    const twice = text.replace('"amount":', '"amount":"999.000000000","amount":');
+    expect(JSON.parse(twice).amount).toBe(good.amount);
+    expect(verifyVoucherText(twice)).toEqual({ code: 1, message: 'INVALID: duplicate key $.amount (a repeated key may be read either way)' });
+    const list = `[${text},${text.replace('"seq":', '"seq":99,"seq":')}]`;
+    expect(verifyVoucherText(list).message).toBe('INVALID: duplicate key $[1].seq (a repeated key may be read either way)');
+    // Escaped quotes, commas and braces inside strings are not keys.
+    expect(findDuplicateKey('{"a":"x\\",\\"a\\":{,}","b":[{"a":1},{"a":2}],"c":{"d":{"a":1}}}')).toBeNull();
+    expect(findDuplicateKey('{"a":{"b":1,"b":2}}')).toBe('$.a.b');
   });
 
   test('--key requires that payer key; a malformed --key is a usage error', () => {

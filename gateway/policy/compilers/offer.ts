@@ -23,6 +23,8 @@ export interface CompiledOffer {
   /** Price per reading delivered. */
   price: string;
   buyers: string[];
+  /** The credit window (money a buyer may owe before delivery pauses); absent = none. */
+  credit?: string;
   matched: string[];
   /** Tariff lines metering deliveries, for devices that have a `data:<point>@<buyer>` (or shared `data:<point>`) slot. */
   lines: CompiledOfferLine[];
@@ -32,8 +34,12 @@ export function checkOffers(offers: readonly OfferPolicy[], s: CompileScope): Bu
   const plans: Array<{ offer: OfferPolicy; matched: string[]; lines: Array<{ device: string; buyer: string; plan: PlannedLine }> }> = [];
   const offeredBy = new Map<string, string>();
   for (const o of offers) {
-    const matched = s.match(o.nodeId, o.devices);
-    s.checkPoints(o.nodeId, matched, o.point);
+    // A device offers a point it has (or one the marketplace made a data slot for).
+    const has = (d: string) =>
+      s.pointOf(d, o.point) !== undefined ||
+      s.pointOf(d, dataPoint(o.point)) !== undefined ||
+      o.buyers.some((b) => s.pointOf(d, dataSlotPoint(o.point, b)) !== undefined);
+    const matched = s.select(o.nodeId, o.devices, o.point, has);
     const lines: Array<{ device: string; buyer: string; plan: PlannedLine }> = [];
     for (const device of matched) {
       for (const buyer of o.buyers) {
@@ -67,6 +73,7 @@ export function checkOffers(offers: readonly OfferPolicy[], s: CompileScope): Bu
       point: o.point,
       price: o.price,
       buyers: o.buyers,
+      ...(o.credit !== undefined ? { credit: o.credit } : {}),
       matched,
       lines: lines.map(({ device, buyer, plan }) => ({ device, buyer, slot: plan.slot, ...book.add(plan) })),
     }));

@@ -67,9 +67,30 @@ export class CompileScope {
     return m;
   }
 
-  /** Warn about matched devices that do not list `point`. */
-  checkPoints(nodeId: string, devices: readonly string[], point: string): void {
-    for (const d of devices) if (!this.pointOf(d, point)) this.warn(nodeId, `device "${d}" has no point "${point}" listed`);
+  /**
+   * The configured devices a glob selects for `point`: those it matches that
+   * have the point (`has`, by default: the point is listed). A device without
+   * it is left out, so adding an unrelated device never breaks a policy; a
+   * glob that selects none is a problem of the node (docs/policies.md).
+   */
+  select(
+    nodeId: string,
+    glob: string,
+    point: string,
+    has: (device: string) => boolean = (d) => this.pointOf(d, point) !== undefined,
+  ): string[] {
+    const matched = matchDevices(glob, this.deviceIds);
+    const selected = matched.filter(has);
+    if (selected.length === 0) {
+      const some = `${matched.slice(0, 5).join(', ')}${matched.length > 5 ? ', …' : ''}`;
+      this.fail(
+        nodeId,
+        matched.length === 0
+          ? `devices "${glob}" match no configured device`
+          : `devices "${glob}" select no device with point "${point}" (matched: ${some})`,
+      );
+    }
+    return selected;
   }
 }
 

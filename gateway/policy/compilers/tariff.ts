@@ -32,12 +32,8 @@ export function checkTariffs(
   for (const t of tariffs) {
     const { segments, overlaps } = compileTou(t.bands, ctx.timezone, ctx.horizon.fromMs, ctx.horizon.toMs);
     for (const o of overlaps) s.fail(t.nodeId, `tou: bands "${o.a.label}" and "${o.b.label}" overlap (on ${o.date})`);
-    for (const device of s.match(t.nodeId, t.devices)) {
-      const entry = s.pointOf(device, t.point);
-      if (!entry) {
-        s.fail(t.nodeId, `device "${device}" has no counter point "${t.point}"`);
-        continue;
-      }
+    for (const device of s.select(t.nodeId, t.devices, t.point)) {
+      const entry = s.pointOf(device, t.point) as PolicySlot;
       if (entry.kind !== 'counter') {
         s.fail(t.nodeId, `point "${t.point}" of device "${device}" is a ${entry.kind}; tariffs price counter points`);
         continue;
