@@ -28,7 +28,7 @@ import type { DeviceStateChange } from '../poll/device-poller';
 import { FieldBus } from '../poll/field-bus';
 import { PointWriter } from '../poll/point-writer';
 import { CreditCutoff } from '../policy/credit-cutoff';
-import { fanOutReadings, type ReadingFanoutDeps } from './reading-fanout';
+import { ReadingFanout } from './reading-fanout';
 import { AlarmWatch } from '../policy/alarm-watch';
 import { ControlLoop } from '../policy/control-loop';
 import { OrderDelivery } from '../policy/order-delivery';
@@ -61,6 +61,8 @@ export interface GatewayOptions {
   /** Override http.listen (port 0 for tests). */
   http?: { host: string; port: number };
   flushMs?: number;
+  /** Keep every reading's value in the ledger batches (raw reading history; default true). */
+  readingValues?: boolean;
   /** Override http.editor (the embedded Node-RED editor at /admin). */
   editor?: boolean;
   /** MQTT reconnect backoff (tests: short); default 500 ms doubling to 30 s. */
@@ -77,7 +79,7 @@ export class Gateway {
   private readonly fieldBus: FieldBus;
   private readonly writer: PointWriter;
   private readonly cutoff: CreditCutoff;
-  private fanout!: ReadingFanoutDeps;
+  private fanout!: ReadingFanout;
   private retention: RetentionSchedule | null = null;
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
@@ -134,9 +136,10 @@ export class Gateway {
     this.secretsCreated = secrets.created;
     this.ledger = SqliteLedger.open(dataDir);
     this.fieldBus = new FieldBus(config, log, {
-      onReadings: (r) => fanOutReadings(this.fanout, r),
+      onFrame: (f) => this.fanout.onFrame(f),
+      onReadings: (r) => this.fanout.onReadings(r),
       onDeviceState: (st) => this.onDeviceState(st),
-      deviceState: (id) => this.views.get(id)?.state,
+      deviceState: (id) => this.views.stateOf(id),
     });
     for (const d of config.devices) this.views.add(d.id, d.link, d.points);
     this.writer = new PointWriter(config.devices, (id) => this.fieldBus.poller(id));
@@ -155,7 +158,7 @@ export class Gateway {
     const core = opts.core ?? loadWasmCore();
     core.configureSlots(slots.configs());
     const registry = new PolicyRegistry();
-    this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs });
+    this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), { flushMs: opts.flushMs, readingValues: opts.readingValues });
     const pSlots = policySlots(config.devices, slots);
     const record = (events: LedgerEvent[]) => this.metering.addEvents(events);
     this.control = new ControlLoop({ write: (device, point, value) => this.writer.write(device, point, value), record, log: log.child({ part: 'control' }), retry: opts.controlRetry });
@@ -216,6 +219,7 @@ export class Gateway {
       modbusLinks: () => this.fieldBus.modbusLinks,
       p1Links: () => this.fieldBus.p1Links,
       ledgerHeadSeq: () => this.ledger.head().seq,
+      pollLateness: () => this.fieldBus.pollLateness(),
       policyVersion: () => this.policies.version,
       policyOk: () => this.policies.lastError === null,
     });
@@ -275,7 +279,7 @@ export class Gateway {
       checkpoints: this.checkpoints,
       depositOf: (payee) => this.settlement?.depositOf(payee),
     });
-    this.fanout = { views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events };
+    this.fanout = new ReadingFanout({ views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events, slots });
   }
 
   /** Open the ledger, restore state, load policies, start the API and the pollers. */

@@ -1,17 +1,21 @@
 /**
  * The hot path: decoded readings -> one core batch -> one ledger transaction.
- * Readings are buffered and flushed together (every `flushMs`, or at once when
- * `maxBatch` are pending), so the WASM call and the SQLite commit are paid per
- * batch, not per reading. After a commit, the results are published to
- * listeners (API stream, uplink). Node-RED is never on this path.
+ * Counter readings come in as columns (`meterCounter`, reading-columns.ts: no
+ * object per reading) and are metered together (every `flushMs`, or at once
+ * when `maxBatch` are pending: the input never grows beyond that), so the
+ * WASM call and the SQLite commit are paid per batch, not per reading. After
+ * a commit, the results are published to listeners (API stream, uplink).
+ * Node-RED is never on this path. `ingest(MeterInput[])` stays for the few
+ * callers that hold objects anyway (P1 telegrams, marketplace deliveries).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../base/log';
-import type { LedgerBatch, LedgerEvent, LedgerStore, LedgerVoucher } from '../ledger/store';
+import type { LedgerBatch, LedgerEvent, LedgerReading, LedgerStore, LedgerVoucher } from '../ledger/store';
 import type { PolicyRegistry } from './policy-registry';
 import { formatMoney } from '../base/decimal';
 import type { SlotMap } from './slot-map';
-import type { BatchResult, CoreEvent, CoreState, MeteringCore, Reading } from '../core/types';
+import type { BatchResult, CoreEvent, CoreState, MeteringCore } from '../core/types';
+import { meterColumns, ReadingColumns } from './reading-columns';
 
 /** One decoded value from a device, as the metering service takes it. */
 export interface MeterInput {
@@ -28,6 +32,8 @@ export interface CommittedBatch {
   seq: number;
   hash: string;
   batch: LedgerBatch;
+  /** Readings (every point, counters or not) metered with this batch. */
+  readings: number;
   /** Wall time the ledger commit took, ms (for /metrics). */
   commitMs?: number;
   /** Ledger ids of `batch.events`, in order (what /api/events calls them). */
@@ -60,11 +66,24 @@ export interface BatchSettler {
 
 export interface MeteringServiceOptions {
   flushMs?: number;
+  /** Counter readings that make a batch at once (default 8192); the input buffer's fixed size. */
   maxBatch?: number;
+  /**
+   * Hand every reading's engineering value to the ledger batch (`LedgerBatch.readings`,
+   * raw reading history; default true). Off, nothing per reading is kept but the counters.
+   */
+  readingValues?: boolean;
 }
 
 export class MeteringService extends EventEmitter {
-  private pending: MeterInput[] = [];
+  /** Counter readings waiting for the core (bounded: metered when full). */
+  private readonly input: ReadingColumns;
+  /** Readings (all points) since the last batch. */
+  private readingCount = 0;
+  /** Their values, when kept for the ledger (`readingValues`). */
+  private values: LedgerReading[] = [];
+  /** True when the ledger batch takes every reading's value (raw reading history). */
+  readonly keepsReadingValues: boolean;
   private pendingEvents: LedgerEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private policyVersion = 0;
@@ -85,7 +104,9 @@ export class MeteringService extends EventEmitter {
   ) {
     super();
     this.flushMs = opts.flushMs ?? 250;
-    this.maxBatch = opts.maxBatch ?? 1024;
+    this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 8192, 1 << 20));
+    this.input = new ReadingColumns(this.maxBatch);
+    this.keepsReadingValues = opts.readingValues ?? true;
   }
 
   setPolicyVersion(v: number): void {
@@ -142,9 +163,42 @@ export class MeteringService extends EventEmitter {
     this.log.info({ slots: state.slots.length, lines: state.lines.length, accounts: state.accounts.length }, 'metering state restored from ledger');
   }
 
+  /** Readings given as objects: counters go into the input columns, values to the batch when kept. */
   ingest(inputs: MeterInput[]): void {
     if (this.stopped) return;
-    for (const i of inputs) this.pending.push(i);
+    for (const i of inputs) {
+      const info = i.counterRaw === undefined ? undefined : this.slots.get(i.device, i.point);
+      if (info && this.input.full) this.flushSafely();
+      this.readingCount += 1;
+      if (this.keepsReadingValues) this.values.push({ device: i.device, point: i.point, tsMs: i.tsMs, value: i.value });
+      if (info) this.input.pushBig(info.slot, i.counterRaw!, i.tsMs);
+    }
+    this.schedule();
+  }
+
+  /**
+   * One counter reading of core slot `slot`: raw value as its low and high 32 bits
+   * (the columns the poller decoded into). Nothing is allocated; a full input is metered first.
+   * Readings are counted by `readingsArrived` (call it first, for the whole poll).
+   */
+  meterCounter(slot: number, lo: number, hi: number, tsMs: number): void {
+    if (this.stopped) return;
+    if (this.input.full) this.flushSafely();
+    this.input.push(slot, lo, hi, tsMs);
+  }
+
+  /** A counter reading as a bigint (float and scale-factor counters: micro-units, possibly out of u64 range). */
+  meterCounterBig(slot: number, raw: bigint, tsMs: number): void {
+    if (this.stopped) return;
+    if (this.input.full) this.flushSafely();
+    this.input.pushBig(slot, raw, tsMs);
+  }
+
+  /** `n` readings (counters and others) arrived: counted into the next batch; `values` when they are kept. */
+  readingsArrived(n: number, values?: LedgerReading[]): void {
+    if (this.stopped || n === 0) return;
+    this.readingCount += n;
+    if (values && this.keepsReadingValues) for (const v of values) this.values.push(v);
     this.schedule();
   }
 
@@ -156,7 +210,7 @@ export class MeteringService extends EventEmitter {
   }
 
   private schedule(): void {
-    if (this.pending.length >= this.maxBatch) this.flush();
+    if (this.input.length >= this.maxBatch) this.flushSafely();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.flushSafely(), this.flushMs);
       this.timer.unref();
@@ -176,29 +230,31 @@ export class MeteringService extends EventEmitter {
   flush(): CommittedBatch | null {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.pending.length === 0 && this.pendingEvents.length === 0 && !this.settleRequested) return null;
-    const inputs = this.pending;
+    if (this.readingCount === 0 && this.input.length === 0 && this.pendingEvents.length === 0 && !this.settleRequested) return null;
     const extraEvents = this.pendingEvents;
-    this.pending = [];
+    const values = this.values;
+    const readingCount = this.readingCount;
+    const metered = this.input.length;
     this.pendingEvents = [];
+    this.values = [];
+    this.readingCount = 0;
     this.settleRequested = false;
-    const readings: Reading[] = [];
-    for (const i of inputs) {
-      if (i.counterRaw === undefined) continue;
-      const info = this.slots.get(i.device, i.point);
-      if (info) readings.push({ slot: info.slot, raw: i.counterRaw, tsMs: i.tsMs });
+    let result: BatchResult;
+    try {
+      result = meterColumns(this.core, this.input);
+    } finally {
+      this.input.clear();
     }
-    const result = this.core.process(readings);
-    const batch = this.toLedgerBatch(inputs, result);
+    const batch = this.toLedgerBatch(values, result);
     for (const e of extraEvents) batch.events.push(e);
     for (const s of this.extraSettlers) this.addSettlement(batch, s);
     if (this.settler) this.addSettlement(batch, this.settler);
-    if (inputs.length === 0 && batch.events.length === 0 && !batch.vouchers) return null; // a settlement request with nothing due
+    if (readingCount === 0 && metered === 0 && batch.events.length === 0 && !batch.vouchers) return null; // a settlement request with nothing due
     try {
       const t0 = performance.now();
       const { seq, hash } = this.ledger.commitBatch(batch);
       const eventIds = batch.events.length > 0 ? this.ledger.eventIdsOf(seq) : [];
-      const committed: CommittedBatch = { seq, hash, batch, eventIds, commitMs: performance.now() - t0 };
+      const committed: CommittedBatch = { seq, hash, batch, readings: readingCount, eventIds, commitMs: performance.now() - t0 };
       this.emit('batch', committed);
       return committed;
     } catch (err) {
@@ -261,7 +317,7 @@ export class MeteringService extends EventEmitter {
     batch.state.accounts = [...rows.values()];
   }
 
-  private toLedgerBatch(inputs: MeterInput[], r: BatchResult): LedgerBatch {
+  private toLedgerBatch(readings: LedgerReading[], r: BatchResult): LedgerBatch {
     const reg = this.registry;
     const touchedSlots = new Set<number>();
     const touchedLines = new Set<number>();
@@ -316,7 +372,7 @@ export class MeteringService extends EventEmitter {
     return {
       atMs: Date.now(),
       policyVersion: this.policyVersion,
-      readings: inputs.map((i) => ({ device: i.device, point: i.point, tsMs: i.tsMs, value: i.value })),
+      readings,
       deltas,
       accruals,
       events,
