@@ -136,6 +136,20 @@ export interface OrderView {
   billed: boolean;
 }
 
+/**
+ * What a readings listener looks at (`EventBus.onReadings`): the devices (all
+ * when absent) and, optionally, only some points of them. The daemon builds a
+ * ReadingMessage only for a device someone looks at, with the points asked for.
+ */
+export interface ReadingInterest {
+  devices?: (device: string) => boolean;
+  /** Point names (or the point names of a device); absent = every point. */
+  points?: readonly string[] | ((device: string) => readonly string[]);
+}
+
+/** Who looks at a device's readings: nobody (null), every point ('all'), or these points. */
+export type DeviceInterest = null | 'all' | ReadonlySet<string>;
+
 /** What travels on the bus, by topic. */
 export interface StreamEvents {
   reading: [ReadingMessage];
@@ -149,11 +163,47 @@ export interface StreamEvents {
 /**
  * The bus itself: a typed EventEmitter. A listener that throws is the
  * listener's bug; adapters catch their own errors so one cannot stop another.
+ *
+ * Readings are the one busy topic (every poll of every device), so a listener
+ * says what it looks at (`onReadings` with a ReadingInterest) and the daemon
+ * asks `readingInterest(device)` before it builds a message: with nobody
+ * looking, a poll costs no message, no JSON and no decimal string. A plain
+ * `on('reading')` listener counts as looking at everything.
  */
 export class EventBus extends EventEmitter<StreamEvents> {
+  private readonly interests = new Map<(m: ReadingMessage) => void, ReadingInterest>();
+
   constructor() {
     super();
     // every adapter and every stream client may listen; none is a leak
     this.setMaxListeners(0);
+  }
+
+  /** Listen to readings of the devices (and points) `interest` names; returns the unsubscribe. */
+  onReadings(listener: (m: ReadingMessage) => void, interest: ReadingInterest = {}): () => void {
+    this.interests.set(listener, interest);
+    this.on('reading', listener);
+    return () => {
+      this.off('reading', listener);
+      this.interests.delete(listener);
+    };
+  }
+
+  /** Who looks at `device`'s readings right now. */
+  readingInterest(device: string): DeviceInterest {
+    const count = this.listenerCount('reading');
+    if (count === 0) return null;
+    let declared = 0;
+    let points: Set<string> | null = null;
+    for (const [listener, i] of this.interests) {
+      if (this.listenerCount('reading', listener) === 0) continue; // taken off with off()
+      declared += 1;
+      if (i.devices && !i.devices(device)) continue;
+      if (!i.points) return 'all';
+      points ??= new Set();
+      for (const p of typeof i.points === 'function' ? i.points(device) : i.points) points.add(p);
+    }
+    if (declared < count) return 'all'; // a listener that did not say
+    return points && points.size > 0 ? points : null;
   }
 }

@@ -8,6 +8,8 @@
 #   udev                                       SerialPort.list() needs it
 #   chromium                                   browser for the editor e2e test (test/e2e, playwright-core)
 #   python3-cryptography                       independent ed25519 check of voucher signatures
+#   systemd                                    systemd-analyze (verify + security of deploy/m2m-gateway.service),
+#                                              systemd-notify (sd_notify READY/WATCHDOG of `start`)
 #   prometheus (for promtool)                  checks the /metrics exposition
 #   bsdutils (for script)                      a pseudo-terminal for the first-start credentials test
 set -euo pipefail
@@ -20,6 +22,7 @@ command -v mbpoll >/dev/null || missing+=(mbpoll)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 [ -x /lib/systemd/systemd-udevd ] || command -v udevadm >/dev/null || missing+=(udev)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+{ [ -x /usr/bin/systemd-analyze ] && command -v systemd-notify >/dev/null; } || missing+=(systemd)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v script >/dev/null || missing+=(bsdutils)
 

@@ -48,9 +48,22 @@ module.exports = function (RED) {
         if (topics.has('vouchers')) emit('vouchers', undefined, v);
       },
     };
-    for (const [name, fn] of Object.entries(listeners)) bridge.stream.on(name, fn);
+    // Readings only when this node emits them, and only for its devices: the gateway then
+    // builds no reading message for a device no flow looks at (EventBus.onReadings).
+    const offs = [];
+    if (topics.has('readings')) {
+      if (typeof bridge.stream.onReadings === 'function') offs.push(bridge.stream.onReadings(listeners.reading, { devices: matches }));
+      else {
+        bridge.stream.on('reading', listeners.reading);
+        offs.push(() => bridge.stream.off('reading', listeners.reading));
+      }
+    }
+    for (const name of ['event', 'voucher']) {
+      bridge.stream.on(name, listeners[name]);
+      offs.push(() => bridge.stream.off(name, listeners[name]));
+    }
     node.on('close', (_removed, done) => {
-      for (const [name, fn] of Object.entries(listeners)) bridge.stream.off(name, fn);
+      for (const off of offs) off();
       done();
     });
   }

@@ -116,6 +116,7 @@ export class StreamHub {
   /** Sockets (upgrading or upgraded) without a principal yet: bounded per address, oldest out first. */
   private readonly pending: AddressPool<Client | Duplex>;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly offReadings: () => void;
   private readonly lim: Required<StreamLimits>;
   private readonly listeners: {
     reading: (m: ReadingMessage) => void;
@@ -150,7 +151,8 @@ export class StreamHub {
       bill: guard('readings', (b: BillView) => this.onBill(b)),
     };
     opts.backend.stream.on('bill', this.listeners.bill);
-    opts.backend.stream.on('reading', this.listeners.reading);
+    // Readings are built per device only while a client here subscribes to that device (events.ts).
+    this.offReadings = opts.backend.stream.onReadings(this.listeners.reading, { devices: (device) => this.wantsReadings(device) });
     opts.backend.stream.on('event', this.listeners.event);
     opts.backend.stream.on('voucher', this.listeners.voucher);
     this.heartbeat = setInterval(() => this.beat(), this.lim.heartbeatMs);
@@ -371,6 +373,12 @@ export class StreamHub {
     this.sendControl(client, client.sub.echo);
   }
 
+  /** True when some authenticated client subscribes to `device`'s readings. */
+  private wantsReadings(device: string): boolean {
+    for (const c of this.clients) if (c.principal && c.sub.topics.has('readings') && matchesAny(c.sub.devices, device)) return true;
+    return false;
+  }
+
   /** A buyer's voucher or deposit (docs/marketplace.md): answered on the same socket. */
   private payment(client: Client, type: 'voucher' | 'deposit', msg: Record<string, unknown>): void {
     const p = client.principal;
@@ -521,7 +529,7 @@ export class StreamHub {
   /** Stop listening to the backend and close every client (1001). */
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
-    this.opts.backend.stream.off('reading', this.listeners.reading);
+    this.offReadings();
     this.opts.backend.stream.off('event', this.listeners.event);
     this.opts.backend.stream.off('voucher', this.listeners.voucher);
     this.opts.backend.stream.off('bill', this.listeners.bill);

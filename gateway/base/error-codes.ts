@@ -86,6 +86,7 @@ export const ERROR_CODES = {
   GW_ERR_POLL_NOT_WRITABLE: { area: 'poll', summary: 'the poller was asked to write a point it cannot write' },
   GW_ERR_WRITE_READBACK: { area: 'poll', summary: 'the value read back after a write is not the value written' },
   GW_ERR_QUEUE_CLOSED: { area: 'poll', summary: 'the bus queue was closed while the transaction waited' },
+  GW_ERR_QUEUE_FULL: { area: 'poll', summary: 'the bus queue held its bound of waiting transactions: the request was shed' },
   GW_ERR_POLLER_STOPPED: { area: 'poll', summary: 'the poller is stopped (or stopping)' },
 
   // HTTP API

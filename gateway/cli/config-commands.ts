@@ -8,11 +8,13 @@ import { configJsonSchema } from '../config/json-schema';
 import { loadConfig } from '../config/load';
 import { checkFlowsFile } from '../policy/policy-check';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
+import { logLevelFromEnv } from './log-level';
 import { configPath } from './config-option';
 
 export async function configCheckCommand(opts: { config?: string }): Promise<number> {
   const file = configPath(opts);
   const cfg = loadConfig(file); // throws ConfigError -> every issue by path, exit 2
+  logLevelFromEnv('info'); // M2M_LOG_LEVEL too: start refuses an unknown level with exit 2
   const points = cfg.devices.reduce((n, d) => n + d.points.length, 0);
   process.stdout.write(`${file}: OK (${cfg.links.length} links, ${cfg.devices.length} devices, ${points} points; data in ${cfg.gateway.dataDir})\n`);
   const flowsFile = path.join(cfg.gateway.dataDir, 'flows.json');

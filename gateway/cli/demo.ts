@@ -16,6 +16,7 @@ import { loadConfig } from '../config/load';
 import { Gateway } from '../daemon/gateway';
 import { formatMoney, formatQty } from '../base/decimal';
 import { createLogger } from '../base/log';
+import { logLevelFromEnv } from './log-level';
 import { packageRoot } from '../base/package-root';
 import { EnergyMeterSim } from './demo/energy-meter-sim';
 import { freePort } from './demo/free-port';
@@ -85,6 +86,7 @@ devices:
 }
 
 export async function demoCommand(opts: DemoOptions): Promise<void> {
+  const logLevel = logLevelFromEnv('warn');
   const dataDir = path.resolve(opts.dataDir ?? './m2m-demo');
   if (opts.fresh) fs.rmSync(dataDir, { recursive: true, force: true });
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -110,7 +112,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   if (!fs.existsSync(flows)) fs.copyFileSync(path.join(packageRoot(), 'flows', 'default-flows.json'), flows);
   pointOrdersAt(flows, centre.url);
 
-  const log = createLogger('m2m-gateway', process.env.M2M_LOG_LEVEL ?? 'warn');
+  const log = createLogger('m2m-gateway', logLevel);
   let gw: Gateway;
   try {
     gw = await Gateway.start(loadConfig(configFile), log);

@@ -1,7 +1,8 @@
-/** `m2m-gateway init`: write the commented example config (never overwrites without --force). */
+/** `m2m-gateway init`: write the commented example config (never overwrites without --force), validated in editors against this install's JSON Schema. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { EXAMPLE_CONFIG } from '../config/example';
+import { packageRoot } from '../base/package-root';
+import { exampleConfig, schemaFileIn } from '../config/example';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
@@ -12,7 +13,7 @@ export async function initCommand(opts: { config?: string; force?: boolean }): P
     return EXIT_CONFIG;
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, EXAMPLE_CONFIG, { mode: 0o644 });
+  fs.writeFileSync(file, exampleConfig(schemaFileIn(packageRoot())), { mode: 0o644 }); // modeline: this install's schema
   process.stdout.write(`wrote ${file}\nnext: m2m-gateway config check --config ${path.relative(process.cwd(), file) || file}\n`);
   return EXIT_OK;
 }

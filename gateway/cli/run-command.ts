@@ -1,21 +1,29 @@
 /**
  * Turns a command's thrown error into a clear message and an exit code:
- * config errors list every issue by path and exit 2 (DESIGN.md §4).
+ * config and usage errors exit 2 (config errors list every issue by path,
+ * DESIGN.md §4), the rest 3. Under systemd each line goes to the journal at
+ * priority err.
  */
 import { ConfigError, formatConfigIssues } from '../config/errors';
 import { isGatewayError } from '../base/errors';
+import { forStderr, SD_PRIORITY } from '../base/journald';
+import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_RUNTIME } from './exit-codes';
 
 export function reportAndExit(err: unknown): never {
   if (err instanceof ConfigError) {
-    process.stderr.write(`config error (${err.file ?? 'config'}):\n${formatConfigIssues(err.issues)}\n`);
+    process.stderr.write(forStderr(`config error (${err.file ?? 'config'}):\n${formatConfigIssues(err.issues)}\n`, SD_PRIORITY.err));
+    process.exit(EXIT_CONFIG);
+  }
+  if (err instanceof CliUsageError) {
+    process.stderr.write(forStderr(`error: ${err.message}\n(run with --help for usage)\n`, SD_PRIORITY.err));
     process.exit(EXIT_CONFIG);
   }
   if (isGatewayError(err)) {
-    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    process.stderr.write(forStderr(`error ${err.code}: ${err.message}\n`, SD_PRIORITY.err));
     process.exit(EXIT_RUNTIME);
   }
-  process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(forStderr(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`, SD_PRIORITY.err));
   process.exit(EXIT_RUNTIME);
 }
 

@@ -9,11 +9,13 @@
 import { loadConfig } from '../config/load';
 import { Gateway } from '../daemon/gateway';
 import { createLogger } from '../base/log';
+import { SdNotifier } from '../base/sd-notify';
 import { configPath } from './config-option';
+import { logLevelFromEnv } from './log-level';
 
 export async function startCommand(opts: { config?: string }): Promise<void> {
   const cfg = loadConfig(configPath(opts));
-  const log = createLogger();
+  const log = createLogger(undefined, logLevelFromEnv('info'));
   const gw = await Gateway.start(cfg, log);
   if (gw.secretsCreated) {
     process.stdout.write(
@@ -28,7 +30,11 @@ export async function startCommand(opts: { config?: string }): Promise<void> {
   }
   process.stdout.write(`m2m-gateway ${cfg.gateway.id} running; API ${gw.apiUrl}\n`);
   if (gw.editorUrl) process.stdout.write(`policy editor (Node-RED): ${gw.editorUrl}\n`);
-  await untilSignal();
+  const signal = untilSignal();
+  const systemd = new SdNotifier(log.child({ part: 'systemd' }));
+  await systemd.ready(`API ${gw.apiUrl}`); // Type=notify: ready once the API listens; feeds WatchdogSec from here
+  await signal;
+  await systemd.stopping();
   await gw.stop();
 }
 

@@ -1,11 +1,33 @@
 /**
  * The commented example config that `m2m-gateway init` writes. It must load
  * as it is (a test holds it to that): the active part talks to one Modbus TCP
- * device on loopback; the serial examples are commented out.
+ * device on loopback; the serial examples are commented out. Its first line
+ * is a yaml-language-server modeline, so editors (VS Code's YAML extension,
+ * Neovim's yamlls, ...) validate and complete it against the JSON Schema
+ * shipped in the package (docs/m2m-gateway.schema.json).
  */
+import { pathToFileURL } from 'node:url';
 import { CURRENT_VERSION } from './schema';
 
-export const EXAMPLE_CONFIG = `# m2m-gateway configuration (format version ${CURRENT_VERSION}).
+/** Where the documented gateway install (README, deploy/m2m-gateway.service) puts the package. */
+export const INSTALLED_PACKAGE_DIR = '/opt/m2m-gateway/lib/node_modules/m2m-gateway';
+
+/** The JSON Schema of the config inside an installed package. */
+export function schemaFileIn(packageDir: string): string {
+  return `${packageDir}/docs/m2m-gateway.schema.json`;
+}
+
+/** `# yaml-language-server: $schema=<file>`; a path with white space is given as a file: URL. */
+export function schemaModeline(schemaFile: string): string {
+  return `# yaml-language-server: $schema=${/\s/.test(schemaFile) ? pathToFileURL(schemaFile).href : schemaFile}`;
+}
+
+/** The example config, its modeline naming `schemaFile`. */
+export function exampleConfig(schemaFile: string): string {
+  return `${schemaModeline(schemaFile)}\n${EXAMPLE_BODY}`;
+}
+
+const EXAMPLE_BODY = `# m2m-gateway configuration (format version ${CURRENT_VERSION}).
 # Check it with: m2m-gateway config check --config m2m-gateway.yaml
 # Relative paths are relative to this file's folder.
 version: ${CURRENT_VERSION}
@@ -71,3 +93,6 @@ devices:
   #   link: p1
   #   profile: dsmr-5        # import_t1/t2, export_t1/t2, power_import/export, gas
 `;
+
+/** The example as the documented install has it (deploy/m2m-gateway.example.yaml is this with the system data dir). */
+export const EXAMPLE_CONFIG = exampleConfig(schemaFileIn(INSTALLED_PACKAGE_DIR));

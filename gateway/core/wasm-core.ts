@@ -154,19 +154,28 @@ export class WasmCore implements MeteringCore {
   /**
    * Fast path: meters n readings given as columns (slot, raw bits, tsMs), without
    * creating objects. Raw values are the u64 register value (a BigInt64Array holds
-   * the same bits). Results are views into WASM memory, valid until the next call.
+   * the same bits). With `flags`, a 1 marks a raw that did not fit u64 (the reading
+   * is ignored, as process() does for it). Results are views into WASM memory,
+   * valid until the next call.
    */
-  processColumns(slots: Uint32Array, raws: BigInt64Array | BigUint64Array, ts: Float64Array | BigInt64Array, n = slots.length): ColumnarBatch {
-    if (raws.length < n || ts.length < n || slots.length < n) throw new RangeError('processColumns: a column is shorter than n');
+  processColumns(
+    slots: Uint32Array,
+    raws: BigInt64Array | BigUint64Array,
+    ts: Float64Array | BigInt64Array,
+    n = slots.length,
+    flags?: Uint8Array,
+  ): ColumnarBatch {
+    if (raws.length < n || ts.length < n || slots.length < n || (flags && flags.length < n)) throw new RangeError('processColumns: a column is shorter than n');
     this.m.ex.reserveInput(n);
-    const { u32, i64, u64, f64 } = this.m.sync();
+    const { u8, u32, i64, u64, f64 } = this.m.sync();
     u32.set(slots.subarray(0, n), this.m.ctrl(C.IN_SLOT) >> 2);
     if (raws instanceof BigUint64Array) u64.set(raws.subarray(0, n), this.m.ctrl(C.IN_RAW) >> 3);
     else i64.set(raws.subarray(0, n), this.m.ctrl(C.IN_RAW) >> 3);
     const tsAt = this.m.ctrl(C.IN_TS) >> 3;
     if (ts instanceof Float64Array) f64.set(ts.subarray(0, n), tsAt);
     else for (let i = 0; i < n; i++) f64[tsAt + i] = Number(ts[i]);
-    this.m.ex.processBatch(n, 0);
+    if (flags) u8.set(flags.subarray(0, n), this.m.ctrl(C.IN_FLAG));
+    this.m.ex.processBatch(n, flags ? 1 : 0);
     return this.columns();
   }
 

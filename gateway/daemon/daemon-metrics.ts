@@ -1,7 +1,8 @@
 /**
  * The daemon's Prometheus metrics (GET /metrics, next to the API's own
  * `m2m_api_*`). Kept cheap on the hot path:
- *  - per device: counters bumped once per poll cycle (`onReadings`);
+ *  - per device: counters bumped once per poll cycle (`onPoll`); late and
+ *    skipped polls read from the pollers at scrape time;
  *  - core and ledger: counters bumped once per committed batch (`onBatch`);
  *  - link and P1 counters are read from the links' own stats at scrape time
  *    (the `m2m_link_state` collector runs first and brings every link counter
@@ -16,7 +17,7 @@ import type { DeviceViews } from './device-views';
 import type { DsmrP1Link } from '../links/dsmr-p1';
 import type { LinkState, ModbusLink } from '../links/link';
 import { linkStats } from '../links/modbus-client-link';
-import type { DeviceReadings, DeviceStateChange } from '../poll/device-poller';
+import type { DeviceStateChange } from '../poll/device-poller';
 import { LATENCY_BUCKETS, type Counter, type Histogram, type MetricsRegistry } from '../base/metrics';
 import { ProcessMetrics } from '../base/process-metrics';
 
@@ -35,6 +36,8 @@ export interface DaemonMetricsDeps {
   modbusLinks: () => ReadonlyMap<string, ModbusLink>;
   p1Links: () => ReadonlyMap<string, DsmrP1Link>;
   ledgerHeadSeq: () => number;
+  /** Late cycles and skipped polls of each polled device so far (the pollers' own counts). */
+  pollLateness?: () => Iterable<{ device: string; late: number; skipped: number }>;
   policyVersion: () => number;
   /** True when the flows file as it is was compiled (false: the last load was rejected). */
   policyOk: () => boolean;
@@ -74,6 +77,8 @@ export class DaemonMetrics {
   private readonly pollFailures: Counter;
   private readonly pointFailures: Counter;
   private readonly stateChanges: Counter;
+  private readonly latePolls: Counter;
+  private readonly skippedPolls: Counter;
   private readonly readings: Counter;
   private readonly deltas: Counter;
   private readonly accruals: Counter;
@@ -115,7 +120,15 @@ export class DaemonMetrics {
     this.pollFailures = r.counter({ name: 'm2m_device_poll_failures_total', help: 'Poll cycles in which no point of the device could be read.', labelNames: ['device'] });
     this.pointFailures = r.counter({ name: 'm2m_device_point_failures_total', help: 'Point reads that failed, summed over poll cycles.', labelNames: ['device'] });
     this.stateChanges = r.counter({ name: 'm2m_device_state_changes_total', help: 'Device health changes, by the state entered.', labelNames: ['device', 'state'] });
+    this.latePolls = r.counter({ name: 'm2m_device_polls_late_total', help: 'Poll cycles that started late: the previous one took longer than pollMs.', labelNames: ['device'] });
+    this.skippedPolls = r.counter({
+      name: 'm2m_device_polls_skipped_total',
+      help: 'Polls shed because the device could not be polled at its pollMs (whole periods a late cycle ran past, or a full bus queue).',
+      labelNames: ['device'],
+    });
     for (const dev of d.devices) {
+      this.latePolls.inc({ device: dev.id }, 0);
+      this.skippedPolls.inc({ device: dev.id }, 0);
       this.polls.inc({ device: dev.id }, 0);
       this.pollFailures.inc({ device: dev.id }, 0);
       this.pointFailures.inc({ device: dev.id }, 0);
@@ -125,7 +138,8 @@ export class DaemonMetrics {
       help: 'Device health: 1 for the current state (ok, degraded, quarantined, offline), 0 for the others.',
       labelNames: ['device', 'state'],
       collect: (g) => {
-        for (const v of d.views.list()) for (const s of DEVICE_STATES) g.set({ device: v.id, state: s }, v.state === s ? 1 : 0);
+        for (const v of d.views.summaries()) for (const s of DEVICE_STATES) g.set({ device: v.id, state: s }, v.state === s ? 1 : 0);
+        this.collectLateness();
       },
     });
     r.gauge({
@@ -133,7 +147,7 @@ export class DaemonMetrics {
       help: 'Time of the last successful read of the device, seconds since the Unix epoch (absent before the first).',
       labelNames: ['device'],
       collect: (g) => {
-        for (const v of d.views.list()) if (v.lastReadAt) g.set({ device: v.id }, Date.parse(v.lastReadAt) / 1000);
+        for (const v of d.views.summaries()) if (v.lastReadMs !== null) g.set({ device: v.id }, v.lastReadMs / 1000);
       },
     });
 
@@ -197,12 +211,29 @@ export class DaemonMetrics {
   }
 
   /** One poll cycle that reached the device (or one P1 telegram): failed when no point could be read. */
-  onReadings(r: DeviceReadings): void {
-    const labels = { device: r.device };
+  onPoll(device: string, read: number, failed: number, cycleMs?: number): void {
+    const labels = { device };
     this.polls.inc(labels);
-    if (r.failed.length > 0) this.pointFailures.inc(labels, r.failed.length);
-    if (r.values.length === 0 && r.failed.length > 0) this.pollFailures.inc(labels);
-    if (r.cycleMs !== undefined) this.pollSeconds.observe({ link: this.deviceLink.get(r.device) ?? 'unknown' }, r.cycleMs / 1000);
+    if (failed > 0) this.pointFailures.inc(labels, failed);
+    if (read === 0 && failed > 0) this.pollFailures.inc(labels);
+    if (cycleMs !== undefined) this.pollSeconds.observe({ link: this.deviceLink.get(device) ?? 'unknown' }, cycleMs / 1000);
+  }
+
+  /** Bring the late/skipped counters up to the pollers' counts (they count; this only renders). */
+  private collectLateness(): void {
+    for (const p of this.d.pollLateness?.() ?? []) {
+      for (const [counter, now, key] of [
+        [this.latePolls, p.late, 'late'],
+        [this.skippedPolls, p.skipped, 'skipped'],
+      ] as const) {
+        const k = `${key}\0${p.device}`;
+        const add = now - (this.seen.get(k) ?? 0);
+        if (add > 0) {
+          counter.inc({ device: p.device }, add);
+          this.seen.set(k, now);
+        }
+      }
+    }
   }
 
   onDeviceState(s: DeviceStateChange): void {

@@ -28,7 +28,7 @@ import type { DeviceStateChange } from '../poll/device-poller';
 import { FieldBus } from '../poll/field-bus';
 import { PointWriter } from '../poll/point-writer';
 import { CreditCutoff } from '../policy/credit-cutoff';
-import { fanOutReadings, type ReadingFanoutDeps } from './reading-fanout';
+import { ReadingFanout } from './reading-fanout';
 import { AlarmWatch } from '../policy/alarm-watch';
 import { ControlLoop } from '../policy/control-loop';
 import { OrderDelivery } from '../policy/order-delivery';
@@ -63,6 +63,8 @@ export interface GatewayOptions {
   flushMs?: number;
   /** Override ledger.commitMs (tests: short). */
   commitMs?: number;
+  /** Hand every reading's value to the reading history when `ledger.history` is on (default true). */
+  readingValues?: boolean;
   /** Override http.editor (the embedded Node-RED editor at /admin). */
   editor?: boolean;
   /** MQTT reconnect backoff (tests: short); default 500 ms doubling to 30 s. */
@@ -79,7 +81,7 @@ export class Gateway {
   private readonly fieldBus: FieldBus;
   private readonly writer: PointWriter;
   private readonly cutoff: CreditCutoff;
-  private fanout!: ReadingFanoutDeps;
+  private fanout!: ReadingFanout;
   private readonly alarms = new AlarmWatch();
   private api: ApiServerHandle | null = null;
   private editor: NodeRedHost | null = null;
@@ -135,9 +137,10 @@ export class Gateway {
     this.secretsCreated = secrets.created;
     this.ledger = SqliteLedger.open(dataDir);
     this.fieldBus = new FieldBus(config, log, {
-      onReadings: (r) => fanOutReadings(this.fanout, r),
+      onFrame: (f) => this.fanout.onFrame(f),
+      onReadings: (r) => this.fanout.onReadings(r),
       onDeviceState: (st) => this.onDeviceState(st),
-      deviceState: (id) => this.views.get(id)?.state,
+      deviceState: (id) => this.views.stateOf(id),
     });
     for (const d of config.devices) this.views.add(d.id, d.link, d.points);
     this.writer = new PointWriter(config.devices, (id) => this.fieldBus.poller(id));
@@ -159,6 +162,7 @@ export class Gateway {
     const history = config.ledger.history;
     this.metering = new MeteringService(core, slots, registry, this.ledger, log.child({ part: 'metering' }), {
       flushMs: opts.flushMs,
+      readingValues: opts.readingValues,
       commitMs: opts.commitMs ?? config.ledger.commitMs,
       history: history ? { sampler: new HistorySampler(history.everyMs), maxBytes: history.maxBytes } : undefined,
     });
@@ -223,6 +227,7 @@ export class Gateway {
       modbusLinks: () => this.fieldBus.modbusLinks,
       p1Links: () => this.fieldBus.p1Links,
       ledgerHeadSeq: () => this.ledger.head().seq,
+      pollLateness: () => this.fieldBus.pollLateness(),
       policyVersion: () => this.policies.version,
       policyOk: () => this.policies.lastError === null,
     });
@@ -283,7 +288,7 @@ export class Gateway {
       checkpoints: this.checkpoints,
       depositOf: (payee) => this.settlement?.depositOf(payee),
     });
-    this.fanout = { views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events };
+    this.fanout = new ReadingFanout({ views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events, slots });
   }
 
   /** Open the ledger, restore state, load policies, start the API and the pollers. */

@@ -23,7 +23,6 @@
  *  - stats() counts requests and their outcomes since the link was created.
  */
 import { EventEmitter } from 'node:events';
-import type ModbusRTU from 'modbus-serial';
 import type { Logger } from '../base/log';
 import type { LinkState, ModbusLink } from './link';
 import {
@@ -35,6 +34,22 @@ import {
 } from './errors';
 
 export const DEFAULT_LINK_TIMEOUT_MS = 1000;
+
+/**
+ * The client calls a link makes: modbus-serial's client (RTU links) and the
+ * lean MbapClient (modbus-tcp, mbap-client.ts) both have them.
+ */
+export interface ModbusClient {
+  setID(unitId: number): void;
+  setTimeout(ms: number): void;
+  readHoldingRegisters(address: number, count: number): Promise<{ data: ArrayLike<number> }>;
+  readInputRegisters(address: number, count: number): Promise<{ data: ArrayLike<number> }>;
+  readCoils(address: number, count: number): Promise<{ data: ArrayLike<boolean> }>;
+  readDiscreteInputs(address: number, count: number): Promise<{ data: ArrayLike<boolean> }>;
+  writeRegister(address: number, value: number): Promise<unknown>;
+  writeRegisters(address: number, values: number[]): Promise<unknown>;
+  writeCoil(address: number, value: boolean): Promise<unknown>;
+}
 
 /** Counters of one link since it was created. */
 export interface LinkStats {
@@ -87,7 +102,7 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
   readonly timeoutMs: number;
   protected readonly logger: Logger;
   private stateValue: LinkState = 'closed';
-  private client: ModbusRTU | null = null;
+  private client: ModbusClient | null = null;
   private opening: Promise<void> | null = null;
   private readonly inFlight = new Set<(e: Error) => void>();
   private readonly counters: RequestCounters = {
@@ -116,7 +131,7 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
    * cannot be opened (leaving nothing open). After it resolved, a transport
    * that closes by itself must be reported with `transportLost`.
    */
-  protected abstract attach(): Promise<ModbusRTU>;
+  protected abstract attach(): Promise<ModbusClient>;
   /** Forget and close the current transport (if any); resolves when it is closed. */
   protected abstract dropTransport(): Promise<void>;
 
@@ -158,10 +173,11 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
     if (bad) return Promise.reject(bad);
     return this.transact(what, unitId, async (c) => {
       const res = area === 'holding' ? await c.readHoldingRegisters(address, count) : await c.readInputRegisters(address, count);
-      if (!Array.isArray(res?.data) || res.data.length !== count) {
-        throw new ModbusProtocolError(`link ${this.id}: ${what}`, `expected ${count} registers, got ${res?.data?.length}`);
+      const data = res?.data;
+      if (!(data instanceof Uint16Array || Array.isArray(data)) || data.length !== count) {
+        throw new ModbusProtocolError(`link ${this.id}: ${what}`, `expected ${count} registers, got ${data?.length}`);
       }
-      return Uint16Array.from(res.data);
+      return data instanceof Uint16Array ? data : Uint16Array.from(data);
     });
   }
 
@@ -175,7 +191,7 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
       if (!Array.isArray(res?.data) || res.data.length < count) {
         throw new ModbusProtocolError(`link ${this.id}: ${what}`, `expected ${count} bits, got ${res?.data?.length}`);
       }
-      return res.data.slice(0, count).map(Boolean);
+      return Array.from(res.data).slice(0, count).map(Boolean);
     });
   }
 
@@ -225,7 +241,7 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
 
   private async connect(): Promise<void> {
     this.setState('connecting', `connecting to ${this.endpoint}`);
-    let client: ModbusRTU;
+    let client: ModbusClient;
     try {
       client = await this.attach();
     } catch (e) {
@@ -283,7 +299,7 @@ export abstract class ModbusClientLink extends EventEmitter implements ModbusLin
     return null;
   }
 
-  private transact<T>(what: string, unitId: number, fn: (c: ModbusRTU) => Promise<T>): Promise<T> {
+  private transact<T>(what: string, unitId: number, fn: (c: ModbusClient) => Promise<T>): Promise<T> {
     const client = this.client;
     if (this.stateValue !== 'up' || !client) {
       this.counters.linkDown += 1;

@@ -3,17 +3,16 @@
  * (modbus-tcp, rtu-over-tcp).
  *
  * attach() connects a net.Socket itself (connect timeout = timeoutMs) and
- * hands it to the link type's `linkClient(socket)`, which puts a modbus-serial
- * client on it. Owning the socket means the link sees its own 'close' and
+ * hands it to the link type's `linkClient(socket)`, which puts a Modbus client
+ * on it (the lean MbapClient for modbus-tcp, modbus-serial's RTU client for rtu-over-tcp). Owning the socket means the link sees its own 'close' and
  * 'error' events: modbus-serial's TcpPort does not re-emit 'close' after a
  * socket 'error' (e.g. ECONNRESET when a device or converter reboots), so
  * listening on the client is not enough.
  */
 import net from 'node:net';
-import type ModbusRTU from 'modbus-serial';
 import type { Logger } from '../base/log';
 import { LinkDownError } from './errors';
-import { ModbusClientLink } from './modbus-client-link';
+import { ModbusClientLink, type ModbusClient } from './modbus-client-link';
 
 export interface TcpClientLinkOptions {
   id: string;
@@ -61,9 +60,9 @@ export abstract class TcpClientLink extends ModbusClientLink {
   }
 
   /** Put a modbus-serial client on the connected socket. */
-  protected abstract linkClient(socket: net.Socket): Promise<ModbusRTU>;
+  protected abstract linkClient(socket: net.Socket): Promise<ModbusClient>;
 
-  protected async attach(): Promise<ModbusRTU> {
+  protected async attach(): Promise<ModbusClient> {
     const socket = await connectSocket(this.host, this.port, this.timeoutMs);
     if (!this.connecting) {
       socket.destroy(); // closed while connecting
@@ -80,7 +79,7 @@ export abstract class TcpClientLink extends ModbusClientLink {
       if (this.socket === socket) this.transportLost(lastError ? `connection lost: ${lastError}` : 'connection closed by peer');
       else closedEarly = true;
     });
-    let client: ModbusRTU;
+    let client: ModbusClient;
     try {
       client = await this.linkClient(socket);
     } catch (e) {

@@ -1,14 +1,17 @@
 /**
  * The hot path: decoded readings -> core batches -> ledger commits.
- * Readings are buffered and metered together (every `flushMs`, or at once
- * when `maxBatch` are pending), so the WASM call is paid per batch, not per
- * reading. What the core metered is folded into a pending commit
- * (pending-commit.ts) and committed every `commitMs` — or at once when an
- * event, a voucher, a credit crossing or an in-process delivery counter is
- * due (docs/ledger.md, "Cadence"). Counters are cumulative, so a crash
- * between commits loses no consumption: the restart bills it from the last
- * committed raw value. After a commit, the results are published to
- * listeners (API stream, uplink). Node-RED is never on this path.
+ * Counter readings come in as columns (`meterCounter`, reading-columns.ts: no
+ * object per reading) and are metered together (every `flushMs`, or at once
+ * when `maxBatch` are pending: the input never grows beyond that), so the
+ * WASM call is paid per batch, not per reading. What the core metered is
+ * folded into a pending commit (pending-commit.ts) and committed every
+ * `commitMs` — or at once when an event, a voucher, a credit crossing or an
+ * in-process delivery counter is due (docs/ledger.md, "Cadence"). Counters
+ * are cumulative, so a crash between commits loses no consumption: the
+ * restart bills it from the last committed raw value. After a commit, the
+ * results are published to listeners (API stream, uplink). Node-RED is never
+ * on this path. `ingest(MeterInput[])` stays for the few callers that hold
+ * objects anyway (P1 telegrams, marketplace deliveries, service fees).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../base/log';
@@ -16,8 +19,9 @@ import type { HistorySampler } from '../ledger/history';
 import type { LedgerBatch, LedgerEvent, LedgerMetered, LedgerStore, LedgerVoucher } from '../ledger/store';
 import type { PolicyRegistry } from './policy-registry';
 import type { SlotMap } from './slot-map';
-import type { CoreState, MeteringCore, Reading } from '../core/types';
+import type { CoreState, MeteringCore } from '../core/types';
 import { PendingCommit, type PendingChannel } from './pending-commit';
+import { meterColumns, ReadingColumns } from './reading-columns';
 import { type TariffHorizon, TouGapGuard } from './tou-gaps';
 
 /** One decoded value from a device, as the metering service takes it. */
@@ -25,10 +29,18 @@ export interface MeterInput {
   device: string;
   point: string;
   tsMs: number;
-  /** Engineering value, for the ledger's raw readings (decimal string or "true"/"false" or text). */
+  /** Engineering value (decimal string or "true"/"false" or text), for the reading history. */
   value: string;
   /** Counters only: the raw value the core meters. */
   counterRaw?: bigint;
+}
+
+/** A reading's value as the history takes it (`readingsArrived`). */
+export interface ReadingValue {
+  device: string;
+  point: string;
+  tsMs: number;
+  value: string;
 }
 
 export interface CommittedBatch {
@@ -77,17 +89,25 @@ export interface BatchSettler {
 export interface MeteringServiceOptions {
   /** Meter buffered readings this often (default 250 ms). */
   flushMs?: number;
+  /** Counter readings that make a batch at once (default 8192); the input buffer's fixed size. */
   maxBatch?: number;
   /** Commit to the ledger this often (default 5000 ms, `ledger.commitMs`); events and vouchers commit at once. */
   commitMs?: number;
   /** Reading history (`ledger.history`); none by default. */
   history?: { sampler: HistorySampler; maxBytes: number };
+  /** Hand every reading's value to the history (default true; only matters with `history`). */
+  readingValues?: boolean;
 }
 
 export const DEFAULT_COMMIT_MS = 5000;
 
 export class MeteringService extends EventEmitter {
-  private pending: MeterInput[] = [];
+  /** Counter readings waiting for the core (bounded: metered when full). */
+  private readonly input: ReadingColumns;
+  /** Readings (all points) since the last flush. */
+  private readingCount = 0;
+  /** True when readings' values are wanted (the reading history is on): `readingsArrived` callers build them only then. */
+  readonly keepsReadingValues: boolean;
   private pendingEvents: LedgerEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
@@ -114,9 +134,11 @@ export class MeteringService extends EventEmitter {
   ) {
     super();
     this.flushMs = opts.flushMs ?? 250;
-    this.maxBatch = opts.maxBatch ?? 1024;
+    this.maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 8192, 1 << 20));
+    this.input = new ReadingColumns(this.maxBatch);
     this.commitMs = opts.commitMs ?? DEFAULT_COMMIT_MS;
     this.history = opts.history ?? null;
+    this.keepsReadingValues = this.history !== null && (opts.readingValues ?? true);
     this.uncommitted = new PendingCommit(slots, registry);
   }
 
@@ -196,10 +218,42 @@ export class MeteringService extends EventEmitter {
     );
   }
 
+  /** Readings given as objects: counters go into the input columns, values to the history when kept. */
   ingest(inputs: MeterInput[]): void {
     if (this.stopped) return;
-    for (const i of inputs) this.pending.push(i);
-    if (this.history) for (const i of inputs) this.history.sampler.observe(i.device, i.point, i.tsMs, i.value);
+    for (const i of inputs) {
+      const info = i.counterRaw === undefined ? undefined : this.slots.get(i.device, i.point);
+      if (info && this.input.full) this.flushSafely();
+      this.readingCount += 1;
+      if (this.keepsReadingValues) this.history!.sampler.observe(i.device, i.point, i.tsMs, i.value);
+      if (info) this.input.pushBig(info.slot, i.counterRaw!, i.tsMs);
+    }
+    this.schedule();
+  }
+
+  /**
+   * One counter reading of core slot `slot`: raw value as its low and high 32 bits
+   * (the columns the poller decoded into). Nothing is allocated; a full input is metered first.
+   * Readings are counted by `readingsArrived` (call it first, for the whole poll).
+   */
+  meterCounter(slot: number, lo: number, hi: number, tsMs: number): void {
+    if (this.stopped) return;
+    if (this.input.full) this.flushSafely();
+    this.input.push(slot, lo, hi, tsMs);
+  }
+
+  /** A counter reading as a bigint (float and scale-factor counters: micro-units, possibly out of u64 range). */
+  meterCounterBig(slot: number, raw: bigint, tsMs: number): void {
+    if (this.stopped) return;
+    if (this.input.full) this.flushSafely();
+    this.input.pushBig(slot, raw, tsMs);
+  }
+
+  /** `n` readings (counters and others) arrived: counted into the next commit; `values` go to the history when it is on. */
+  readingsArrived(n: number, values?: ReadingValue[]): void {
+    if (this.stopped || n === 0) return;
+    this.readingCount += n;
+    if (values && this.keepsReadingValues) for (const v of values) this.history!.sampler.observe(v.device, v.point, v.tsMs, v.value);
     this.schedule();
   }
 
@@ -211,7 +265,7 @@ export class MeteringService extends EventEmitter {
   }
 
   private schedule(): void {
-    if (this.pending.length >= this.maxBatch) this.flush();
+    if (this.input.length >= this.maxBatch) this.flushSafely();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.flushSafely(), this.flushMs);
       this.timer.unref();
@@ -234,23 +288,22 @@ export class MeteringService extends EventEmitter {
   flush(): CommittedBatch | null {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const inputs = this.pending;
     const extraEvents = this.pendingEvents;
-    this.pending = [];
+    const readingCount = this.readingCount;
     this.pendingEvents = [];
+    this.readingCount = 0;
     const batch = this.uncommitted;
-    if (inputs.length > 0) {
-      const readings: Reading[] = [];
-      for (const i of inputs) {
-        if (i.counterRaw === undefined) continue;
-        const info = this.slots.get(i.device, i.point);
-        if (info) readings.push({ slot: info.slot, raw: i.counterRaw, tsMs: i.tsMs });
-      }
-      const wide = this.gaps.check(readings);
+    if (this.input.length > 0 || readingCount > 0) {
+      const wide = this.gaps.check(this.input.slot, this.input.ts, this.input.length);
       if (wide) this.core.setPolicy(wide);
-      const result = this.core.process(readings);
+      let result;
+      try {
+        result = meterColumns(this.core, this.input);
+      } finally {
+        this.input.clear();
+      }
       this.gaps.metered(result);
-      batch.add(result, inputs.length);
+      batch.add(result, readingCount);
     }
     for (const e of extraEvents) batch.addEvent(e);
     const due = this.settle(batch);

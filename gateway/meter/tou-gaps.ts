@@ -14,7 +14,7 @@
  * the core's deltas and baselines), so it may widen once too often, never
  * once too few.
  */
-import type { BatchResult, PolicyTables, Reading } from '../core/types';
+import type { BatchResult, PolicyTables } from '../core/types';
 
 export interface TariffHorizon {
   /** The window the active tables' time-of-use segments cover: [fromMs, toMs). */
@@ -51,17 +51,18 @@ export class TouGapGuard {
     this.starts = next;
   }
 
-  /** Tables to set before metering `readings`, or null when the active ones cover every delta. */
-  check(readings: readonly Reading[]): PolicyTables | null {
+  /** Tables to set before metering the first `n` readings of these columns, or null when the active ones cover every delta. */
+  check(slots: Uint32Array, ts: Float64Array, n: number): PolicyTables | null {
     const h = this.horizon;
     if (!h) return null;
     let lo = h.fromMs;
     let hi = h.toMs;
-    for (const r of readings) {
-      const start = r.slot < this.starts.length ? this.starts[r.slot]! : Number.NaN;
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!;
+      const start = slot < this.starts.length ? this.starts[slot]! : Number.NaN;
       if (Number.isNaN(start)) continue; // a baseline bills nothing
       if (start < lo) lo = start;
-      if (r.tsMs > hi) hi = r.tsMs;
+      if (ts[i]! > hi) hi = ts[i]!;
     }
     if (lo >= h.fromMs && hi <= h.toMs) return null;
     const tables = h.widen(Math.floor(lo), Math.ceil(hi));

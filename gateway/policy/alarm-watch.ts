@@ -3,12 +3,15 @@
  * is raised when a value goes below `below` (or above `above`) and cleared
  * only once it is back past the threshold by `hysteresis`, so a value
  * hovering at the threshold does not flap. Comparisons are exact decimals.
+ * Only the points an alarm watches are looked at (`pointsOf`): the reading
+ * path decodes a value for the watch only there.
  */
 import { parseDecimal } from '../base/decimal';
 import type { LedgerAlarm, LedgerEvent } from '../ledger/store';
 import type { CompiledAlarm } from './compile';
 
 const FRAC = 9;
+const NONE: readonly string[] = Object.freeze([]);
 
 interface Rule {
   alarm: CompiledAlarm;
@@ -19,10 +22,15 @@ interface Rule {
 
 export class AlarmWatch {
   private rules = new Map<string, Rule[]>(); // "device\0point" -> rules
+  private watched = new Map<string, string[]>(); // device -> watched point names
+  /** Bumped on every setAlarms (callers may cache pointsOf per version). */
+  version = 0;
   private readonly active = new Set<string>(); // "nodeId\0device"
 
   setAlarms(alarms: readonly CompiledAlarm[]): void {
     this.rules.clear();
+    this.watched = new Map();
+    this.version += 1;
     for (const a of alarms) {
       const rule: Rule = {
         alarm: a,
@@ -35,8 +43,16 @@ export class AlarmWatch {
         const list = this.rules.get(k) ?? [];
         list.push(rule);
         this.rules.set(k, list);
+        const points = this.watched.get(device) ?? [];
+        if (!points.includes(a.point)) points.push(a.point);
+        this.watched.set(device, points);
       }
     }
+  }
+
+  /** The points of `device` some alarm watches. */
+  pointsOf(device: string): readonly string[] {
+    return this.watched.get(device) ?? NONE;
   }
 
   /**

@@ -48,7 +48,6 @@ interface Loop {
 
 export class ControlLoop {
   private loops = new Map<string, Loop[]>(); // device -> loops
-  private bus: EventBus | null = null;
   private stopped = false;
   private readonly now: () => number;
   private readonly onReading = (m: ReadingMessage) => this.observe(m);
@@ -93,16 +92,21 @@ export class ControlLoop {
     this.loops = next;
   }
 
+  private offReadings: (() => void) | null = null;
+
   start(bus: EventBus): this {
-    this.bus = bus;
-    bus.on('reading', this.onReading);
+    // only the devices with a loop, only their input and output points (docs/architecture.md §4)
+    this.offReadings = bus.onReadings(this.onReading, {
+      devices: (device) => this.loops.has(device),
+      points: (device) => (this.loops.get(device) ?? []).flatMap((l) => [l.rule.input, l.rule.output]),
+    });
     return this;
   }
 
   stop(): void {
     this.stopped = true;
-    this.bus?.off('reading', this.onReading);
-    this.bus = null;
+    this.offReadings?.();
+    this.offReadings = null;
     for (const list of this.loops.values()) for (const l of list) if (l.retryTimer) clearTimeout(l.retryTimer);
   }
 

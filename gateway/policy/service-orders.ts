@@ -54,6 +54,8 @@ interface Rule {
 
 export class ServiceOrders {
   private rules = new Map<string, Rule[]>(); // "device\0point" -> rules
+  private watched = new Map<string, string[]>(); // device -> points some order watches
+  private offReadings: (() => void) | null = null;
   private readonly byNode = new Map<string, CompiledServiceOrder>();
   /** "node\0device" -> id of its order that is not closed. */
   private readonly active = new Map<string, string>();
@@ -71,6 +73,7 @@ export class ServiceOrders {
     const old = new Map<string, Rule>();
     for (const list of this.rules.values()) for (const r of list) old.set(r.order.nodeId, r);
     this.rules = new Map();
+    this.watched = new Map();
     this.byNode.clear();
     for (const o of orders) {
       this.byNode.set(o.nodeId, o);
@@ -90,6 +93,8 @@ export class ServiceOrders {
       for (const device of o.matched) {
         const k = `${device}\0${o.point}`;
         this.rules.set(k, [...(this.rules.get(k) ?? []), rule]);
+        const points = this.watched.get(device) ?? [];
+        if (!points.includes(o.point)) this.watched.set(device, [...points, o.point]);
       }
     }
   }
@@ -97,13 +102,15 @@ export class ServiceOrders {
   /** Listen to readings and resume delivering every order not yet acknowledged. */
   start(bus: EventBus): this {
     this.bus = bus;
-    bus.on('reading', this.onReading);
+    // only the devices and points some order watches (docs/architecture.md §4)
+    this.offReadings = bus.onReadings(this.onReading, { devices: (device) => this.watched.has(device), points: (device) => this.watched.get(device) ?? [] });
     for (const o of this.d.store.active()) if (o.state === 'open') this.deliver(o);
     return this;
   }
 
   stop(): void {
-    this.bus?.off('reading', this.onReading);
+    this.offReadings?.();
+    this.offReadings = null;
     this.bus = null;
   }
 

@@ -11,15 +11,23 @@
  * handed out by a `BusQueues` registry that its owner (the FieldBus) keeps;
  * there is no module-level registry.
  * A job that fails only fails its own caller; the queue moves on.
+ * The queue is bounded: past `maxPending` waiting transactions a new one is
+ * refused at once (GW_ERR_QUEUE_FULL) — an overloaded bus sheds, it never
+ * queues more (pollers keep one poll per device outstanding anyway).
  */
 import { systemClock, sleep, type Clock } from '../base/clock';
-import { QueueClosedError } from './errors';
+import { QueueClosedError, QueueFullError } from './errors';
+
+/** Default bound of waiting transactions per bus. */
+export const DEFAULT_MAX_PENDING = 1024;
 
 export type TransactionPriority = 'read' | 'write';
 
 export interface BusQueueOptions {
   /** Quiet time between two transactions, ms (default 0). */
   interFrameGapMs?: number;
+  /** Waiting transactions beyond which new ones are refused (default 1024). */
+  maxPending?: number;
   clock?: Clock;
 }
 
@@ -58,6 +66,7 @@ export class BusQueues {
 export class BusQueue {
   readonly busKey: string;
   readonly interFrameGapMs: number;
+  readonly maxPending: number;
   private readonly clock: Clock;
   private readonly writes: Pending[] = [];
   private readonly reads: Pending[] = [];
@@ -68,12 +77,14 @@ export class BusQueue {
   constructor(busKey: string, opts: BusQueueOptions = {}) {
     this.busKey = busKey;
     this.interFrameGapMs = Math.max(0, opts.interFrameGapMs ?? 0);
+    this.maxPending = Math.max(1, opts.maxPending ?? DEFAULT_MAX_PENDING);
     this.clock = opts.clock ?? systemClock;
   }
 
   /** Run `job` when the bus is free; resolves/rejects with the job's own result. */
   run<T>(job: () => Promise<T>, opts: { priority?: TransactionPriority } = {}): Promise<T> {
     if (this.closed) return Promise.reject(new QueueClosedError(this.busKey));
+    if (this.pending >= this.maxPending) return Promise.reject(new QueueFullError(this.busKey, this.maxPending));
     return new Promise<T>((resolve, reject) => {
       const entry: Pending = { job, resolve: resolve as (v: unknown) => void, reject };
       (opts.priority === 'write' ? this.writes : this.reads).push(entry);

@@ -13,12 +13,26 @@
  *  - timeout, exception 10/11, garbage: the device is not answering — the rest
  *    of the cycle is skipped so a dead device does not hold the bus;
  *  - link down: the cycle ends and the device is `offline`.
- * After each cycle that reached the device, 'readings' is emitted:
- * { device, tsMs (end of cycle), values: [{point, decoded}], failed: [names] }.
+ * Values are decoded straight into the device's DeviceFrame (device-frame.ts:
+ * typed columns, no object per reading). After each cycle that reached the
+ * device the `sink` option is called with the frame (the daemon's reading
+ * path); 'readings' { device, tsMs (end of cycle), values: [{point, decoded}],
+ * failed: [names] } is emitted too, built from the frame only while someone
+ * listens (tests, tools).
+ *
+ * Schedule: the first cycle starts `phaseMs` after start() (the field bus
+ * spreads the devices of a poll period over it, so reads, CPU and commits do
+ * not come in one burst per period). A cycle that takes longer than pollMs
+ * makes the next one late: it starts at once, never queued behind another
+ * (one poll per device outstanding); whole periods it ran past are skipped
+ * polls. `lateCount`/`skippedCount` count them for /metrics, and a device
+ * that stays late (LATE_AFTER = 10 late cycles in a row) is `degraded` with
+ * reason 'late …' until 10 cycles in a row start on time.
  *
  * Health, emitted as 'state' { device, state, reason } and logged once per change:
- *  - ok:          every point read;
- *  - degraded:    some points failed, or the whole cycle failed fewer than 3 times in a row;
+ *  - ok:          every point read, on time;
+ *  - degraded:    some points failed, or the whole cycle failed fewer than 3 times in a row,
+ *                 or the device cannot be polled at its pollMs ('late');
  *  - quarantined: 3 consecutive cycles without a single value; polled again at
  *                 the backoff interval until it answers;
  *  - offline:     its link is down; the LinkSupervisor reconnects, the poller
@@ -34,6 +48,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { decodePoint, type DecodedValue } from '../devices/decode';
+import { DeviceFrame } from './device-frame';
 import { encodePoint, type WriteValue } from '../devices/encode';
 import { pointWidth, type ResolvedPoint } from '../devices/point';
 import { LinkDownError, ModbusExceptionError, isModbusException } from '../links/errors';
@@ -41,14 +56,13 @@ import type { Area, LinkState, ModbusLink } from '../links/link';
 import type { Logger } from '../base/log';
 import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../base/backoff';
 import type { BusQueue } from './bus-queue';
-import { sleep, systemClock, type Clock } from '../base/clock';
-import { PointNotFoundError, PointNotWritableError, PollerStoppedError, WriteReadbackError } from './errors';
+import { systemClock, type Clock } from '../base/clock';
+import { PointNotFoundError, PointNotWritableError, PollerStoppedError, QueueFullError, WriteReadbackError } from './errors';
 import { LinkSupervisor } from './link-supervisor';
 import {
   DEFAULT_PLAN_LIMITS,
   isBitArea,
   planReads,
-  sliceFor,
   largestGap,
   splitRequest,
   type PlanLimits,
@@ -59,6 +73,12 @@ export type DeviceState = 'ok' | 'degraded' | 'quarantined' | 'offline';
 
 /** Consecutive failed cycles before a device is quarantined. */
 export const QUARANTINE_AFTER = 3;
+/**
+ * Consecutive late cycles before a device is `degraded` ('late'), and on-time
+ * cycles before it is `ok` again: a device that cannot keep its pollMs for a
+ * while, not one that waited once behind a timing-out neighbour on its bus.
+ */
+export const LATE_AFTER = 10;
 
 export interface PolledDevice {
   id: string;
@@ -67,6 +87,8 @@ export interface PolledDevice {
   points: ResolvedPoint[];
   /** Per-device read limits (defaults: 125 registers, 2000 bits, gap 8). */
   limits?: Partial<PlanLimits>;
+  /** Delay of the first cycle after start(), ms (default 0): the device's phase in its poll period. */
+  phaseMs?: number;
 }
 
 export interface PointReading {
@@ -100,11 +122,11 @@ export interface DevicePollerOptions {
   /** Largest retry interval of a failing device, ms (default 30 000). */
   backoffCapMs?: number;
   random?: () => number;
+  /** Called with the device's frame after every cycle that reached it (the reading path; never throws back). */
+  sink?: (frame: DeviceFrame) => void;
 }
 
 interface CycleOutcome {
-  values: PointReading[];
-  failed: Set<string>;
   /** Why the device did not answer (timeout, gateway exception …), if it did not. */
   deviceError: Error | null;
   /** First point-level error, for the reason text. */
@@ -131,6 +153,18 @@ export class DevicePoller extends EventEmitter {
   private abort: AbortController | null = null;
   private loopDone: Promise<void> | null = null;
   private stopped = false;
+  private readonly sink: ((frame: DeviceFrame) => void) | null;
+  /** Points, values and counters of the last cycles as columns. */
+  readonly frame: DeviceFrame;
+  /** Cycles that started after their time (the previous one took longer than pollMs). */
+  lateCount = 0;
+  /** Poll periods a late device let pass without a poll (shed, never queued). */
+  skippedCount = 0;
+  private lateStreak = 0;
+  private onTimeStreak = 0;
+  private late: string | null = null;
+  private wake: (() => void) | null = null;
+  private readonly outcome: CycleOutcome = { deviceError: null, pointError: null, linkDown: null, requests: 0 };
   private readonly onLinkState = (s: LinkState) => {
     // 'connecting' is not news: a reconnect attempt follows 'down', and the first connect is no outage
     if (s === 'down' || s === 'closed') this.setState('offline', `link ${this.link.id} is ${s}`);
@@ -152,6 +186,8 @@ export class DevicePoller extends EventEmitter {
       random: opts.random,
     });
     for (const p of opts.device.points) this.byName.set(p.name, p);
+    this.frame = new DeviceFrame(opts.device.id, opts.device.points);
+    this.sink = opts.sink ?? null;
     for (const a of AREAS) this.limits.set(a, { ...DEFAULT_PLAN_LIMITS, ...opts.device.limits });
   }
 
@@ -186,6 +222,7 @@ export class DevicePoller extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     this.abort?.abort();
+    this.wake?.();
     this.link.removeListener('state', this.onLinkState);
     await this.loopDone;
     if (this.loopDone) this.supervisor.release();
@@ -224,109 +261,182 @@ export class DevicePoller extends EventEmitter {
   // -- the poll loop --
 
   private async loop(signal: AbortSignal): Promise<void> {
+    const phase = Math.max(0, this.device.phaseMs ?? 0);
+    if (phase > 0 && !(await this.pause(phase))) return;
+    let dueMs = this.clock.now();
     while (!signal.aborted) {
       if (!this.supervisor.isUp) {
         if (this.link.state !== 'connecting') this.setState('offline', `link ${this.link.id} is ${this.link.state}`);
         if (!(await this.supervisor.whenUp(signal))) {
           // supervision ended without the link: wait a poll period and look again
-          if (!(await sleep(this.clock, this.device.pollMs, signal))) break;
+          if (!(await this.pause(this.device.pollMs))) break;
           continue;
         }
         this.failures = 0; // a device coming back on a new connection starts fresh
         this.backoff.reset();
+        // back in the device's phase, so a reconnected bus does not poll all its devices at once
+        if (phase > 0 && !(await this.pause(phase))) break;
+        dueMs = this.clock.now();
       }
       const startedMs = this.clock.now();
+      if (this.trackLateness(startedMs - dueMs)) dueMs = startedMs; // whole periods were skipped: start a new schedule
       let outcome: CycleOutcome;
       try {
         outcome = await this.cycle(signal);
       } catch (e) {
         // a bug must never kill the loop
         this.logger.error({ err: e }, 'poll cycle crashed');
-        const failed = new Set(this.device.points.map((p) => p.name));
-        outcome = { values: [], failed, deviceError: e as Error, pointError: null, linkDown: null, requests: 1 };
+        this.frame.beginCycle();
+        outcome = this.outcome;
+        outcome.deviceError = e as Error;
+        outcome.requests = 1;
       }
       if (signal.aborted) break;
       const tsMs = this.clock.now();
-      const reached = outcome.requests > 0 && !(outcome.linkDown && outcome.values.length === 0);
+      const f = this.frame;
+      const reached = outcome.requests > 0 && !(outcome.linkDown && f.freshCount === 0);
       if (reached || this.device.points.length === 0) {
-        this.emitSafe('readings', {
-          device: this.device.id,
-          tsMs,
-          cycleMs: tsMs - startedMs,
-          values: outcome.values,
-          failed: [...outcome.failed],
-        } satisfies DeviceReadings);
+        f.endCycle(tsMs, tsMs - startedMs);
+        if (this.sink) {
+          try {
+            this.sink(f);
+          } catch (e) {
+            this.logger.error({ err: e }, 'the reading sink threw; ignored');
+          }
+        }
+        if (this.listenerCount('readings') > 0) this.emitSafe('readings', this.readingsOf(f));
       }
-      const delay = this.judge(outcome, startedMs);
-      if (delay > 0) {
-        if (!(await sleep(this.clock, delay, signal))) break;
+      const next = this.judge(outcome, dueMs);
+      const now = this.clock.now();
+      if (next === null) {
+        dueMs = now; // link down: the loop waits for the supervisor
+        continue;
+      }
+      dueMs = next;
+      if (next > now) {
+        if (!(await this.pause(next - now))) break;
       } else {
         await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
       }
     }
   }
 
+  /** Wait `ms` (false when the poller stopped meanwhile); one timer, no abort listener per cycle. */
+  private pause(ms: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const handle = this.clock.setTimeout(() => {
+        this.wake = null;
+        resolve(true);
+      }, Math.max(0, ms));
+      this.wake = () => {
+        this.clock.clearTimeout(handle);
+        this.wake = null;
+        resolve(false);
+      };
+    });
+  }
+
+  /** The last cycle as a DeviceReadings object (the 'readings' event; built only for listeners). */
+  private readingsOf(f: DeviceFrame): DeviceReadings {
+    const values: PointReading[] = [];
+    for (const i of f.readIndices()) values.push({ point: f.points[i]!, decoded: f.decodedAt(i)! });
+    return { device: this.device.id, tsMs: f.tsMs, cycleMs: f.cycleMs, values, failed: f.failedNames() };
+  }
+
   /**
-   * Set the state from a cycle's outcome; returns the delay before the next cycle:
-   * a healthy device keeps a fixed rate (next start = this start + pollMs), a failing
-   * one waits its backoff after the failed cycle.
+   * Set the state from a cycle's outcome; returns when the next cycle is due (null: link
+   * down, wait for it): a healthy device keeps a fixed rate (next = this cycle's due time
+   * + pollMs, so timer lag does not add up), a failing one waits its backoff after the
+   * failed cycle.
    */
-  private judge(o: CycleOutcome, startedMs: number): number {
+  private judge(o: CycleOutcome, dueMs: number): number | null {
     if (o.linkDown) {
       this.setState('offline', o.linkDown.message);
-      return 0; // the loop waits for the supervisor
+      return null;
     }
     const total = this.device.points.length;
-    if (total > 0 && o.values.length === 0) {
-      this.failures += 1;
+    const read = this.frame.freshCount;
+    const now = this.clock.now();
+    if (total > 0 && read === 0) {
       const why = (o.deviceError ?? o.pointError)?.message ?? 'no point could be read';
+      if (o.deviceError instanceof QueueFullError) {
+        // shed by an overloaded bus: a skipped poll, not a failing device
+        this.skippedCount += 1;
+        this.setState('degraded', `late: ${why}`);
+        return now + this.device.pollMs;
+      }
+      this.failures += 1;
       if (this.failures >= QUARANTINE_AFTER) {
         this.setState('quarantined', `${this.failures} consecutive failed polls: ${why}`);
       } else {
         this.setState('degraded', `poll failed (${this.failures}/${QUARANTINE_AFTER}): ${why}`);
       }
-      return this.backoff.delayMs(this.failures);
+      return now + this.backoff.delayMs(this.failures);
     }
     this.failures = 0;
     this.backoff.reset();
-    if (o.failed.size > 0) {
+    if (total > read) {
       const why = (o.deviceError ?? o.pointError)?.message;
-      this.setState('degraded', `failing points: ${[...o.failed].join(', ')}${why ? ` (${why})` : ''}`);
+      this.setState('degraded', `failing points: ${this.frame.failedNames().join(', ')}${why ? ` (${why})` : ''}`);
+    } else if (this.late) {
+      this.setState('degraded', this.late);
     } else {
       this.setState('ok', 'all points read');
     }
-    return Math.max(0, startedMs + this.device.pollMs - this.clock.now());
+    return dueMs + this.device.pollMs;
+  }
+
+  /**
+   * A cycle starts `lateness` ms after it was due. Half a period or more is a late
+   * cycle; whole periods are skipped polls (returns true: the schedule starts anew).
+   * A device late LATE_AFTER cycles in a row is reported late until as many start on time.
+   */
+  private trackLateness(lateness: number): boolean {
+    const pollMs = this.device.pollMs;
+    if (lateness < Math.max(1, pollMs / 2)) {
+      this.lateStreak = 0;
+      if (this.late && ++this.onTimeStreak >= LATE_AFTER) this.late = null;
+      return false;
+    }
+    const skipped = Math.floor(lateness / pollMs);
+    this.lateCount += 1;
+    this.skippedCount += skipped;
+    this.onTimeStreak = 0;
+    this.lateStreak += 1;
+    // the reason is set once per late spell: one state change, not one per cycle
+    if (!this.late && this.lateStreak >= LATE_AFTER) {
+      this.late = `late: polls start ${Math.round(lateness)} ms after their time (pollMs ${pollMs}); the gateway or the bus cannot keep up`;
+    }
+    return skipped > 0;
   }
 
   private async cycle(signal: AbortSignal): Promise<CycleOutcome> {
-    const out: CycleOutcome = {
-      values: [],
-      failed: new Set(),
-      deviceError: null,
-      pointError: null,
-      linkDown: null,
-      requests: 0,
-    };
+    const out = this.outcome;
+    out.deviceError = null;
+    out.pointError = null;
+    out.linkDown = null;
+    out.requests = 0;
+    this.frame.beginCycle();
     const plan = this.plan;
-    let i = 0;
-    for (; i < plan.length; i++) {
+    for (let i = 0; i < plan.length; i++) {
       if (signal.aborted) return out;
-      if ((await this.execute(plan[i], out)) === 'abort') break;
+      if ((await this.execute(plan[i]!, out)) === 'abort') break;
     }
-    for (const req of plan.slice(i + 1)) for (const pp of req.points) out.failed.add(pp.point.name);
-    return out;
+    return out; // points of requests not made count as failed (DeviceFrame.endCycle)
   }
 
   /** Read one request (splitting on 02/03); 'abort' ends the cycle. */
   private async execute(req: ReadRequest, out: CycleOutcome): Promise<'next' | 'abort'> {
     out.requests += 1;
+    const f = this.frame;
     let data: Uint16Array | boolean[];
     try {
       data = await this.queue.run(() => this.read(req));
     } catch (e) {
       if (e instanceof LinkDownError) {
         out.linkDown = e;
-        for (const pp of req.points) out.failed.add(pp.point.name);
+        for (const pp of req.points) f.fail(f.indexOf.get(pp.point.name)!);
         return 'abort';
       }
       if (isModbusException(e, 2, 3) && req.points.length > 1) {
@@ -334,29 +444,23 @@ export class DevicePoller extends EventEmitter {
         for (const half of splitRequest(req)) {
           if ((await this.execute(half, out)) === 'abort') {
             // points of the second half were not read
-            for (const pp of req.points) if (!out.values.some((v) => v.point === pp.point)) out.failed.add(pp.point.name);
+            for (const pp of req.points) f.fail(f.indexOf.get(pp.point.name)!);
             return 'abort';
           }
         }
         return 'next';
       }
-      for (const pp of req.points) out.failed.add(pp.point.name);
+      for (const pp of req.points) f.fail(f.indexOf.get(pp.point.name)!);
       if (e instanceof ModbusExceptionError && !isModbusException(e, 10, 11)) {
         out.pointError ??= e;
         return 'next';
       }
-      // timeout, gateway exception 10/11, garbage: the device is not answering
+      // timeout, gateway exception 10/11, garbage, a full bus queue: the device is not answering
       out.deviceError ??= e as Error;
       return 'abort';
     }
-    for (const pp of req.points) {
-      try {
-        out.values.push({ point: pp.point, decoded: decodePoint(pp.point, sliceFor(data, pp)) });
-      } catch (e) {
-        out.failed.add(pp.point.name);
-        out.pointError ??= e as Error;
-      }
-    }
+    const err = f.take(req, data);
+    if (err) out.pointError ??= err;
     return 'next';
   }
 

@@ -45,6 +45,13 @@ export class QueueClosedError extends GatewayError {
   }
 }
 
+/** The bus queue already holds its bound of waiting transactions: this one is shed, never queued. */
+export class QueueFullError extends GatewayError {
+  constructor(busKey: string, maxPending: number) {
+    super('GW_ERR_QUEUE_FULL', `bus queue ${busKey} is full (${maxPending} transactions waiting): request shed`);
+  }
+}
+
 /** The poller is stopped (or stopping): no more writes or polls. */
 export class PollerStoppedError extends GatewayError {
   constructor(deviceId: string) {

@@ -14,12 +14,16 @@ import type { P1Telegram } from '../links/p1-telegram';
 import type { Logger } from '../base/log';
 import { BusQueues } from './bus-queue';
 import { DevicePoller, type DeviceReadings, type DeviceStateChange } from './device-poller';
+import type { DeviceFrame } from './device-frame';
 import { LinkSupervisors } from './link-supervisor';
 
 /** Upper bound of the link reconnect backoff. */
 const RECONNECT_CAP_MS = 30_000;
 
 export interface FieldBusHandlers {
+  /** A Modbus poll cycle that reached its device, as the poller's columns (the reading path). */
+  onFrame(f: DeviceFrame): void;
+  /** Readings of a pushed device (DSMR P1). */
   onReadings(r: DeviceReadings): void;
   onDeviceState(s: DeviceStateChange): void;
   /** Current state of a device as the gateway shows it (P1 devices go 'ok' on their first telegram). */
@@ -61,6 +65,11 @@ export class FieldBus {
     return this.config.links.map((l) => ({ id: l.id, state: this.modbusLinks.get(l.id)?.state ?? this.p1Links.get(l.id)?.state ?? 'closed' }));
   }
 
+  /** Late cycles and skipped polls of every polled device (for /metrics). */
+  *pollLateness(): Iterable<{ device: string; late: number; skipped: number }> {
+    for (const [device, p] of this.pollers) yield { device, late: p.lateCount, skipped: p.skippedCount };
+  }
+
   /** The poller of a Modbus device (writes go through it: queued ahead of reads, read back). */
   poller(device: string): DevicePoller | undefined {
     return this.pollers.get(device);
@@ -81,17 +90,25 @@ export class FieldBus {
       const fastest = Math.min(...this.config.devices.filter((d) => d.link === id).map((d) => d.pollMs), 10_000);
       this.supervisors.for(link, { logger: this.log, capMs: Math.min(RECONNECT_CAP_MS, Math.max(2_000, 3 * fastest)) });
     }
-    for (const d of this.config.devices) {
-      const link = this.modbusLinks.get(d.link);
-      if (!link) continue;
+    const polled = this.config.devices.filter((d) => this.modbusLinks.has(d.link));
+    const phases = pollPhases(polled);
+    for (const d of polled) {
+      const link = this.modbusLinks.get(d.link)!;
       const poller = new DevicePoller({
         supervisor: this.supervisors.for(link, { logger: this.log }),
-        device: { id: d.id, unitId: d.unitId, pollMs: d.pollMs, points: d.points, limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits } },
+        device: {
+          id: d.id,
+          unitId: d.unitId,
+          pollMs: d.pollMs,
+          points: d.points,
+          limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits },
+          phaseMs: phases.get(d.id) ?? 0,
+        },
         link,
         queue: this.queues.for(link.busKey),
         logger: this.log,
+        sink: (f) => this.h.onFrame(f),
       });
-      poller.on('readings', (r: DeviceReadings) => this.h.onReadings(r));
       poller.on('state', (s: DeviceStateChange) => this.h.onDeviceState(s));
       this.pollers.set(d.id, poller);
       poller.start();
@@ -128,4 +145,22 @@ export class FieldBus {
       link.open().catch((err: Error) => this.log.warn({ link: lc.id, err: err.message }, 'P1 port not available yet; retrying'));
     }
   }
+}
+
+/**
+ * A phase per device: the devices that share a poll period are spread evenly
+ * over it (k × pollMs / n, in config order), so polls, CPU and commits come
+ * steadily instead of in one burst per period. Within a bus the devices then
+ * take turns rather than queue up at once.
+ */
+export function pollPhases(devices: ReadonlyArray<{ id: string; pollMs: number }>): Map<string, number> {
+  const byPeriod = new Map<number, string[]>();
+  for (const d of devices) {
+    const ids = byPeriod.get(d.pollMs) ?? [];
+    ids.push(d.id);
+    byPeriod.set(d.pollMs, ids);
+  }
+  const out = new Map<string, number>();
+  for (const [pollMs, ids] of byPeriod) ids.forEach((id, k) => out.set(id, Math.floor((k * pollMs) / ids.length)));
+  return out;
 }

@@ -169,6 +169,8 @@ interface Answer {
   status: number;
   contentType: string;
   text: string;
+  /** The connection was reset before an answer could be read (see send). */
+  reset?: boolean;
 }
 
 function send(base: URL, r: FuzzRequest, tokens: { admin: string; buyer: string }): Promise<Answer> {
@@ -185,7 +187,16 @@ function send(base: URL, r: FuzzRequest, tokens: { admin: string; buyer: string 
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // TCP can lose the answer: when the server answers and closes before it has read the whole body
+      // (a 413 with Connection: close, a route that takes no body, or Node's parser answering a bare
+      // 400 to a method it cannot parse, like FOO), the close resets a client still sending, and the
+      // reset discards the answer. Node 24's client always reports it; Node 20's did so by chance.
+      // Only those requests may end so; the gateway is checked for health and exact totals afterwards.
+      const mayReset = r.body.big === true || !http.METHODS.includes(r.method);
+      if (mayReset && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve({ status: 0, contentType: '', text: '', reset: true });
+      else reject(e);
+    });
     req.end(r.body.body);
   });
 }
@@ -323,6 +334,7 @@ describe('API and stream under random bad input', () => {
       await fc.assert(
         fc.asyncProperty(requestArb, async (r) => {
           const a = await send(base, r, tokens);
+          if (a.reset) return;
           seen.set(a.status, (seen.get(a.status) ?? 0) + 1);
           expect({ status: a.status, allowed: ALLOWED.has(a.status) }).toEqual({ status: a.status, allowed: true });
           if (a.status >= 400 && r.method !== 'HEAD') {

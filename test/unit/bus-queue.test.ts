@@ -18,6 +18,20 @@ const flush = async () => {
 };
 
 describe('BusQueue', () => {
+  test('bounded: past maxPending waiting transactions a new one is refused, never queued', async () => {
+    const q = new BusQueue('tcp:test:bound', { maxPending: 2 });
+    const gate = deferred();
+    const running = q.run(() => gate.promise);
+    await flush();
+    const waiting = [q.run(async () => 1), q.run(async () => 2)];
+    await expect(q.run(async () => 3)).rejects.toMatchObject({ code: 'GW_ERR_QUEUE_FULL' });
+    expect(q.pending).toBe(2);
+    gate.resolve();
+    await running;
+    expect(await Promise.all(waiting)).toEqual([1, 2]);
+    expect(await q.run(async () => 4)).toBe(4);
+  });
+
   test('one transaction at a time, FIFO', async () => {
     const q = new BusQueue('tcp:test:1');
     const log: string[] = [];

@@ -9,7 +9,8 @@ import { LinkDownError, ModbusExceptionError, ModbusTimeoutError } from '../../g
 import type { LinkState, ModbusLink } from '../../gateway/links/link';
 import { silentLogger } from '../../gateway/base/log';
 import { BusQueue } from '../../gateway/poll/bus-queue';
-import { DevicePoller, type DeviceReadings, type DeviceStateChange } from '../../gateway/poll/device-poller';
+import { DevicePoller, LATE_AFTER, type DeviceReadings, type DeviceStateChange } from '../../gateway/poll/device-poller';
+import { pollPhases } from '../../gateway/poll/field-bus';
 import { LinkSupervisor } from '../../gateway/poll/link-supervisor';
 
 type Handler = (area: string, address: number, count: number) => Uint16Array | boolean[] | Error;
@@ -71,11 +72,11 @@ let poller: DevicePoller;
 let readings: DeviceReadings[];
 let states: DeviceStateChange[];
 
-function setup(points: ResolvedPoint[], pollMs = 100) {
+function setup(points: ResolvedPoint[], pollMs = 100, phaseMs = 0) {
   link = new FakeLink();
   const supervisor = new LinkSupervisor(link, { logger, baseMs: 100, capMs: 400, random: () => 0.999999 });
   poller = new DevicePoller({
-    device: { id: 'dev', unitId: 1, pollMs, points },
+    device: { id: 'dev', unitId: 1, pollMs, points, phaseMs },
     link,
     queue: new BusQueue(link.busKey),
     logger,
@@ -227,4 +228,38 @@ test('stop ends the loop and refuses writes', async () => {
   await jest.advanceTimersByTimeAsync(1000);
   expect(readings.length).toBe(n);
   await expect(poller.write('a', 1)).rejects.toMatchObject({ code: 'GW_ERR_POLLER_STOPPED' });
+});
+
+test('phase: the first cycle starts phaseMs after start, then every pollMs', async () => {
+  setup([pt('a', 0)], 100, 40);
+  poller.start();
+  await jest.advanceTimersByTimeAsync(250);
+  expect(readings.map((r) => r.tsMs)).toEqual([40, 140, 240]);
+});
+
+test('the devices of a poll period are spread evenly over it', () => {
+  const phases = pollPhases([
+    { id: 'a', pollMs: 1000 },
+    { id: 'b', pollMs: 1000 },
+    { id: 'c', pollMs: 500 },
+    { id: 'd', pollMs: 1000 },
+    { id: 'e', pollMs: 1000 },
+  ]);
+  expect(Object.fromEntries(phases)).toEqual({ a: 0, b: 250, c: 0, d: 500, e: 750 });
+});
+
+test('a device that cannot keep its pollMs: late and skipped polls counted, degraded "late", ok again when it catches up', async () => {
+  setup([pt('a', 0)]);
+  link.latencyMs = 250; // every cycle takes 2.5 periods
+  poller.start();
+  await jest.advanceTimersByTimeAsync(250 * (LATE_AFTER + 2));
+  expect(poller.lateCount).toBeGreaterThanOrEqual(LATE_AFTER);
+  expect(poller.skippedCount).toBeGreaterThanOrEqual(LATE_AFTER); // a whole period let pass per late cycle: shed, not queued
+  expect(states.map((s) => s.state)).toEqual(['ok', 'degraded']);
+  expect(states[1]!.reason).toMatch(/^late: /);
+  // never more than one poll outstanding: one request per cycle, in sequence
+  expect(link.requests.length).toBe(readings.length + 1);
+  link.latencyMs = 0;
+  await jest.advanceTimersByTimeAsync(100 * (LATE_AFTER + 2));
+  expect(states.map((s) => s.state)).toEqual(['ok', 'degraded', 'ok']);
 });

@@ -127,6 +127,7 @@ const SAMPLES: GatewayError[] = [
   new pollErrors.PointNotWritableError('d', 'p', 'x'),
   new pollErrors.WriteReadbackError('d', 'p', '1', '2'),
   new pollErrors.QueueClosedError('b'),
+  new pollErrors.QueueFullError('b', 1024),
   new pollErrors.PollerStoppedError('d'),
   new BadRequestError('f', 'x'),
   new MalformedJsonError('x'),
