@@ -112,17 +112,18 @@ export class ByteReader {
     return this.buf[this.at++]!;
   }
 
-  /** One LEB128 value: a number while it is below 2^49, else a bigint. */
+  /** One LEB128 value: a number while it is a safe integer (below 2^53), else a bigint. */
   private raw(): number | bigint {
     let small = 0;
     let big: bigint | null = null;
     for (let shift = 0; ; shift += 7) {
       if (shift > 7 * 40) throw new RangeError('packed state: integer too long');
       const b = this.byte();
-      if (big === null && shift < 49) small += (b & 0x7f) * 2 ** shift;
+      const chunk = b & 0x7f;
+      if (big === null && (shift < 49 || (shift === 49 && chunk < 16))) small += chunk * 2 ** shift;
       else {
         big ??= BigInt(small);
-        big |= BigInt(b & 0x7f) << BigInt(shift);
+        big |= BigInt(chunk) << BigInt(shift);
       }
       if ((b & 0x80) === 0) return big ?? small;
     }
