@@ -138,7 +138,7 @@ export class ReadingFanout {
     return { device: f.device, at: new Date(f.tsMs).toISOString(), points };
   }
 
-  /** Every fresh point's value for the ledger's raw reading history (only when it keeps one). */
+  /** Every fresh point's value for the reading history (only when `ledger.history` is on). */
   private values(f: DeviceFrame, tsMs: number): ReadingValue[] {
     const out: ReadingValue[] = [];
     for (const i of f.readIndices()) out.push({ device: f.device, point: f.points[i]!.name, tsMs, value: String(f.value(i)) });
