@@ -36,7 +36,7 @@ function step(last: u64, raw: u64, width: u32): i32 {
       return ROLLOVER;
     }
   }
-  stepDelta = 0; // a reset: raw is the new baseline and bills nothing (DESIGN §3)
+  stepDelta = 0; // a reset: raw is the new baseline and bills nothing (docs/architecture.md §3)
   return RESET;
 }
 

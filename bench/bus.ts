@@ -168,7 +168,15 @@ async function garbage(r: Reader, peer: ModbusPeer) {
   const brokenMs = round(performance.now() - s, 1);
   let failures = 0;
   for (let i = 0; i < 5; i++) await r.read().catch(() => (failures += 1));
-  const row = { link: r.name, impl: r.impl, fault: 'one truncated reply', brokenRequest: broken, brokenRequestMs: brokenMs, nextRequests: 5, nextFailures: failures };
+  const row = {
+    link: r.name,
+    impl: r.impl,
+    fault: 'one truncated reply',
+    brokenRequest: broken,
+    brokenRequestMs: brokenMs,
+    nextRequests: 5,
+    nextFailures: failures,
+  };
   console.log(`${r.name.padEnd(26)} ${r.impl.padEnd(42)} broken reply took ${brokenMs} ms, then ${failures}/5 failed`);
   return row;
 }
@@ -176,10 +184,27 @@ async function garbage(r: Reader, peer: ModbusPeer) {
 /** Poll with the daemon's defaults; kill the device, keep it down 1 s, restart it. */
 async function recovery(name: string, link: ModbusLink, kill: () => Promise<void>, restart: () => Promise<void>, trials: number) {
   const point: ResolvedPoint = {
-    name: 'r', kind: 'gauge', area: 'holding', address: 0, type: 'uint16', length: 0, wordOrder: 'ABCD', scale: '1', offset: '0', unit: '', writable: false, maxRate: '',
+    name: 'r',
+    kind: 'gauge',
+    area: 'holding',
+    address: 0,
+    type: 'uint16',
+    length: 0,
+    wordOrder: 'ABCD',
+    scale: '1',
+    offset: '0',
+    unit: '',
+    writable: false,
+    maxRate: '',
   };
   const supervisor = supervisors.for(link, { logger }); // defaults: base 500 ms, cap 30 s
-  const poller = new DevicePoller({ device: { id: `${name}-dev`, unitId: 1, pollMs: POLL_MS, points: [point] }, link, queue: queues.for(link.busKey), logger, supervisor });
+  const poller = new DevicePoller({
+    device: { id: `${name}-dev`, unitId: 1, pollMs: POLL_MS, points: [point] },
+    link,
+    queue: queues.for(link.busKey),
+    logger,
+    supervisor,
+  });
   const next = <T>(event: 'readings' | 'state', pred: (x: T) => boolean) =>
     new Promise<void>((resolve) => {
       const on = (x: T) => {
@@ -205,7 +230,9 @@ async function recovery(name: string, link: ModbusLink, kill: () => Promise<void
     await next('readings', complete);
     const row = { detectMs: round(detectMs, 1), downMs: round(back - k, 1), recoveryMs: round(performance.now() - back, 1) };
     rows.push(row);
-    console.log(`${name.padEnd(26)} restart ${t + 1}: offline after ${row.detectMs} ms, first reading ${row.recoveryMs} ms after the device was back`);
+    console.log(
+      `${name.padEnd(26)} restart ${t + 1}: offline after ${row.detectMs} ms, first reading ${row.recoveryMs} ms after the device was back`,
+    );
   }
   await poller.stop();
   await link.close();
@@ -252,10 +279,19 @@ async function main(): Promise<void> {
       [async () => viaLink('modbus-tcp', await opened(mk.tcp())), {}],
       [async () => viaLink('rtu-over-tcp', await opened(mk.conv())), {}],
       [telnet, {}],
-      [async () => viaLink('modbus-rtu 115200', await opened(mk.rtu(115200))), { wireBoundRequestsPerS: wireBound(115200), interFrameGapMs: 1.75 }],
-      [async () => viaLink('modbus-rtu 115200 gap 0', await opened(mk.rtu(115200, 0))), { interFrameGapMs: 0, note: 'no t3.5 (like the rival): the stack cost alone' }],
+      [
+        async () => viaLink('modbus-rtu 115200', await opened(mk.rtu(115200))),
+        { wireBoundRequestsPerS: wireBound(115200), interFrameGapMs: 1.75 },
+      ],
+      [
+        async () => viaLink('modbus-rtu 115200 gap 0', await opened(mk.rtu(115200, 0))),
+        { interFrameGapMs: 0, note: 'no t3.5 (like the rival): the stack cost alone' },
+      ],
       [buffered, { wireBoundRequestsPerS: wireBound(115200), interFrameGapMs: 0 }],
-      [async () => viaLink('modbus-rtu 9600', await opened(mk.rtu(9600))), { wireBoundRequestsPerS: wireBound(9600), interFrameGapMs: round(rtuInterFrameGapMs(9600, 10)) }],
+      [
+        async () => viaLink('modbus-rtu 9600', await opened(mk.rtu(9600))),
+        { wireBoundRequestsPerS: wireBound(9600), interFrameGapMs: round(rtuInterFrameGapMs(9600, 10)) },
+      ],
     ];
     throughputRows.push(...(await throughput(runs, args.seconds)));
 
@@ -274,23 +310,48 @@ async function main(): Promise<void> {
 
     console.log('-- recovery after a device restart');
     recoveryRows.push(
-      await recovery('modbus-tcp', mk.tcp(), () => tcp.stop(), async () => {
-        tcp = await startModbusPeer({ ...SPEC, port: tcp.port });
-      }, args.trials),
+      await recovery(
+        'modbus-tcp',
+        mk.tcp(),
+        () => tcp.stop(),
+        async () => {
+          tcp = await startModbusPeer({ ...SPEC, port: tcp.port });
+        },
+        args.trials,
+      ),
     );
     recoveryRows.push(
-      await recovery('rtu-over-tcp', mk.conv(), () => conv.stop(), async () => {
-        conv = await startModbusPeer({ ...SPEC, framer: 'rtu', port: conv.port });
-      }, args.trials),
+      await recovery(
+        'rtu-over-tcp',
+        mk.conv(),
+        () => conv.stop(),
+        async () => {
+          conv = await startModbusPeer({ ...SPEC, framer: 'rtu', port: conv.port });
+        },
+        args.trials,
+      ),
     );
-    recoveryRows.push(await recovery('modbus-rtu 115200', mk.rtu(115200), () => bus.stop(), () => bus.start(), args.trials));
+    recoveryRows.push(
+      await recovery(
+        'modbus-rtu 115200',
+        mk.rtu(115200),
+        () => bus.stop(),
+        () => bus.start(),
+        args.trials,
+      ),
+    );
   } finally {
     await Promise.all([tcp.stop(), conv.stop(), bus.dispose()]);
   }
   const out = {
     bench: 'bus',
     at: new Date().toISOString(),
-    machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? '',
+      platform: `${os.platform()} ${os.release()}`,
+    },
     peer: 'pymodbus 3.0 (Debian python3-pymodbus), loopback TCP and a socat pty pair',
     note: 'A pty does not pace bytes at the baud rate: modbus-rtu figures are the stack cost plus the t3.5 gap; wireBoundRequestsPerS is the ceiling of a real 8N1 line.',
     totalSeconds: round((performance.now() - started) / 1000, 1),

@@ -48,7 +48,8 @@ export function slotConfigs(slotCount: number): SlotConfig[] {
 export function benchPolicy(slotCount: number): PolicyTables {
   const lines: TariffLine[] = [];
   const segments: PriceSegment[] = [];
-  for (let k = 0; k < 24; k++) segments.push({ fromMs: T0 + k * 1_800_000, toMs: T0 + k * 1_800_000 + 900_000, priceNano: 20_000_000n + BigInt(k) });
+  for (let k = 0; k < 24; k++)
+    segments.push({ fromMs: T0 + k * 1_800_000, toMs: T0 + k * 1_800_000 + 900_000, priceNano: 20_000_000n + BigInt(k) });
   for (let slot = 0; slot < slotCount; slot++) {
     lines.push({ line: lines.length, slot, channel: slot % ACCOUNTS, priceNano: 12_000_000n, segments: [] });
     if (slot % 10 === 0) lines.push({ line: lines.length, slot, channel: (slot + 1) % ACCOUNTS, priceNano: 8_000_000n, segments });

@@ -47,7 +47,11 @@ interface Runner {
 }
 
 const now = (): bigint => process.hrtime.bigint();
-const totalOf = (core: MeteringCore): string => core.snapshot().accounts.reduce((t, a) => t + a.unsettledNano, 0n).toString();
+const totalOf = (core: MeteringCore): string =>
+  core
+    .snapshot()
+    .accounts.reduce((t, a) => t + a.unsettledNano, 0n)
+    .toString();
 
 function wasmColumns(s: BenchStream, batch: number): Runner {
   const core = loadWasmCore();
@@ -126,7 +130,9 @@ const fmt = (n: number): string => n.toLocaleString('en-US').padStart(14);
 
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
-  console.log(`core bench: ${args.records.toLocaleString('en-US')} readings, ${args.slots} slots, batches of ${args.batch}, ${args.rounds} rounds`);
+  console.log(
+    `core bench: ${args.records.toLocaleString('en-US')} readings, ${args.slots} slots, batches of ${args.batch}, ${args.rounds} rounds`,
+  );
   const stream = makeStream(args.records, args.slots);
   const [wasm, wasmObj, reference, num] = race(
     stream,
@@ -138,7 +144,12 @@ function main(): void {
     ],
     args.rounds,
   ) as [Raced, Raced, Raced, Raced];
-  const billed = { wasm: wasm.runner.billed(), wasmObj: wasmObj.runner.billed(), reference: reference.runner.billed(), number: num.runner.billed() };
+  const billed = {
+    wasm: wasm.runner.billed(),
+    wasmObj: wasmObj.runner.billed(),
+    reference: reference.runner.billed(),
+    number: num.runner.billed(),
+  };
 
   const scaling: Record<string, { slots: number; wasmRecordsPerSec: number; numberRecordsPerSec: number }> = {};
   for (const slots of [1_000, 100_000]) {
@@ -189,11 +200,14 @@ function main(): void {
   };
 
   console.log(`${'implementation'.padEnd(26)}${'records/s'.padStart(14)}   vs wasm`);
-  for (const r of [wasm, wasmObj, reference, num]) console.log(`${r.runner.name.padEnd(26)}${fmt(r.recordsPerSec)}   ${ratio(r.recordsPerSec, wasm.recordsPerSec).toFixed(2)}`);
+  for (const r of [wasm, wasmObj, reference, num])
+    console.log(`${r.runner.name.padEnd(26)}${fmt(r.recordsPerSec)}   ${ratio(r.recordsPerSec, wasm.recordsPerSec).toFixed(2)}`);
   console.log(
     `wasm/reference ${result.ratios.wasmVsReference}x (target >= 4), wasm/number ${result.ratios.wasmVsNumber}x (target >= 0.8): ${result.targets.met ? 'met' : 'MISSED'}`,
   );
-  console.log(`exact: wasm billed ${billed.wasm} nano, reference ${billed.reference} (${result.exact.wasmEqualsReference ? 'equal' : 'DIFFERENT'}); number ${billed.number}`);
+  console.log(
+    `exact: wasm billed ${billed.wasm} nano, reference ${billed.reference} (${result.exact.wasmEqualsReference ? 'equal' : 'DIFFERENT'}); number ${billed.number}`,
+  );
   console.log(`${'slots'.padEnd(8)}${'wasm rec/s'.padStart(14)}${'number rec/s'.padStart(14)}`);
   for (const v of [s1, s100]) console.log(`${String(v.slots).padEnd(8)}${fmt(v.wasmRecordsPerSec)}${fmt(v.numberRecordsPerSec)}`);
   console.log(`100k/1k slots: wasm ${result.slotScaling.wasm100kVs1k}, number ${result.slotScaling.number100kVs1k}`);

@@ -77,14 +77,22 @@ interface Rig {
 }
 
 function policySlots(devices: LoadedDevice[], slots: SlotMap) {
-  return devices.flatMap((d) => d.points.map((p) => ({ slot: slots.get(d.id, p.name)?.slot ?? -1, device: d.id, point: p.name, account: d.account, kind: p.kind })));
+  return devices.flatMap((d) =>
+    d.points.map((p) => ({ slot: slots.get(d.id, p.name)?.slot ?? -1, device: d.id, point: p.name, account: d.account, kind: p.kind })),
+  );
 }
 
 /** A metering service wired as the controller wires it, on its own temp ledger. */
 function rig(kind: CoreKind): Rig {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `m2m-bench-metering-${kind}-`));
   fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(fleetFlows));
-  const cfg = parseConfig(fleetConfig({ devices: DEVICES, perLink: 25, pollMs: 1000 }, Array.from({ length: 8 }, (_, b) => 10_000 + b)), dir);
+  const cfg = parseConfig(
+    fleetConfig(
+      { devices: DEVICES, perLink: 25, pollMs: 1000 },
+      Array.from({ length: 8 }, (_, b) => 10_000 + b),
+    ),
+    dir,
+  );
   const slots = new SlotMap(cfg.devices, (p) => ({ widthBits: counterWidth(p), microPerCount: microPerCount(p) }));
   const core = new TimedCore(kind === 'wasm' ? loadWasmCore() : new ReferenceCore());
   core.configureSlots(slots.configs());
@@ -92,7 +100,16 @@ function rig(kind: CoreKind): Rig {
   const ledger = SqliteLedger.open(dir);
   const log = silentLogger();
   const metering = new MeteringService(core, slots, registry, ledger, log, { flushMs: 3_600_000, maxBatch: Number.MAX_SAFE_INTEGER });
-  const policies = new PolicyService({ flowsFile: path.join(dir, 'flows.json'), timezone: 'UTC', slots: policySlots(cfg.devices, slots), registry, core, ledger, log, onApplied: (p) => metering.setPolicyVersion(p.version) });
+  const policies = new PolicyService({
+    flowsFile: path.join(dir, 'flows.json'),
+    timezone: 'UTC',
+    slots: policySlots(cfg.devices, slots),
+    registry,
+    core,
+    ledger,
+    log,
+    onApplied: (p) => metering.setPolicyVersion(p.version),
+  });
   if (policies.load()) throw new Error('bench flows did not compile');
   policies.stop();
   metering.restore();
@@ -109,7 +126,8 @@ function feed(r: Rig, inputs: MeterInput[], from: number, to: number, batch: num
   r.ns += process.hrtime.bigint() - t;
 }
 
-const totals = (r: Rig): string => JSON.stringify(r.ledger.ledgerTotals({}).map((t) => [t.device, t.point, t.payee, String(t.quantityMicro), String(t.amountNano)]));
+const totals = (r: Rig): string =>
+  JSON.stringify(r.ledger.ledgerTotals({}).map((t) => [t.device, t.point, t.payee, String(t.quantityMicro), String(t.amountNano)]));
 
 function close(r: Rig): void {
   r.metering.stop();

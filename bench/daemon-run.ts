@@ -132,7 +132,8 @@ async function run(spec: RunSpec): Promise<RunResult> {
     const ids = cfg.devices.map((d) => d.id);
     const deadline = Date.now() + 20_000;
     while (ids.some((id) => g.views.get(id)?.state !== 'ok')) {
-      if (Date.now() > deadline) throw new Error(`devices not ok after 20 s: ${ids.filter((id) => g.views.get(id)?.state !== 'ok').length}`);
+      if (Date.now() > deadline)
+        throw new Error(`devices not ok after 20 s: ${ids.filter((id) => g.views.get(id)?.state !== 'ok').length}`);
       await sleep(100);
     }
     await sleep(spec.warmupS * 1000);

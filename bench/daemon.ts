@@ -47,7 +47,11 @@ function parseArgs(argv: string[]): Args {
     batches: [100, 1000],
     out: path.join(packageRoot(), 'bench', 'results', 'daemon.json'),
   };
-  const list = (v: string | undefined): number[] => (v ?? '').split(',').map(Number).filter((n) => n > 0);
+  const list = (v: string | undefined): number[] =>
+    (v ?? '')
+      .split(',')
+      .map(Number)
+      .filter((n) => n > 0);
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1];
     if (argv[i] === '--devices') a.devices = list(v);
@@ -86,7 +90,11 @@ const exited = (child: ChildProcess): Promise<void> =>
 async function runOnce(args: Args, devices: number, core: CoreKind, ports: number[]): Promise<RunResult> {
   const spec: RunSpec = { devices, perLink: args.perLink, pollMs: args.pollMs, core, ports, warmupS: args.warmup, seconds: args.seconds };
   const child = fork(path.join(__dirname, 'daemon-run.js'), [JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const result = await firstMessage<RunResult>(child, `gateway run (${devices} devices, ${core})`, (args.warmup + args.seconds + 45) * 1000);
+  const result = await firstMessage<RunResult>(
+    child,
+    `gateway run (${devices} devices, ${core})`,
+    (args.warmup + args.seconds + 45) * 1000,
+  );
   await exited(child);
   return result;
 }
@@ -95,11 +103,35 @@ const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 10
 const col = (v: string | number, w: number): string => String(v).padStart(w);
 
 function printRuns(runs: RunResult[]): void {
-  const head = ['devices', 'core', 'readings/s', 'batches/s', 'CPU %', 'CPU ms/1k rd', 'core ms/1k', 'RSS MiB', 'heap MiB', 'lag p99 ms', 'ledger MiB/h'];
+  const head = [
+    'devices',
+    'core',
+    'readings/s',
+    'batches/s',
+    'CPU %',
+    'CPU ms/1k rd',
+    'core ms/1k',
+    'RSS MiB',
+    'heap MiB',
+    'lag p99 ms',
+    'ledger MiB/h',
+  ];
   const widths = [8, 10, 11, 10, 7, 13, 11, 8, 9, 11, 13];
   console.log(head.map((h, i) => col(h, widths[i]!)).join(''));
   for (const r of runs) {
-    const cells = [r.devices, r.core, r.readingsPerSec, r.batchesPerSec, r.cpuPercentOfCore, r.cpuMsPer1000Readings, r.coreMsPer1000Readings, r.rssMiB, r.heapUsedMiB, r.eventLoopLagMs.p99, r.ledgerMiBPerHour];
+    const cells = [
+      r.devices,
+      r.core,
+      r.readingsPerSec,
+      r.batchesPerSec,
+      r.cpuPercentOfCore,
+      r.cpuMsPer1000Readings,
+      r.coreMsPer1000Readings,
+      r.rssMiB,
+      r.heapUsedMiB,
+      r.eventLoopLagMs.p99,
+      r.ledgerMiBPerHour,
+    ];
     console.log(cells.map((c, i) => col(c, widths[i]!)).join(''));
   }
 }
@@ -107,9 +139,15 @@ function printRuns(runs: RunResult[]): void {
 function printMetering(m: MeteringBenchResult): void {
   console.log(`metering only (ingest + flush, SQLite ledger), ${m.readings.toLocaleString('en-US')} readings of ${m.devices} devices:`);
   for (const r of m.rows) {
-    console.log(`  batch ${col(r.batchSize, 5)}  ${r.core.padEnd(10)}${col(r.readingsPerSec.toLocaleString('en-US'), 10)} readings/s  ${col(r.msPerBatch, 7)} ms/batch  core ${(r.coreShare * 100).toFixed(1)} % of it`);
+    console.log(
+      `  batch ${col(r.batchSize, 5)}  ${r.core.padEnd(10)}${col(r.readingsPerSec.toLocaleString('en-US'), 10)} readings/s  ${col(r.msPerBatch, 7)} ms/batch  core ${(r.coreShare * 100).toFixed(1)} % of it`,
+    );
   }
-  console.log(`  wasm/reference: ${Object.entries(m.wasmVsReference).map(([k, v]) => `${k} ${v}x`).join(', ')}; totals equal: ${m.totalsEqual}`);
+  console.log(
+    `  wasm/reference: ${Object.entries(m.wasmVsReference)
+      .map(([k, v]) => `${k} ${v}x`)
+      .join(', ')}; totals equal: ${m.totalsEqual}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -120,7 +158,9 @@ async function main(): Promise<void> {
     `daemon bench: ${args.devices.join(' and ')} devices × 4 points at pollMs ${args.pollMs}, ${args.perLink} devices per link/server, ` +
       `${args.warmup} s warm-up + ${args.seconds} s window per run, WASM vs reference`,
   );
-  const sim = fork(path.join(__dirname, 'daemon-sim.js'), [String(maxDevices), String(args.perLink), '1000'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const sim = fork(path.join(__dirname, 'daemon-sim.js'), [String(maxDevices), String(args.perLink), '1000'], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const runs: RunResult[] = [];
   let simStats: { cpuUs: number; ticks: number; uptimeS: number };
   try {
@@ -134,7 +174,9 @@ async function main(): Promise<void> {
       const want = runs[i]!;
       const r = await runOnce(args, want.devices, want.core, ports);
       runs[i] = r;
-      console.log(`  ${r.devices} devices, ${r.core}: ${r.readingsPerSec} readings/s, ${r.cpuMsPer1000Readings} CPU ms per 1000 readings, RSS ${r.rssMiB} MiB`);
+      console.log(
+        `  ${r.devices} devices, ${r.core}: ${r.readingsPerSec} readings/s, ${r.cpuMsPer1000Readings} CPU ms per 1000 readings, RSS ${r.rssMiB} MiB`,
+      );
     }
     sim.send('stats');
     simStats = await firstMessage(sim, 'simulator stats', 5000);
@@ -147,7 +189,10 @@ async function main(): Promise<void> {
   runs.sort((a, b) => a.devices - b.devices || (a.core === 'wasm' ? -1 : 1));
   printRuns(runs);
 
-  const daemonRatios: Record<string, { cpuPerReadingReferenceVsWasm: number; coreTimeReferenceVsWasm: number; rssReferenceMinusWasmMiB: number }> = {};
+  const daemonRatios: Record<
+    string,
+    { cpuPerReadingReferenceVsWasm: number; coreTimeReferenceVsWasm: number; rssReferenceMinusWasmMiB: number }
+  > = {};
   for (const n of args.devices) {
     const w = runs.find((r) => r.devices === n && r.core === 'wasm')!;
     const ref = runs.find((r) => r.devices === n && r.core === 'reference')!;
@@ -185,7 +230,10 @@ async function main(): Promise<void> {
       peer: 'modbus-serial ServerTCP register banks in a child process, loopback; counters change every 1 s',
     },
     daemon: { runs, ratios: daemonRatios },
-    simulator: { cpuPercentOfCore: Math.round((simStats.cpuUs / 1e6 / simStats.uptimeS) * 1000) / 10, approxRequestsServedInWindows: Math.round(simRequests) },
+    simulator: {
+      cpuPercentOfCore: Math.round((simStats.cpuUs / 1e6 / simStats.uptimeS) * 1000) / 10,
+      approxRequestsServedInWindows: Math.round(simRequests),
+    },
     metering,
     totalSeconds: Math.round((performance.now() - started) / 100) / 10,
   };

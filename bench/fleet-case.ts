@@ -16,7 +16,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fleetConfig, fleetFlows, plannedReads, pointAddresses, SIM_REGISTERS, type Layout } from './fleet-layout';
-import { httpGet, releaseTempDir, removeOnExit, startGateway, startSim, stopGateway, waitFor, type GatewayHandle, type SimHandle } from './fleet-procs';
+import {
+  httpGet,
+  releaseTempDir,
+  removeOnExit,
+  startGateway,
+  startSim,
+  stopGateway,
+  waitFor,
+  type GatewayHandle,
+  type SimHandle,
+} from './fleet-procs';
 import type { FleetSimStats } from './fleet-sim';
 import { summarise, type CaseResult, type Scrape } from './fleet-summary';
 import { clockTicks, cpuTicks, fileBytes, machineCpu, ProcSampler, type CpuTimes } from './proc-stats';
@@ -52,7 +62,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -116,9 +129,26 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     sim = await startSim({ devices: spec.devices, registers: SIM_REGISTERS, tickMs: 1000, cpus: spec.simCpus });
     const s = sim;
     const configFile = path.join(dir, 'm2m-gateway.yaml');
-    fs.writeFileSync(configFile, fleetConfig({ devices: spec.devices, points: spec.points, pollMs: spec.pollMs, layout: spec.layout, ports: s.ports, editor: spec.editor, settlement: spec.settlement }));
+    fs.writeFileSync(
+      configFile,
+      fleetConfig({
+        devices: spec.devices,
+        points: spec.points,
+        pollMs: spec.pollMs,
+        layout: spec.layout,
+        ports: s.ports,
+        editor: spec.editor,
+        settlement: spec.settlement,
+      }),
+    );
     fs.writeFileSync(path.join(dataDir, 'flows.json'), JSON.stringify(fleetFlows(spec.points), null, 1));
-    gw = startGateway({ config: configFile, cwd: dir, logFile: path.join(dir, 'gateway.log'), cpus: spec.gatewayCpus, env: { M2M_LOG_LEVEL: spec.logLevel } });
+    gw = startGateway({
+      config: configFile,
+      cwd: dir,
+      logFile: path.join(dir, 'gateway.log'),
+      cpus: spec.gatewayCpus,
+      env: { M2M_LOG_LEVEL: spec.logLevel },
+    });
     const g = gw;
     const ledger = path.join(dataDir, 'ledger.db');
     sampler = new ProcSampler(g.pid, dataDir, [ledger, `${ledger}-wal`, `${ledger}-shm`]);
@@ -128,7 +158,8 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     const apiUpS = smp.now();
     const token = (JSON.parse(fs.readFileSync(path.join(dataDir, 'secrets.json'), 'utf8')) as { adminToken: string }).adminToken;
     const alive = (): void => {
-      if (g.child.exitCode !== null || g.child.signalCode !== null) throw new Error(`gateway died (code ${g.child.exitCode}, ${g.child.signalCode}):\n${g.tail()}`);
+      if (g.child.exitCode !== null || g.child.signalCode !== null)
+        throw new Error(`gateway died (code ${g.child.exitCode}, ${g.child.signalCode}):\n${g.tail()}`);
     };
 
     let devicesOk = 0;

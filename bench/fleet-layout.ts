@@ -102,7 +102,14 @@ export interface FleetConfigSpec {
 export function fleetConfig(s: FleetConfigSpec): string {
   const points = s.points ?? POINTS_PER_DEVICE;
   const addresses = pointAddresses(s.layout, points);
-  const pointList = addresses.map((address, k) => ({ name: pointName(k), kind: 'counter', area: 'holding', address, type: 'uint16', unit: 'L' }));
+  const pointList = addresses.map((address, k) => ({
+    name: pointName(k),
+    kind: 'counter',
+    area: 'holding',
+    address,
+    type: 'uint16',
+    unit: 'L',
+  }));
   const links = [];
   const devices = [];
   for (let i = 0; i < s.devices; i++) {

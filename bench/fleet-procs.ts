@@ -127,13 +127,17 @@ export async function startSim(opts: { devices: number; registers: number; tickM
   const js = path.join(__dirname, 'fleet-sim.js');
   const args = [js, '--devices', String(opts.devices), '--registers', String(opts.registers), '--tick-ms', String(opts.tickMs)];
   const child = spawnNode(args, opts.cpus, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const ports = await nextMessage(child, 'simulator', 30_000, (m) => ((m as { type?: string }).type === 'ready' ? (m as { ports: number[] }).ports : undefined));
+  const ports = await nextMessage(child, 'simulator', 30_000, (m) =>
+    (m as { type?: string }).type === 'ready' ? (m as { ports: number[] }).ports : undefined,
+  );
   return {
     child,
     pid: child.pid!,
     ports,
     stats: () => {
-      const p = nextMessage(child, 'simulator stats', 10_000, (m) => ((m as { type?: string }).type === 'stats' ? (m as { stats: FleetSimStats }).stats : undefined));
+      const p = nextMessage(child, 'simulator stats', 10_000, (m) =>
+        (m as { type?: string }).type === 'stats' ? (m as { stats: FleetSimStats }).stats : undefined,
+      );
       child.send({ type: 'stats' });
       return p;
     },
@@ -160,7 +164,13 @@ export interface GatewayHandle {
  * stdout and stderr go to `logFile` (they may hold the generated secrets:
  * keep the file in the run's temp folder) and are never echoed.
  */
-export function startGateway(opts: { config: string; cwd: string; logFile: string; cpus?: string; env?: NodeJS.ProcessEnv }): GatewayHandle {
+export function startGateway(opts: {
+  config: string;
+  cwd: string;
+  logFile: string;
+  cpus?: string;
+  env?: NodeJS.ProcessEnv;
+}): GatewayHandle {
   const log = fs.createWriteStream(opts.logFile);
   const child = spawnNode([gatewayBin(), 'start', '--config', opts.config], opts.cpus, {
     cwd: opts.cwd,
@@ -193,7 +203,10 @@ export function startGateway(opts: { config: string; cwd: string; logFile: strin
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; how it ended and how long stopping took. */
-export async function stopGateway(child: ChildProcess, graceMs = 20_000): Promise<{ code: number | null; signal: string | null; stopMs: number; killed: boolean }> {
+export async function stopGateway(
+  child: ChildProcess,
+  graceMs = 20_000,
+): Promise<{ code: number | null; signal: string | null; stopMs: number; killed: boolean }> {
   const t0 = performance.now();
   let killed = false;
   if (child.exitCode === null && child.signalCode === null) {
@@ -221,7 +234,9 @@ export function httpGet(url: string, token?: string, timeoutMs = 30_000): Promis
     const req = http.get(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, agent: false, timeout: timeoutMs }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), ms: performance.now() - t0 }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), ms: performance.now() - t0 }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));

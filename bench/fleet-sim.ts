@@ -122,43 +122,45 @@ export async function startFleetSim(opts: FleetSimOptions): Promise<FleetSim> {
     return out;
   };
 
-  const serve = (dev: number) => (sock: net.Socket): void => {
-    s.connections++;
-    sockets.add(sock);
-    sock.setNoDelay(true);
-    let tail: Buffer | null = null;
-    sock.on('data', (chunk: Buffer) => {
-      s.bytesIn += chunk.length;
-      const buf = tail ? Buffer.concat([tail, chunk]) : chunk;
-      tail = null;
-      const tick = Math.floor((Date.now() - t0) / tickMs);
-      let off = 0;
-      let first: Buffer | null = null;
-      let more: Buffer[] | null = null;
-      while (buf.length - off >= 7) {
-        const proto = buf.readUInt16BE(off + 2);
-        const len = buf.readUInt16BE(off + 4);
-        if (proto !== 0 || len < 2 || len > 254) {
-          s.garbage++;
-          sock.destroy();
-          return;
+  const serve =
+    (dev: number) =>
+    (sock: net.Socket): void => {
+      s.connections++;
+      sockets.add(sock);
+      sock.setNoDelay(true);
+      let tail: Buffer | null = null;
+      sock.on('data', (chunk: Buffer) => {
+        s.bytesIn += chunk.length;
+        const buf = tail ? Buffer.concat([tail, chunk]) : chunk;
+        tail = null;
+        const tick = Math.floor((Date.now() - t0) / tickMs);
+        let off = 0;
+        let first: Buffer | null = null;
+        let more: Buffer[] | null = null;
+        while (buf.length - off >= 7) {
+          const proto = buf.readUInt16BE(off + 2);
+          const len = buf.readUInt16BE(off + 4);
+          if (proto !== 0 || len < 2 || len > 254) {
+            s.garbage++;
+            sock.destroy();
+            return;
+          }
+          if (buf.length - off < 6 + len) break;
+          const a = answer(dev, tick, buf, off, len);
+          if (first === null) first = a;
+          else (more ??= [first]).push(a);
+          off += 6 + len;
         }
-        if (buf.length - off < 6 + len) break;
-        const a = answer(dev, tick, buf, off, len);
-        if (first === null) first = a;
-        else (more ??= [first]).push(a);
-        off += 6 + len;
-      }
-      if (off < buf.length) tail = Buffer.from(buf.subarray(off)); // < 260 bytes: at most one partial frame
-      const out = more ? Buffer.concat(more) : first;
-      if (out) {
-        s.bytesOut += out.length;
-        sock.write(out);
-      }
-    });
-    sock.on('error', () => undefined); // a gateway going away mid-answer is not our problem
-    sock.on('close', () => sockets.delete(sock));
-  };
+        if (off < buf.length) tail = Buffer.from(buf.subarray(off)); // < 260 bytes: at most one partial frame
+        const out = more ? Buffer.concat(more) : first;
+        if (out) {
+          s.bytesOut += out.length;
+          sock.write(out);
+        }
+      });
+      sock.on('error', () => undefined); // a gateway going away mid-answer is not our problem
+      sock.on('close', () => sockets.delete(sock));
+    };
 
   const servers: net.Server[] = [];
   const ports: number[] = [];

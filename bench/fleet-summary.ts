@@ -24,7 +24,11 @@ const RSS_FLAT_AFTER_S = 120;
 
 export type CaseResult = ReturnType<typeof summarise>;
 
-export function summarise(ctx: CaseContext, stop: { code: number | null; signal: string | null; stopMs: number; killed: boolean }, clk: number) {
+export function summarise(
+  ctx: CaseContext,
+  stop: { code: number | null; signal: string | null; stopMs: number; killed: boolean },
+  clk: number,
+) {
   const { spec, window, scrapes } = ctx;
   const samples = ctx.sampler.samples;
   const inWindow = samples.filter((s) => s.tS >= window.t0 - 0.01 && s.tS <= window.t1 + 0.01);
@@ -40,7 +44,7 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
   const expected = (spec.devices * spec.points * 1000) / spec.pollMs;
   const readings = d('m2m_core_readings_total');
   const polls = d('m2m_device_polls_total');
-  const simW = (ctx.sim1.uptimeS - ctx.sim0.uptimeS) || w;
+  const simW = ctx.sim1.uptimeS - ctx.sim0.uptimeS || w;
   const simRegs = ctx.sim1.registers - ctx.sim0.registers;
   const simReqs = ctx.sim1.requests - ctx.sim0.requests;
   const simPoints = (simRegs / simW) * (spec.points / ctx.readsPerPoll.registers);
@@ -98,8 +102,14 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
   const commitP99 = hist1 ? histogramQuantile(0.99, bucketDelta(m0.buckets(COMMIT_HISTOGRAM), hist1)) : null;
 
   // -- event loop: each scrape's gauges cover the time since the previous scrape
-  const lagP99s = scrapes.slice(1).map((s) => s.prom.value('m2m_process_event_loop_lag_p99_seconds')).filter((x): x is number => x !== null);
-  const lagMaxes = scrapes.slice(1).map((s) => s.prom.value('m2m_process_event_loop_lag_max_seconds')).filter((x): x is number => x !== null);
+  const lagP99s = scrapes
+    .slice(1)
+    .map((s) => s.prom.value('m2m_process_event_loop_lag_p99_seconds'))
+    .filter((x): x is number => x !== null);
+  const lagMaxes = scrapes
+    .slice(1)
+    .map((s) => s.prom.value('m2m_process_event_loop_lag_max_seconds'))
+    .filter((x): x is number => x !== null);
 
   return {
     id: spec.id,
@@ -121,7 +131,11 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
       metricsScrapeEveryS: spec.scrapeEveryS,
       logLevel: spec.logLevel,
     },
-    startup: { apiUpS: rnd(ctx.startup.apiUpS, 1), allDevicesOkS: rnd(ctx.startup.allOkS, 1), devicesOkAtStart: ctx.startup.devicesOkAtStart },
+    startup: {
+      apiUpS: rnd(ctx.startup.apiUpS, 1),
+      allDevicesOkS: rnd(ctx.startup.allOkS, 1),
+      devicesOkAtStart: ctx.startup.devicesOkAtStart,
+    },
     windowS: rnd(w, 1),
     aborted: ctx.aborted,
     delivery: {
@@ -130,7 +144,7 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
       percentOfExpected: rnd((readings / mw / expected) * 100, 2),
       perMinutePointsPerSec: perMinuteDelivered,
       pollsPerSec: rnd(polls / mw, 1),
-      pollsPercentOfExpected: rnd((polls / mw / (spec.devices * 1000 / spec.pollMs)) * 100, 2),
+      pollsPercentOfExpected: rnd((polls / mw / ((spec.devices * 1000) / spec.pollMs)) * 100, 2),
       sim: {
         requestsPerSec: rnd(simReqs / simW, 1),
         registersPerSec: rnd(simRegs / simW, 1),
@@ -166,7 +180,10 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
       every10sFromSpawnMiB: timeline,
       slopeMiBPerMinAfter2Min: rnd(slopeAfter2, 3),
       slopeMiBPerMinWindow: rnd(slopeWindow, 3),
-      note: slopeAfter2 === null ? `gateway ran < ${RSS_FLAT_AFTER_S + 60} s: no slope after minute 2` : `least squares over /proc samples from gateway age ${RSS_FLAT_AFTER_S} s to the window end`,
+      note:
+        slopeAfter2 === null
+          ? `gateway ran < ${RSS_FLAT_AFTER_S + 60} s: no slope after minute 2`
+          : `least squares over /proc samples from gateway age ${RSS_FLAT_AFTER_S} s to the window end`,
     },
     disk: {
       writeBytesPerSec: rnd(writeBps, 0),
@@ -185,7 +202,9 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
       batchesPerSec: rnd(batches / mw, 2),
       commitMeanMs: batches > 0 ? rnd((commitS / batches) * 1000, 2) : null,
       commitP99Ms: commitP99 === null ? null : rnd(commitP99 * 1000, 2),
-      commitP99Source: hist1 ? `${COMMIT_HISTOGRAM}_bucket, window delta` : `absent: the gateway exposes no ${COMMIT_HISTOGRAM} histogram (only _total and last-commit gauges)`,
+      commitP99Source: hist1
+        ? `${COMMIT_HISTOGRAM}_bucket, window delta`
+        : `absent: the gateway exposes no ${COMMIT_HISTOGRAM} histogram (only _total and last-commit gauges)`,
       lastCommitMsAtEnd: rnd((m1.value('m2m_ledger_last_commit_seconds') ?? NaN) * 1000, 2),
       eventsByKind,
       channels: ctx.channels?.count ?? null,
@@ -198,7 +217,11 @@ export function summarise(ctx: CaseContext, stop: { code: number | null; signal:
       lagMaxMs: lagMaxes.length ? rnd(Math.max(...lagMaxes) * 1000, 1) : null,
       source: 'm2m_process_event_loop_lag_{p99,max}_seconds at each scrape (each covers the time since the previous scrape)',
     },
-    metricsScrape: { bytes: scrapes[scrapes.length - 1]!.bytes, msMax: rnd(Math.max(...scrapes.map((s) => s.ms)), 1), count: scrapes.length },
+    metricsScrape: {
+      bytes: scrapes[scrapes.length - 1]!.bytes,
+      msMax: rnd(Math.max(...scrapes.map((s) => s.ms)), 1),
+      count: scrapes.length,
+    },
     gatewayStop: stop,
   };
 }

@@ -4,9 +4,28 @@
  */
 import type { CaseResult } from './fleet-summary';
 
-const fmt = (x: number | null | undefined, d = 0): string => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+const fmt = (x: number | null | undefined, d = 0): string =>
+  x === null || x === undefined || Number.isNaN(x)
+    ? '–'
+    : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-const HEAD = ['case', 'fleet', 'pollMs', 'points/s', 'delivered', 'CPU cores', 'CPU ms/1k points', 'RSS end/max MiB', 'RSS MiB/min', 'writes GB/day', 'ledger MB/day', 'folder MB/day', 'commit mean/p99 ms', 'lag p99 ms', 'others cores'];
+const HEAD = [
+  'case',
+  'fleet',
+  'pollMs',
+  'points/s',
+  'delivered',
+  'CPU cores',
+  'CPU ms/1k points',
+  'RSS end/max MiB',
+  'RSS MiB/min',
+  'writes GB/day',
+  'ledger MB/day',
+  'folder MB/day',
+  'commit mean/p99 ms',
+  'lag p99 ms',
+  'others cores',
+];
 
 function cells(r: CaseResult): string[] {
   const s = r.setup;

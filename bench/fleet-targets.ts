@@ -33,7 +33,11 @@ interface Check {
   ok: boolean | null;
 }
 
-const check = (value: number | null, target: string, pass: (v: number) => boolean): Check => ({ value, target, ok: value === null ? null : pass(value) });
+const check = (value: number | null, target: string, pass: (v: number) => boolean): Check => ({
+  value,
+  target,
+  ok: value === null ? null : pass(value),
+});
 
 /** Cores the case would need to deliver every point at the cost per point it showed. */
 export const coresForFullDelivery = (r: CaseResult): number | null =>
@@ -60,14 +64,22 @@ export function checkTargets(cases: Record<string, unknown>) {
       cpuCores: check(b.cpu.meanCores, t.b.cpuCores, (v) => v <= 0.02),
       cpuCoresForFullDelivery: check(coresForFullDelivery(b), t.b.cpuCores, (v) => v <= 0.02),
     },
-    c: c && a && {
-      costPerPointVsCaseA: check(
-        a.cpu.cpuMsPer1000Points && c.cpu.cpuMsPer1000Points ? Math.round((c.cpu.cpuMsPer1000Points / a.cpu.cpuMsPer1000Points) * 100) / 100 : null,
-        t.c.costPerPointVsCaseA,
-        (v) => v <= 1.5,
-      ),
-      cpuCoresForFullDelivery: coresForFullDelivery(c),
+    c: c &&
+      a && {
+        costPerPointVsCaseA: check(
+          a.cpu.cpuMsPer1000Points && c.cpu.cpuMsPer1000Points
+            ? Math.round((c.cpu.cpuMsPer1000Points / a.cpu.cpuMsPer1000Points) * 100) / 100
+            : null,
+          t.c.costPerPointVsCaseA,
+          (v) => v <= 1.5,
+        ),
+        cpuCoresForFullDelivery: coresForFullDelivery(c),
+      },
+    d: d && {
+      pointsPerSecOnOneCore: {
+        ...check(d.saturationPointsPerSec, t.d.pointsPerSecOnOneCore, (v) => v >= 250_000),
+        method: d.saturationMethod ?? null,
+      },
     },
-    d: d && { pointsPerSecOnOneCore: { ...check(d.saturationPointsPerSec, t.d.pointsPerSecOnOneCore, (v) => v >= 250_000), method: d.saturationMethod ?? null } },
   };
 }

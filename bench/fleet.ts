@@ -87,7 +87,11 @@ function parseArgs(argv: string[]): Args {
     markdown: false,
     recheck: false,
   };
-  const nums = (v: string): number[] => v.split(',').map(Number).filter((n) => n > 0);
+  const nums = (v: string): number[] =>
+    v
+      .split(',')
+      .map(Number)
+      .filter((n) => n > 0);
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = (): string => {
@@ -95,7 +99,10 @@ function parseArgs(argv: string[]): Args {
       if (x === undefined) throw new Error(`${k} needs a value`);
       return x;
     };
-    if (k === '--case') a.cases = v().split(',').map((c) => c.trim().toLowerCase());
+    if (k === '--case')
+      a.cases = v()
+        .split(',')
+        .map((c) => c.trim().toLowerCase());
     else if (k === '--seconds') a.seconds = Number(v());
     else if (k === '--other-seconds') a.otherSeconds = Number(v());
     else if (k === '--warmup') a.warmup = Number(v());
@@ -154,7 +161,9 @@ async function runSaturation(args: Args) {
   let stopReason = 'ramp exhausted before saturation';
   for (const pollMs of args.satPollMs) {
     const offered = (args.satDevices * POINTS_PER_DEVICE * 1000) / pollMs;
-    console.log(`  d: ${args.satDevices}×${POINTS_PER_DEVICE} at pollMs ${pollMs} (${offered.toLocaleString('en-US')} points/s offered), gateway on CPU 0`);
+    console.log(
+      `  d: ${args.satDevices}×${POINTS_PER_DEVICE} at pollMs ${pollMs} (${offered.toLocaleString('en-US')} points/s offered), gateway on CPU 0`,
+    );
     try {
       const r = await runCase({
         ...baseSpec(args),
@@ -170,9 +179,15 @@ async function runSaturation(args: Args) {
         scrapeEveryS: Math.max(args.satSeconds, 10),
       });
       steps.push(r);
-      console.log(`     ${r.delivery.pointsPerSec.toLocaleString('en-US')} points/s (${r.delivery.percentOfExpected} %), ${r.cpu.meanCores} core, RSS ${r.rss.windowEndMiB} MiB`);
+      console.log(
+        `     ${r.delivery.pointsPerSec.toLocaleString('en-US')} points/s (${r.delivery.percentOfExpected} %), ${r.cpu.meanCores} core, RSS ${r.rss.windowEndMiB} MiB`,
+      );
       if (r.cpu.meanCores >= SAT_CPU || r.delivery.percentOfExpected < SAT_DELIVERY_PCT || r.aborted) {
-        stopReason = r.aborted ?? (r.cpu.meanCores >= SAT_CPU ? `CPU ${r.cpu.meanCores} core ≥ ${SAT_CPU}` : `delivery ${r.delivery.percentOfExpected} % < ${SAT_DELIVERY_PCT} %`);
+        stopReason =
+          r.aborted ??
+          (r.cpu.meanCores >= SAT_CPU
+            ? `CPU ${r.cpu.meanCores} core ≥ ${SAT_CPU}`
+            : `delivery ${r.delivery.percentOfExpected} % < ${SAT_DELIVERY_PCT} %`);
         break;
       }
     } catch (err) {
@@ -193,14 +208,25 @@ async function runSaturation(args: Args) {
     stopReason,
     /** Most points/s delivered at any step (≥ 99.5 % or not). */
     maxDeliveredPointsPerSec: best?.delivery.pointsPerSec ?? null,
-    atStep: best ? { pollMs: best.setup.pollMs, cores: best.cpu.meanCores, percentOfExpected: best.delivery.percentOfExpected, cpu0BusyCores: best.cpu.machineBusyPerCpu[0] ?? null } : null,
+    atStep: best
+      ? {
+          pollMs: best.setup.pollMs,
+          cores: best.cpu.meanCores,
+          percentOfExpected: best.delivery.percentOfExpected,
+          cpu0BusyCores: best.cpu.machineBusyPerCpu[0] ?? null,
+        }
+      : null,
     /**
      * Points/s at 100 % of one core: measured when the gateway itself reached ≥ 0.95 core; otherwise
      * (CPU 0 shared with other processes, or delivery failed first) points per CPU-second of the
      * busiest step — an estimate that assumes cost per point stays flat up to a full core.
      */
     saturationPointsPerSec: measuredAtFullCore ? busiest.delivery.pointsPerSec : perCore,
-    saturationMethod: measuredAtFullCore ? `measured: gateway at ${busiest.cpu.meanCores} core` : busiest ? `estimated: ${busiest.delivery.pointsPerSec} points/s at ${busiest.cpu.meanCores} core (pollMs ${busiest.setup.pollMs}), scaled to 1 core` : 'no step completed',
+    saturationMethod: measuredAtFullCore
+      ? `measured: gateway at ${busiest.cpu.meanCores} core`
+      : busiest
+        ? `estimated: ${busiest.delivery.pointsPerSec} points/s at ${busiest.cpu.meanCores} core (pollMs ${busiest.setup.pollMs}), scaled to 1 core`
+        : 'no step completed',
     pointsPerCoreSecond: perCore,
     steps,
     errors,
@@ -234,7 +260,10 @@ function writeAndPrint(file: string, out: ResultsFile, markdown: boolean): void 
   const d = out.cases.d as Awaited<ReturnType<typeof runSaturation>> | undefined;
   if (d) rows.push(...d.steps);
   console.log(consoleTable(rows));
-  if (d) console.log(`saturation (one core): ${d.saturationPointsPerSec?.toLocaleString('en-US') ?? '–'} points/s (${d.saturationMethod}); stopped: ${d.stopReason}`);
+  if (d)
+    console.log(
+      `saturation (one core): ${d.saturationPointsPerSec?.toLocaleString('en-US') ?? '–'} points/s (${d.saturationMethod}); stopped: ${d.stopReason}`,
+    );
   console.log('* RSS slope over the window only (the gateway ran less than 3 min)');
   if (markdown) console.log('\n' + markdownTable(rows));
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
@@ -247,7 +276,20 @@ function recheck(args: Args): void {
   const runs = prev.runs ?? {};
   if (args.label !== null) for (const id of Object.keys(runs)) runs[id] = { ...runs[id], label: args.label };
   const last = args.label !== null && prev.last ? { ...(prev.last as object), label: args.label } : prev.last;
-  writeAndPrint(args.out, { bench: 'fleet', description: prev.description ?? '', last, runs, targets: TARGETS, checks: checkTargets(prev.cases), cases: prev.cases, totalSeconds: prev.totalSeconds }, args.markdown);
+  writeAndPrint(
+    args.out,
+    {
+      bench: 'fleet',
+      description: prev.description ?? '',
+      last,
+      runs,
+      targets: TARGETS,
+      checks: checkTargets(prev.cases),
+      cases: prev.cases,
+      totalSeconds: prev.totalSeconds,
+    },
+    args.markdown,
+  );
 }
 
 async function main(): Promise<void> {
@@ -269,15 +311,47 @@ async function main(): Promise<void> {
     killAll();
     process.exit(3);
   }, boundS * 1000).unref();
-  console.log(`fleet bench (${label}): cases ${args.cases.join(', ')}; case a ${args.seconds} s, b/c ${args.otherSeconds} s, warm-up ${args.warmup} s; bound ${boundS} s`);
+  console.log(
+    `fleet bench (${label}): cases ${args.cases.join(', ')}; case a ${args.seconds} s, b/c ${args.otherSeconds} s, warm-up ${args.warmup} s; bound ${boundS} s`,
+  );
 
   const started = performance.now();
   const results: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
   const plain: Array<[string, Omit<CaseSpec, keyof ReturnType<typeof baseSpec>> & { layout: 'contiguous' | 'scattered' }]> = [
-    ['a', { id: 'a', title: '500 devices × 30 uint16 counters at 1 s, contiguous, tariff on every counter, editor on, settlement on', devices: 500, pollMs: 1000, layout: 'contiguous', seconds: args.seconds }],
-    ['b', { id: 'b', title: '50 devices × 30 uint16 counters at 1 s, contiguous, tariff on every counter, editor on, settlement on', devices: 50, pollMs: 1000, layout: 'contiguous', seconds: args.otherSeconds }],
-    ['c', { id: 'c', title: '500 devices × 30 uint16 counters at 1 s, scattered over 204 addresses, tariff on every counter, editor on, settlement on', devices: 500, pollMs: 1000, layout: 'scattered', seconds: args.otherSeconds }],
+    [
+      'a',
+      {
+        id: 'a',
+        title: '500 devices × 30 uint16 counters at 1 s, contiguous, tariff on every counter, editor on, settlement on',
+        devices: 500,
+        pollMs: 1000,
+        layout: 'contiguous',
+        seconds: args.seconds,
+      },
+    ],
+    [
+      'b',
+      {
+        id: 'b',
+        title: '50 devices × 30 uint16 counters at 1 s, contiguous, tariff on every counter, editor on, settlement on',
+        devices: 50,
+        pollMs: 1000,
+        layout: 'contiguous',
+        seconds: args.otherSeconds,
+      },
+    ],
+    [
+      'c',
+      {
+        id: 'c',
+        title: '500 devices × 30 uint16 counters at 1 s, scattered over 204 addresses, tariff on every counter, editor on, settlement on',
+        devices: 500,
+        pollMs: 1000,
+        layout: 'scattered',
+        seconds: args.otherSeconds,
+      },
+    ],
   ];
   for (const [id, spec] of plain) {
     if (!args.cases.includes(id)) continue;
@@ -285,7 +359,9 @@ async function main(): Promise<void> {
     try {
       const r = await runCase({ ...baseSpec(args), ...spec });
       results[id] = r;
-      console.log(`     ${r.delivery.pointsPerSec.toLocaleString('en-US')} points/s (${r.delivery.percentOfExpected} %), ${r.cpu.meanCores} core, RSS ${r.rss.windowEndMiB} MiB`);
+      console.log(
+        `     ${r.delivery.pointsPerSec.toLocaleString('en-US')} points/s (${r.delivery.percentOfExpected} %), ${r.cpu.meanCores} core, RSS ${r.rss.windowEndMiB} MiB`,
+      );
     } catch (err) {
       errors[id] = String(err instanceof Error ? err.message : err).slice(0, 2000);
       console.error(`     case ${id} failed: ${errors[id]}`);
@@ -295,7 +371,16 @@ async function main(): Promise<void> {
 
   // Keep the cases not run this time from the file already there.
   const previous = readResults(args.out);
-  const run = { label, head, gatewayCommit, gatewayDirty: dirty, date: new Date().toISOString(), node: process.version, cpu: `${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores)`, loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+  const run = {
+    label,
+    head,
+    gatewayCommit,
+    gatewayDirty: dirty,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: `${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores)`,
+    loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
   const cases: Record<string, unknown> = { ...(previous.cases ?? {}) };
   const runs: Record<string, Record<string, unknown>> = { ...(previous.runs ?? {}) };
   for (const id of Object.keys(results)) {
@@ -307,7 +392,8 @@ async function main(): Promise<void> {
     args.out,
     {
       bench: 'fleet',
-      description: 'The built gateway as a child process (CLI, /metrics, /proc) against a simulated Modbus TCP fleet in another process; see bench/fleet.ts',
+      description:
+        'The built gateway as a child process (CLI, /metrics, /proc) against a simulated Modbus TCP fleet in another process; see bench/fleet.ts',
       last: run,
       runs,
       targets: TARGETS,

@@ -77,7 +77,12 @@ export function io(pid: number): IoFigures | null {
   const text = readText(`/proc/${pid}/io`);
   if (text === null) return null;
   const get = (key: string): number => Number(new RegExp(`^${key}: (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-  return { writeBytes: get('write_bytes'), cancelledWriteBytes: get('cancelled_write_bytes'), readBytes: get('read_bytes'), wchar: get('wchar') };
+  return {
+    writeBytes: get('write_bytes'),
+    cancelledWriteBytes: get('cancelled_write_bytes'),
+    readBytes: get('read_bytes'),
+    wchar: get('wchar'),
+  };
 }
 
 export interface FolderSize {

@@ -26,7 +26,8 @@ export class PromText {
       const m = LINE_RE.exec(line);
       if (!m) continue;
       const labels: Record<string, string> = {};
-      if (m[3]) for (const l of m[3].matchAll(LABEL_RE)) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+      if (m[3])
+        for (const l of m[3].matchAll(LABEL_RE)) labels[l[1]!] = l[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
       const s: PromSample = { name: m[1]!, labels, value: parseValue(m[4]!) };
       this.samples.push(s);
       const list = this.byName.get(s.name);

@@ -3,7 +3,16 @@
  * calls the hot path makes per batch (process, snapshot), so a bench can say
  * how much of the daemon's work is the core's. Two clock reads per call.
  */
-import type { BatchResult, CoreEvent, CoreState, MeteringCore, PolicyTables, Reading, SlotConfig, SnapshotFilter } from '../gateway/core/types';
+import type {
+  BatchResult,
+  CoreEvent,
+  CoreState,
+  MeteringCore,
+  PolicyTables,
+  Reading,
+  SlotConfig,
+  SnapshotFilter,
+} from '../gateway/core/types';
 
 export class TimedCore implements MeteringCore {
   /** Nanoseconds inside process() and snapshot(). */

@@ -1,7 +1,7 @@
 'use strict';
 /**
  * m2m-tariff: a policy node. Its properties are compiled into the metering core
- * by the gateway on every deploy (DESIGN.md §5); at run time the node only
+ * by the gateway on every deploy (docs/architecture.md §5); at run time the node only
  * re-checks them and shows whether its policy version is active.
  */
 const { attachPolicyNode } = require('../lib/policy-node');

@@ -1,6 +1,6 @@
 /**
  * Bearer-token authentication. A `TokenResolver` turns a presented token
- * into a principal: the admin (everything), or — DESIGN.md §7 — a buyer
+ * into a principal: the admin (everything), or — docs/architecture.md §7 — a buyer
  * account whose token is scoped to the data points it bought. Routes say
  * which principals they accept (routes.ts); the stream filters per principal.
  *
@@ -16,7 +16,11 @@ import type { BuyerGrant } from '../market/marketplace';
 export type { BuyerGrant };
 
 /** The admin; a metrics reader; a data buyer (§7) scoped to what it bought; a payee (docs/settlement.md) that reads only its own channels' vouchers. */
-export type Principal = { kind: 'admin' } | { kind: 'metrics' } | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] } | { kind: 'payee'; account: string };
+export type Principal =
+  | { kind: 'admin' }
+  | { kind: 'metrics' }
+  | { kind: 'buyer'; account: string; points: readonly BuyerGrant[] }
+  | { kind: 'payee'; account: string };
 
 /**
  * Who may call a route: anyone, the admin only, the admin or a metrics token

@@ -1,7 +1,7 @@
 /**
  * What the HTTP/WebSocket API needs from the daemon. The daemon implements
  * `ApiBackend`; the API never reaches the ledger, pollers or settlement any
- * other way. Shapes are DESIGN.md §8; money and quantities are decimal
+ * other way. Shapes are docs/architecture.md §8; money and quantities are decimal
  * strings made by the backend (`formatMoney`/`formatQty` from base/decimal),
  * never numbers. Times going out are ISO 8601 UTC strings; times coming in
  * (filters) are UTC epoch milliseconds, already validated by the API.
@@ -33,7 +33,6 @@ export interface DeviceView {
   points: Record<string, PointView>;
 }
 
-
 type MaybePromise<T> = T | Promise<T>;
 
 /** GET /api/health. `status` is 'ok' when every link is up, else 'degraded'. */
@@ -57,7 +56,6 @@ export interface PolicyHealth {
   ok: boolean;
   error: string | null;
 }
-
 
 /** Filter of GET /api/ledger: the window is [from, to) in epoch ms, each end optional. */
 export interface LedgerFilter {
@@ -106,13 +104,11 @@ export interface ChannelView {
   deposit?: string;
 }
 
-
 /** GET /api/vouchers: `since` (epoch ms) keeps vouchers issued at or after it. */
 export interface VoucherFilter {
   channel?: string;
   since?: number;
 }
-
 
 /** GET /api/events: newest first, at most `limit` (1..1000, default 100). */
 export interface EventFilter {
@@ -121,9 +117,6 @@ export interface EventFilter {
   since?: number;
   limit: number;
 }
-
-
-
 
 /** GET /api/orders: newest first, at most `limit` (1..1000, default 100). */
 export interface OrderFilter {

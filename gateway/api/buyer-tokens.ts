@@ -1,6 +1,6 @@
 /**
  * `<dataDir>/buyers.json` (mode 0600): one API token per buyer account of the
- * data marketplace (DESIGN.md §7).
+ * data marketplace (docs/architecture.md §7).
  *
  *   {"version":1,"buyers":{"lab-1":{"token":"…","createdAt":"2026-11-25T12:00:00.000Z"}}}
  *
@@ -87,7 +87,8 @@ function parseBuyers(file: string, text: string, key = 'buyers'): Map<string, Bu
   for (const [account, rec] of Object.entries(buyers as Record<string, unknown>)) {
     const token = (rec as { token?: unknown } | null)?.token;
     if (!isBuyerAccount(account)) throw new SecretsError(`${file}: "${account}" is not a valid account id`);
-    if (typeof token !== 'string' || token.length < 16) throw new SecretsError(`${file}: ${key}.${account}.token must be a string of at least 16 characters`);
+    if (typeof token !== 'string' || token.length < 16)
+      throw new SecretsError(`${file}: ${key}.${account}.token must be a string of at least 16 characters`);
     const createdAt = (rec as { createdAt?: unknown }).createdAt;
     out.set(account, { token, createdAt: typeof createdAt === 'string' ? createdAt : '' });
   }
@@ -95,9 +96,16 @@ function parseBuyers(file: string, text: string, key = 'buyers'): Map<string, Bu
 }
 
 /** The token of `account`, created (and the file with it) on first call. */
-export function ensureBuyerToken(dataDir: string, account: string, now: Date = new Date(), party: TokenParty = 'buyer'): { token: string; created: boolean } {
+export function ensureBuyerToken(
+  dataDir: string,
+  account: string,
+  now: Date = new Date(),
+  party: TokenParty = 'buyer',
+): { token: string; created: boolean } {
   if (!isBuyerAccount(account)) {
-    throw new SecretsError(`"${account}" is not a valid account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+    throw new SecretsError(
+      `"${account}" is not a valid account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`,
+    );
   }
   ensurePrivateDir(dataDir);
   return withLock(dataDir, () => {
@@ -143,7 +151,10 @@ export function watchBuyers(dataDir: string, onChange: () => void, logger?: Pick
       timer.unref();
     });
   } catch (err) {
-    logger?.warn({ err: (err as Error).message, dataDir }, 'cannot watch the data folder; a revoked buyer is disconnected at its next check only');
+    logger?.warn(
+      { err: (err as Error).message, dataDir },
+      'cannot watch the data folder; a revoked buyer is disconnected at its next check only',
+    );
     return () => undefined;
   }
   watcher.on('error', (err) => logger?.warn({ err: err.message }, 'watching buyers.json failed'));
@@ -171,7 +182,8 @@ function withLock<T>(dataDir: string, fn: () => T): T {
       fs.closeSync(fs.openSync(lock, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, PRIVATE_FILE_MODE));
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SecretsError(`cannot lock ${lock}: ${(e as Error).message}`, { cause: e });
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new SecretsError(`cannot lock ${lock}: ${(e as Error).message}`, { cause: e });
       const age = lockAgeMs(lock);
       if (age !== null && age > LOCK_STALE_MS) {
         fs.rmSync(lock, { force: true }); // left by a killed writer

@@ -15,11 +15,7 @@ export class ApiError extends GatewayError {
   readonly status: number;
   readonly field: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
-  constructor(
-    code: HttpErrorCode,
-    message: string,
-    opts: { field?: string; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
+  constructor(code: HttpErrorCode, message: string, opts: { field?: string; headers?: Record<string, string>; cause?: unknown } = {}) {
     super(code, message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.status = httpStatusOf(code);
     this.field = opts.field;
@@ -51,9 +47,7 @@ export class InvalidValueError extends ApiError {
 /** 401: no bearer token, or a token nobody knows. Always with `WWW-Authenticate: Bearer`. */
 export class UnauthorizedError extends ApiError {
   constructor(message: string, invalidToken: boolean) {
-    const challenge = invalidToken
-      ? 'Bearer realm="m2m-gateway", error="invalid_token"'
-      : 'Bearer realm="m2m-gateway"';
+    const challenge = invalidToken ? 'Bearer realm="m2m-gateway", error="invalid_token"' : 'Bearer realm="m2m-gateway"';
     super('GW_ERR_UNAUTHORIZED', message, { headers: { 'WWW-Authenticate': challenge } });
   }
 }
@@ -116,10 +110,7 @@ export class BodyTooLargeError extends ApiError {
 /** 415: a body that is not `application/json`. */
 export class UnsupportedMediaTypeError extends ApiError {
   constructor(contentType: string | undefined) {
-    super(
-      'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
-      `content type ${JSON.stringify(contentType ?? '')} not supported, send application/json`,
-    );
+    super('GW_ERR_UNSUPPORTED_MEDIA_TYPE', `content type ${JSON.stringify(contentType ?? '')} not supported, send application/json`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The embedded Node-RED editor (DESIGN.md §5, §8): an extension with
+ * The embedded Node-RED editor (docs/architecture.md §5, §8): an extension with
  * start()/stop() that runs Node-RED inside the daemon on the API's HTTP
  * server at /admin.
  *
@@ -149,7 +149,9 @@ export class NodeRedHost {
   static async start(opts: NodeRedHostOptions): Promise<NodeRedHost | null> {
     const log = opts.log;
     if (hosting) {
-      log.warn('the Node-RED editor already runs for another gateway in this process; this one runs without it (flows.json is still compiled)');
+      log.warn(
+        'the Node-RED editor already runs for another gateway in this process; this one runs without it (flows.json is still compiled)',
+      );
       return null;
     }
     const t0 = process.hrtime.bigint();
@@ -169,7 +171,10 @@ export class NodeRedHost {
       // not started by Node-RED: the policies in them are still compiled, from the file it just wrote.
       host.listen('runtime-event', (e: FlowsEvent & { id?: string; payload?: { error?: string; types?: string[] } }) => {
         if (e?.id !== 'runtime-state' || e.payload?.error !== 'missing-types') return;
-        log.warn({ types: e.payload.types }, 'flows use node types that are not loaded (host-access nodes need policy.hostNodes: true); those flows do not run, their policies are compiled');
+        log.warn(
+          { types: e.payload.types },
+          'flows use node types that are not loaded (host-access nodes need policy.hostNodes: true); those flows do not run, their policies are compiled',
+        );
         const flows = startupFlows(opts.flowsFile);
         if (flows !== null) opts.bridge.deployed(flows);
       });
@@ -273,7 +278,11 @@ export class NodeRedHost {
     const wait = this.logins.retryAfterMs(address);
     if (wait > 0) {
       req.resume();
-      json(429, { error: 'too_many_attempts', error_description: 'Too many failed logins from this address; try again later' }, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+      json(
+        429,
+        { error: 'too_many_attempts', error_description: 'Too many failed logins from this address; try again later' },
+        { 'Retry-After': String(Math.ceil(wait / 1000)) },
+      );
       return;
     }
     let fields: Record<string, unknown>;
@@ -366,7 +375,8 @@ function nodeRedLevel(pinoLevel: string): string {
 function logText(m: unknown): string {
   if (typeof m === 'string') return m;
   if (m instanceof Error) return m.message;
-  if (typeof m === 'object' && m !== null && typeof (m as { message?: unknown }).message === 'string') return (m as { message: string }).message;
+  if (typeof m === 'object' && m !== null && typeof (m as { message?: unknown }).message === 'string')
+    return (m as { message: string }).message;
   try {
     return JSON.stringify(m);
   } catch {

@@ -51,7 +51,8 @@ const DECIMAL_RE = /^[+-]?\d+(\.\d+)?$/;
 
 /** The body of POST /api/policies: `{nodes: [ {id, type, …}, … ]}`, Node-RED's node objects, at most 1000. */
 export function parsePoliciesBody(body: unknown): unknown[] {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('body', 'expected a JSON object {"nodes": [...]}');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new BadRequestError('body', 'expected a JSON object {"nodes": [...]}');
   for (const k of Object.keys(body)) {
     if (k !== 'nodes') throw new BadRequestError(`body.${k.slice(0, 64)}`, 'unknown field (only "nodes" is allowed)');
   }
@@ -61,8 +62,10 @@ export function parsePoliciesBody(body: unknown): unknown[] {
   for (const [i, n] of nodes.entries()) {
     if (typeof n !== 'object' || n === null || Array.isArray(n)) throw new BadRequestError(`body.nodes[${i}]`, 'expected a node object');
     const { id, type } = n as { id?: unknown; type?: unknown };
-    if (typeof id !== 'string' || id === '' || id.length > 64) throw new BadRequestError(`body.nodes[${i}].id`, 'expected a string of 1-64 characters');
-    if (typeof type !== 'string' || !type.startsWith('m2m-')) throw new BadRequestError(`body.nodes[${i}].type`, 'only m2m-* nodes are deployed to the gateway');
+    if (typeof id !== 'string' || id === '' || id.length > 64)
+      throw new BadRequestError(`body.nodes[${i}].id`, 'expected a string of 1-64 characters');
+    if (typeof type !== 'string' || !type.startsWith('m2m-'))
+      throw new BadRequestError(`body.nodes[${i}].type`, 'only m2m-* nodes are deployed to the gateway');
   }
   return nodes;
 }
@@ -167,7 +170,8 @@ export const ROUTES: readonly RouteDef[] = [
     method: 'GET',
     path: '/api/vouchers',
     access: 'payee',
-    summary: 'signed vouchers issued and received, optionally of one channel, issued at or after since; a payee token sees only its channels',
+    summary:
+      'signed vouchers issued and received, optionally of one channel, issued at or after since; a payee token sees only its channels',
     query: { channel: 'name', since: 'time' },
     handle: async ({ backend, query, principal }) => {
       const all = await backend.vouchers(query);
@@ -230,9 +234,7 @@ export const ROUTES: readonly RouteDef[] = [
 ];
 
 export type RouteMatch =
-  | { kind: 'route'; route: RouteDef; params: Record<string, string> }
-  | { kind: 'method'; allow: string[] }
-  | { kind: 'none' };
+  { kind: 'route'; route: RouteDef; params: Record<string, string> } | { kind: 'method'; allow: string[] } | { kind: 'none' };
 
 interface CompiledRoute {
   route: RouteDef;

@@ -1,7 +1,7 @@
 /**
  * The gateway's HTTP server: REST routes (routes.ts), GET /metrics, the
  * WebSocket stream (stream.ts), and mount points for other handlers on the
- * same port (Node-RED's editor at /admin, DESIGN.md §4).
+ * same port (Node-RED's editor at /admin, docs/config.md).
  *
  * Plain node:http, no framework: the route table is ten entries, node:http
  * keeps the footprint small on 1-core gateways, and it is one dependency less.

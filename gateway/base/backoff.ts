@@ -1,5 +1,5 @@
 /**
- * Exponential backoff with full jitter, capped (DESIGN §9).
+ * Exponential backoff with full jitter, capped (docs/architecture.md §9).
  *
  * For attempt n >= 1 the ceiling is min(capMs, baseMs × 2^(n−1)) and the
  * delay is uniform in [minMs, ceiling] ("full jitter" when minMs = 0). The

@@ -79,9 +79,7 @@ abstract class Metric {
     const given = labels ?? {};
     const names = Object.keys(given);
     if (names.length !== this.labelNames.length || names.some((n) => !this.labelNames.includes(n))) {
-      throw new MetricsError(
-        `${this.name}: labels {${names.join(',')}} do not match declared {${this.labelNames.join(',')}}`,
-      );
+      throw new MetricsError(`${this.name}: labels {${names.join(',')}} do not match declared {${this.labelNames.join(',')}}`);
     }
     const values = this.labelNames.map((n) => {
       const v = given[n];
@@ -205,7 +203,13 @@ export class MetricsRegistry {
     if (!NAME_RE.test(opts.name)) throw new MetricsError(`invalid metric name ${JSON.stringify(opts.name)}`);
     if (this.names().includes(opts.name)) throw new MetricsError(`metric ${opts.name} registered twice`);
     return new Histogram(
-      new client.Histogram({ name: opts.name, help: opts.help, labelNames: [...(opts.labelNames ?? [])], buckets: [...opts.buckets], registers: [this.prom] }),
+      new client.Histogram({
+        name: opts.name,
+        help: opts.help,
+        labelNames: [...(opts.labelNames ?? [])],
+        buckets: [...opts.buckets],
+        registers: [this.prom],
+      }),
     );
   }
 

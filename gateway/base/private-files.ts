@@ -1,6 +1,6 @@
 /**
  * Files only the gateway's user may read: secrets, payer keys, buyer tokens,
- * the outbox, the MQTT password file (DESIGN.md §6-§8). One place for the
+ * the outbox, the MQTT password file (docs/architecture.md §6-§8). One place for the
  * modes (0600 files, 0700 folders), the "readable by group/others" test and
  * the crash-safe write (a 0600 temp file, fsynced, renamed into place, the
  * folder fsynced after).

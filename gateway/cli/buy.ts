@@ -62,7 +62,9 @@ export class BuyerClient {
     ensurePrivateDir(o.dir);
     this.keys = new KeyStore(path.join(o.dir, 'keys'), log);
     this.stateFile = path.join(o.dir, 'vouchers.json');
-    this.state = fs.existsSync(this.stateFile) ? (JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as BuyerState) : { head: GENESIS, vouchers: {} };
+    this.state = fs.existsSync(this.stateFile)
+      ? (JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as BuyerState)
+      : { head: GENESIS, vouchers: {} };
     this.depositNano = parseDecimal(o.deposit, MONEY_FRAC);
   }
 
@@ -132,7 +134,15 @@ export class BuyerClient {
     const amount = accrued < this.depositNano ? accrued : this.depositNano;
     if (amount <= paid) return;
     const v = signVoucher(
-      { payer: bill.payer, payee: bill.payee, seq: bill.seq + 1, amountNano: amount, currency: this.currencyOf(bill), ledgerHead: this.state.head, issuedAtMs: Date.now() },
+      {
+        payer: bill.payer,
+        payee: bill.payee,
+        seq: bill.seq + 1,
+        amountNano: amount,
+        currency: this.currencyOf(bill),
+        ledgerHead: this.state.head,
+        issuedAtMs: Date.now(),
+      },
       this.keys.keyFor(this.o.account),
     );
     this.state.vouchers[bill.channel] = [...mine, v];
@@ -162,7 +172,14 @@ export async function buyCommand(opts: BuyOptions & { currency?: string }): Prom
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));
   const client = new BuyerClient(
-    { url: opts.url.replace(/\/+$/, ''), account: opts.account, token, dir: path.resolve(opts.dir), deposit: opts.deposit ?? '10', devices: opts.devices?.split(',') },
+    {
+      url: opts.url.replace(/\/+$/, ''),
+      account: opts.account,
+      token,
+      dir: path.resolve(opts.dir),
+      deposit: opts.deposit ?? '10',
+      devices: opts.devices?.split(','),
+    },
     log,
     (r) => {
       if (!opts.quiet) process.stdout.write(`${JSON.stringify(r)}\n`);

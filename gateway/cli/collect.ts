@@ -43,8 +43,11 @@ function loadToken(dataDir: string): { token: string; created: boolean } {
   return { token, created: true };
 }
 
-
-export async function startCollector(cfg: CollectConfig, log: Logger, opts: { port?: number; reconnectMs?: number } = {}): Promise<CollectorHandle> {
+export async function startCollector(
+  cfg: CollectConfig,
+  log: Logger,
+  opts: { port?: number; reconnectMs?: number } = {},
+): Promise<CollectorHandle> {
   const store = new CollectorStore(cfg.dataDir, new Set(cfg.payees), cfg.payers);
   const { token } = loadToken(cfg.dataDir);
   let mqtt: MqttClient | null = null;
@@ -71,7 +74,10 @@ export async function startCollector(cfg: CollectConfig, log: Logger, opts: { po
     const pull = async (): Promise<void> => {
       try {
         const t = fs.readFileSync(g.tokenFile, 'utf8').trim();
-        const res = await fetch(`${g.url}/api/vouchers${since > 0 ? `?since=${since}` : ''}`, { headers: { authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(`${g.url}/api/vouchers${since > 0 ? `?since=${since}` : ''}`, {
+          headers: { authorization: `Bearer ${t}` },
+          signal: AbortSignal.timeout(10_000),
+        });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const list = (await res.json()) as unknown[];
         for (const v of list) {
@@ -136,7 +142,9 @@ export async function startCollector(cfg: CollectConfig, log: Logger, opts: { po
     if (req.method !== 'GET') return send(405, { error: { code: 'GW_ERR_METHOD_NOT_ALLOWED', message: 'GET only' } });
     if (url.pathname === '/api/health') return send(200, { status: 'ok', payees: cfg.payees, receivables: store.receivables().length });
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    const ok = auth !== undefined && crypto.timingSafeEqual(crypto.createHash('sha256').update(auth).digest(), crypto.createHash('sha256').update(token).digest());
+    const ok =
+      auth !== undefined &&
+      crypto.timingSafeEqual(crypto.createHash('sha256').update(auth).digest(), crypto.createHash('sha256').update(token).digest());
     if (!ok) return send(401, { error: { code: 'GW_ERR_UNAUTHORIZED', message: 'missing or invalid bearer token' } });
     if (url.pathname === '/api/receivables') return send(200, store.receivables());
     if (url.pathname === '/api/vouchers') return send(200, store.vouchers(url.searchParams.get('channel') ?? undefined));
@@ -169,7 +177,9 @@ export async function collectCommand(opts: { config: string }): Promise<void> {
   const cfg = parseCollectConfig(fs.readFileSync(opts.config, 'utf8'), opts.config);
   const log = createLogger('m2m-collect');
   const c = await startCollector(cfg, log);
-  process.stdout.write(`m2m-gateway collect for ${cfg.payees.join(', ')} running; API ${c.url} (token in ${path.join(cfg.dataDir, 'token')})\n`);
+  process.stdout.write(
+    `m2m-gateway collect for ${cfg.payees.join(', ')} running; API ${c.url} (token in ${path.join(cfg.dataDir, 'token')})\n`,
+  );
   await untilSignal();
   await c.stop();
 }

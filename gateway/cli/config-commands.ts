@@ -16,7 +16,9 @@ export async function configCheckCommand(opts: { config?: string }): Promise<num
   const cfg = loadConfig(file); // throws ConfigError -> every issue by path, exit 2
   logLevelFromEnv('info'); // M2M_LOG_LEVEL too: start refuses an unknown level with exit 2
   const points = cfg.devices.reduce((n, d) => n + d.points.length, 0);
-  process.stdout.write(`${file}: OK (${cfg.links.length} links, ${cfg.devices.length} devices, ${points} points; data in ${cfg.gateway.dataDir})\n`);
+  process.stdout.write(
+    `${file}: OK (${cfg.links.length} links, ${cfg.devices.length} devices, ${points} points; data in ${cfg.gateway.dataDir})\n`,
+  );
   const flowsFile = path.join(cfg.gateway.dataDir, 'flows.json');
   const r = checkFlowsFile(flowsFile, cfg.devices, cfg.gateway.timezone);
   if (r.state === 'missing') {
@@ -25,12 +27,16 @@ export async function configCheckCommand(opts: { config?: string }): Promise<num
   }
   if (r.state === 'rejected') {
     const problems = r.error.problems;
-    process.stderr.write(`policy error (${flowsFile}): ${problems.length} problem${problems.length === 1 ? '' : 's'}; the gateway would reject these policies\n`);
+    process.stderr.write(
+      `policy error (${flowsFile}): ${problems.length} problem${problems.length === 1 ? '' : 's'}; the gateway would reject these policies\n`,
+    );
     for (const p of problems) process.stderr.write(`  ${p.message}\n`);
     return EXIT_CONFIG;
   }
   const p = r.policy;
-  process.stdout.write(`${flowsFile}: OK (${p.tariffs.length} tariff lines, ${p.alarms.length} alarms, ${p.creditLimits.length} credit limits, ${p.offers.length} offers)\n`);
+  process.stdout.write(
+    `${flowsFile}: OK (${p.tariffs.length} tariff lines, ${p.alarms.length} alarms, ${p.creditLimits.length} credit limits, ${p.offers.length} offers)\n`,
+  );
   for (const w of p.warnings) process.stdout.write(`  warning: ${w}\n`);
   return EXIT_OK;
 }

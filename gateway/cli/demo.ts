@@ -140,20 +140,28 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
       `  try:    curl -s -H "Authorization: Bearer ${token}" ${gw.apiUrl}/api/ledger`,
       `          curl -s -H "Authorization: Bearer ${token}" ${gw.apiUrl}/api/devices`,
       `          curl -s -H "Authorization: Bearer ${token}" ${gw.apiUrl}/api/orders`,
-      ...(gw.editorUrl ? [`  editor: ${gw.editorUrl}   (user admin, password ${gw.editorPassword}): edit the policies as Node-RED flows`] : []),
+      ...(gw.editorUrl
+        ? [`  editor: ${gw.editorUrl}   (user admin, password ${gw.editorPassword}): edit the policies as Node-RED flows`]
+        : []),
       `  config: ${configFile}   policies: ${flows}`,
       '  Ctrl-C to stop.',
       '',
     ].join('\n'),
   );
 
-  const summary = setInterval(() => process.stdout.write(`${summaryLine(gw, purifier, parties.summary())}\n`), Number(opts.summaryMs ?? 3000));
+  const summary = setInterval(
+    () => process.stdout.write(`${summaryLine(gw, purifier, parties.summary())}\n`),
+    Number(opts.summaryMs ?? 3000),
+  );
   await untilSignal();
   clearInterval(summary);
   await parties.stop();
   await gw.stop();
   const snap = purifier.snapshot();
-  fs.writeFileSync(statePath, JSON.stringify({ litres: snap.litres, importKwh: meter.importKwhNow(), cartridgePct: snap.cartridgePct } satisfies SimState));
+  fs.writeFileSync(
+    statePath,
+    JSON.stringify({ litres: snap.litres, importKwh: meter.importKwhNow(), cartridgePct: snap.cartridgePct } satisfies SimState),
+  );
   await purifier.stop();
   await meter.stop();
   await centre.stop(true);

@@ -28,7 +28,11 @@ export interface LedgerVerifyOptions {
 function readCheckpoints(file: string): unknown[] {
   const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
   const list = Array.isArray(doc) ? doc : [doc];
-  return list.map((c) => (typeof c === 'object' && c !== null && 'checkpoint' in c && (c as { type?: unknown }).type === 'checkpoint' ? (c as { checkpoint: unknown }).checkpoint : c));
+  return list.map((c) =>
+    typeof c === 'object' && c !== null && 'checkpoint' in c && (c as { type?: unknown }).type === 'checkpoint'
+      ? (c as { checkpoint: unknown }).checkpoint
+      : c,
+  );
 }
 
 export async function ledgerVerifyCommand(opts: LedgerVerifyOptions): Promise<number> {
@@ -44,7 +48,9 @@ export async function ledgerVerifyCommand(opts: LedgerVerifyOptions): Promise<nu
   }
   const r = verifyLedger(db);
   if (!r.ok) {
-    process.stdout.write(`ledger INVALID${r.firstBadSeq !== undefined ? ` at batch ${r.firstBadSeq}` : ''}: ${r.reason ?? 'unknown'} (${r.batches} batches verified before it)\n`);
+    process.stdout.write(
+      `ledger INVALID${r.firstBadSeq !== undefined ? ` at batch ${r.firstBadSeq}` : ''}: ${r.reason ?? 'unknown'} (${r.batches} batches verified before it)\n`,
+    );
     return EXIT_INVALID;
   }
   const bad = anchorProblems(db, checkpoints, opts.key);
@@ -54,7 +60,9 @@ export async function ledgerVerifyCommand(opts: LedgerVerifyOptions): Promise<nu
   }
   const cps = checkpoints.length > 0 ? `, extends ${checkpoints.length} checkpoint${checkpoints.length > 1 ? 's' : ''}` : '';
   process.stdout.write(`ledger OK: ${r.batches} batches, head ${r.head.seq} ${r.head.hash}${cps}\n`);
-  process.stdout.write(`  ${r.lines ?? 0} lines: totals = closed hours + open hours = what the chain accrued; state matches the head's digests\n`);
+  process.stdout.write(
+    `  ${r.lines ?? 0} lines: totals = closed hours + open hours = what the chain accrued; state matches the head's digests\n`,
+  );
   return EXIT_OK;
 }
 
@@ -67,13 +75,16 @@ function anchorProblems(db: string, checkpoints: unknown[], key: string | undefi
       if (!c.ok) return `checkpoint [${i}]: ${c.reason}`;
       const cp: SignedCheckpoint = c.checkpoint;
       const hash = chain.hashAt(cp.seq);
-      if (hash === undefined) return `the ledger does not extend checkpoint seq ${cp.seq} of ${cp.at}: it ends at batch ${chain.headSeq()} (rolled back to an older copy?)`;
-      if (hash !== cp.head) return `the ledger does not extend checkpoint seq ${cp.seq} of ${cp.at}: batch ${cp.seq} has hash ${hash}, the checkpoint signed ${cp.head} (rewritten?)`;
+      if (hash === undefined)
+        return `the ledger does not extend checkpoint seq ${cp.seq} of ${cp.at}: it ends at batch ${chain.headSeq()} (rolled back to an older copy?)`;
+      if (hash !== cp.head)
+        return `the ledger does not extend checkpoint seq ${cp.seq} of ${cp.at}: batch ${cp.seq} has hash ${hash}, the checkpoint signed ${cp.head} (rewritten?)`;
     }
     for (const v of chain.vouchers()) {
       const at = chain.seqOf(v.ledgerHead);
       if (at === undefined) return `voucher ${v.channel} #${v.seq}: its ledgerHead ${v.ledgerHead} is not in the chain`;
-      if (at >= v.batchSeq) return `voucher ${v.channel} #${v.seq}: its ledgerHead is batch ${at}, not one before the batch ${v.batchSeq} that holds it`;
+      if (at >= v.batchSeq)
+        return `voucher ${v.channel} #${v.seq}: its ledgerHead is batch ${at}, not one before the batch ${v.batchSeq} that holds it`;
     }
     return null;
   } finally {

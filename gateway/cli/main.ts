@@ -44,7 +44,9 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('run a simulated water purifier, energy meter and service centre with the gateway metering, controlling and servicing them (no hardware needed)')
+    .description(
+      'run a simulated water purifier, energy meter and service centre with the gateway metering, controlling and servicing them (no hardware needed)',
+    )
     .option('-d, --data-dir <dir>', 'where the demo keeps its config, ledger and secrets', './m2m-demo')
     .option('-p, --port <port>', 'HTTP port of the API', '8080')
     .option('--fresh', 'start from an empty ledger (deletes the demo data dir first)')
@@ -61,13 +63,12 @@ export function buildProgram(): Command {
   const config = program.command('config').description('configuration tools');
   config
     .command('check')
-    .description('validate a config and compile <dataDir>/flows.json against it without starting (every problem listed by path or node; exit 2 when invalid)')
+    .description(
+      'validate a config and compile <dataDir>/flows.json against it without starting (every problem listed by path or node; exit 2 when invalid)',
+    )
     .option(...CONFIG_OPTION)
     .action(action(configCheckCommand));
-  config
-    .command('schema')
-    .description('print the JSON Schema of the config file (for editors)')
-    .action(action(configSchemaCommand));
+  config.command('schema').description('print the JSON Schema of the config file (for editors)').action(action(configSchemaCommand));
 
   program
     .command('probe')
@@ -109,14 +110,19 @@ export function buildProgram(): Command {
     .option(...CONFIG_OPTION)
     .option('-e, --editor', 'print the Node-RED editor password (user admin) instead')
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
-    .option('--revoke', 'with --buyer: remove that buyer\'s token; its open streams are closed at once')
-    .option('--payee <account>', "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers")
+    .option('--revoke', "with --buyer: remove that buyer's token; its open streams are closed at once")
+    .option(
+      '--payee <account>',
+      "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers",
+    )
     .option('--metrics', 'print the read-only metrics token for Prometheus instead (created in <dataDir>/metrics-token on first call)')
     .action(action(tokenCommand));
 
   program
     .command('verify')
-    .description('check a signed voucher (or a JSON array of one channel\'s vouchers): fields, channel, payer key, signature; prints valid or INVALID: <reason> (exit 0 valid, 1 invalid, 2 unreadable or not JSON)')
+    .description(
+      "check a signed voucher (or a JSON array of one channel's vouchers): fields, channel, payer key, signature; prints valid or INVALID: <reason> (exit 0 valid, 1 invalid, 2 unreadable or not JSON)",
+    )
     .argument('<voucher.json>', 'a voucher as /api/vouchers, MQTT or the stream gives it, or an array of them')
     .option('--key <base64url>', 'require this payer key (base64url of the raw 32-byte ed25519 public key)')
     .action(action((file: string, opts: { key?: string }) => verifyCommand(file, opts)));
@@ -130,7 +136,7 @@ export function buildProgram(): Command {
     .option('--token-file <file>', 'a file holding the buyer token')
     .option('-d, --dir <dir>', 'your own folder: keys/<account>.key (0600) and vouchers.json', './m2m-buyer')
     .option('--deposit <amount>', 'the cap of your channel: you never pay more', '10')
-    .option('--currency <code>', 'the currency of your vouchers (the seller\'s)', 'NOK')
+    .option('--currency <code>', "the currency of your vouchers (the seller's)", 'NOK')
     .option('--devices <globs>', 'only these devices (comma-separated globs)')
     .option('-n, --readings <n>', 'exit after this many readings')
     .option('-q, --quiet', 'do not print the readings')
@@ -145,11 +151,16 @@ export function buildProgram(): Command {
   const ledger = program.command('ledger').description('ledger tools');
   ledger
     .command('verify')
-    .description("check the ledger hash chain, totals and state, and that every voucher's ledgerHead is in the chain (exit 0 valid, 1 invalid, 2 unreadable checkpoint file)")
+    .description(
+      "check the ledger hash chain, totals and state, and that every voucher's ledgerHead is in the chain (exit 0 valid, 1 invalid, 2 unreadable checkpoint file)",
+    )
     .option(...CONFIG_OPTION)
-    .option('--db <file>', 'a ledger.db file or data dir instead of the config\'s dataDir')
-    .option('--checkpoint <file>', 'also check the ledger extends the signed checkpoint(s) in this file (one, or a list as GET /api/checkpoints gives)')
-    .option('--key <base64url>', "require the checkpoints to be signed by this gateway key")
+    .option('--db <file>', "a ledger.db file or data dir instead of the config's dataDir")
+    .option(
+      '--checkpoint <file>',
+      'also check the ledger extends the signed checkpoint(s) in this file (one, or a list as GET /api/checkpoints gives)',
+    )
+    .option('--key <base64url>', 'require the checkpoints to be signed by this gateway key')
     .action(action(ledgerVerifyCommand));
 
   for (const c of program.commands) {

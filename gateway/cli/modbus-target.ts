@@ -158,7 +158,7 @@ export function modbusErrorHint(e: GatewayError, ctx: { area: Area; unitId: numb
       case 1:
         return `the device does not serve ${ctx.area} reads (function ${FUNCTION_CODE[ctx.area]}); try another --area`;
       case 2:
-        return 'the range is not (all) in the device\'s map; try another --address or a smaller --count (a read across a hole is refused whole)';
+        return "the range is not (all) in the device's map; try another --address or a smaller --count (a read across a hole is refused whole)";
       case 3:
         return 'the device refused this request size; try a smaller --count';
       case 10:
@@ -171,6 +171,7 @@ export function modbusErrorHint(e: GatewayError, ctx: { area: Area; unitId: numb
   if (e instanceof ModbusTimeoutError) {
     return `nothing answered as unit ${ctx.unitId}: check the unit id (\`m2m-gateway scan\` finds them); on serial lines also baud rate, parity and wiring`;
   }
-  if (e instanceof LinkDownError) return 'the link could not be reached: check host and port (or the serial port) and that nothing else holds it';
+  if (e instanceof LinkDownError)
+    return 'the link could not be reached: check host and port (or the serial port) and that nothing else holds it';
   return undefined;
 }

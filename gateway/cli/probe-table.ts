@@ -125,7 +125,11 @@ export function probeRows(range: ProbeRange, opts: ProbeTableOptions = {}): Prob
 }
 
 /** Lay out rows of cells: a header line, then one line per row; numbers right-aligned. */
-export function layoutTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>, leftAligned: ReadonlySet<number> = new Set()): string {
+export function layoutTable(
+  header: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  leftAligned: ReadonlySet<number> = new Set(),
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells
@@ -158,7 +162,10 @@ export function formatProbeTable(range: ProbeRange, opts: ProbeTableOptions = {}
 }
 
 /** Machine form of a probe (`--json`): the words or bits, and every row with every column. */
-export function probeReport(range: ProbeRange, opts: ProbeTableOptions = {}): {
+export function probeReport(
+  range: ProbeRange,
+  opts: ProbeTableOptions = {},
+): {
   area: Area;
   address: number;
   count: number;

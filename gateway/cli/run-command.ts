@@ -1,7 +1,7 @@
 /**
  * Turns a command's thrown error into a clear message and an exit code:
  * config and usage errors exit 2 (config errors list every issue by path,
- * DESIGN.md §4), the rest 3. Under systemd each line goes to the journal at
+ * docs/config.md), the rest 3. Under systemd each line goes to the journal at
  * priority err.
  */
 import { ConfigError, formatConfigIssues } from '../config/errors';

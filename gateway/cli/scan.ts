@@ -147,7 +147,7 @@ export async function scanUnits(link: ModbusLink, req: ScanRequest, hooks: ScanH
 /** "1-3, 7, 9-12" for a sorted list of unit ids. */
 export function formatUnitRanges(ids: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < ids.length; ) {
+  for (let i = 0; i < ids.length;) {
     let j = i;
     while (j + 1 < ids.length && ids[j + 1] === ids[j] + 1) j++;
     parts.push(j === i ? String(ids[i]) : `${ids[i]}-${ids[j]}`);

@@ -17,24 +17,39 @@ import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
 
-export async function tokenCommand(opts: { config?: string; buyer?: string; payee?: string; editor?: boolean; revoke?: boolean; metrics?: boolean }): Promise<number> {
+export async function tokenCommand(opts: {
+  config?: string;
+  buyer?: string;
+  payee?: string;
+  editor?: boolean;
+  revoke?: boolean;
+  metrics?: boolean;
+}): Promise<number> {
   const usage = (flag: string, message: string): number => {
     const e = new CliUsageError(flag, message);
     process.stderr.write(`error: ${e.message}\n(run with --help for usage)\n`);
     return EXIT_CONFIG;
   };
   if (opts.buyer !== undefined && !isBuyerAccount(opts.buyer)) {
-    return usage('--buyer', `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+    return usage(
+      '--buyer',
+      `"${opts.buyer}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`,
+    );
   }
   if (opts.payee !== undefined && !isBuyerAccount(opts.payee)) {
-    return usage('--payee', `"${opts.payee}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`);
+    return usage(
+      '--payee',
+      `"${opts.payee}" is not an account id (1-64 letters, digits, "_", "." or "-", starting with a letter or digit)`,
+    );
   }
   if (opts.buyer !== undefined && opts.metrics) {
     process.stderr.write('error: --buyer and --metrics mint different tokens: give one\n(run with --help for usage)\n');
     return EXIT_CONFIG;
   }
-  if (opts.payee !== undefined && (opts.buyer !== undefined || opts.metrics)) return usage('--payee', 'use --payee alone (not with --buyer or --metrics)');
-  if (opts.editor && (opts.buyer !== undefined || opts.payee !== undefined || opts.metrics)) return usage('--editor', 'use --editor alone (not with --buyer, --payee or --metrics)');
+  if (opts.payee !== undefined && (opts.buyer !== undefined || opts.metrics))
+    return usage('--payee', 'use --payee alone (not with --buyer or --metrics)');
+  if (opts.editor && (opts.buyer !== undefined || opts.payee !== undefined || opts.metrics))
+    return usage('--editor', 'use --editor alone (not with --buyer, --payee or --metrics)');
   if (opts.revoke && opts.buyer === undefined) return usage('--revoke', 'needs --buyer <account>');
   const cfg = loadConfig(configPath(opts));
   if (opts.buyer !== undefined && opts.revoke) {

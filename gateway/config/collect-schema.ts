@@ -39,14 +39,25 @@ export const collectSchema = z.strictObject({
   mqtt: z
     .strictObject({
       url: z.string().regex(/^(?:mqtts?|wss?|tcp):\/\/\S+$/, { error: 'expected a broker URL like "mqtt://127.0.0.1:1883"' }),
-      topicPrefix: z.string().regex(/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/).default('m2m'),
-      group: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
-      clientId: z.string().regex(/^[^\s+#/]{1,128}$/).optional(),
+      topicPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/)
+        .default('m2m'),
+      group: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+        .optional(),
+      clientId: z
+        .string()
+        .regex(/^[^\s+#/]{1,128}$/)
+        .optional(),
       username: z.string().min(1).optional(),
       passwordFile: z.string().min(1).optional(),
     })
     .optional(),
-  payers: z.record(idSchema, z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'expected a base64url raw ed25519 public key (43 characters)' })).default({}),
+  payers: z
+    .record(idSchema, z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'expected a base64url raw ed25519 public key (43 characters)' }))
+    .default({}),
 });
 
 export type CollectConfig = z.output<typeof collectSchema> & { configFile: string };
@@ -62,7 +73,8 @@ export function parseCollectConfig(text: string, file: string): CollectConfig {
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
   const base = path.dirname(path.resolve(file));
   const c = r.data;
-  if (c.gateways.length === 0 && !c.mqtt) throw new ConfigError([{ path: 'gateways', message: 'give gateways to pull from, an mqtt broker, or both' }]);
+  if (c.gateways.length === 0 && !c.mqtt)
+    throw new ConfigError([{ path: 'gateways', message: 'give gateways to pull from, an mqtt broker, or both' }]);
   return {
     ...c,
     dataDir: path.resolve(base, c.dataDir),

@@ -105,9 +105,7 @@ export function fromZodIssues(issues: readonly z.core.$ZodIssue[], base: PathPar
         out.push({
           at,
           message:
-            issue.input === undefined
-              ? 'required'
-              : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`,
+            issue.input === undefined ? 'required' : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(issue.input)}`,
         });
         break;
       case 'invalid_value':

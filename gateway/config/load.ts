@@ -51,7 +51,13 @@ export function parseConfig(text: string, baseDir: string, file?: string): Loade
   const lines = new LineCounter();
   // resolveKnownTags: false — YAML 1.1 tags (!!set, !!omap, !!binary, !!timestamp…) would turn values into
   // Set/Map/Uint8Array/Date, which the schema cannot see into; unresolved, they are validated as the plain value.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, resolveKnownTags: false, logLevel: 'error' });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    resolveKnownTags: false,
+    logLevel: 'error',
+  });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {

@@ -112,7 +112,10 @@ function deviceLinkType(linkName: string | undefined, ctx: DeviceContext, d: Dev
   if (linkName === undefined) return undefined;
   if (!ctx.linkTypes.has(linkName)) {
     const known = [...ctx.linkTypes.keys()];
-    d.issues.push({ at: d.at('link'), message: `unknown link "${linkName}"${known.length ? ` (links: ${known.join(', ')})` : ' (no links defined)'}` });
+    d.issues.push({
+      at: d.at('link'),
+      message: `unknown link "${linkName}"${known.length ? ` (links: ${known.join(', ')})` : ' (no links defined)'}`,
+    });
   }
   return ctx.linkTypes.get(linkName);
 }
@@ -159,7 +162,13 @@ function checkModbusDevice(rd: Record<string, unknown>, d: DeviceScope): void {
 }
 
 /** A DSMR P1 meter pushes its telegrams (no unit id, no poll period) and has its port to itself. */
-function checkP1Device(rd: Record<string, unknown>, linkName: string | undefined, linkType: LinkType | undefined, ctx: DeviceContext, d: DeviceScope): void {
+function checkP1Device(
+  rd: Record<string, unknown>,
+  linkName: string | undefined,
+  linkType: LinkType | undefined,
+  ctx: DeviceContext,
+  d: DeviceScope,
+): void {
   const dsmrNote = 'not used by dsmr-p1 devices: the meter pushes its telegrams; remove it';
   if (rd.unitId !== undefined) d.issues.push({ at: d.at('unitId'), message: dsmrNote });
   if (rd.pollMs !== undefined) d.issues.push({ at: d.at('pollMs'), message: dsmrNote });
@@ -296,7 +305,10 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
     ledger: {
       commitMs: ledger.commitMs,
       checkpointMs: ledger.checkpointMs,
-      history: typeof ledger.history === 'object' ? { everyMs: durationMs(ledger.history.every), maxBytes: sizeBytes(ledger.history.maxBytes) } : null,
+      history:
+        typeof ledger.history === 'object'
+          ? { everyMs: durationMs(ledger.history.every), maxBytes: sizeBytes(ledger.history.maxBytes) }
+          : null,
     },
     policy: { hostNodes: policy.hostNodes },
     ...(mqtt
@@ -317,15 +329,15 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
               ? {}
               : {
                   payees: Object.fromEntries(
-              Object.entries(settlement.payees).map(([id, p]) => [
-                id,
-                {
-                  pollMs: p.pollMs,
-                  ...(p.deposit !== undefined ? { deposit: normDecimal(p.deposit) } : {}),
-                  ...(p.receivables !== undefined ? { receivables: p.receivables.replace(/\/+$/, '') } : {}),
-                  ...(p.tokenFile !== undefined ? { tokenFile: path.resolve(baseDir, p.tokenFile) } : {}),
-                },
-              ]),
+                    Object.entries(settlement.payees).map(([id, p]) => [
+                      id,
+                      {
+                        pollMs: p.pollMs,
+                        ...(p.deposit !== undefined ? { deposit: normDecimal(p.deposit) } : {}),
+                        ...(p.receivables !== undefined ? { receivables: p.receivables.replace(/\/+$/, '') } : {}),
+                        ...(p.tokenFile !== undefined ? { tokenFile: path.resolve(baseDir, p.tokenFile) } : {}),
+                      },
+                    ]),
                   ),
                 }),
           },

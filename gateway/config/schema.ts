@@ -94,12 +94,7 @@ export const dsmrP1LinkSchema = z.strictObject({
   ...serialFields,
 });
 export const LINK_TYPES = ['modbus-tcp', 'modbus-rtu', 'rtu-over-tcp', 'dsmr-p1'] as const;
-export const linkSchema = z.discriminatedUnion('type', [
-  modbusTcpLinkSchema,
-  modbusRtuLinkSchema,
-  rtuOverTcpLinkSchema,
-  dsmrP1LinkSchema,
-]);
+export const linkSchema = z.discriminatedUnion('type', [modbusTcpLinkSchema, modbusRtuLinkSchema, rtuOverTcpLinkSchema, dsmrP1LinkSchema]);
 
 export const pointSchema = z.strictObject({
   name: idSchema,
@@ -124,15 +119,10 @@ export const pointSchema = z.strictObject({
     .union([z.literal(''), decimalSchema(6)])
     .optional()
     .meta({ description: 'counters: largest plausible rate in units per second; "" = no limit' }),
-  scaleFactorOffset: z
-    .int()
-    .min(1)
-    .max(124)
-    .optional()
-    .meta({
-      description:
-        'SunSpec scale factor: the int16 power of ten (sunssf) this many registers after the point; value = raw × scale × 10^sf + offset',
-    }),
+  scaleFactorOffset: z.int().min(1).max(124).optional().meta({
+    description:
+      'SunSpec scale factor: the int16 power of ten (sunssf) this many registers after the point; value = raw × scale × 10^sf + offset',
+  }),
   obis: z
     .string()
     .regex(OBIS_PATTERN, { error: 'expected an OBIS code like "1-0:1.8.1"' })
@@ -146,35 +136,29 @@ export const deviceSchema = z.strictObject({
   unitId: z.int().min(0).max(247).optional().meta({ description: 'Modbus unit id 1..247 (not for dsmr-p1 devices)' }),
   pollMs: z.int().min(10).max(86_400_000).optional().meta({ description: 'default 1000 (not for dsmr-p1 devices)' }),
   account: idSchema.optional().meta({ description: 'payer account; default: the device id' }),
-  profile: z
-    .string()
-    .regex(PROFILE_NAME_PATTERN, { error: 'expected a profile name like "eastron-sdm630"' })
-    .default('generic'),
+  profile: z.string().regex(PROFILE_NAME_PATTERN, { error: 'expected a profile name like "eastron-sdm630"' }).default('generic'),
   points: z.array(pointSchema).default([]),
   maxRegisters: z.int().min(1).max(125).default(125).meta({ description: 'largest register read per request' }),
   maxBits: z.int().min(1).max(2000).default(2000).meta({ description: 'largest coil/discrete read per request' }),
 });
 
 const gatewayObject = z.strictObject({
-    id: idSchema.optional().meta({ description: "default: this machine's hostname" }),
-    dataDir: z.string().min(1).default('./m2m-data').meta({ description: 'relative to the config file' }),
-    currency: z
-      .string()
-      .regex(CURRENCY_PATTERN, { error: 'expected 3-12 characters A-Z or 0-9, like "NOK"' })
-      .default('NOK'),
-    timezone: z
-      .string()
-      .refine(isValidTimeZone, { error: 'expected an IANA time zone like "Europe/Oslo"' })
-      .optional()
-      .meta({ description: "default: the system's time zone" }),
-    profilesDir: z.string().min(1).optional().meta({ description: 'extra device profiles (*.json), relative to the config file' }),
-    readingsRetentionDays: z
-      .int()
-      .min(1)
-      .max(36_500)
-      .optional()
-      .meta({ description: 'deprecated and ignored: the ledger no longer keeps raw readings (see ledger.history)', deprecated: true }),
-  });
+  id: idSchema.optional().meta({ description: "default: this machine's hostname" }),
+  dataDir: z.string().min(1).default('./m2m-data').meta({ description: 'relative to the config file' }),
+  currency: z.string().regex(CURRENCY_PATTERN, { error: 'expected 3-12 characters A-Z or 0-9, like "NOK"' }).default('NOK'),
+  timezone: z
+    .string()
+    .refine(isValidTimeZone, { error: 'expected an IANA time zone like "Europe/Oslo"' })
+    .optional()
+    .meta({ description: "default: the system's time zone" }),
+  profilesDir: z.string().min(1).optional().meta({ description: 'extra device profiles (*.json), relative to the config file' }),
+  readingsRetentionDays: z
+    .int()
+    .min(1)
+    .max(36_500)
+    .optional()
+    .meta({ description: 'deprecated and ignored: the ledger no longer keeps raw readings (see ledger.history)', deprecated: true }),
+});
 export const gatewaySchema = gatewayObject.prefault({});
 
 /** "1m", "30s", "1h", "500ms", or a number of milliseconds. */
@@ -200,16 +184,26 @@ export function sizeBytes(v: string | number): number {
 
 const durationSchema = (min: number, max: number) =>
   z
-    .union([z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "1m", "30s", "1h" or a number of ms' }), z.int().min(min).max(max)])
+    .union([
+      z.string().regex(DURATION_PATTERN, { error: 'expected a duration like "1m", "30s", "1h" or a number of ms' }),
+      z.int().min(min).max(max),
+    ])
     .refine((v) => (typeof v === 'string' && !DURATION_PATTERN.test(v)) || (durationMs(v) >= min && durationMs(v) <= max), {
       error: `expected a duration between ${min / 1000} s and ${max / 3_600_000} h`,
     });
 const sizeSchema = z
-  .union([z.string().regex(SIZE_PATTERN, { error: 'expected a size like "200MB", "1GB" or a number of bytes' }), z.int().min(1e6).max(1e12)])
-  .refine((v) => (typeof v === 'string' && !SIZE_PATTERN.test(v)) || (sizeBytes(v) >= 1e6 && sizeBytes(v) <= 1e12), { error: 'expected a size between 1MB and 1000GB' });
+  .union([
+    z.string().regex(SIZE_PATTERN, { error: 'expected a size like "200MB", "1GB" or a number of bytes' }),
+    z.int().min(1e6).max(1e12),
+  ])
+  .refine((v) => (typeof v === 'string' && !SIZE_PATTERN.test(v)) || (sizeBytes(v) >= 1e6 && sizeBytes(v) <= 1e12), {
+    error: 'expected a size between 1MB and 1000GB',
+  });
 
 export const historySchema = z.strictObject({
-  every: durationSchema(1000, 86_400_000).default('1m').meta({ description: 'one sample per point per interval: last, min, max, mean (default "1m")' }),
+  every: durationSchema(1000, 86_400_000)
+    .default('1m')
+    .meta({ description: 'one sample per point per interval: last, min, max, mean (default "1m")' }),
   maxBytes: sizeSchema.default('200MB').meta({ description: 'the oldest intervals are dropped beyond this size (default "200MB")' }),
 });
 
@@ -226,7 +220,9 @@ const ledgerObject = z.strictObject({
     .min(1000)
     .max(86_400_000)
     .default(60_000)
-    .meta({ description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints' }),
+    .meta({
+      description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints',
+    }),
   history: z
     .union([z.literal('off'), z.literal(false), historySchema])
     .default('off')
@@ -251,20 +247,20 @@ export const httpSchema = httpObject.prefault({});
 
 /** What the policy editor may do beyond the m2m-* nodes (docs/policies.md "Who may edit policies"). */
 const policyObject = z.strictObject({
-  hostNodes: z.boolean().default(false).meta({
-    description:
-      "load Node-RED's host-access nodes (exec, function, file, watch, tcp, udp, http, websocket, mqtt): " +
-      "whoever has the editor password can then run code and reach files and the network as the gateway's user",
-  }),
+  hostNodes: z
+    .boolean()
+    .default(false)
+    .meta({
+      description:
+        "load Node-RED's host-access nodes (exec, function, file, watch, tcp, udp, http, websocket, mqtt): " +
+        "whoever has the editor password can then run code and reach files and the network as the gateway's user",
+    }),
 });
 export const policySchema = policyObject.prefault({});
 
 export const mqttSchema = z.strictObject({
   url: z.string().regex(MQTT_URL_PATTERN, { error: 'expected a broker URL like "mqtt://127.0.0.1:1883"' }),
-  topicPrefix: z
-    .string()
-    .regex(TOPIC_PREFIX_PATTERN, { error: 'expected topic levels without wildcards, like "m2m"' })
-    .default('m2m'),
+  topicPrefix: z.string().regex(TOPIC_PREFIX_PATTERN, { error: 'expected topic levels without wildcards, like "m2m"' }).default('m2m'),
   clientId: z
     .string()
     .regex(/^[^\s+#/]{1,128}$/, { error: 'expected 1-128 characters without spaces, "/", "+" or "#"' })
@@ -285,7 +281,7 @@ export const mqttSchema = z.strictObject({
   qos: z.literal(1, { error: 'only QoS 1 is supported' }).default(1).meta({ description: 'fixed at 1' }),
 });
 
-/** Signed cumulative vouchers (DESIGN.md §6); absent = no vouchers are issued. */
+/** Signed cumulative vouchers (docs/architecture.md §6); absent = no vouchers are issued. */
 export const settlementSchema = z.strictObject({
   threshold: decimalSchema(9)
     .refine((v) => !isDecimal(String(v), 9) || (/[1-9]/.test(String(v)) && !String(v).trim().startsWith('-')), { error: 'must be above 0' })
@@ -303,14 +299,28 @@ export const settlementSchema = z.strictObject({
       z.strictObject({
         deposit: decimalSchema(9)
           .optional()
-          .meta({ description: 'cap of every channel from an account of this gateway to this payee: vouchers never exceed it (currency units)' }),
+          .meta({
+            description: 'cap of every channel from an account of this gateway to this payee: vouchers never exceed it (currency units)',
+          }),
         receivables: z
           .string()
           .regex(/^https?:\/\/[^\s]+$/, { error: 'expected the payee collector\'s base URL like "http://127.0.0.1:8090"' })
           .optional()
-          .meta({ description: "the payee's `m2m-gateway collect` API: what it has received lowers what is owed, and resyncs seqs after a restore" }),
-        tokenFile: z.string().min(1).optional().meta({ description: "file holding the bearer token for the payee's collector (relative to the config file)" }),
-        pollMs: z.int().min(100).max(3_600_000).default(5000).meta({ description: "how often the payee's receivables are asked (ms, default 5000)" }),
+          .meta({
+            description:
+              "the payee's `m2m-gateway collect` API: what it has received lowers what is owed, and resyncs seqs after a restore",
+          }),
+        tokenFile: z
+          .string()
+          .min(1)
+          .optional()
+          .meta({ description: "file holding the bearer token for the payee's collector (relative to the config file)" }),
+        pollMs: z
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(5000)
+          .meta({ description: "how often the payee's receivables are asked (ms, default 5000)" }),
       }),
     )
     .default({})
@@ -334,9 +344,19 @@ export const configSchema = z
 /** Every key the schema knows, for "did you mean" hints on unknown keys. */
 export const KNOWN_KEYS: readonly string[] = [
   ...new Set(
-    [configSchema, gatewayObject, httpObject, ledgerObject, historySchema, policyObject, mqttSchema, settlementSchema, deviceSchema, pointSchema, ...linkSchema.options].flatMap((o) =>
-      Object.keys(o.shape),
-    ),
+    [
+      configSchema,
+      gatewayObject,
+      httpObject,
+      ledgerObject,
+      historySchema,
+      policyObject,
+      mqttSchema,
+      settlementSchema,
+      deviceSchema,
+      pointSchema,
+      ...linkSchema.options,
+    ].flatMap((o) => Object.keys(o.shape)),
   ),
 ];
 

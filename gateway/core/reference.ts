@@ -1,6 +1,6 @@
 /**
  * The metering core in plain BigInt: the oracle the WASM core is held to.
- * Written to be read, not to be fast. Semantics (DESIGN.md §3, §5):
+ * Written to be read, not to be fast. Semantics (docs/architecture.md §3, §5):
  *
  * Per reading of a configured slot, in order:
  *  1. raw outside the width or tsMs not an integer -> 'ignored'.
@@ -34,7 +34,17 @@ import type {
   SnapshotFilter,
   TariffLine,
 } from './types';
-import { checkSettle, checkSlotConfigs, checkState, checkPolicyTables, I64_MAX, isTimestamp, MICRO, rawFitsWidth, U64_MAX } from './validate';
+import {
+  checkSettle,
+  checkSlotConfigs,
+  checkState,
+  checkPolicyTables,
+  I64_MAX,
+  isTimestamp,
+  MICRO,
+  rawFitsWidth,
+  U64_MAX,
+} from './validate';
 
 interface SlotRec {
   cfg: SlotConfig;
@@ -60,9 +70,9 @@ interface AccountRec {
 type Step = { kind: 'normal' | 'rollover' | 'reset'; rawDelta: bigint };
 
 /**
- * How far a counter moved from `last` to `raw` (DESIGN §3 rollover vs reset).
+ * How far a counter moved from `last` to `raw` (docs/architecture.md §3 rollover vs reset).
  * A reset makes `raw` the new baseline: like a counter's very first reading it
- * bills nothing (DESIGN §3), and the 'reset' event carries the raw value.
+ * bills nothing (docs/architecture.md §3), and the 'reset' event carries the raw value.
  */
 export function counterStep(last: bigint, raw: bigint, widthBits: number): Step {
   if (raw >= last) return { kind: 'normal', rawDelta: raw - last };
@@ -144,7 +154,8 @@ export class ReferenceCore implements MeteringCore {
       return counterEvent('baseline');
     }
     // times as bigint: the difference of two safe integers may not be one
-    const withinRate = (qty: bigint, fromMs: number): boolean => maxRateMicroPerS === 0n || qty * 1000n <= maxRateMicroPerS * (BigInt(tsMs) - BigInt(fromMs));
+    const withinRate = (qty: bigint, fromMs: number): boolean =>
+      maxRateMicroPerS === 0n || qty * 1000n <= maxRateMicroPerS * (BigInt(tsMs) - BigInt(fromMs));
     const fromMs = s.lastTsMs;
 
     if (s.heldRaw !== null) {
@@ -178,7 +189,14 @@ export class ReferenceCore implements MeteringCore {
   }
 
   /** Records the delta ending at the slot's (just updated) last reading and bills it. */
-  private billDelta(s: SlotRec, r: Reading, rawDelta: bigint, fromMs: number, out: BatchResult, counterEvent: (k: CoreEventKind) => void): void {
+  private billDelta(
+    s: SlotRec,
+    r: Reading,
+    rawDelta: bigint,
+    fromMs: number,
+    out: BatchResult,
+    counterEvent: (k: CoreEventKind) => void,
+  ): void {
     const qty = rawDelta * s.cfg.microPerCount;
     if (rawDelta > U64_MAX || qty > I64_MAX) return counterEvent('overflow');
     const { slot } = s.cfg;
@@ -277,7 +295,14 @@ export class ReferenceCore implements MeteringCore {
       return out;
     };
     return {
-      slots: pick(this.slots, only?.slots).map(([, s]) => ({ slot: s.cfg.slot, hasBaseline: s.hasBaseline, lastRaw: s.lastRaw, lastTsMs: s.lastTsMs, heldRaw: s.heldRaw, heldTsMs: s.heldTsMs })),
+      slots: pick(this.slots, only?.slots).map(([, s]) => ({
+        slot: s.cfg.slot,
+        hasBaseline: s.hasBaseline,
+        lastRaw: s.lastRaw,
+        lastTsMs: s.lastTsMs,
+        heldRaw: s.heldRaw,
+        heldTsMs: s.heldTsMs,
+      })),
       lines: pick(this.lines, only?.lines).map(([, l]) => ({ line: l.def.line, remainder: l.remainder })),
       accounts: pick(this.accounts, only?.accounts).map(([i, a]) => ({ account: i, unsettledNano: a.unsettled, overLimit: a.overLimit })),
     };
@@ -289,7 +314,13 @@ export class ReferenceCore implements MeteringCore {
     for (const st of state.slots) {
       const s = this.slots[st.slot];
       if (s === undefined || !st.hasBaseline) continue;
-      Object.assign(s, { hasBaseline: true, lastRaw: st.lastRaw, lastTsMs: st.lastTsMs, heldRaw: st.heldRaw, heldTsMs: st.heldRaw === null ? 0 : st.heldTsMs });
+      Object.assign(s, {
+        hasBaseline: true,
+        lastRaw: st.lastRaw,
+        lastTsMs: st.lastTsMs,
+        heldRaw: st.heldRaw,
+        heldTsMs: st.heldRaw === null ? 0 : st.heldTsMs,
+      });
     }
     for (const l of this.lines) l.remainder = 0n;
     for (const st of state.lines) if (this.lines[st.line]) this.lines[st.line]!.remainder = st.remainder;

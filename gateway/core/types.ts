@@ -5,7 +5,7 @@
  * Both must give identical results for identical calls; differential tests
  * hold them to that.
  *
- * Units (DESIGN.md §3): counter quantities are i64 micro-units of the point's
+ * Units (docs/architecture.md §3): counter quantities are i64 micro-units of the point's
  * unit; prices are nano-currency per unit; amounts are nano-currency.
  * amount = qty_micro * price_nano / 10^6 with the remainder carried per line.
  * All times are UTC epoch milliseconds (integers, held in `number`).

@@ -102,7 +102,8 @@ export function checkPolicyTables(t: PolicyTables): CheckedPolicyTables {
   if (!Number.isSafeInteger(t.version)) throw new CorePolicyError('version: expected an integer');
   const channels = denseOrder(t.channels, (c) => c.channel, 'channels', MAX_CHANNELS);
   const channelAccounts = channels.map((c) => {
-    if (!isIndex(c.account, MAX_ACCOUNTS)) throw new CorePolicyError(`channels[${c.channel}].account: expected an integer 0..${MAX_ACCOUNTS - 1}`);
+    if (!isIndex(c.account, MAX_ACCOUNTS))
+      throw new CorePolicyError(`channels[${c.channel}].account: expected an integer 0..${MAX_ACCOUNTS - 1}`);
     return c.account;
   });
   let segmentTotal = 0;
@@ -177,12 +178,14 @@ export function checkState(state: CoreState, widthOf: (slot: number) => CounterW
     if (!isTimestamp(s.lastTsMs)) throw new CoreStateError(`${at}.lastTsMs: expected an integer`);
     if (s.heldRaw !== null) {
       if (!rawFitsWidth(s.heldRaw, width)) throw new CoreStateError(`${at}.heldRaw: not a ${width}-bit counter value`);
-      if (!isTimestamp(s.heldTsMs) || s.heldTsMs <= s.lastTsMs) throw new CoreStateError(`${at}.heldTsMs: expected an integer after lastTsMs`);
+      if (!isTimestamp(s.heldTsMs) || s.heldTsMs <= s.lastTsMs)
+        throw new CoreStateError(`${at}.heldTsMs: expected an integer after lastTsMs`);
     }
   });
   const seenLines = new Set<number>();
   state.lines.forEach((l, i) => {
-    if (l === null || typeof l !== 'object' || !isIndex(l.line, MAX_LINES)) throw new CoreStateError(`lines[${i}].line: expected a line index`);
+    if (l === null || typeof l !== 'object' || !isIndex(l.line, MAX_LINES))
+      throw new CoreStateError(`lines[${i}].line: expected a line index`);
     if (seenLines.has(l.line)) throw new CoreStateError(`lines[${i}].line: line ${l.line} given twice`);
     seenLines.add(l.line);
     if (typeof l.remainder !== 'bigint' || l.remainder < 0n || l.remainder >= MICRO) {
@@ -191,7 +194,8 @@ export function checkState(state: CoreState, widthOf: (slot: number) => CounterW
   });
   const seenAccounts = new Set<number>();
   state.accounts.forEach((a, i) => {
-    if (a === null || typeof a !== 'object' || !isIndex(a.account, MAX_ACCOUNTS)) throw new CoreStateError(`accounts[${i}].account: expected an account index`);
+    if (a === null || typeof a !== 'object' || !isIndex(a.account, MAX_ACCOUNTS))
+      throw new CoreStateError(`accounts[${i}].account: expected an account index`);
     if (seenAccounts.has(a.account)) throw new CoreStateError(`accounts[${i}].account: account ${a.account} given twice`);
     seenAccounts.add(a.account);
     if (!isU63(a.unsettledNano)) throw new CoreStateError(`accounts[${i}].unsettledNano: expected a bigint 0..2^63-1`);

@@ -11,9 +11,30 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../base/package-root';
 import { CoreLoadError } from './errors';
-import type { Accrual, BatchResult, CoreEvent, CoreState, Delta, MeteringCore, PolicyTables, SnapshotFilter, Reading, SlotConfig } from './types';
+import type {
+  Accrual,
+  BatchResult,
+  CoreEvent,
+  CoreState,
+  Delta,
+  MeteringCore,
+  PolicyTables,
+  SnapshotFilter,
+  Reading,
+  SlotConfig,
+} from './types';
 import { checkSettle, EVENT_KINDS, U64_MAX } from './validate';
-import { ACCT, C, CoreMemory, EV_CREDIT_OVER, EV_CREDIT_UNDER, LAYOUT_VERSION, wasmApi, type CoreExports, type WasmModule } from './wasm-layout';
+import {
+  ACCT,
+  C,
+  CoreMemory,
+  EV_CREDIT_OVER,
+  EV_CREDIT_UNDER,
+  LAYOUT_VERSION,
+  wasmApi,
+  type CoreExports,
+  type WasmModule,
+} from './wasm-layout';
 import { CoreTables } from './wasm-tables';
 
 /** Slot index written for readings whose slot is not a u32 (reported as 'unknown-slot' with the original value). */
@@ -57,7 +78,9 @@ export class WasmCore implements MeteringCore {
     const ex = new wasmApi.Instance(module, {}).exports as unknown as CoreExports;
     this.m = new CoreMemory(ex);
     if (this.m.ctrl(C.LAYOUT) !== LAYOUT_VERSION) {
-      throw new CoreLoadError(`core.wasm has memory layout ${this.m.ctrl(C.LAYOUT)}, this loader expects ${LAYOUT_VERSION}: run npm run build:core`);
+      throw new CoreLoadError(
+        `core.wasm has memory layout ${this.m.ctrl(C.LAYOUT)}, this loader expects ${LAYOUT_VERSION}: run npm run build:core`,
+      );
     }
     this.tables = new CoreTables(this.m);
   }
@@ -106,7 +129,8 @@ export class WasmCore implements MeteringCore {
     const deltas: Delta[] = new Array<Delta>(m.ctrl(C.D_COUNT));
     {
       const [slot, qty, from, to] = [m.ctrl(C.D_SLOT) >> 2, m.ctrl(C.D_QTY) >> 3, m.ctrl(C.D_FROM) >> 3, m.ctrl(C.D_TO) >> 3];
-      for (let k = 0; k < deltas.length; k++) deltas[k] = { slot: u32[slot + k]!, qtyMicro: i64[qty + k]!, fromMs: f64[from + k]!, toMs: f64[to + k]! };
+      for (let k = 0; k < deltas.length; k++)
+        deltas[k] = { slot: u32[slot + k]!, qtyMicro: i64[qty + k]!, fromMs: f64[from + k]!, toMs: f64[to + k]! };
     }
     const accruals: Accrual[] = new Array<Accrual>(m.ctrl(C.A_COUNT));
     {
@@ -165,7 +189,8 @@ export class WasmCore implements MeteringCore {
     n = slots.length,
     flags?: Uint8Array,
   ): ColumnarBatch {
-    if (raws.length < n || ts.length < n || slots.length < n || (flags && flags.length < n)) throw new RangeError('processColumns: a column is shorter than n');
+    if (raws.length < n || ts.length < n || slots.length < n || (flags && flags.length < n))
+      throw new RangeError('processColumns: a column is shorter than n');
     this.m.ex.reserveInput(n);
     const { u8, u32, i64, u64, f64 } = this.m.sync();
     u32.set(slots.subarray(0, n), this.m.ctrl(C.IN_SLOT) >> 2);

@@ -53,7 +53,11 @@ export class CoreTables {
       const kp = this.coldAddr(slot);
       const cfg = bySlot[slot];
       const flags = u8[sp + SLOT.FLAGS]!;
-      const keep = cfg !== undefined && (flags & F_CONFIGURED) !== 0 && u8[sp + SLOT.WIDTH] === cfg.widthBits && u64[(sp + SLOT.MPC) >> 3] === cfg.microPerCount;
+      const keep =
+        cfg !== undefined &&
+        (flags & F_CONFIGURED) !== 0 &&
+        u8[sp + SLOT.WIDTH] === cfg.widthBits &&
+        u64[(sp + SLOT.MPC) >> 3] === cfg.microPerCount;
       if (!keep) {
         u8.fill(0, sp, sp + SLOT.SIZE);
         u8.fill(0, kp, kp + COLD.SIZE);

@@ -1,7 +1,7 @@
 /**
  * The daemon's side of the API: answers every route from the ledger, the
  * device views and the link states, formatting money and quantities as
- * decimal strings (DESIGN.md §3). Writes go to a `PointWriter` (the pollers).
+ * decimal strings (docs/architecture.md §3). Writes go to a `PointWriter` (the pollers).
  */
 import { formatMoney, formatQty } from '../base/decimal';
 import type { DeviceViews } from './device-views';
@@ -63,7 +63,7 @@ export interface GatewayBackendDeps {
   orders: (filter: OrderFilter) => OrderView[];
   /** Policies pushed from another Node-RED (POST /api/policies); see daemon/gateway.ts. */
   deployPolicies: (nodes: unknown[]) => { version: number };
-  /** Meters readings delivered to buyers (the data marketplace, DESIGN.md §7). */
+  /** Meters readings delivered to buyers (the data marketplace, docs/architecture.md §7). */
   meterDelivery?: (delivery: DataDelivery) => void;
 }
 
@@ -83,7 +83,13 @@ export class GatewayBackend implements ApiBackend {
   health(): HealthView {
     const links = this.d.linkStates();
     const status = this.d.stopping() ? 'stopping' : links.every((l) => l.state === 'up') ? 'ok' : 'degraded';
-    const h: HealthView = { status, version: this.d.version, uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000), links, policy: this.d.policy() };
+    const h: HealthView = {
+      status,
+      version: this.d.version,
+      uptimeS: Math.floor((Date.now() - this.d.startedAtMs) / 1000),
+      links,
+      policy: this.d.policy(),
+    };
     const sync = this.s?.payeeSync?.health();
     if (sync) h.settlement = sync;
     return h;
@@ -103,17 +109,15 @@ export class GatewayBackend implements ApiBackend {
   }
 
   ledger(f: LedgerFilter): LedgerRow[] {
-    return this.d.ledger
-      .ledgerTotals({ device: f.device, point: f.point, fromMs: f.from, toMs: f.to })
-      .map((t) => ({
-        device: t.device,
-        point: t.point,
-        account: t.account,
-        payee: t.payee,
-        quantity: formatQty(t.quantityMicro),
-        amount: formatMoney(t.amountNano),
-        currency: this.d.currency,
-      }));
+    return this.d.ledger.ledgerTotals({ device: f.device, point: f.point, fromMs: f.from, toMs: f.to }).map((t) => ({
+      device: t.device,
+      point: t.point,
+      account: t.account,
+      payee: t.payee,
+      quantity: formatQty(t.quantityMicro),
+      amount: formatMoney(t.amountNano),
+      currency: this.d.currency,
+    }));
   }
 
   accounts(): AccountView[] {
@@ -182,7 +186,13 @@ export class GatewayBackend implements ApiBackend {
   }
 
   events(f: EventFilter): EventView[] {
-    const rows = this.d.ledger.events({ kinds: f.kind ? [f.kind] : undefined, device: f.device, sinceMs: f.since, limit: f.limit, newest: true });
+    const rows = this.d.ledger.events({
+      kinds: f.kind ? [f.kind] : undefined,
+      device: f.device,
+      sinceMs: f.since,
+      limit: f.limit,
+      newest: true,
+    });
     // The ledger answers oldest first; the API newest first.
     return rows.reverse().map(eventView);
   }

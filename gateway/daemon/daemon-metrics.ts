@@ -56,19 +56,64 @@ const LINK_FAMILIES: readonly LinkFamily[] = [
   { name: 'm2m_link_responses_ok_total', help: 'Modbus requests answered with data or a write confirmation.', modbus: (s) => s.ok },
   { name: 'm2m_link_timeouts_total', help: 'Modbus requests without a valid answer within timeoutMs.', modbus: (s) => s.timeouts },
   { name: 'm2m_link_exceptions_total', help: 'Modbus requests answered with a Modbus exception.', modbus: (s) => s.exceptions },
-  { name: 'm2m_link_protocol_errors_total', help: 'Modbus requests failed with an invalid answer (bad CRC, truncated, wrong shape).', modbus: (s) => s.protocolErrors },
-  { name: 'm2m_link_down_refusals_total', help: 'Modbus requests refused or aborted because the link was or went down.', modbus: (s) => s.linkDown },
-  { name: 'm2m_link_stray_frames_total', help: 'Valid Modbus frames answering no pending request (late replies; RTU links).', modbus: (s) => s.strayFrames },
-  // Garbage on the line (DESIGN.md §9), for every link type.
-  { name: 'm2m_link_crc_errors_total', help: 'Frames (RTU) or telegrams (P1) dropped for a bad CRC.', modbus: (s) => s.crcErrors, p1: (s) => s.crcErrors },
-  { name: 'm2m_link_truncated_frames_total', help: 'Frames (RTU) or telegrams (P1) that stopped short and were dropped.', modbus: (s) => s.truncatedFrames, p1: (s) => s.truncated },
-  { name: 'm2m_link_noise_bytes_total', help: 'Bytes on the line outside any frame or telegram.', modbus: (s) => s.noiseBytes, p1: (s) => s.noiseBytes },
-  { name: 'm2m_link_connects_total', help: 'Successful link opens (the first one included).', modbus: (s) => s.connects, p1: (s) => s.opens },
-  { name: 'm2m_link_disconnects_total', help: 'Times an open link went away by itself.', modbus: (s) => s.disconnects, p1: (s) => s.disconnects },
+  {
+    name: 'm2m_link_protocol_errors_total',
+    help: 'Modbus requests failed with an invalid answer (bad CRC, truncated, wrong shape).',
+    modbus: (s) => s.protocolErrors,
+  },
+  {
+    name: 'm2m_link_down_refusals_total',
+    help: 'Modbus requests refused or aborted because the link was or went down.',
+    modbus: (s) => s.linkDown,
+  },
+  {
+    name: 'm2m_link_stray_frames_total',
+    help: 'Valid Modbus frames answering no pending request (late replies; RTU links).',
+    modbus: (s) => s.strayFrames,
+  },
+  // Garbage on the line (docs/architecture.md §9), for every link type.
+  {
+    name: 'm2m_link_crc_errors_total',
+    help: 'Frames (RTU) or telegrams (P1) dropped for a bad CRC.',
+    modbus: (s) => s.crcErrors,
+    p1: (s) => s.crcErrors,
+  },
+  {
+    name: 'm2m_link_truncated_frames_total',
+    help: 'Frames (RTU) or telegrams (P1) that stopped short and were dropped.',
+    modbus: (s) => s.truncatedFrames,
+    p1: (s) => s.truncated,
+  },
+  {
+    name: 'm2m_link_noise_bytes_total',
+    help: 'Bytes on the line outside any frame or telegram.',
+    modbus: (s) => s.noiseBytes,
+    p1: (s) => s.noiseBytes,
+  },
+  {
+    name: 'm2m_link_connects_total',
+    help: 'Successful link opens (the first one included).',
+    modbus: (s) => s.connects,
+    p1: (s) => s.opens,
+  },
+  {
+    name: 'm2m_link_disconnects_total',
+    help: 'Times an open link went away by itself.',
+    modbus: (s) => s.disconnects,
+    p1: (s) => s.disconnects,
+  },
   { name: 'm2m_link_p1_telegrams_total', help: 'P1 telegrams received with a valid CRC and passed on.', p1: (s) => s.telegrams },
   { name: 'm2m_link_p1_oversize_total', help: 'P1 frames dropped for exceeding the size limit.', p1: (s) => s.oversize },
-  { name: 'm2m_link_p1_malformed_total', help: 'P1 frames that passed the CRC but could not be read as a telegram.', p1: (s) => s.malformed },
-  { name: 'm2m_link_p1_unparsed_lines_total', help: 'Lines inside passed-on P1 telegrams that were not understood.', p1: (s) => s.unparsedLines },
+  {
+    name: 'm2m_link_p1_malformed_total',
+    help: 'P1 frames that passed the CRC but could not be read as a telegram.',
+    p1: (s) => s.malformed,
+  },
+  {
+    name: 'm2m_link_p1_unparsed_lines_total',
+    help: 'Lines inside passed-on P1 telegrams that were not understood.',
+    p1: (s) => s.unparsedLines,
+  },
   { name: 'm2m_link_rx_bytes_total', help: 'Bytes read from a P1 port.', p1: (s) => s.bytes },
 ];
 
@@ -116,11 +161,31 @@ export class DaemonMetrics {
     new ProcessMetrics(r, d.version);
 
     // -- devices
-    this.polls = r.counter({ name: 'm2m_device_polls_total', help: 'Poll cycles (or P1 telegrams) that reached the device.', labelNames: ['device'] });
-    this.pollFailures = r.counter({ name: 'm2m_device_poll_failures_total', help: 'Poll cycles in which no point of the device could be read.', labelNames: ['device'] });
-    this.pointFailures = r.counter({ name: 'm2m_device_point_failures_total', help: 'Point reads that failed, summed over poll cycles.', labelNames: ['device'] });
-    this.stateChanges = r.counter({ name: 'm2m_device_state_changes_total', help: 'Device health changes, by the state entered.', labelNames: ['device', 'state'] });
-    this.latePolls = r.counter({ name: 'm2m_device_polls_late_total', help: 'Poll cycles that started late: the previous one took longer than pollMs.', labelNames: ['device'] });
+    this.polls = r.counter({
+      name: 'm2m_device_polls_total',
+      help: 'Poll cycles (or P1 telegrams) that reached the device.',
+      labelNames: ['device'],
+    });
+    this.pollFailures = r.counter({
+      name: 'm2m_device_poll_failures_total',
+      help: 'Poll cycles in which no point of the device could be read.',
+      labelNames: ['device'],
+    });
+    this.pointFailures = r.counter({
+      name: 'm2m_device_point_failures_total',
+      help: 'Point reads that failed, summed over poll cycles.',
+      labelNames: ['device'],
+    });
+    this.stateChanges = r.counter({
+      name: 'm2m_device_state_changes_total',
+      help: 'Device health changes, by the state entered.',
+      labelNames: ['device', 'state'],
+    });
+    this.latePolls = r.counter({
+      name: 'm2m_device_polls_late_total',
+      help: 'Poll cycles that started late: the previous one took longer than pollMs.',
+      labelNames: ['device'],
+    });
     this.skippedPolls = r.counter({
       name: 'm2m_device_polls_skipped_total',
       help: 'Polls shed because the device could not be polled at its pollMs (whole periods a late cycle ran past, or a full bus queue).',
@@ -152,7 +217,11 @@ export class DaemonMetrics {
     });
 
     // -- links: the state collector also brings the counters up to the links' own stats
-    this.connectFailures = r.counter({ name: 'm2m_link_connect_failures_total', help: 'Link opens that failed (refused, unreachable, no port).', labelNames: ['link', 'type'] });
+    this.connectFailures = r.counter({
+      name: 'm2m_link_connect_failures_total',
+      help: 'Link opens that failed (refused, unreachable, no port).',
+      labelNames: ['link', 'type'],
+    });
     r.gauge({
       name: 'm2m_link_state',
       help: 'Link state: 1 for the current state (connecting, up, down, closed), 0 for the others.',
@@ -165,7 +234,10 @@ export class DaemonMetrics {
         this.collectLinkCounters();
       },
     });
-    this.linkCounters = LINK_FAMILIES.map((family) => ({ family, counter: r.counter({ name: family.name, help: family.help, labelNames: ['link', 'type'] }) }));
+    this.linkCounters = LINK_FAMILIES.map((family) => ({
+      family,
+      counter: r.counter({ name: family.name, help: family.help, labelNames: ['link', 'type'] }),
+    }));
     for (const l of d.links) {
       this.connectFailures.inc({ link: l.id, type: l.type }, 0);
       for (const { family, counter } of this.linkCounters) {
@@ -176,20 +248,44 @@ export class DaemonMetrics {
     // -- core and ledger, per committed batch
     this.readings = r.counter({ name: 'm2m_core_readings_total', help: 'Readings (records) metered and committed.' });
     this.deltas = r.counter({ name: 'm2m_core_deltas_total', help: 'Non-zero counter deltas committed.' });
-    this.accruals = r.counter({ name: 'm2m_core_accruals_total', help: 'Accruals (priced deltas or time-of-use parts of them) committed.' });
-    this.events = r.counter({ name: 'm2m_core_events_total', help: 'Events committed, by kind (baseline, reset, rollover, alarm, device-state …).', labelNames: ['kind'] });
-    this.batches = r.counter({ name: 'm2m_ledger_batches_total', help: 'Metering commits to the ledger (every ledger.commitMs, sooner for events and vouchers).' });
-    this.commitSeconds = r.counter({ name: 'm2m_ledger_commit_seconds_total', help: 'Time spent in metering commits, seconds (divide by m2m_ledger_batches_total).' });
+    this.accruals = r.counter({
+      name: 'm2m_core_accruals_total',
+      help: 'Accruals (priced deltas or time-of-use parts of them) committed.',
+    });
+    this.events = r.counter({
+      name: 'm2m_core_events_total',
+      help: 'Events committed, by kind (baseline, reset, rollover, alarm, device-state …).',
+      labelNames: ['kind'],
+    });
+    this.batches = r.counter({
+      name: 'm2m_ledger_batches_total',
+      help: 'Metering commits to the ledger (every ledger.commitMs, sooner for events and vouchers).',
+    });
+    this.commitSeconds = r.counter({
+      name: 'm2m_ledger_commit_seconds_total',
+      help: 'Time spent in metering commits, seconds (divide by m2m_ledger_batches_total).',
+    });
     this.lastCommit = r.gauge({ name: 'm2m_ledger_last_commit_seconds', help: 'Duration of the last metering batch commit, seconds.' });
     r.gauge({
       name: 'm2m_ledger_last_batch_seq',
       help: 'Sequence number of the ledger head (every commit: metering, policy, vouchers).',
       collect: (g) => g.set({}, d.ledgerHeadSeq()),
     });
-    this.pruned = r.counter({ name: 'm2m_ledger_readings_pruned_total', help: 'History samples (downsampled readings, ledger.history) dropped by its size bound since start.' });
+    this.pruned = r.counter({
+      name: 'm2m_ledger_readings_pruned_total',
+      help: 'History samples (downsampled readings, ledger.history) dropped by its size bound since start.',
+    });
     for (const c of [this.readings, this.deltas, this.accruals, this.batches, this.commitSeconds, this.pruned]) c.inc({}, 0);
-    r.gauge({ name: 'm2m_policy_version', help: 'Version of the active policies (0: none).', collect: (g) => g.set({}, d.policyVersion()) });
-    r.gauge({ name: 'm2m_policy_load_ok', help: '1 when the flows file as it is compiled; 0 when the last load was rejected (previous policies active).', collect: (g) => g.set({}, d.policyOk() ? 1 : 0) });
+    r.gauge({
+      name: 'm2m_policy_version',
+      help: 'Version of the active policies (0: none).',
+      collect: (g) => g.set({}, d.policyVersion()),
+    });
+    r.gauge({
+      name: 'm2m_policy_load_ok',
+      help: '1 when the flows file as it is compiled; 0 when the last load was rejected (previous policies active).',
+      collect: (g) => g.set({}, d.policyOk() ? 1 : 0),
+    });
   }
 
   /** After the links exist: follow their state for connect failures. */

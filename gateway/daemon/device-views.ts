@@ -1,5 +1,5 @@
 /**
- * What the API shows of each device (DESIGN.md §8 GET /api/devices): its state,
+ * What the API shows of each device (docs/architecture.md §8 GET /api/devices): its state,
  * when it was last read, and the last value of every point.
  *
  * A polled device's values live in its poller's DeviceFrame (gateway/poll/
@@ -39,7 +39,15 @@ export class DeviceViews {
     const pv: Record<string, PointView> = {};
     for (const p of points) pv[p.name] = { value: null, unit: p.unit, at: null };
     // A device starts offline until its first successful read.
-    this.entries.set(id, { id, link, state: 'offline', units: points.map((p) => ({ name: p.name, unit: p.unit })), points: pv, lastReadMs: null, frame: null });
+    this.entries.set(id, {
+      id,
+      link,
+      state: 'offline',
+      units: points.map((p) => ({ name: p.name, unit: p.unit })),
+      points: pv,
+      lastReadMs: null,
+      frame: null,
+    });
   }
 
   /** Show a polled device's values from its frame from now on. */
@@ -79,17 +87,29 @@ export class DeviceViews {
   }
 
   summaries(): DeviceSummary[] {
-    return [...this.entries.values()].map((e) => ({ id: e.id, state: e.state, lastReadMs: e.frame ? (e.frame.hasRead ? e.frame.lastReadMs : null) : e.lastReadMs }));
+    return [...this.entries.values()].map((e) => ({
+      id: e.id,
+      state: e.state,
+      lastReadMs: e.frame ? (e.frame.hasRead ? e.frame.lastReadMs : null) : e.lastReadMs,
+    }));
   }
 }
 
 function view(e: Entry): DeviceView {
   const f = e.frame;
-  if (!f) return { id: e.id, link: e.link, state: e.state, lastReadAt: e.lastReadMs === null ? null : iso(e.lastReadMs), points: clonePoints(e.points) };
+  if (!f)
+    return {
+      id: e.id,
+      link: e.link,
+      state: e.state,
+      lastReadAt: e.lastReadMs === null ? null : iso(e.lastReadMs),
+      points: clonePoints(e.points),
+    };
   const points: Record<string, PointView> = {};
   for (const u of e.units) {
     const i = f.indexOf.get(u.name);
-    points[u.name] = i !== undefined && f.hasValue(i) ? { value: f.value(i), unit: u.unit, at: iso(f.at[i]!) } : { value: null, unit: u.unit, at: null };
+    points[u.name] =
+      i !== undefined && f.hasValue(i) ? { value: f.value(i), unit: u.unit, at: iso(f.at[i]!) } : { value: null, unit: u.unit, at: null };
   }
   return { id: e.id, link: e.link, state: e.state, lastReadAt: f.hasRead ? iso(f.lastReadMs) : null, points };
 }

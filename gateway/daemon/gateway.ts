@@ -87,7 +87,7 @@ export class Gateway {
   private editor: NodeRedHost | null = null;
   private stopping = false;
   private readonly startedAtMs = Date.now();
-  /** The data marketplace (DESIGN.md §7): buyer data slots, grants, delivery metering. */
+  /** The data marketplace (docs/architecture.md §7): buyer data slots, grants, delivery metering. */
   readonly market: Marketplace;
   private readonly daemonMetrics: DaemonMetrics;
   private mqttUplink: MqttUplink | null = null;
@@ -168,16 +168,45 @@ export class Gateway {
     });
     const pSlots = policySlots(config.devices, slots);
     const record = (events: LedgerEvent[]) => this.metering.addEvents(events);
-    this.control = new ControlLoop({ write: (device, point, value) => this.writer.write(device, point, value), record, log: log.child({ part: 'control' }), retry: opts.controlRetry });
+    this.control = new ControlLoop({
+      write: (device, point, value) => this.writer.write(device, point, value),
+      record,
+      log: log.child({ part: 'control' }),
+      retry: opts.controlRetry,
+    });
     this.orderStore = SqliteOrderStore.open(dataDir);
-    this.fees = new ServiceFees({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, store: this.orderStore, log: log.child({ part: 'orders' }) });
+    this.fees = new ServiceFees({
+      devices: config.devices,
+      slots,
+      core,
+      metering: this.metering,
+      policySlots: pSlots,
+      store: this.orderStore,
+      log: log.child({ part: 'orders' }),
+    });
     this.delivery = new OrderDelivery({
       onAck: (id, via) => this.orders.acknowledge(id, via),
       onFailure: (order, attempt, retryInMs, error) => this.orders.deliveryFailed(order, attempt, retryInMs, error),
       log: log.child({ part: 'orders' }),
     });
-    this.orders = new ServiceOrders({ gatewayId: config.gateway.id, store: this.orderStore, fees: this.fees, delivery: this.delivery, record, log: log.child({ part: 'orders' }) });
-    this.market = new Marketplace({ devices: config.devices, slots, core, metering: this.metering, policySlots: pSlots, activePolicy: () => this.policies.active, metrics: this.metrics, log: log.child({ part: 'market' }) });
+    this.orders = new ServiceOrders({
+      gatewayId: config.gateway.id,
+      store: this.orderStore,
+      fees: this.fees,
+      delivery: this.delivery,
+      record,
+      log: log.child({ part: 'orders' }),
+    });
+    this.market = new Marketplace({
+      devices: config.devices,
+      slots,
+      core,
+      metering: this.metering,
+      policySlots: pSlots,
+      activePolicy: () => this.policies.active,
+      metrics: this.metrics,
+      log: log.child({ part: 'market' }),
+    });
     this.policies = new PolicyService({
       flowsFile: path.join(dataDir, 'flows.json'),
       timezone: config.gateway.timezone,
@@ -288,7 +317,14 @@ export class Gateway {
       checkpoints: this.checkpoints,
       depositOf: (payee) => this.settlement?.depositOf(payee),
     });
-    this.fanout = new ReadingFanout({ views: this.views, metrics: this.daemonMetrics, metering: this.metering, alarms: this.alarms, events: this.events, slots });
+    this.fanout = new ReadingFanout({
+      views: this.views,
+      metrics: this.daemonMetrics,
+      metering: this.metering,
+      alarms: this.alarms,
+      events: this.events,
+      slots,
+    });
   }
 
   /** Open the ledger, restore state, load policies, start the API and the pollers. */
@@ -304,14 +340,27 @@ export class Gateway {
       gw.fees.reconcile();
       gw.orders.restoreEvents((sinceMs) => gw.ledger.events({ kinds: [...ORDER_EVENT_KINDS], sinceMs, limit: 10_000 }));
       gw.mqttUplink = config.mqtt
-        ? MqttUplink.open(config.mqtt, { gatewayId: config.gateway.id, dataDir: config.gateway.dataDir, version: packageVersion(), startedAtMs: gw.startedAtMs, log: log.child({ part: 'mqtt' }), metrics: gw.metrics, reconnect: opts.mqttReconnect }).start(gw.events)
+        ? MqttUplink.open(config.mqtt, {
+            gatewayId: config.gateway.id,
+            dataDir: config.gateway.dataDir,
+            version: packageVersion(),
+            startedAtMs: gw.startedAtMs,
+            log: log.child({ part: 'mqtt' }),
+            metrics: gw.metrics,
+            reconnect: opts.mqttReconnect,
+          }).start(gw.events)
         : null;
       const uplink = gw.mqttUplink;
-      gw.delivery.setMqtt(uplink && { send: (topic, body) => uplink.send(topic, body), subscribe: (topic, on) => uplink.subscribe(topic, on) });
+      gw.delivery.setMqtt(
+        uplink && { send: (topic, body) => uplink.send(topic, body), subscribe: (topic, on) => uplink.subscribe(topic, on) },
+      );
       if (gw.mqttUplink && gw.payeeSync) {
         const sync = gw.payeeSync;
         sync.expectOwnVouchers();
-        gw.mqttUplink.watchPublishedVouchers((v) => sync.ownVoucher(v), () => sync.ownVouchersRead());
+        gw.mqttUplink.watchPublishedVouchers(
+          (v) => sync.ownVoucher(v),
+          () => sync.ownVouchersRead(),
+        );
       }
       gw.payments.load(gw.ledger);
       gw.payments.start();
@@ -459,7 +508,9 @@ export class Gateway {
 
   /** A rejected policy set (at start, on a deploy, a push or a reload) is a `policy-rejected` event naming each bad node. */
   private recordRejected(err: Error): void {
-    this.metering.addEvents([{ kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } }]);
+    this.metering.addEvents([
+      { kind: 'policy-rejected', tsMs: Date.now(), detail: { error: err.message.slice(0, 2000), active: this.policies.version } },
+    ]);
   }
 
   private writePoint(device: string, point: string, value: string | boolean): Promise<{ value: string | boolean }> {
@@ -471,7 +522,14 @@ function policySlots(devices: LoadedDevice[], slots: SlotMap) {
   const out = [];
   for (const d of devices) {
     for (const p of d.points) {
-      out.push({ slot: slots.get(d.id, p.name)?.slot ?? -1, device: d.id, point: p.name, account: d.account, kind: p.kind, writable: p.writable === true });
+      out.push({
+        slot: slots.get(d.id, p.name)?.slot ?? -1,
+        device: d.id,
+        point: p.name,
+        account: d.account,
+        kind: p.kind,
+        writable: p.writable === true,
+      });
     }
   }
   return out;

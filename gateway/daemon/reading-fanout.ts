@@ -91,12 +91,19 @@ export class ReadingFanout {
       const value = decoded.value;
       d.views.setValue(r.device, point.name, value, r.tsMs);
       points[point.name] = { value, unit: point.unit };
-      inputs.push({ device: r.device, point: point.name, tsMs: r.tsMs, value: String(value), counterRaw: point.kind === 'counter' ? decoded.counterRaw : undefined });
+      inputs.push({
+        device: r.device,
+        point: point.name,
+        tsMs: r.tsMs,
+        value: String(value),
+        counterRaw: point.kind === 'counter' ? decoded.counterRaw : undefined,
+      });
       if (point.kind === 'gauge') events.push(...d.alarms.observe(r.device, point.name, value, r.tsMs));
     }
     if (inputs.length > 0) d.metering.ingest(inputs);
     if (events.length > 0) d.metering.addEvents(events);
-    if (d.events.readingInterest(r.device) !== null) d.events.emit('reading', { device: r.device, at: new Date(r.tsMs).toISOString(), points });
+    if (d.events.readingInterest(r.device) !== null)
+      d.events.emit('reading', { device: r.device, at: new Date(r.tsMs).toISOString(), points });
   }
 
   private route(f: DeviceFrame): Route {

@@ -20,15 +20,7 @@
  */
 import { CounterTypeError, DecodeError } from './errors';
 import { pointWidth, type ResolvedPoint } from './point';
-import {
-  isFloatType,
-  isIntegerType,
-  reorderStringWords,
-  reorderWords,
-  wordsToBytes,
-  wordsToFloat,
-  wordsToInteger,
-} from './registers';
+import { isFloatType, isIntegerType, reorderStringWords, reorderWords, wordsToBytes, wordsToFloat, wordsToInteger } from './registers';
 import { decodeScaled } from './scale-factor';
 import { floatMicro, formatMicroTrimmed, integerValue, scaleMicro, shortestFloat } from './scaling';
 
@@ -93,7 +85,9 @@ export function decodePoint(point: ResolvedPoint, words: Uint16Array | readonly 
   if (t === 'string') {
     const bytes = wordsToBytes(reorderStringWords(regs, point.wordOrder)).subarray(0, point.length);
     const nul = bytes.indexOf(0);
-    const text = Buffer.from(nul < 0 ? bytes : bytes.subarray(0, nul)).toString('latin1').replace(/ +$/, '');
+    const text = Buffer.from(nul < 0 ? bytes : bytes.subarray(0, nul))
+      .toString('latin1')
+      .replace(/ +$/, '');
     return { raw: text, value: text };
   }
   if (point.scaleFactorOffset !== undefined) {

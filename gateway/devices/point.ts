@@ -7,17 +7,7 @@ import type { Area } from '../links/link';
 
 export type PointKind = 'counter' | 'gauge' | 'setpoint' | 'switch';
 export type WordOrder = 'ABCD' | 'CDAB' | 'BADC' | 'DCBA';
-export type ScalarType =
-  | 'bool'
-  | 'int16'
-  | 'uint16'
-  | 'int32'
-  | 'uint32'
-  | 'int64'
-  | 'uint64'
-  | 'float32'
-  | 'float64'
-  | 'string';
+export type ScalarType = 'bool' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64' | 'string';
 
 export interface ResolvedPoint {
   name: string;

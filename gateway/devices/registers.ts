@@ -2,7 +2,7 @@
  * Register layout: how a multi-byte value sits in 16-bit Modbus registers.
  *
  * The canonical form is big-endian bytes A B C D … (A = most significant).
- * Word orders (DESIGN §4), for a value of n registers read in address order:
+ * Word orders (docs/config.md), for a value of n registers read in address order:
  *   ABCD  registers hold the bytes big-endian, high word first   (no change)
  *   CDAB  word swap: the register sequence is reversed (low word first);
  *         for 64-bit values that is GH EF CD AB (Modbus Poll's "little-endian byte swap")
@@ -67,9 +67,7 @@ export function integerLayout(t: IntegerType): { bits: 16 | 32 | 64; signed: boo
 /** Inclusive range of raw values an integer type holds. */
 export function integerRange(t: IntegerType): { min: bigint; max: bigint } {
   const { bits, signed } = integerLayout(t);
-  return signed
-    ? { min: -(1n << BigInt(bits - 1)), max: (1n << BigInt(bits - 1)) - 1n }
-    : { min: 0n, max: (1n << BigInt(bits)) - 1n };
+  return signed ? { min: -(1n << BigInt(bits - 1)), max: (1n << BigInt(bits - 1)) - 1n } : { min: 0n, max: (1n << BigInt(bits)) - 1n };
 }
 
 /** Canonical big-endian words -> integer (two's complement for signed types). */

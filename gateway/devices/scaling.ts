@@ -1,5 +1,5 @@
 /**
- * Exact engineering values: value = raw × scale + offset (DESIGN §3).
+ * Exact engineering values: value = raw × scale + offset (docs/architecture.md §3).
  *
  * `scale` and `offset` are decimal strings with at most 6 fraction digits, so
  * everything is computed in bigint micro-units (10^-6) and never in floats:
@@ -27,7 +27,7 @@ export function parseExact(text: string): ExactDecimal | null {
   const intPart = m[2] ?? '';
   const fracPart = m[3] ?? '';
   const exp = m[4] === undefined ? 0 : Number(m[4]);
-  let n = BigInt((intPart + fracPart) || '0');
+  let n = BigInt(intPart + fracPart || '0');
   let frac = fracPart.length - exp;
   if (frac < 0) {
     n *= 10n ** BigInt(-frac);

@@ -112,7 +112,7 @@ export interface LedgerState {
   accounts: LedgerAccountState[];
 }
 
-/** A signed cumulative voucher as the settle layer issued it (DESIGN.md §6). */
+/** A signed cumulative voucher as the settle layer issued it (docs/architecture.md §6). */
 export interface LedgerVoucher {
   channel: string;
   /** Strictly increasing per channel. */

@@ -79,7 +79,8 @@ export class DsmrP1Link extends EventEmitter<DsmrP1LinkEvents> {
     const o = options;
     if (typeof o?.path !== 'string' || o.path === '') throw new P1OptionsError('path must be a non-empty string');
     const baudRate = o.baudRate ?? 115200;
-    if (!Number.isInteger(baudRate) || baudRate <= 0) throw new P1OptionsError(`baudRate must be a positive integer, got ${String(baudRate)}`);
+    if (!Number.isInteger(baudRate) || baudRate <= 0)
+      throw new P1OptionsError(`baudRate must be a positive integer, got ${String(baudRate)}`);
     const dataBits = o.dataBits ?? 8;
     if (dataBits !== 7 && dataBits !== 8) throw new P1OptionsError(`dataBits must be 7 or 8, got ${String(dataBits)}`);
     const parity = o.parity ?? 'none';

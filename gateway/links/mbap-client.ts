@@ -112,7 +112,12 @@ export class MbapClient {
     this.settle(null, libError('PortNotOpenError', 'Port Not Open'));
   }
 
-  private request(fc: number, address: number, countOrValue: number, values: readonly number[] | null): Promise<MbapResult<Uint16Array | boolean[] | null>> {
+  private request(
+    fc: number,
+    address: number,
+    countOrValue: number,
+    values: readonly number[] | null,
+  ): Promise<MbapResult<Uint16Array | boolean[] | null>> {
     if (!this.isOpen) return Promise.reject(libError('PortNotOpenError', 'Port Not Open'));
     if (this.inFlight) return Promise.reject(libError('TransactionBusyError', 'a request is already in flight'));
     this.tid = (this.tid + 1) & 0xffff;
@@ -130,7 +135,10 @@ export class MbapClient {
       for (let i = 0; i < values.length; i++) frame.writeUInt16BE(values[i]!, 13 + 2 * i);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.settle(null, libError('TransactionTimedOutError', 'Timed out', { errno: 'ETIMEDOUT' })), this.timeoutMs);
+      const timer = setTimeout(
+        () => this.settle(null, libError('TransactionTimedOutError', 'Timed out', { errno: 'ETIMEDOUT' })),
+        this.timeoutMs,
+      );
       this.inFlight = { tid: this.tid, fc, count: countOrValue, resolve, reject, timer };
       this.socket.write(frame);
     });

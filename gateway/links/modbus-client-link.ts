@@ -25,13 +25,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../base/log';
 import type { LinkState, ModbusLink } from './link';
-import {
-  LinkDownError,
-  ModbusExceptionError,
-  ModbusProtocolError,
-  ModbusRequestError,
-  ModbusTimeoutError,
-} from './errors';
+import { LinkDownError, ModbusExceptionError, ModbusProtocolError, ModbusRequestError, ModbusTimeoutError } from './errors';
 
 export const DEFAULT_LINK_TIMEOUT_MS = 1000;
 

@@ -99,10 +99,8 @@ export class ModbusRtuLink extends ModbusClientLink {
     const charMs = (charBits * 1000) / this.baudRate;
     this.interFrameGapMs = opts.interFrameGapMs ?? rtuInterFrameGapMs(this.baudRate, charBits);
     this.byteTimeoutMs = opts.byteTimeoutMs ?? Math.max(20, Math.ceil(2 * this.interFrameGapMs));
-    this.rtu = new RtuTransport(
-      this.id,
-      { interFrameGapMs: this.interFrameGapMs, byteTimeoutMs: this.byteTimeoutMs, charMs },
-      (err) => this.failInFlight(err),
+    this.rtu = new RtuTransport(this.id, { interFrameGapMs: this.interFrameGapMs, byteTimeoutMs: this.byteTimeoutMs, charMs }, (err) =>
+      this.failInFlight(err),
     );
   }
 

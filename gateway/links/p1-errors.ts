@@ -1,7 +1,7 @@
 /**
  * Coded errors of the DSMR P1 link (serial smart-meter telegrams). Garbage on
  * the line is never an error: it is counted in the parser's stats and dropped
- * (DESIGN.md §9). These are raised only for caller mistakes and port trouble.
+ * (docs/architecture.md §9). These are raised only for caller mistakes and port trouble.
  */
 import { GatewayError } from '../base/errors';
 

@@ -4,7 +4,7 @@
  * DSMR 2.2/3.0, 4 hex digits of CRC16/ARC over '/'…'!' inclusive for DSMR
  * 4.x/5.0. Noise between telegrams, bad CRCs, truncated telegrams (a new '/'
  * before '!') and oversize garbage are dropped and counted in `stats`; nothing
- * here ever throws out of _transform (DESIGN.md §9).
+ * here ever throws out of _transform (docs/architecture.md §9).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { P1OptionsError } from './p1-errors';
@@ -71,7 +71,13 @@ type State = 'seek' | 'body' | 'crc' | 'trailer';
 
 export class P1TelegramParser extends Transform {
   readonly stats: P1ParserStats = {
-    telegrams: 0, crcErrors: 0, truncated: 0, noiseBytes: 0, oversize: 0, unparsedLines: 0, malformed: 0,
+    telegrams: 0,
+    crcErrors: 0,
+    truncated: 0,
+    noiseBytes: 0,
+    oversize: 0,
+    unparsedLines: 0,
+    malformed: 0,
   };
   private readonly max: number;
   private readonly requireCrc: boolean;

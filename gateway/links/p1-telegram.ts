@@ -11,7 +11,7 @@ import { P1TelegramError } from './p1-errors';
 /** '2.2' (no version line, no CRC: DSMR 2.2 and 3.0), or the major version: '4', '5'. */
 export type P1Version = '2.2' | '4' | '5' | (string & {});
 
-/** dsmr-5 profile point names (DESIGN.md §4) plus the per-phase instantaneous values. */
+/** dsmr-5 profile point names (docs/config.md) plus the per-phase instantaneous values. */
 export const P1_POINTS = {
   import_t1: { obis: '1-0:1.8.1', unit: 'kWh' },
   import_t2: { obis: '1-0:1.8.2', unit: 'kWh' },
@@ -115,7 +115,8 @@ export function parseTelegram(text: string): P1Telegram {
   let versionRaw = first('1-3:0.2.8');
   let version: P1Version;
   if (versionRaw !== null && /^\d+$/.test(versionRaw)) version = versionRaw.length === 1 ? versionRaw : versionRaw[0];
-  else if ((versionRaw = first('0-0:96.1.4')) !== null) version = '5'; // Belgian e-MUCS, based on DSMR 5.0.2
+  else if ((versionRaw = first('0-0:96.1.4')) !== null)
+    version = '5'; // Belgian e-MUCS, based on DSMR 5.0.2
   else version = crc !== null ? '4' : '2.2';
 
   let timestamp: number | null = null;
@@ -244,7 +245,8 @@ function mbusReadings(objects: Record<string, string[]>, unparsed: string[]): P1
  */
 function pickGas(mbus: P1MbusReading[]): P1Reading | undefined {
   const m3 = mbus.filter((r) => r.unit === 'm3' && (r.deviceType === null || r.deviceType === 3));
-  const rank = (r: P1MbusReading): number => (r.deviceType === 3 ? 0 : 10) + (r.obis.endsWith('24.2.1') ? 0 : r.obis.endsWith('24.2.3') ? 1 : 2);
+  const rank = (r: P1MbusReading): number =>
+    (r.deviceType === 3 ? 0 : 10) + (r.obis.endsWith('24.2.1') ? 0 : r.obis.endsWith('24.2.3') ? 1 : 2);
   const best = m3.sort((a, b) => rank(a) - rank(b) || a.channel - b.channel)[0];
   if (!best) return undefined;
   return { obis: best.obis, value: best.value, raw: best.raw, unit: best.unit, micro: best.micro, at: best.at };
@@ -281,8 +283,14 @@ function zoneOffset(utc: number, zone: string): number {
   let offsetFormat = offsetFormats.get(zone);
   if (!offsetFormat) {
     offsetFormat = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-      hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
     offsetFormats.set(zone, offsetFormat);
   }

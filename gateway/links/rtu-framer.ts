@@ -1,6 +1,6 @@
 /**
  * RTU reply framer: a Transform with line bytes in (any chunking) and whole,
- * CRC-checked reply frames out (DESIGN §9: garbage is counted and dropped).
+ * CRC-checked reply frames out (docs/architecture.md §9: garbage is counted and dropped).
  *
  * Modbus RTU has no length field and no transaction id: a reply is found by
  * what the request asked for. Before each request the port calls
@@ -220,7 +220,7 @@ export class RtuFramer extends Transform {
   /** Count valid frames of any unit in b (late replies); returns their total bytes. */
   private countStrays(b: Uint8Array): number {
     let bytes = 0;
-    for (let i = 0; i + 4 <= b.length; ) {
+    for (let i = 0; i + 4 <= b.length;) {
       const len = replyLength(b, i);
       if (len > 0 && i + len <= b.length && hasValidCrc(b, i, i + len)) {
         this.stats.strayFrames += 1;

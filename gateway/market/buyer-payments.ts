@@ -37,12 +37,18 @@ export type VoucherAnswer =
   | { type: 'voucher-accepted'; channel: string; seq: number; amount: string; duplicate?: true; bill: BillView }
   | { type: 'voucher-refused'; channel: string | null; seq: number | null; field: string; reason: string; bill: BillView | null };
 
-export type DepositAnswer = { type: 'deposit'; channel: string; deposit: string; bill: BillView } | { type: 'error'; error: { code: string; message: string; field: string } };
+export type DepositAnswer =
+  | { type: 'deposit'; channel: string; deposit: string; bill: BillView }
+  | { type: 'error'; error: { code: string; message: string; field: string } };
 
 export interface BuyerPaymentsDeps {
   payments: PaymentsIn;
   ledger: Pick<LedgerStore, 'channels' | 'events'>;
-  metering: { on(e: 'batch', l: (b: CommittedBatch) => void): unknown; off(e: 'batch', l: (b: CommittedBatch) => void): unknown; addEvents(e: LedgerEvent[]): void };
+  metering: {
+    on(e: 'batch', l: (b: CommittedBatch) => void): unknown;
+    off(e: 'batch', l: (b: CommittedBatch) => void): unknown;
+    addEvents(e: LedgerEvent[]): void;
+  };
   /** The active offers (with their billing lines). */
   offers: () => readonly CompiledOffer[];
   /** Device id → its account (the payee of its data). */
@@ -66,7 +72,8 @@ export class BuyerPayments {
   start(): void {
     for (const c of this.d.ledger.channels()) this.accrued.set(c.channel, c.accruedNano);
     for (const e of this.d.ledger.events({ kinds: [CHANNEL_DEPOSIT], limit: 1_000_000 })) {
-      if (typeof e.detail.channel === 'string' && typeof e.detail.deposit === 'string') this.deposits.set(e.detail.channel, parseDecimal(e.detail.deposit, MONEY_FRAC));
+      if (typeof e.detail.channel === 'string' && typeof e.detail.deposit === 'string')
+        this.deposits.set(e.detail.channel, parseDecimal(e.detail.deposit, MONEY_FRAC));
     }
     this.d.metering.on('batch', this.onBatch);
   }
@@ -129,7 +136,10 @@ export class BuyerPayments {
 
   /** `{"type":"deposit","channel","deposit"}` from `buyer`: set (or raise) its channel's cap. */
   setDeposit(buyer: string, msg: Record<string, unknown>): DepositAnswer {
-    const bad = (field: string, message: string): DepositAnswer => ({ type: 'error', error: { code: 'GW_ERR_BAD_REQUEST', message: `${field}: ${message}`, field } });
+    const bad = (field: string, message: string): DepositAnswer => ({
+      type: 'error',
+      error: { code: 'GW_ERR_BAD_REQUEST', message: `${field}: ${message}`, field },
+    });
     const channel = msg.channel;
     if (typeof channel !== 'string' || !channel.startsWith(`${buyer}>`) || !this.offeredChannel(channel)) {
       return bad('channel', `expected "${buyer}>payee" of a channel offered to ${buyer}`);
@@ -142,7 +152,9 @@ export class BuyerPayments {
     const was = this.deposits.get(channel);
     if (was !== nano) {
       this.deposits.set(channel, nano);
-      this.d.metering.addEvents([{ kind: CHANNEL_DEPOSIT, account: buyer, tsMs: Date.now(), detail: { channel, deposit: formatMoney(nano) } }]);
+      this.d.metering.addEvents([
+        { kind: CHANNEL_DEPOSIT, account: buyer, tsMs: Date.now(), detail: { channel, deposit: formatMoney(nano) } },
+      ]);
     }
     return { type: 'deposit', channel, deposit: formatMoney(nano), bill: this.bill(channel) };
   }
@@ -160,7 +172,14 @@ export class BuyerPayments {
       const known = ch !== null && ch.startsWith(`${buyer}>`) && this.offeredChannel(ch);
       if (known) {
         this.refused.add(ch);
-        this.d.metering.addEvents([{ kind: VOUCHER_REFUSED, account: buyer, tsMs: Date.now(), detail: { channel: ch, seq: seqOf, field, reason: reason.slice(0, 500) } }]);
+        this.d.metering.addEvents([
+          {
+            kind: VOUCHER_REFUSED,
+            account: buyer,
+            tsMs: Date.now(),
+            detail: { channel: ch, seq: seqOf, field, reason: reason.slice(0, 500) },
+          },
+        ]);
       }
       this.d.log.warn({ buyer, channel: ch, seq: seqOf, field, reason }, 'buyer voucher refused');
       return { type: 'voucher-refused', channel: ch, seq: seqOf, field, reason, bill: known ? this.bill(ch) : null };
@@ -173,7 +192,8 @@ export class BuyerPayments {
     if (v.currency !== this.d.currency) return refuse('currency', `currency: ${v.currency}, this gateway bills in ${this.d.currency}`);
     const last = this.d.payments.of(v.channel);
     const pinned = last?.voucher ? (JSON.parse(last.voucher) as SignedVoucher).payerKey : undefined;
-    if (pinned !== undefined && v.payerKey !== pinned) return refuse('payerKey', 'payerKey: not the key pinned for this channel by its first voucher');
+    if (pinned !== undefined && v.payerKey !== pinned)
+      return refuse('payerKey', 'payerKey: not the key pinned for this channel by its first voucher');
     if (last?.voucher !== undefined && v.seq === last.seq && v.sig === (JSON.parse(last.voucher) as SignedVoucher).sig) {
       return { type: 'voucher-accepted', channel: v.channel, seq: v.seq, amount: v.amount, duplicate: true, bill: this.bill(v.channel) };
     }
@@ -182,12 +202,17 @@ export class BuyerPayments {
       return refuse('seq', `seq: ${v.seq} ${v.seq <= lastSeq ? 'repeats an accepted seq' : 'skips a seq'}; expected ${lastSeq + 1}`);
     }
     const amount = parseDecimal(v.amount, MONEY_FRAC);
-    if (last && amount < last.amountNano) return refuse('amount', `amount: ${v.amount} is below the ${formatMoney(last.amountNano)} already paid (amounts are cumulative)`);
+    if (last && amount < last.amountNano)
+      return refuse('amount', `amount: ${v.amount} is below the ${formatMoney(last.amountNano)} already paid (amounts are cumulative)`);
     const deposit = this.deposits.get(v.channel);
-    if (deposit === undefined) return refuse('deposit', 'deposit: the channel has no deposit yet; send {"type":"deposit",…} or a deposit with the voucher');
+    if (deposit === undefined)
+      return refuse('deposit', 'deposit: the channel has no deposit yet; send {"type":"deposit",…} or a deposit with the voucher');
     if (amount > deposit) return refuse('amount', `amount: ${v.amount} exceeds the channel's deposit ${formatMoney(deposit)}`);
     this.refused.delete(v.channel);
-    this.d.payments.record({ channel: v.channel, payer: v.payer, payee: v.payee, seq: v.seq, amountNano: amount, voucher: JSON.stringify(v) }, 'voucher');
+    this.d.payments.record(
+      { channel: v.channel, payer: v.payer, payee: v.payee, seq: v.seq, amountNano: amount, voucher: JSON.stringify(v) },
+      'voucher',
+    );
     return { type: 'voucher-accepted', channel: v.channel, seq: v.seq, amount: v.amount, bill: this.bill(v.channel) };
   }
 
@@ -208,7 +233,8 @@ export class BuyerPayments {
       this.accrued.set(channel, (this.accrued.get(channel) ?? 0n) + u.amountNano);
       touched.add(channel);
     }
-    for (const e of b.batch.events) if (e.kind === 'payment-received' && typeof e.detail.channel === 'string') touched.add(e.detail.channel);
+    for (const e of b.batch.events)
+      if (e.kind === 'payment-received' && typeof e.detail.channel === 'string') touched.add(e.detail.channel);
     for (const ch of touched) if (this.offeredChannel(ch)) this.d.bus.emit('bill', this.bill(ch));
   }
 }

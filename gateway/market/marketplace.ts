@@ -1,5 +1,5 @@
 /**
- * The data marketplace (DESIGN.md §7), as a daemon extension:
+ * The data marketplace (docs/architecture.md §7), as a daemon extension:
  *
  *  - `prepare(flows)` runs before every policy compile: for each `m2m-offer`
  *    (devices glob × point × buyers) whose device has that point, it adds a

@@ -40,7 +40,7 @@ export class SlotMap {
         if (p.kind !== 'counter') continue;
         const slot = this.slots.length;
         const enc = encoding(p);
-        const maxRate = p.maxRate ? (parseDecimal(p.maxRate, QTY_FRAC)) : 0n;
+        const maxRate = p.maxRate ? parseDecimal(p.maxRate, QTY_FRAC) : 0n;
         const info: SlotInfo = {
           slot,
           device: d.id,

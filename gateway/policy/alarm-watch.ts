@@ -1,5 +1,5 @@
 /**
- * Evaluates `m2m-alarm` policies on fresh readings (DESIGN.md §5): an alarm
+ * Evaluates `m2m-alarm` policies on fresh readings (docs/architecture.md §5): an alarm
  * is raised when a value goes below `below` (or above `above`) and cleared
  * only once it is back past the threshold by `hysteresis`, so a value
  * hovering at the threshold does not flap. Comparisons are exact decimals.

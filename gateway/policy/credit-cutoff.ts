@@ -36,10 +36,22 @@ export class CreditCutoff {
       const want = !over;
       const value = this.d.isBoolean(device, point) ? want : want ? '1' : '0';
       this.d.write(device, point, value).then(
-        (r) => this.d.record([{ kind: 'cutoff', device, point, account, tsMs: Date.now(), detail: { on: want, confirmed: String(r.value), policy: c.nodeId } }]),
+        (r) =>
+          this.d.record([
+            {
+              kind: 'cutoff',
+              device,
+              point,
+              account,
+              tsMs: Date.now(),
+              detail: { on: want, confirmed: String(r.value), policy: c.nodeId },
+            },
+          ]),
         (err: Error) => {
           this.d.log.error({ device, point, account, err: err.message }, 'credit-limit cutoff write failed');
-          this.d.record([{ kind: 'cutoff-failed', device, point, account, tsMs: Date.now(), detail: { on: want, error: err.message, policy: c.nodeId } }]);
+          this.d.record([
+            { kind: 'cutoff-failed', device, point, account, tsMs: Date.now(), detail: { on: want, error: err.message, policy: c.nodeId } },
+          ]);
         },
       );
     }

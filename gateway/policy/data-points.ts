@@ -1,5 +1,5 @@
 /**
- * Names of the data points a buyer is billed for (DESIGN.md §7). A delivery
+ * Names of the data points a buyer is billed for (docs/architecture.md §7). A delivery
  * of point `hardness` is metered as quantity 1 of `data:hardness`, on a core
  * counter slot of its own per (device, point, buyer): the core accrues a
  * delta on every tariff line of its slot, so buyers sharing one slot would

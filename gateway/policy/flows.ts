@@ -7,7 +7,16 @@
 import * as fs from 'node:fs';
 import { PolicyError, type PolicyProblem } from './errors';
 
-export const POLICY_NODE_TYPES = ['m2m-tariff', 'm2m-credit-limit', 'm2m-alarm', 'm2m-offer', 'm2m-in', 'm2m-write', 'm2m-control', 'm2m-service-order'] as const;
+export const POLICY_NODE_TYPES = [
+  'm2m-tariff',
+  'm2m-credit-limit',
+  'm2m-alarm',
+  'm2m-offer',
+  'm2m-in',
+  'm2m-write',
+  'm2m-control',
+  'm2m-service-order',
+] as const;
 export type PolicyNodeType = (typeof POLICY_NODE_TYPES)[number];
 
 /** A node as Node-RED stores it: common fields plus its properties at the top level. */

@@ -99,7 +99,10 @@ export class NodeRedBridge extends EventEmitter {
       const problems = problemsByNode(error);
       this.d.policies.lastError = error;
       this.outcome = { state: 'rejected', version: this.d.policies.version, error, problems };
-      this.d.log.error({ err: error.message, activeVersion: this.d.policies.version }, 'deploy rejected for the core; previous policies stay active');
+      this.d.log.error(
+        { err: error.message, activeVersion: this.d.policies.version },
+        'deploy rejected for the core; previous policies stay active',
+      );
       try {
         this.d.onRejected?.(error);
       } catch (e) {

@@ -1,5 +1,5 @@
 /**
- * Reading the properties of each m2m-* policy node (DESIGN.md §5) into a
+ * Reading the properties of each m2m-* policy node (docs/architecture.md §5) into a
  * checked, typed form. Node-RED's editor stores an empty optional field as
  * "", so "" counts as not given. Money is a decimal *string*: a JSON number
  * has already been through a float and is refused.
@@ -95,7 +95,12 @@ function parseTou(r: NodeReader): { tou: TouBandInput[]; bands: TouBand[] } {
     problems.forEach((p) => r.problem(p));
     if (band) {
       const o = b as Record<string, string>;
-      tou.push({ days: typeof o.days === 'string' && o.days.trim() ? o.days.trim() : '*', from: o.from.trim(), to: o.to.trim(), price: o.price.trim() });
+      tou.push({
+        days: typeof o.days === 'string' && o.days.trim() ? o.days.trim() : '*',
+        from: o.from.trim(),
+        to: o.to.trim(),
+        price: o.price.trim(),
+      });
       bands.push(band);
     }
   });
@@ -168,7 +173,8 @@ function parseOffer(r: NodeReader): OfferPolicy | undefined {
 
 function parseIn(r: NodeReader): InPolicy | undefined {
   const topics = r.list('topics') ?? [...IN_TOPICS];
-  for (const t of topics) if (!(IN_TOPICS as readonly string[]).includes(t)) r.problem(`topics: "${t}" is not one of ${IN_TOPICS.join(', ')}`);
+  for (const t of topics)
+    if (!(IN_TOPICS as readonly string[]).includes(t)) r.problem(`topics: "${t}" is not one of ${IN_TOPICS.join(', ')}`);
   const devices = r.text('devices', false, GLOB_PATTERN, 'a device glob like "purifier-*"') ?? '*';
   if (r.problems.length) return undefined;
   return { ...r.base, topics: [...new Set(topics)] as InTopic[], devices };
@@ -182,8 +188,20 @@ function parseWrite(r: NodeReader): WritePolicy | undefined {
 }
 
 /** Parse every policy node; problems carry the node label. */
-export function parsePolicyNodes(nodes: readonly PolicyNode[]): { policies: ParsedPolicies; problems: Array<{ nodeId: string; message: string }> } {
-  const policies: ParsedPolicies = { tariffs: [], creditLimits: [], alarms: [], offers: [], ins: [], writes: [], controls: [], serviceOrders: [] };
+export function parsePolicyNodes(nodes: readonly PolicyNode[]): {
+  policies: ParsedPolicies;
+  problems: Array<{ nodeId: string; message: string }>;
+} {
+  const policies: ParsedPolicies = {
+    tariffs: [],
+    creditLimits: [],
+    alarms: [],
+    offers: [],
+    ins: [],
+    writes: [],
+    controls: [],
+    serviceOrders: [],
+  };
   const problems: Array<{ nodeId: string; message: string }> = [];
   for (const node of nodes) {
     const r = new NodeReader(node);
@@ -263,7 +281,14 @@ export function canonicalPolicyContent(p: ParsedPolicies): unknown[] {
       above: a.above ?? null,
       hysteresis: a.hysteresis,
     })),
-    ...p.offers.map((o) => ({ type: 'm2m-offer', devices: o.devices, point: o.point, price: money(o.price), buyers: [...o.buyers].sort(), ...(o.credit !== undefined ? { credit: money(o.credit) } : {}) })),
+    ...p.offers.map((o) => ({
+      type: 'm2m-offer',
+      devices: o.devices,
+      point: o.point,
+      price: money(o.price),
+      buyers: [...o.buyers].sort(),
+      ...(o.credit !== undefined ? { credit: money(o.credit) } : {}),
+    })),
     ...p.ins.map((i) => ({ type: 'm2m-in', topics: [...i.topics].sort(), devices: i.devices })),
     ...p.writes.map((w) => ({ type: 'm2m-write', device: w.device, point: w.point })),
     ...p.controls.map(({ nodeId: _n, name: _m, ...c }) => ({ type: 'm2m-control', ...c, linear: c.linear ?? null })),

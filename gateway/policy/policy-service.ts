@@ -1,6 +1,6 @@
 /**
  * Keeps the core's policy tables in step with `<dataDir>/flows.json`
- * (DESIGN.md §5): compiles at start (with or without the editor), on every
+ * (docs/architecture.md §5): compiles at start (with or without the editor), on every
  * reload (a Node-RED deploy), and again before the time-of-use horizon runs
  * out. An invalid flows file is rejected whole: the previous tables stay
  * active (none at first start) and the error names the node. Every change of
@@ -80,7 +80,14 @@ export class PolicyService extends EventEmitter {
     const latest = this.d.ledger.latestPolicy();
     const next = (latest?.version ?? 0) + 1;
     this.d.prepare?.(flows);
-    let compiled = compilePolicies(flows, { slots: this.d.slots, timezone: this.d.timezone, nowMs, version: next, registry: this.d.registry, mqtt: this.d.mqtt });
+    let compiled = compilePolicies(flows, {
+      slots: this.d.slots,
+      timezone: this.d.timezone,
+      nowMs,
+      version: next,
+      registry: this.d.registry,
+      mqtt: this.d.mqtt,
+    });
     if (latest && latest.hash === compiled.hash) {
       compiled = { ...compiled, version: latest.version, tables: withVersion(compiled.tables, latest.version) };
     } else {
@@ -128,7 +135,10 @@ export class PolicyService extends EventEmitter {
       this.apply(JSON.parse(last.flowsJson), nowMs, last.flowsJson);
       this.d.log.warn({ version: this.version }, 'using the last recorded valid policy from the ledger');
     } catch (err) {
-      this.d.log.error({ err: (err as Error).message }, 'the last recorded policy does not compile against this config either; no policies active');
+      this.d.log.error(
+        { err: (err as Error).message },
+        'the last recorded policy does not compile against this config either; no policies active',
+      );
     }
   }
 
@@ -141,8 +151,18 @@ export class PolicyService extends EventEmitter {
     const p = this.current;
     if (!p || !p.tariffs.some((t) => t.tou.length > 0)) return null;
     const horizon = { fromMs: Math.min(fromMs, p.horizon.fromMs), toMs: Math.max(toMs, p.horizon.toMs) };
-    const wide = compilePolicies(this.currentFlows, { slots: this.d.slots, timezone: this.d.timezone, nowMs: Date.now(), version: p.version, registry: this.d.registry, horizon });
-    this.d.log.info({ from: new Date(horizon.fromMs).toISOString(), to: new Date(horizon.toMs).toISOString() }, 'time-of-use segments widened for a reading gap');
+    const wide = compilePolicies(this.currentFlows, {
+      slots: this.d.slots,
+      timezone: this.d.timezone,
+      nowMs: Date.now(),
+      version: p.version,
+      registry: this.d.registry,
+      horizon,
+    });
+    this.d.log.info(
+      { from: new Date(horizon.fromMs).toISOString(), to: new Date(horizon.toMs).toISOString() },
+      'time-of-use segments widened for a reading gap',
+    );
     return withVersion(wide.tables, p.version);
   }
 

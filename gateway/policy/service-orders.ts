@@ -103,7 +103,10 @@ export class ServiceOrders {
   start(bus: EventBus): this {
     this.bus = bus;
     // only the devices and points some order watches (docs/architecture.md §4)
-    this.offReadings = bus.onReadings(this.onReading, { devices: (device) => this.watched.has(device), points: (device) => this.watched.get(device) ?? [] });
+    this.offReadings = bus.onReadings(this.onReading, {
+      devices: (device) => this.watched.has(device),
+      points: (device) => this.watched.get(device) ?? [],
+    });
     for (const o of this.d.store.active()) if (o.state === 'open') this.deliver(o);
     return this;
   }

@@ -1,5 +1,5 @@
 /**
- * BusQueue: one transaction at a time per physical bus (DESIGN §9).
+ * BusQueue: one transaction at a time per physical bus (docs/architecture.md §9).
  *
  * A transaction is one job (usually one Modbus request/response; a write and
  * its read-back run as one job so nothing slips in between). Jobs run in FIFO

@@ -253,7 +253,8 @@ export class DeviceFrame {
   private takePoint(i: number, offset: number, width: number, op: Op, data: Uint16Array | readonly boolean[]): Error | null {
     const p = this.points[i]!;
     const w = this.wordAt[i]!;
-    if (data.length < offset + width) return new DecodeError(p.name, `needs ${width} ${isBit(p) ? 'bits' : 'registers'}, got ${Math.max(0, data.length - offset)}`);
+    if (data.length < offset + width)
+      return new DecodeError(p.name, `needs ${width} ${isBit(p) ? 'bits' : 'registers'}, got ${Math.max(0, data.length - offset)}`);
     if (op === Op.Bit) {
       if (data instanceof Uint16Array) return new DecodeError(p.name, `a ${p.area} decodes from bits, got registers`);
       this.next[w] = data[offset] ? 1 : 0;

@@ -1,6 +1,6 @@
 /**
  * DevicePoller: polls one Modbus device on its link, through its bus queue,
- * and reports readings and health (DESIGN §9).
+ * and reports readings and health (docs/architecture.md §9).
  *
  * Cycle: the device's points are planned into read requests (planner.ts);
  * each request is one bus-queue transaction, so other devices on the bus get
@@ -59,15 +59,7 @@ import type { BusQueue } from './bus-queue';
 import { systemClock, type Clock } from '../base/clock';
 import { PointNotFoundError, PointNotWritableError, PollerStoppedError, QueueFullError, WriteReadbackError } from './errors';
 import { LinkSupervisor } from './link-supervisor';
-import {
-  DEFAULT_PLAN_LIMITS,
-  isBitArea,
-  planReads,
-  largestGap,
-  splitRequest,
-  type PlanLimits,
-  type ReadRequest,
-} from './planner';
+import { DEFAULT_PLAN_LIMITS, isBitArea, planReads, largestGap, splitRequest, type PlanLimits, type ReadRequest } from './planner';
 
 export type DeviceState = 'ok' | 'degraded' | 'quarantined' | 'offline';
 
@@ -325,10 +317,13 @@ export class DevicePoller extends EventEmitter {
   private pause(ms: number): Promise<boolean> {
     if (this.stopped) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
-      const handle = this.clock.setTimeout(() => {
-        this.wake = null;
-        resolve(true);
-      }, Math.max(0, ms));
+      const handle = this.clock.setTimeout(
+        () => {
+          this.wake = null;
+          resolve(true);
+        },
+        Math.max(0, ms),
+      );
       this.wake = () => {
         this.clock.clearTimeout(handle);
         this.wake = null;
@@ -479,7 +474,8 @@ export class DevicePoller extends EventEmitter {
     // a request the current limits would no longer plan (a half of an older, wider one) teaches nothing new
     if (gap > cur.maxGap || req.count > cur[key]) return;
     const next = { ...cur };
-    if (gap > 0) next.maxGap = 0; // holes in the device's map are the usual cause
+    if (gap > 0)
+      next.maxGap = 0; // holes in the device's map are the usual cause
     else next[key] = Math.max(1, Math.floor(req.count / 2));
     if (next.maxGap === cur.maxGap && next[key] === cur[key]) return;
     this.limits.set(req.area, next);

@@ -29,10 +29,7 @@ export class WriteReadbackError extends GatewayError {
   readonly expected: string | boolean;
   readonly actual: string | boolean;
   constructor(deviceId: string, pointName: string, expected: string | boolean, actual: string | boolean) {
-    super(
-      'GW_ERR_WRITE_READBACK',
-      `device ${deviceId} point ${pointName}: wrote ${String(expected)} but read back ${String(actual)}`,
-    );
+    super('GW_ERR_WRITE_READBACK', `device ${deviceId} point ${pointName}: wrote ${String(expected)} but read back ${String(actual)}`);
     this.expected = expected;
     this.actual = actual;
   }

@@ -62,7 +62,10 @@ export class FieldBus {
   }
 
   linkStates(): Array<{ id: string; state: LinkState }> {
-    return this.config.links.map((l) => ({ id: l.id, state: this.modbusLinks.get(l.id)?.state ?? this.p1Links.get(l.id)?.state ?? 'closed' }));
+    return this.config.links.map((l) => ({
+      id: l.id,
+      state: this.modbusLinks.get(l.id)?.state ?? this.p1Links.get(l.id)?.state ?? 'closed',
+    }));
   }
 
   /** Late cycles and skipped polls of every polled device (for /metrics). */
@@ -121,12 +124,20 @@ export class FieldBus {
       if (lc.type !== 'dsmr-p1') continue;
       const devices = this.config.devices.filter((d) => d.link === lc.id);
       const mappers = devices.map((d) => ({ id: d.id, mapper: new P1DeviceMapper(d.points) }));
-      const link = new DsmrP1Link({ id: lc.id, path: lc.path, baudRate: lc.baudRate, dataBits: lc.dataBits, parity: lc.parity, stopBits: lc.stopBits, logger: this.log });
+      const link = new DsmrP1Link({
+        id: lc.id,
+        path: lc.path,
+        baudRate: lc.baudRate,
+        dataBits: lc.dataBits,
+        parity: lc.parity,
+        stopBits: lc.stopBits,
+        logger: this.log,
+      });
       link.on('telegram', (t: P1Telegram) => {
         const now = Date.now();
         for (const { id, mapper } of mappers) {
           if (this.h.deviceState(id) !== 'ok') this.h.onDeviceState({ device: id, state: 'ok', reason: 'telegram received' });
-          // Each value keeps its own time (gas: its M-Bus timestamp, DESIGN §4): one set of readings per instant, oldest first.
+          // Each value keeps its own time (gas: its M-Bus timestamp, docs/config.md): one set of readings per instant, oldest first.
           const byTs = new Map<number, DeviceReadings['values']>();
           for (const v of mapper.values(t, now)) {
             const group = byTs.get(v.tsMs) ?? [];

@@ -1,7 +1,7 @@
 /**
  * Maps DSMR P1 telegrams onto a dsmr-p1 device's points (by OBIS code). The
  * meter pushes; there is no polling. Counters go to the core as micro-units
- * (width 0); the gas counter is timed by its own M-Bus timestamp (DESIGN §4).
+ * (width 0); the gas counter is timed by its own M-Bus timestamp (docs/config.md).
  * A counter value sent again with the same own timestamp and value (gas
  * between its 5-minute updates, in every 1 s telegram) is the same reading,
  * not a new one: it is left out, so the core does not log an 'ignored' event

@@ -1,6 +1,6 @@
 /**
  * ReadPlanner: a device's points -> as few Modbus read requests as the
- * limits allow (DESIGN §9).
+ * limits allow (docs/architecture.md §9).
  *
  * Per area, points are sorted by address (wider first on a tie) and merged
  * greedily: a point joins the open request when the unused registers between

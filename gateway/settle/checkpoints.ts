@@ -53,19 +53,22 @@ export function checkCheckpoint(value: unknown, key?: string): CheckpointCheck {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'a checkpoint is a JSON object' };
   const o = value as Record<string, unknown>;
   for (const f of FIELDS) if (!(f in o)) return { ok: false, reason: `${f}: missing` };
-  for (const k of Object.keys(o)) if (!(FIELDS as readonly string[]).includes(k)) return { ok: false, reason: `${k}: is not a checkpoint field` };
+  for (const k of Object.keys(o))
+    if (!(FIELDS as readonly string[]).includes(k)) return { ok: false, reason: `${k}: is not a checkpoint field` };
   if (o.v !== 1) return { ok: false, reason: 'v: must be 1' };
   if (typeof o.gatewayId !== 'string' || o.gatewayId === '') return { ok: false, reason: 'gatewayId: must be a non-empty string' };
   if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) return { ok: false, reason: 'seq: must be an integer >= 0' };
   if (typeof o.head !== 'string' || !/^[0-9a-f]{64}$/.test(o.head)) return { ok: false, reason: 'head: must be 64 lowercase hex digits' };
   if (typeof o.at !== 'string' || !Number.isFinite(Date.parse(o.at))) return { ok: false, reason: 'at: must be an ISO time' };
-  if (typeof o.gatewayKey !== 'string' || typeof o.sig !== 'string') return { ok: false, reason: 'gatewayKey, sig: must be base64url strings' };
+  if (typeof o.gatewayKey !== 'string' || typeof o.sig !== 'string')
+    return { ok: false, reason: 'gatewayKey, sig: must be base64url strings' };
   if (key !== undefined && o.gatewayKey !== key) return { ok: false, reason: 'gatewayKey: not the required key' };
   const pub = publicKeyFromRaw(o.gatewayKey);
   const sig = fromBase64Url(o.sig);
   if (!pub || !sig || sig.length !== 64) return { ok: false, reason: 'gatewayKey or sig: not an ed25519 key / signature' };
   const c = o as unknown as SignedCheckpoint;
-  if (!crypto.verify(null, Buffer.from(signedText(c), 'utf8'), pub, sig)) return { ok: false, reason: 'sig: the signature does not match (a field was changed, or another key signed it)' };
+  if (!crypto.verify(null, Buffer.from(signedText(c), 'utf8'), pub, sig))
+    return { ok: false, reason: 'sig: the signature does not match (a field was changed, or another key signed it)' };
   return { ok: true, checkpoint: c };
 }
 
@@ -117,7 +120,9 @@ export class Checkpointer {
 
   /** Newest first. */
   list(limit = 1000): SignedCheckpoint[] {
-    return (this.db.prepare('SELECT json FROM checkpoints ORDER BY seq DESC LIMIT ?').all(limit) as Array<{ json: string }>).map((r) => JSON.parse(r.json) as SignedCheckpoint);
+    return (this.db.prepare('SELECT json FROM checkpoints ORDER BY seq DESC LIMIT ?').all(limit) as Array<{ json: string }>).map(
+      (r) => JSON.parse(r.json) as SignedCheckpoint,
+    );
   }
 
   stop(): void {

@@ -90,24 +90,47 @@ export class CollectorStore {
     const v = r.voucher;
     if (!this.payees.has(v.payee)) return { status: 'refused', field: 'payee', reason: `payee: ${v.payee} is not collected here` };
     return this.db.transaction((): Offered => {
-      const key = this.pinned[v.payer] ?? (this.db.prepare('SELECT key FROM payer_keys WHERE payer = ?').get(v.payer) as { key: string } | undefined)?.key;
-      if (key === undefined) this.db.prepare('INSERT INTO payer_keys (payer, key, pinned_at_ms) VALUES (?, ?, ?)').run(v.payer, v.payerKey, nowMs);
+      const key =
+        this.pinned[v.payer] ??
+        (this.db.prepare('SELECT key FROM payer_keys WHERE payer = ?').get(v.payer) as { key: string } | undefined)?.key;
+      if (key === undefined)
+        this.db.prepare('INSERT INTO payer_keys (payer, key, pinned_at_ms) VALUES (?, ?, ?)').run(v.payer, v.payerKey, nowMs);
       else if (key !== v.payerKey) return this.refuse(v, 'payerKey', 'payerKey: not the key pinned for this payer', nowMs);
       const same = this.db.prepare('SELECT * FROM vouchers WHERE channel = ? AND seq = ?').get(v.channel, v.seq) as Row | undefined;
       if (same) {
         if (same.sig === v.sig) return { status: 'duplicate', voucher: v };
-        const detail = { seq: v.seq, kept: { amount: formatMoney(BigInt(same.amount_nano)), issuedAt: (JSON.parse(same.json) as SignedVoucher).issuedAt, sig: same.sig }, offered: { amount: v.amount, issuedAt: v.issuedAt, sig: v.sig }, source };
+        const detail = {
+          seq: v.seq,
+          kept: {
+            amount: formatMoney(BigInt(same.amount_nano)),
+            issuedAt: (JSON.parse(same.json) as SignedVoucher).issuedAt,
+            sig: same.sig,
+          },
+          offered: { amount: v.amount, issuedAt: v.issuedAt, sig: v.sig },
+          source,
+        };
         this.event('double-issue', v.channel, detail, nowMs);
-        return { status: 'double-issue', reason: `seq ${v.seq} of ${v.channel} was already issued with amount ${detail.kept.amount}; this one says ${v.amount}` };
+        return {
+          status: 'double-issue',
+          reason: `seq ${v.seq} of ${v.channel} was already issued with amount ${detail.kept.amount}; this one says ${v.amount}`,
+        };
       }
       const amount = parseDecimal(v.amount, MONEY_FRAC);
-      const lower = this.db.prepare('SELECT * FROM vouchers WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT 1').get(v.channel, v.seq) as Row | undefined;
-      const upper = this.db.prepare('SELECT * FROM vouchers WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1').get(v.channel, v.seq) as Row | undefined;
-      if (lower && amount < BigInt(lower.amount_nano)) return this.refuse(v, 'amount', `amount: ${v.amount} is below seq ${lower.seq}'s ${formatMoney(BigInt(lower.amount_nano))}`, nowMs);
-      if (upper && amount > BigInt(upper.amount_nano)) return this.refuse(v, 'amount', `amount: ${v.amount} is above seq ${upper.seq}'s ${formatMoney(BigInt(upper.amount_nano))}`, nowMs);
-      if (lower && (JSON.parse(lower.json) as SignedVoucher).currency !== v.currency) return this.refuse(v, 'currency', 'currency: differs from the channel\'s', nowMs);
+      const lower = this.db
+        .prepare('SELECT * FROM vouchers WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT 1')
+        .get(v.channel, v.seq) as Row | undefined;
+      const upper = this.db.prepare('SELECT * FROM vouchers WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1').get(v.channel, v.seq) as
+        Row | undefined;
+      if (lower && amount < BigInt(lower.amount_nano))
+        return this.refuse(v, 'amount', `amount: ${v.amount} is below seq ${lower.seq}'s ${formatMoney(BigInt(lower.amount_nano))}`, nowMs);
+      if (upper && amount > BigInt(upper.amount_nano))
+        return this.refuse(v, 'amount', `amount: ${v.amount} is above seq ${upper.seq}'s ${formatMoney(BigInt(upper.amount_nano))}`, nowMs);
+      if (lower && (JSON.parse(lower.json) as SignedVoucher).currency !== v.currency)
+        return this.refuse(v, 'currency', "currency: differs from the channel's", nowMs);
       this.db
-        .prepare('INSERT INTO vouchers (channel, seq, payer, payee, amount_nano, currency, sig, json, received_at_ms, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .prepare(
+          'INSERT INTO vouchers (channel, seq, payer, payee, amount_nano, currency, sig, json, received_at_ms, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
         .run(v.channel, v.seq, v.payer, v.payee, amount.toString(), v.currency, v.sig, JSON.stringify(v), nowMs, source);
       return { status: 'accepted', voucher: v };
     })();
@@ -119,31 +142,57 @@ export class CollectorStore {
   }
 
   private event(kind: string, channel: string | null, detail: Record<string, unknown>, nowMs: number): void {
-    this.db.prepare('INSERT INTO events (kind, at_ms, channel, detail) VALUES (?, ?, ?, ?)').run(kind, nowMs, channel, JSON.stringify(detail));
+    this.db
+      .prepare('INSERT INTO events (kind, at_ms, channel, detail) VALUES (?, ?, ?, ?)')
+      .run(kind, nowMs, channel, JSON.stringify(detail));
   }
 
   /** The latest voucher of every channel, sorted by channel. */
   receivables(): Receivable[] {
     const rows = this.db
-      .prepare('SELECT v.* FROM vouchers v JOIN (SELECT channel, MAX(seq) AS seq FROM vouchers GROUP BY channel) m ON v.channel = m.channel AND v.seq = m.seq ORDER BY v.channel')
+      .prepare(
+        'SELECT v.* FROM vouchers v JOIN (SELECT channel, MAX(seq) AS seq FROM vouchers GROUP BY channel) m ON v.channel = m.channel AND v.seq = m.seq ORDER BY v.channel',
+      )
       .all() as Array<Row & { payer: string; payee: string; currency: string }>;
-    return rows.map((r) => ({ channel: r.channel, payer: r.payer, payee: r.payee, seq: r.seq, amount: formatMoney(BigInt(r.amount_nano)), currency: r.currency, receivedAt: new Date(r.received_at_ms).toISOString() }));
+    return rows.map((r) => ({
+      channel: r.channel,
+      payer: r.payer,
+      payee: r.payee,
+      seq: r.seq,
+      amount: formatMoney(BigInt(r.amount_nano)),
+      currency: r.currency,
+      receivedAt: new Date(r.received_at_ms).toISOString(),
+    }));
   }
 
   vouchers(channel?: string): SignedVoucher[] {
-    const rows = (channel === undefined ? this.db.prepare('SELECT json FROM vouchers ORDER BY channel, seq').all() : this.db.prepare('SELECT json FROM vouchers WHERE channel = ? ORDER BY seq').all(channel)) as Array<{ json: string }>;
+    const rows = (
+      channel === undefined
+        ? this.db.prepare('SELECT json FROM vouchers ORDER BY channel, seq').all()
+        : this.db.prepare('SELECT json FROM vouchers WHERE channel = ? ORDER BY seq').all(channel)
+    ) as Array<{ json: string }>;
     return rows.map((r) => JSON.parse(r.json) as SignedVoucher);
   }
 
   events(kind?: string): CollectEvent[] {
-    const rows = (kind === undefined ? this.db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT 1000').all() : this.db.prepare('SELECT * FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1000').all(kind)) as Array<{
+    const rows = (
+      kind === undefined
+        ? this.db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT 1000').all()
+        : this.db.prepare('SELECT * FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1000').all(kind)
+    ) as Array<{
       id: number;
       kind: string;
       at_ms: number;
       channel: string | null;
       detail: string;
     }>;
-    return rows.map((r) => ({ id: r.id, kind: r.kind, at: new Date(r.at_ms).toISOString(), channel: r.channel, data: JSON.parse(r.detail) as Record<string, unknown> }));
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      at: new Date(r.at_ms).toISOString(),
+      channel: r.channel,
+      data: JSON.parse(r.detail) as Record<string, unknown>,
+    }));
   }
 
   close(): void {

@@ -8,7 +8,7 @@ export class SettleKeyError extends GatewayError {
   }
 }
 
-/** A voucher cannot be issued: its fields would break the voucher format (DESIGN.md §6). */
+/** A voucher cannot be issued: its fields would break the voucher format (docs/architecture.md §6). */
 export class VoucherIssueError extends GatewayError {
   constructor(message: string) {
     super('GW_ERR_SETTLE_VOUCHER', message);

@@ -17,7 +17,14 @@ import crypto, { type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../base/log';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDir, isExposed, permissionBits, writePrivateFileAtomic } from '../base/private-files';
+import {
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  ensurePrivateDir,
+  isExposed,
+  permissionBits,
+  writePrivateFileAtomic,
+} from '../base/private-files';
 import { SettleKeyError } from './errors';
 
 /** Account names usable as file names: the config's id pattern (no "/", no leading dot). */
@@ -105,7 +112,9 @@ export class KeyStore {
   /** The account's key: loaded from its file, or created there on first need. */
   keyFor(account: string): PayerKey {
     if (!this.operates(account) || (this.operated !== undefined && account === GATEWAY_KEY_NAME)) {
-      throw new SettleKeyError(`account ${JSON.stringify(account)} is not operated by this gateway: it signs its own vouchers with its own key`);
+      throw new SettleKeyError(
+        `account ${JSON.stringify(account)} is not operated by this gateway: it signs its own vouchers with its own key`,
+      );
     }
     return this.load_(account);
   }
@@ -151,12 +160,18 @@ export class KeyStore {
     try {
       fs.chmodSync(target, mode);
     } catch (err) {
-      throw new SettleKeyError(`${what} ${target} is accessible to group or others (mode ${was}) and cannot be made private: ${(err as Error).message}`, err);
+      throw new SettleKeyError(
+        `${what} ${target} is accessible to group or others (mode ${was}) and cannot be made private: ${(err as Error).message}`,
+        err,
+      );
     }
     if (isExposed(fs.statSync(target).mode)) {
       throw new SettleKeyError(`${what} ${target} is accessible to group or others (mode ${was}) and stays so after chmod`);
     }
-    this.log?.warn({ file: target, mode: was, now: mode.toString(8).padStart(3, '0') }, `${what} was accessible to group or others; mode repaired`);
+    this.log?.warn(
+      { file: target, mode: was, now: mode.toString(8).padStart(3, '0') },
+      `${what} was accessible to group or others; mode repaired`,
+    );
   }
 
   private load(file: string): KeyObject {

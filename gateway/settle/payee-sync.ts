@@ -153,7 +153,8 @@ export class PayeeSync implements SettleGate {
       rows = (await res.json()) as Receivable[];
       if (!Array.isArray(rows)) throw new Error('the answer is not a list');
     } catch (err) {
-      if (!this.failing.has(payee)) this.d.log.warn({ payee, err: (err as Error).message }, "cannot read the payee's receivables; retrying");
+      if (!this.failing.has(payee))
+        this.d.log.warn({ payee, err: (err as Error).message }, "cannot read the payee's receivables; retrying");
       this.failing.add(payee);
       return false;
     }
@@ -169,8 +170,16 @@ export class PayeeSync implements SettleGate {
   private apply(payee: string, rows: Receivable[]): void {
     const local = new Map(this.d.ledger.channels().map((c) => [c.channel, c]));
     for (const r of rows) {
-      if (typeof r !== 'object' || r === null || r.payee !== payee || typeof r.channel !== 'string' || r.channel !== `${r.payer}>${r.payee}`) continue;
-      if (!this.d.operates(r.payer) || !Number.isSafeInteger(r.seq) || r.seq < 1 || typeof r.amount !== 'string' || !AMOUNT.test(r.amount)) continue;
+      if (
+        typeof r !== 'object' ||
+        r === null ||
+        r.payee !== payee ||
+        typeof r.channel !== 'string' ||
+        r.channel !== `${r.payer}>${r.payee}`
+      )
+        continue;
+      if (!this.d.operates(r.payer) || !Number.isSafeInteger(r.seq) || r.seq < 1 || typeof r.amount !== 'string' || !AMOUNT.test(r.amount))
+        continue;
       if (r.currency !== this.d.currency) continue;
       const amountNano = parseDecimal(r.amount, MONEY_FRAC);
       const lastSeq = local.get(r.channel)?.lastSeq ?? 0;
@@ -181,7 +190,11 @@ export class PayeeSync implements SettleGate {
       } else {
         const mine = this.d.ledger.vouchers(r.channel, r.seq - 1)[0];
         if (!mine || mine.seq !== r.seq || mine.amountNano !== amountNano) {
-          if (!floor || floor.seq < r.seq) this.d.log.error({ channel: r.channel, seq: r.seq, amount: r.amount, ours: mine ? formatMoney(mine.amountNano) : null }, 'the payee reports a voucher that differs from the one issued; not counted as received');
+          if (!floor || floor.seq < r.seq)
+            this.d.log.error(
+              { channel: r.channel, seq: r.seq, amount: r.amount, ours: mine ? formatMoney(mine.amountNano) : null },
+              'the payee reports a voucher that differs from the one issued; not counted as received',
+            );
           if (!floor || floor.seq !== r.seq || floor.amountNano !== amountNano) continue;
         }
       }

@@ -50,7 +50,14 @@ export class PaymentsIn implements BatchSettler {
       const d = e.detail;
       if (typeof d.channel !== 'string' || typeof d.seq !== 'number' || typeof d.amount !== 'string') continue;
       const [payer, payee] = d.channel.split('>');
-      const r: Received = { channel: d.channel, payer: payer ?? '', payee: payee ?? '', seq: d.seq, amountNano: parseDecimal(d.amount, MONEY_FRAC), atMs: e.tsMs };
+      const r: Received = {
+        channel: d.channel,
+        payer: payer ?? '',
+        payee: payee ?? '',
+        seq: d.seq,
+        amountNano: parseDecimal(d.amount, MONEY_FRAC),
+        atMs: e.tsMs,
+      };
       if (typeof d.voucher === 'string') r.voucher = d.voucher;
       const prev = this.latest.get(r.channel);
       if (!prev || r.seq > prev.seq) this.latest.set(r.channel, r);
@@ -90,7 +97,13 @@ export class PaymentsIn implements BatchSettler {
     const atMs = r.atMs ?? Date.now();
     this.latest.set(r.channel, { ...r, atMs });
     const settle = r.amountNano - (prev?.amountNano ?? 0n);
-    const detail: Record<string, string | number> = { channel: r.channel, seq: r.seq, amount: formatMoney(r.amountNano), settled: formatMoney(settle), via };
+    const detail: Record<string, string | number> = {
+      channel: r.channel,
+      seq: r.seq,
+      amount: formatMoney(r.amountNano),
+      settled: formatMoney(settle),
+      via,
+    };
     if (r.voucher) detail.voucher = r.voucher;
     this.pending.push({ account: r.payer, settleNano: settle, event: { kind: PAYMENT_RECEIVED, account: r.payer, tsMs: atMs, detail } });
     this.log.info({ channel: r.channel, seq: r.seq, amount: detail.amount, via }, 'payment received');

@@ -1,5 +1,5 @@
 /**
- * Checking a voucher as a payee would (DESIGN.md §6), without the gateway's
+ * Checking a voucher as a payee would (docs/architecture.md §6), without the gateway's
  * ledger: every field present with its type and format, nothing extra, the
  * channel equal to payer>payee, the payer key 32 bytes of base64url, and the
  * ed25519 signature over the canonical JSON of the other fields. A list of
@@ -31,7 +31,8 @@ export interface VoucherCheckOptions {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string =>
+  typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v) : (JSON.stringify(v) ?? String(v));
 
 class Invalid {
   constructor(
@@ -76,7 +77,8 @@ function checkFields(o: Record<string, unknown>, opts: VoucherCheckOptions): Sig
   const seq = o.seq;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) fail('seq', `must be a positive integer, got ${show(seq)}`);
   const amount = text(o, 'amount');
-  if (!AMOUNT_PATTERN.test(amount)) fail('amount', `must be a decimal string with ${MONEY_FRAC} fraction digits like "12.345000000", got ${show(amount)}`);
+  if (!AMOUNT_PATTERN.test(amount))
+    fail('amount', `must be a decimal string with ${MONEY_FRAC} fraction digits like "12.345000000", got ${show(amount)}`);
   const currency = text(o, 'currency');
   if (!CURRENCY_PATTERN.test(currency)) fail('currency', `must be 3-12 characters A-Z or 0-9 like "NOK", got ${show(currency)}`);
   const ledgerHead = text(o, 'ledgerHead');
@@ -136,8 +138,14 @@ export function checkVoucherList(values: unknown[], opts: VoucherCheckOptions = 
     const v = r.voucher;
     const prev = out[out.length - 1];
     if (prev) {
-      const bad = (field: string, message: string): VoucherListCheck => ({ ok: false, index: i, field, reason: `${at}.${field}: ${message}` });
-      if (v.channel !== prev.channel) return bad('channel', `${show(v.channel)} differs from ${show(prev.channel)}: a list holds one channel`);
+      const bad = (field: string, message: string): VoucherListCheck => ({
+        ok: false,
+        index: i,
+        field,
+        reason: `${at}.${field}: ${message}`,
+      });
+      if (v.channel !== prev.channel)
+        return bad('channel', `${show(v.channel)} differs from ${show(prev.channel)}: a list holds one channel`);
       if (v.payerKey !== prev.payerKey) return bad('payerKey', 'differs from the earlier vouchers of the channel');
       if (v.currency !== prev.currency) return bad('currency', `${show(v.currency)} differs from ${show(prev.currency)}`);
       if (v.seq <= prev.seq) return bad('seq', `${v.seq} does not increase (previous ${prev.seq})`);

@@ -137,9 +137,17 @@ export class VoucherIssuer implements BatchSettler {
         out.push({
           account: payer,
           settleNano: 0n,
-          event: { kind: 'deposit-exhausted', account: payer, tsMs: pending.atMs, detail: { channel: id, deposit: formatMoney(deposit), accrued: formatMoney(accrued) } },
+          event: {
+            kind: 'deposit-exhausted',
+            account: payer,
+            tsMs: pending.atMs,
+            detail: { channel: id, deposit: formatMoney(deposit), accrued: formatMoney(accrued) },
+          },
         });
-        this.d.log.warn({ channel: id, deposit: formatMoney(deposit), accrued: formatMoney(accrued) }, 'channel deposit exhausted: vouchers stay at the deposit');
+        this.d.log.warn(
+          { channel: id, deposit: formatMoney(deposit), accrued: formatMoney(accrued) },
+          'channel deposit exhausted: vouchers stay at the deposit',
+        );
       }
       if (unvouchered <= 0n || (unvouchered < this.thresholdNano && !interval)) continue;
       try {
@@ -147,7 +155,11 @@ export class VoucherIssuer implements BatchSettler {
           { payer, payee, seq: lastSeq + 1, amountNano: amount, currency: this.d.currency, ledgerHead, issuedAtMs: pending.atMs },
           this.d.keys.keyFor(payer),
         );
-        out.push({ account: payer, settleNano: 0n, voucher: { channel: id, seq: v.seq, amountNano: amount, json: JSON.stringify(v), issuedAtMs: pending.atMs } });
+        out.push({
+          account: payer,
+          settleNano: 0n,
+          voucher: { channel: id, seq: v.seq, amountNano: amount, json: JSON.stringify(v), issuedAtMs: pending.atMs },
+        });
       } catch (err) {
         this.d.log.error({ err, channel: id }, 'cannot sign a voucher; the amount stays unvouchered');
       }

@@ -1,5 +1,5 @@
 /**
- * The signed cumulative voucher (DESIGN.md §6):
+ * The signed cumulative voucher (docs/architecture.md §6):
  *
  *   {"v":1,"channel":"payer>payee","payer","payee","payerKey","seq","amount":"12.345000000",
  *    "currency","ledgerHead","issuedAt","sig"}
@@ -18,10 +18,21 @@ import type { PayerKey } from './keys';
 export const VOUCHER_VERSION = 1;
 
 /** The fields in the order the gateway writes them (the signature does not depend on it). */
-export const VOUCHER_FIELDS = ['v', 'channel', 'payer', 'payee', 'payerKey', 'seq', 'amount', 'currency', 'ledgerHead', 'issuedAt', 'sig'] as const;
+export const VOUCHER_FIELDS = [
+  'v',
+  'channel',
+  'payer',
+  'payee',
+  'payerKey',
+  'seq',
+  'amount',
+  'currency',
+  'ledgerHead',
+  'issuedAt',
+  'sig',
+] as const;
 export type VoucherField = (typeof VOUCHER_FIELDS)[number];
 export type { SignedVoucher };
-
 
 /** Everything but `sig`: what the signature covers. */
 export type VoucherBody = Omit<SignedVoucher, 'sig'>;

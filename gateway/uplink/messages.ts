@@ -1,5 +1,5 @@
 /**
- * Topics and payloads of the MQTT uplink (DESIGN §8, docs/mqtt.md).
+ * Topics and payloads of the MQTT uplink (docs/architecture.md §8, docs/mqtt.md).
  *
  *   <prefix>/<gatewayId>/readings/<device>   {"seq","type":"reading","gateway","device","at","points"}
  *   <prefix>/<gatewayId>/events              {"seq","type":"event","gateway",...EventView}

@@ -1,5 +1,5 @@
 /**
- * The northbound MQTT uplink (DESIGN §8), an extension with start()/stop():
+ * The northbound MQTT uplink (docs/architecture.md §8), an extension with start()/stop():
  * readings, events and vouchers from the gateway's stream are put into the
  * outbox first (durable, bounded, numbered by `seq`), then sent from it in seq
  * order with QoS 1, at most `window` unacknowledged at a time. An entry leaves
@@ -133,11 +133,26 @@ export class MqttUplink {
     this.backoff = new Backoff({ baseMs: opts.reconnect?.baseMs ?? 500, capMs: opts.reconnect?.capMs ?? 30_000, minMs: 100 });
     const reg = opts.metrics;
     if (reg) {
-      reg.gauge({ name: 'm2m_mqtt_connected', help: '1 while the MQTT uplink is connected to its broker', collect: (g) => g.set(undefined, this.ready ? 1 : 0) });
-      reg.gauge({ name: 'm2m_mqtt_queued', help: 'Messages in the MQTT outbox (not yet acknowledged by the broker)', collect: (g) => g.set(undefined, this.safeCount()) });
-      reg.gauge({ name: 'm2m_mqtt_last_seq', help: 'Last seq assigned to an uplink message', collect: (g) => g.set(undefined, this.safeLastSeq()) });
+      reg.gauge({
+        name: 'm2m_mqtt_connected',
+        help: '1 while the MQTT uplink is connected to its broker',
+        collect: (g) => g.set(undefined, this.ready ? 1 : 0),
+      });
+      reg.gauge({
+        name: 'm2m_mqtt_queued',
+        help: 'Messages in the MQTT outbox (not yet acknowledged by the broker)',
+        collect: (g) => g.set(undefined, this.safeCount()),
+      });
+      reg.gauge({
+        name: 'm2m_mqtt_last_seq',
+        help: 'Last seq assigned to an uplink message',
+        collect: (g) => g.set(undefined, this.safeLastSeq()),
+      });
       this.m.published = reg.counter({ name: 'm2m_mqtt_published_total', help: 'Uplink messages acknowledged by the broker (PUBACK)' });
-      this.m.dropped = reg.counter({ name: 'm2m_mqtt_dropped_total', help: 'Uplink messages dropped because the outbox was full (oldest first)' });
+      this.m.dropped = reg.counter({
+        name: 'm2m_mqtt_dropped_total',
+        help: 'Uplink messages dropped because the outbox was full (oldest first)',
+      });
     }
   }
 
@@ -263,7 +278,10 @@ export class MqttUplink {
     this.droppedTotal += n;
     this.m.dropped?.inc(undefined, n);
     if (before === 0 || Math.floor(before / LOG_DROPS_EVERY) !== Math.floor(this.droppedTotal / LOG_DROPS_EVERY)) {
-      this.opts.log.warn({ dropped: this.droppedTotal, maxQueued: this.opts.outbox.maxQueued }, 'MQTT outbox full: dropping the oldest messages');
+      this.opts.log.warn(
+        { dropped: this.droppedTotal, maxQueued: this.opts.outbox.maxQueued },
+        'MQTT outbox full: dropping the oldest messages',
+      );
     }
   }
 
@@ -363,7 +381,8 @@ export class MqttUplink {
     const delay = this.backoff.next();
     const info = { url: this.opts.url, err: lastError, queued: this.safeCount(), retryInMs: delay };
     if (wasReady) this.opts.log.warn(info, 'MQTT broker connection lost; queueing in the outbox');
-    else if (this.backoff.attempt === 1) this.opts.log.warn(info, this.connectedOnce ? 'MQTT broker unreachable; retrying' : 'cannot reach the MQTT broker yet; retrying');
+    else if (this.backoff.attempt === 1)
+      this.opts.log.warn(info, this.connectedOnce ? 'MQTT broker unreachable; retrying' : 'cannot reach the MQTT broker yet; retrying');
     else this.opts.log.debug(info, 'MQTT reconnect failed');
     this.timer = setTimeout(() => this.connect(), delay);
   }
@@ -393,7 +412,9 @@ export class MqttUplink {
       for (const e of batch) {
         this.cursor = e.seq;
         this.inFlight.add(e.seq);
-        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isVoucher(e.topic) }, (err) => this.onAck(client, e.seq, err));
+        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isVoucher(e.topic) }, (err) =>
+          this.onAck(client, e.seq, err),
+        );
       }
     }
     this.checkIdle();

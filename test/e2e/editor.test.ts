@@ -105,7 +105,7 @@ devices:
     expect(png.readUInt32BE(16)).toBe(1280); // IHDR width
   });
 
-  it('checks a price in the edit dialog with the compiler\'s rules', async () => {
+  it("checks a price in the edit dialog with the compiler's rules", async () => {
     await page.locator(`g.red-ui-flow-node-group[id="${TARIFF_ID}"] .red-ui-flow-node`).dblclick();
     const price = page.locator('#node-input-price');
     await price.waitFor({ state: 'visible' });

@@ -1,5 +1,5 @@
 /**
- * The test's own billing oracle (DESIGN.md §3), in plain BigInt and written
+ * The test's own billing oracle (docs/architecture.md §3), in plain BigInt and written
  * without any gateway code: decimal strings are parsed and formatted here,
  * deltas and wraps computed here, so the daemon's answers are checked against
  * an independent computation.
@@ -40,7 +40,7 @@ export function scaled(raw: bigint, scale: string): string {
   return canonical(f.length === 0 ? n.toString() : format(n, f.length));
 }
 
-/** One tariffed counter as the design defines billing (DESIGN.md §3). */
+/** One tariffed counter as the design defines billing (docs/architecture.md §3). */
 export class CounterOracle {
   last: bigint | undefined;
   qtyMicro = 0n;

@@ -25,7 +25,9 @@ const CORE_WASM = path.join(REPO_ROOT, 'build', 'core.wasm');
 export function requireBuild(): void {
   const missing = [CLI_MAIN, CORE_WASM].filter((f) => !fs.existsSync(f));
   if (missing.length > 0) {
-    throw new Error(`the built daemon is missing (${missing.map((f) => path.relative(REPO_ROOT, f)).join(', ')}); run \`npm run build\` first`);
+    throw new Error(
+      `the built daemon is missing (${missing.map((f) => path.relative(REPO_ROOT, f)).join(', ')}); run \`npm run build\` first`,
+    );
   }
 }
 
@@ -135,7 +137,9 @@ export class GatewayProcess {
     await waitFor(
       async () => {
         if (gp.exit) {
-          throw new Error(`m2m-gateway ${args.join(' ')} exited (${gp.exit.code ?? gp.exit.signal}) before serving\nstdout: ${gp.stdout}\nstderr: ${gp.stderr}`);
+          throw new Error(
+            `m2m-gateway ${args.join(' ')} exited (${gp.exit.code ?? gp.exit.signal}) before serving\nstdout: ${gp.stdout}\nstderr: ${gp.stderr}`,
+          );
         }
         return pattern.exec(gp.stdout)?.[1];
       },
@@ -161,7 +165,11 @@ export class GatewayProcess {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.kill('SIGKILL');
-        reject(new Error(`m2m-gateway ${this.args.join(' ')} did not exit within ${timeoutMs} ms of ${signal}\nstderr: ${this.stderr.slice(-4000)}`));
+        reject(
+          new Error(
+            `m2m-gateway ${this.args.join(' ')} did not exit within ${timeoutMs} ms of ${signal}\nstderr: ${this.stderr.slice(-4000)}`,
+          ),
+        );
       }, timeoutMs);
     });
     try {

@@ -1,4 +1,4 @@
-/** The configuration example of DESIGN.md §4, verbatim: the contract's own config, shared by the tests. */
+/** The configuration example of docs/config.md, verbatim: the contract's own config, shared by the tests. */
 export const DESIGN_EXAMPLE = `
 version: 1
 gateway:

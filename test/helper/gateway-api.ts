@@ -1,6 +1,6 @@
 /**
  * Jest helper: the gateway's HTTP API as the tests see it — a small client
- * (Node's fetch, optional bearer token), the answer shapes (DESIGN.md §8), and
+ * (Node's fetch, optional bearer token), the answer shapes (docs/architecture.md §8), and
  * bounded waits on what the daemon shows.
  *
  *   const api = new ApiClient(url, token);
@@ -78,7 +78,13 @@ export class ApiClient {
 }
 
 /** Poll /api/devices until `device.point` shows `expected` (decimals compared exactly). */
-export async function waitForPoint(api: ApiClient, device: string, point: string, expected: string | boolean, timeoutMs = 10_000): Promise<void> {
+export async function waitForPoint(
+  api: ApiClient,
+  device: string,
+  point: string,
+  expected: string | boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
   let last: unknown;
   await waitFor(
     async () => {

@@ -48,7 +48,11 @@ export class MqttRecorder {
   }
 
   waitFor(cond: (ms: Received[]) => boolean, what: string, timeoutMs = 15_000): Promise<true> {
-    return waitFor(() => (cond(this.messages) ? true : undefined), () => `${what} (received ${this.messages.length} messages)`, timeoutMs);
+    return waitFor(
+      () => (cond(this.messages) ? true : undefined),
+      () => `${what} (received ${this.messages.length} messages)`,
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {

@@ -50,7 +50,14 @@ for item in doc["items"]:
 print("ok", n)
 `;
 
-export function verifyWithPython(items: readonly object[], keyField: 'payerKey' | 'gatewayKey' = 'payerKey'): { status: number | null; out: string; err: string } {
-  const r = spawnSync('/usr/bin/python3', ['-c', SCRIPT], { input: JSON.stringify({ items, keyField }), encoding: 'utf8', timeout: 30_000 });
+export function verifyWithPython(
+  items: readonly object[],
+  keyField: 'payerKey' | 'gatewayKey' = 'payerKey',
+): { status: number | null; out: string; err: string } {
+  const r = spawnSync('/usr/bin/python3', ['-c', SCRIPT], {
+    input: JSON.stringify({ items, keyField }),
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { status: r.status, out: r.stdout.trim(), err: r.stderr };
 }

@@ -24,7 +24,9 @@ export class StreamClient {
     });
   }
   static connect(baseUrl: string, token: string): StreamClient {
-    return new StreamClient(new WebSocket(`${baseUrl.replace('http', 'ws')}/api/stream`, { headers: { Authorization: `Bearer ${token}` } }));
+    return new StreamClient(
+      new WebSocket(`${baseUrl.replace('http', 'ws')}/api/stream`, { headers: { Authorization: `Bearer ${token}` } }),
+    );
   }
   send(m: object): void {
     this.ws.send(JSON.stringify(m));

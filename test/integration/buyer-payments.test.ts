@@ -29,7 +29,18 @@ jest.setTimeout(30_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'market' },
-  { id: 'o1', type: 'm2m-offer', z: 't', name: 'hardness', devices: 'purifier-1', point: 'hardness', price: '0.01', credit: '0.05', buyers: ['lab-1', 'lab-2', 'lab-3', 'lab-4'], wires: [] },
+  {
+    id: 'o1',
+    type: 'm2m-offer',
+    z: 't',
+    name: 'hardness',
+    devices: 'purifier-1',
+    point: 'hardness',
+    price: '0.01',
+    credit: '0.05',
+    buyers: ['lab-1', 'lab-2', 'lab-3', 'lab-4'],
+    wires: [],
+  },
 ];
 const HEAD = 'ab'.repeat(32);
 
@@ -114,9 +125,15 @@ devices:
     const dir = path.join(buyersRoot, 'lab-4');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'token'), tokens['lab-4']!, { mode: 0o600 });
-    const r = await runCli(['buy', '--url', gw.apiUrl, '--account', 'lab-4', '--token-file', path.join(dir, 'token'), '--dir', dir, '--deposit', '1', '-n', '8'], { timeoutMs: 20_000 });
+    const r = await runCli(
+      ['buy', '--url', gw.apiUrl, '--account', 'lab-4', '--token-file', path.join(dir, 'token'), '--dir', dir, '--deposit', '1', '-n', '8'],
+      { timeoutMs: 20_000 },
+    );
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { device: string; points: Record<string, unknown> });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { device: string; points: Record<string, unknown> });
     expect(lines.length).toBeGreaterThanOrEqual(8);
     expect(lines.every((l) => l.device === 'purifier-1' && Object.keys(l.points).join() === 'hardness')).toBe(true);
     expect(r.stderr).toMatch(/buyer lab-4: key [A-Za-z0-9_-]{43}/);
@@ -130,7 +147,7 @@ devices:
     expect(fs.readdirSync(path.join(rig!.dir, 'keys')).filter((f) => !['gateway.key', 'purifier-1.key'].includes(f))).toEqual([]);
   });
 
-  test('forged, skipped, repeated, lowered and over-the-cap vouchers are refused, and each pauses the buyer\'s deliveries', async () => {
+  test("forged, skipped, repeated, lowered and over-the-cap vouchers are refused, and each pauses the buyer's deliveries", async () => {
     const keys = new KeyStore(path.join(buyersRoot, 'lab-2', 'keys'));
     const other = new KeyStore(path.join(buyersRoot, 'mallory', 'keys'));
     const c = StreamClient.connect(gw.apiUrl, tokens['lab-2']!);
@@ -139,11 +156,17 @@ devices:
       await c.ask({ type: 'subscribe', topics: ['readings'] }, 'subscribed');
       await c.next('reading');
       const sign = (seq: number, amount: bigint, key = keys.keyFor('lab-2')): SignedVoucher =>
-        signVoucher({ payer: 'lab-2', payee: 'purifier-1', seq, amountNano: amount, currency: 'NOK', ledgerHead: HEAD, issuedAtMs: Date.now() }, key);
+        signVoucher(
+          { payer: 'lab-2', payee: 'purifier-1', seq, amountNano: amount, currency: 'NOK', ledgerHead: HEAD, issuedAtMs: Date.now() },
+          key,
+        );
       const answer = async (v: object, deposit?: string): Promise<Msg> => {
         const n = c.messages.length;
         c.send({ type: 'voucher', voucher: v, ...(deposit ? { deposit } : {}) });
-        await until(() => c.messages.slice(n).some((m) => m.type === 'voucher-accepted' || m.type === 'voucher-refused'), 'an answer to the voucher');
+        await until(
+          () => c.messages.slice(n).some((m) => m.type === 'voucher-accepted' || m.type === 'voucher-refused'),
+          'an answer to the voucher',
+        );
         return c.messages.slice(n).find((m) => m.type === 'voucher-accepted' || m.type === 'voucher-refused')!;
       };
       /** Readings keep coming (the device is polled every 25 ms). */
@@ -161,7 +184,11 @@ devices:
 
       // Paid ahead (5 NOK a voucher, 0.4 NOK/s of readings), so only the refusals pause it.
       const NOK = 1_000_000_000n;
-      expect(await answer(sign(1, 5n * NOK), '50')).toMatchObject({ type: 'voucher-accepted', seq: 1, bill: { paused: false, deposit: '50.000000000' } });
+      expect(await answer(sign(1, 5n * NOK), '50')).toMatchObject({
+        type: 'voucher-accepted',
+        seq: 1,
+        bill: { paused: false, deposit: '50.000000000' },
+      });
       await flowing();
 
       let next = 2; // the seq the next valid voucher takes
@@ -185,7 +212,12 @@ devices:
         await flowing();
       }
       const refused = await admin.get<Array<{ data: { field: string } }>>('/api/events?kind=voucher-refused');
-      expect(refused.filter((e) => (e as unknown as { account: string }).account === 'lab-2').map((e) => e.data.field).sort()).toEqual(['amount', 'amount', 'payerKey', 'seq', 'seq', 'sig']);
+      expect(
+        refused
+          .filter((e) => (e as unknown as { account: string }).account === 'lab-2')
+          .map((e) => e.data.field)
+          .sort(),
+      ).toEqual(['amount', 'amount', 'payerKey', 'seq', 'seq', 'sig']);
     } finally {
       await c.close();
     }
@@ -210,7 +242,18 @@ devices:
       expect(delivered).toBeGreaterThanOrEqual(6);
       expect(delivered).toBeLessThanOrEqual(8);
       // Paying for everything delivered resumes delivery.
-      const v = signVoucher({ payer: 'lab-3', payee: 'purifier-1', seq: 1, amountNano: BigInt(delivered) * 10_000_000n, currency: 'NOK', ledgerHead: HEAD, issuedAtMs: Date.now() }, keys.keyFor('lab-3'));
+      const v = signVoucher(
+        {
+          payer: 'lab-3',
+          payee: 'purifier-1',
+          seq: 1,
+          amountNano: BigInt(delivered) * 10_000_000n,
+          currency: 'NOK',
+          ledgerHead: HEAD,
+          issuedAtMs: Date.now(),
+        },
+        keys.keyFor('lab-3'),
+      );
       const n = c.messages.length;
       c.send({ type: 'voucher', voucher: v, deposit: '10' });
       await until(() => c.messages.slice(n).some((m) => m.type === 'voucher-accepted'), 'accepted');

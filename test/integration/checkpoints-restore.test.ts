@@ -39,7 +39,11 @@ describe('signed checkpoints, ledger verify --checkpoint, and no seq reused afte
   let collector: CollectorHandle | null = null;
   let gwPort = 0;
   const file = (...p: string[]) => path.join(root, ...p);
-  const api = () => new ApiClient(`http://127.0.0.1:${gwPort}`, (JSON.parse(fs.readFileSync(file('gw', 'secrets.json'), 'utf8')) as { adminToken: string }).adminToken);
+  const api = () =>
+    new ApiClient(
+      `http://127.0.0.1:${gwPort}`,
+      (JSON.parse(fs.readFileSync(file('gw', 'secrets.json'), 'utf8')) as { adminToken: string }).adminToken,
+    );
   const start = async () => {
     gw = await GatewayProcess.start(['start', '--config', file('gw.yaml')]);
   };
@@ -59,7 +63,18 @@ describe('signed checkpoints, ledger verify --checkpoint, and no seq reused afte
       file('gw', 'flows.json'),
       JSON.stringify([
         { id: 't', type: 'tab', label: 'p' },
-        { id: 'a', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.01', tou: [], wires: [] },
+        {
+          id: 'a',
+          type: 'm2m-tariff',
+          z: 't',
+          name: 'water',
+          devices: 'purifier-*',
+          point: 'water',
+          payee: 'waterworks',
+          price: '0.01',
+          tou: [],
+          wires: [],
+        },
       ]),
     );
     fs.writeFileSync(
@@ -88,7 +103,10 @@ devices:
       file('collect.yaml'),
       `payees: [waterworks]\ndataDir: ./collect\nlisten: 127.0.0.1:${collectPort}\ngateways:\n  - { url: "http://127.0.0.1:${gwPort}", tokenFile: ./waterworks.token, pollMs: 300 }\n`,
     );
-    collector = await startCollector(parseCollectConfig(fs.readFileSync(file('collect.yaml'), 'utf8'), file('collect.yaml')), silentLogger());
+    collector = await startCollector(
+      parseCollectConfig(fs.readFileSync(file('collect.yaml'), 'utf8'), file('collect.yaml')),
+      silentLogger(),
+    );
     await start();
     ticker = setInterval(() => {
       water += 13;
@@ -108,15 +126,23 @@ devices:
     await waitFor(async () => ((await lastSeq()) >= 3 ? true : undefined), 'three vouchers collected', 20_000);
     await gw!.stop();
     fs.copyFileSync(file('gw', 'ledger.db'), file('backup.db')); // closed cleanly: the WAL is checkpointed into the file
-    const backupSeq = (new Database(file('backup.db'), { readonly: true }).prepare('SELECT MAX(seq) AS s FROM vouchers').get() as { s: number }).s;
+    const backupSeq = (
+      new Database(file('backup.db'), { readonly: true }).prepare('SELECT MAX(seq) AS s FROM vouchers').get() as { s: number }
+    ).s;
 
     await start();
     await waitFor(async () => ((await lastSeq()) >= backupSeq + 4 ? true : undefined), 'four more vouchers collected', 20_000);
-    const backupHead = (new Database(file('backup.db'), { readonly: true }).prepare('SELECT MAX(seq) AS s FROM batches').get() as { s: number }).s;
-    const cps = await waitFor(async () => {
-      const list = await api().get<Array<{ seq: number }>>('/api/checkpoints');
-      return list.length >= 2 && list[0]!.seq > backupHead + 2 ? list : undefined;
-    }, 'a checkpoint past the backup', 20_000);
+    const backupHead = (
+      new Database(file('backup.db'), { readonly: true }).prepare('SELECT MAX(seq) AS s FROM batches').get() as { s: number }
+    ).s;
+    const cps = await waitFor(
+      async () => {
+        const list = await api().get<Array<{ seq: number }>>('/api/checkpoints');
+        return list.length >= 2 && list[0]!.seq > backupHead + 2 ? list : undefined;
+      },
+      'a checkpoint past the backup',
+      20_000,
+    );
     expect(cps.map((c) => c.seq)).toEqual([...cps.map((c) => c.seq)].sort((a, b) => b - a));
     expect(verifyWithPython(cps, 'gatewayKey')).toEqual({ status: 0, out: `ok ${cps.length}`, err: '' });
     expect(fs.statSync(file('gw', 'keys', 'gateway.key')).mode & 0o777).toBe(0o600);
@@ -131,7 +157,10 @@ devices:
     // A rollback to the older copy.
     expect((await verify(file('backup.db'))).stdout).toMatch(/^ledger OK/); // a valid ledger on its own
     const rolled = await verify(file('backup.db'), '--checkpoint', file('cp.json'));
-    expect({ code: rolled.code, out: rolled.stdout }).toEqual({ code: 1, out: expect.stringMatching(/does not extend checkpoint .* ends at batch/) });
+    expect({ code: rolled.code, out: rolled.stdout }).toEqual({
+      code: 1,
+      out: expect.stringMatching(/does not extend checkpoint .* ends at batch/),
+    });
 
     // A body edited and the chain re-hashed after it: the chain verifies, the checkpoint does not extend it
     // (and the vouchers signed before the edit name heads that are gone).
@@ -152,15 +181,25 @@ devices:
     }
     db.close();
     const plain = await verify(file('edited.db'));
-    expect({ code: plain.code, out: plain.stdout }).toEqual({ code: 1, out: expect.stringMatching(/^ledger INVALID: voucher .* its ledgerHead \w+ is not in the chain/) });
+    expect({ code: plain.code, out: plain.stdout }).toEqual({
+      code: 1,
+      out: expect.stringMatching(/^ledger INVALID: voucher .* its ledgerHead \w+ is not in the chain/),
+    });
     const edited = await verify(file('edited.db'), '--checkpoint', file('cp.json'));
-    expect({ code: edited.code, out: edited.stdout }).toEqual({ code: 1, out: expect.stringMatching(/does not extend checkpoint .* \(rewritten\?\)/) });
+    expect({ code: edited.code, out: edited.stdout }).toEqual({
+      code: 1,
+      out: expect.stringMatching(/does not extend checkpoint .* \(rewritten\?\)/),
+    });
 
     // Restore the older copy and start: it waits for the payee, then continues after the last published seq.
     for (const f of ['ledger.db', 'ledger.db-wal', 'ledger.db-shm']) fs.rmSync(file('gw', f), { force: true });
     fs.copyFileSync(file('backup.db'), file('gw', 'ledger.db'));
     await start();
-    const resync = await waitFor(async () => (await api().get<Array<{ kind: string; data: Record<string, unknown> }>>('/api/events?kind=settle-resync'))[0], 'a settle-resync event', 20_000);
+    const resync = await waitFor(
+      async () => (await api().get<Array<{ kind: string; data: Record<string, unknown> }>>('/api/events?kind=settle-resync'))[0],
+      'a settle-resync event',
+      20_000,
+    );
     expect(resync.data).toMatchObject({ channel: 'purifier-1>waterworks', publishedSeq: maxPublished, ledgerSeq: backupSeq });
     const health = await api().get<{ settlement: { state: string; restored: string[] } }>('/api/health');
     expect(health.settlement).toEqual({ state: 'ok', resyncing: [], restored: ['purifier-1>waterworks'] });

@@ -62,15 +62,21 @@ ${name === 'a' ? `gateways:\n  - { url: "http://127.0.0.1:${ports.gw}", tokenFil
   const startGateway = async () => {
     procs.gw = await GatewayProcess.start(['start', '--config', file('gw.yaml')]);
   };
-  const collectorApi = (name: 'a' | 'b') => new ApiClient(`http://127.0.0.1:${ports[name]}`, fs.readFileSync(file(`collect-${name}`, 'token'), 'utf8').trim());
-  const gwApi = () => new ApiClient(`http://127.0.0.1:${ports.gw}`, (JSON.parse(fs.readFileSync(file('gw', 'secrets.json'), 'utf8')) as { adminToken: string }).adminToken);
+  const collectorApi = (name: 'a' | 'b') =>
+    new ApiClient(`http://127.0.0.1:${ports[name]}`, fs.readFileSync(file(`collect-${name}`, 'token'), 'utf8').trim());
+  const gwApi = () =>
+    new ApiClient(
+      `http://127.0.0.1:${ports.gw}`,
+      (JSON.parse(fs.readFileSync(file('gw', 'secrets.json'), 'utf8')) as { adminToken: string }).adminToken,
+    );
 
   /** The gateway's channels as receivables would show them. */
   const payerView = async () =>
     (await gwApi().get<ChannelView[]>('/api/channels'))
       .filter((c) => c.payee === 'waterworks' && c.lastSeq > 0)
       .map((c) => ({ channel: c.id, seq: c.lastSeq, amount: c.vouchered }));
-  const payeeView = async (name: 'a' | 'b') => (await collectorApi(name).get<Receivable[]>('/api/receivables')).map((r) => ({ channel: r.channel, seq: r.seq, amount: r.amount }));
+  const payeeView = async (name: 'a' | 'b') =>
+    (await collectorApi(name).get<Receivable[]>('/api/receivables')).map((r) => ({ channel: r.channel, seq: r.seq, amount: r.amount }));
   const agreed = async () => {
     const [p, a, b] = [await payerView(), await payeeView('a'), await payeeView('b')];
     return p.length > 0 && JSON.stringify(p) === JSON.stringify(a) && JSON.stringify(p) === JSON.stringify(b) ? p : undefined;
@@ -90,7 +96,18 @@ ${name === 'a' ? `gateways:\n  - { url: "http://127.0.0.1:${ports.gw}", tokenFil
       file('gw', 'flows.json'),
       JSON.stringify([
         { id: 't', type: 'tab', label: 'p' },
-        { id: 'a', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.012345678', tou: [], wires: [] },
+        {
+          id: 'a',
+          type: 'm2m-tariff',
+          z: 't',
+          name: 'water',
+          devices: 'purifier-*',
+          point: 'water',
+          payee: 'waterworks',
+          price: '0.012345678',
+          tou: [],
+          wires: [],
+        },
       ]),
     );
     fs.writeFileSync(
@@ -121,7 +138,9 @@ devices:
     await startCollector('b');
     watcher = connect(broker.url, { reconnectPeriod: 200 });
     watcher.on('message', (_t, p) => checkpoints.push(JSON.parse(p.toString()) as { type: string; checkpoint: object }));
-    await new Promise<void>((resolve) => watcher!.on('connect', () => watcher!.subscribe('m2m/purifier-gw/checkpoints', { qos: 1 }, () => resolve())));
+    await new Promise<void>((resolve) =>
+      watcher!.on('connect', () => watcher!.subscribe('m2m/purifier-gw/checkpoints', { qos: 1 }, () => resolve())),
+    );
     await startGateway();
     ticker = setInterval(() => {
       water += 7;
@@ -139,7 +158,11 @@ devices:
   });
 
   test('vouchers reach both collectors; they agree with the payer after a broker outage and kill -9 of each side', async () => {
-    await waitFor(async () => ((await payeeView('b')).some((r) => r.seq >= 3) ? true : undefined), 'collector B to receive vouchers over MQTT', 20_000);
+    await waitFor(
+      async () => ((await payeeView('b')).some((r) => r.seq >= 3) ? true : undefined),
+      'collector B to receive vouchers over MQTT',
+      20_000,
+    );
 
     // A broker outage while the purifier keeps consuming.
     await broker.stop();
@@ -164,12 +187,18 @@ devices:
     expect(final).toEqual([{ channel: 'purifier-1>waterworks', seq: expect.any(Number), amount: expect.stringMatching(/^\d+\.\d{9}$/) }]);
 
     // What the waterworks received lowers what purifier-1 owes.
-    await waitFor(async () => ((await gwApi().get<ChannelView[]>('/api/channels'))[0]?.received === final[0]!.amount ? true : undefined), 'the gateway to read the receivables', 10_000);
+    await waitFor(
+      async () => ((await gwApi().get<ChannelView[]>('/api/channels'))[0]?.received === final[0]!.amount ? true : undefined),
+      'the gateway to read the receivables',
+      10_000,
+    );
     const nanoOf = (x: string) => BigInt(x.replace('.', ''));
     const settledIn = async () => {
       const [acct] = await gwApi().get<AccountView[]>('/api/accounts');
       const [ch] = await gwApi().get<ChannelView[]>('/api/channels');
-      return acct!.received === final[0]!.amount && nanoOf(acct!.unsettled) === nanoOf(ch!.accrued) - nanoOf(final[0]!.amount) ? true : undefined;
+      return acct!.received === final[0]!.amount && nanoOf(acct!.unsettled) === nanoOf(ch!.accrued) - nanoOf(final[0]!.amount)
+        ? true
+        : undefined;
     };
     await waitFor(settledIn, 'purifier-1 to owe accrued − received (committed with the next batch)', 10_000);
 
@@ -184,7 +213,12 @@ devices:
     // The gateway's signed checkpoints went out on MQTT too (at each start).
     expect(checkpoints.length).toBeGreaterThan(0);
     expect(checkpoints[0]).toMatchObject({ type: 'checkpoint', gateway: 'purifier-gw', checkpoint: { gatewayId: 'purifier-gw' } });
-    expect(verifyWithPython(checkpoints.map((c) => c.checkpoint), 'gatewayKey')).toEqual({ status: 0, out: `ok ${checkpoints.length}`, err: '' });
+    expect(
+      verifyWithPython(
+        checkpoints.map((c) => c.checkpoint),
+        'gatewayKey',
+      ),
+    ).toEqual({ status: 0, out: `ok ${checkpoints.length}`, err: '' });
 
     // Both members of the shared subscription took vouchers straight from the broker.
     for (const n of ['a', 'b'] as const) await procs[n]!.stop();

@@ -10,9 +10,41 @@ import { startTestGateway, until, type TestGateway } from '../helper/in-process-
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '1', tou: [], wires: [] },
-  { id: 'n2', type: 'm2m-credit-limit', z: 't', name: 'credit', account: 'purifier-1', limit: '5', action: 'cutoff', device: 'purifier-1', point: 'valve', wires: [] },
-  { id: 'n3', type: 'm2m-alarm', z: 't', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', hysteresis: '2', wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '1',
+    tou: [],
+    wires: [],
+  },
+  {
+    id: 'n2',
+    type: 'm2m-credit-limit',
+    z: 't',
+    name: 'credit',
+    account: 'purifier-1',
+    limit: '5',
+    action: 'cutoff',
+    device: 'purifier-1',
+    point: 'valve',
+    wires: [],
+  },
+  {
+    id: 'n3',
+    type: 'm2m-alarm',
+    z: 't',
+    name: 'cartridge low',
+    devices: 'purifier-*',
+    point: 'cartridge',
+    below: '10',
+    hysteresis: '2',
+    wires: [],
+  },
 ];
 
 describe('controller policy actions', () => {

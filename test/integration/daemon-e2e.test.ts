@@ -197,7 +197,9 @@ devices:
     token = r.stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{32,}$/);
     // Shown once on a terminal only (docs/cli.md#start; test/integration/abuse.test.ts starts on a pty): never into a log.
-    expect(firstStartOutput).toMatch(/Generated credentials into .*secrets\.json \(mode 0600\); not shown because stdout is not a terminal/);
+    expect(firstStartOutput).toMatch(
+      /Generated credentials into .*secrets\.json \(mode 0600\); not shown because stdout is not a terminal/,
+    );
     expect(firstStartOutput).not.toContain(token);
     expect(fs.statSync(path.join(dataDir(), 'secrets.json')).mode & 0o777).toBe(0o600);
     api = api.withToken(token);
@@ -214,15 +216,25 @@ devices:
     await waitForLedger(api, []); // a baseline bills nothing, and creates no totals
 
     await step(4_294_960_123n, 65_531);
-    await waitForLedger(api, expectedRows().filter((r) => r.point !== 'energy'));
+    await waitForLedger(
+      api,
+      expectedRows().filter((r) => r.point !== 'energy'),
+    );
     await step(4_294_962_000n, 65_535);
     await step(4_294_967_290n, 3); // volume wraps: 65535 -> 3 is +4
     await step(5n, 20_000); // water wraps: 4294967290 -> 5 is +11
     await step(12_345n, 50_000);
-    const rows = await waitForLedger(api, expectedRows().filter((r) => r.point !== 'energy'));
+    const rows = await waitForLedger(
+      api,
+      expectedRows().filter((r) => r.point !== 'energy'),
+    );
     expect(water.qtyMicro).toBe((12_345n + U32 - 4_294_960_000n) * 1_000_000n);
     expect(volume.qtyMicro).toBe(BigInt(50_000 + 65_536 - 65_530) * 1_000n);
-    expect(rows).toEqual(expectedRows().filter((r) => r.point !== 'energy').sort(byKey));
+    expect(rows).toEqual(
+      expectedRows()
+        .filter((r) => r.point !== 'energy')
+        .sort(byKey),
+    );
     // The same money on the channels and the payer's account.
     const channels = await api.get<Array<{ id: string; payer: string; payee: string; accrued: string }>>('/api/channels');
     expect(channels.map((c) => [c.id, c.payer, c.payee, c.accrued]).sort()).toEqual(
@@ -296,7 +308,9 @@ devices:
     const rows = await waitForLedger(api, expectedRows());
     expect(rows).toEqual(expectedRows().sort(byKey));
     const accounts = await api.get<Array<{ id: string; unsettled: string }>>('/api/accounts');
-    expect(accounts.find((a) => a.id === 'purifier-1')?.unsettled).toBe(format(water.amountNano + volume.amountNano + energy.amountNano, 9));
+    expect(accounts.find((a) => a.id === 'purifier-1')?.unsettled).toBe(
+      format(water.amountNano + volume.amountNano + energy.amountNano, 9),
+    );
     const channels = await api.get<Array<{ id: string; accrued: string }>>('/api/channels');
     expect(Object.fromEntries(channels.map((c) => [c.id, c.accrued]))).toEqual({
       'purifier-1>grid': format(energy.amountNano, 9),
@@ -346,7 +360,10 @@ devices:
     const events = await api.get<Array<{ kind: string; device?: string; data?: Record<string, unknown> }>>('/api/events?device=ghost-1');
     expect(events.some((e) => e.kind === 'device-state' && e.data?.state === 'offline')).toBe(true);
     const health = await api.get<{ links: Array<{ id: string; state: string }> }>('/api/health');
-    expect(Object.fromEntries(health.links.map((l) => [l.id, l.state]))).toEqual({ plant: 'up', nowhere: expect.not.stringMatching(/^up$/) });
+    expect(Object.fromEntries(health.links.map((l) => [l.id, l.state]))).toEqual({
+      plant: 'up',
+      nowhere: expect.not.stringMatching(/^up$/),
+    });
   });
 
   test('POST a write to a holding setpoint and a coil answers the read-back value', async () => {
@@ -409,12 +426,25 @@ devices:
     unpriced += 50n;
     // Still running, the error logged naming the node, nothing billed (quantity metered, no payee).
     await waitForLedger(client, [
-      { device: 'pump-3', point: 'water', account: 'pump-3', payee: '', quantity: format(unpriced * 1_000_000n, 6), amount: format(0n, 9), currency: CURRENCY },
+      {
+        device: 'pump-3',
+        point: 'water',
+        account: 'pump-3',
+        payee: '',
+        quantity: format(unpriced * 1_000_000n, 6),
+        amount: format(0n, 9),
+        currency: CURRENCY,
+      },
     ]);
     expect(d.running).toBe(true);
     // The error is logged (pino level 50) with the node's label and what is wrong with it.
-    const logText = (l: Record<string, unknown>) => Object.values(l).filter((v) => typeof v === 'string').join('\n');
-    const policyErrors = d.logLines().filter((l) => l.level === 50 && logText(l).includes('m2m-tariff "pump water" (bad-1): price: "abc" is not a decimal'));
+    const logText = (l: Record<string, unknown>) =>
+      Object.values(l)
+        .filter((v) => typeof v === 'string')
+        .join('\n');
+    const policyErrors = d
+      .logLines()
+      .filter((l) => l.level === 50 && logText(l).includes('m2m-tariff "pump water" (bad-1): price: "abc" is not a decimal'));
     expect(policyErrors).toHaveLength(1);
     expect((await client.get<unknown[]>('/api/channels')).length).toBe(0);
     expect(await d.stop('SIGTERM')).toEqual({ code: 0, signal: null });
@@ -433,7 +463,15 @@ devices:
     await waitForPoint(client, 'pump-3', 'water', '1333');
     priced.read(1_333n);
     await waitForLedger(client, [
-      { device: 'pump-3', point: 'water', account: 'pump-3', payee: '', quantity: format(unpriced * 1_000_000n, 6), amount: format(0n, 9), currency: CURRENCY },
+      {
+        device: 'pump-3',
+        point: 'water',
+        account: 'pump-3',
+        payee: '',
+        quantity: format(unpriced * 1_000_000n, 6),
+        amount: format(0n, 9),
+        currency: CURRENCY,
+      },
       priced.row(CURRENCY),
     ]);
     expect(d.logLines().filter((l) => l.level === 50)).toEqual([]);
@@ -485,7 +523,10 @@ devices:
   });
 
   test('invalid YAML exits 2 naming the line and column', async () => {
-    const file = writeFile(path.join(root, 'badyaml', 'm2m-gateway.yaml'), 'version: 1\ngateway:\n  id: [gw-1\nhttp:\n  listen: "127.0.0.1:0"\n');
+    const file = writeFile(
+      path.join(root, 'badyaml', 'm2m-gateway.yaml'),
+      'version: 1\ngateway:\n  id: [gw-1\nhttp:\n  listen: "127.0.0.1:0"\n',
+    );
     const r = await runCli(['config', 'check', '--config', file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/YAML syntax error: .*\(line 4, column 1\)/); // the unclosed [ of line 3 is found at line 4
@@ -533,14 +574,24 @@ describe('m2m-gateway demo', () => {
       const rows = await api.get<LedgerRow[]>('/api/ledger');
       return { qty: rows.reduce((s, r) => s + fixed(r.quantity, 6), 0n), amount: rows.reduce((s, r) => s + fixed(r.amount, 9), 0n) };
     };
-    const first = await waitFor(async () => {
-      const t = await totals();
-      return t.qty > 0n && t.amount > 0n ? t : undefined;
-    }, 'the demo ledger to record billed consumption', 15_000, 200);
-    await waitFor(async () => {
-      const t = await totals();
-      return t.qty > first.qty && t.amount > first.amount ? t : undefined;
-    }, 'the demo ledger to grow', 15_000, 200);
+    const first = await waitFor(
+      async () => {
+        const t = await totals();
+        return t.qty > 0n && t.amount > 0n ? t : undefined;
+      },
+      'the demo ledger to record billed consumption',
+      15_000,
+      200,
+    );
+    await waitFor(
+      async () => {
+        const t = await totals();
+        return t.qty > first.qty && t.amount > first.amount ? t : undefined;
+      },
+      'the demo ledger to grow',
+      15_000,
+      200,
+    );
     expect(demo.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] water \d+\.\d{6} L, .* purifier-1:ok meter-1:ok$/m); // the summary line
 
     expect(await demo.stop('SIGINT', 10_000)).toEqual({ code: 0, signal: null });

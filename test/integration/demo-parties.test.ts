@@ -31,10 +31,17 @@ describe('the demo: payer, payee and buyer side by side', () => {
   });
 
   test('the waterworks verifies what the purifier pays; the lab pays with its own key; every voucher verifies in Python', async () => {
-    const demo = await GatewayProcess.start(['demo', '--data-dir', root, '--port', '0', '--summary-ms', '500'], { urlPattern: /API:\s+(http:\/\/127\.0\.0\.1:\d+)/ });
+    const demo = await GatewayProcess.start(['demo', '--data-dir', root, '--port', '0', '--summary-ms', '500'], {
+      urlPattern: /API:\s+(http:\/\/127\.0\.0\.1:\d+)/,
+    });
     const token = /token:\s+(\S+)/.exec(demo.stdout)![1]!;
     const api = new ApiClient(demo.url, token);
-    await waitFor(() => (/waterworks verified #\d+ \d+\.\d{9} \| lab-1 paid #\d+/.test(demo.stdout) ? true : undefined), 'the summary to show a verified water voucher and a lab payment', 60_000, 250);
+    await waitFor(
+      () => (/waterworks verified #\d+ \d+\.\d{9} \| lab-1 paid #\d+/.test(demo.stdout) ? true : undefined),
+      'the summary to show a verified water voucher and a lab payment',
+      60_000,
+      250,
+    );
 
     const vouchers = await api.get<Voucher[]>('/api/vouchers');
     const water = vouchers.filter((v) => v.channel === 'purifier-1>waterworks');

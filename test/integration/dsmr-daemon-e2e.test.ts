@@ -127,7 +127,20 @@ function writeFile(file: string, text: string): string {
 }
 
 function tariff(id: string, point: string, payee: string, price: string) {
-  return { id, type: 'm2m-tariff', z: 'dsmr-tab', name: `${point} price`, devices: 'meter-*', point, payee, price, tou: [], x: 100, y: 100, wires: [] };
+  return {
+    id,
+    type: 'm2m-tariff',
+    z: 'dsmr-tab',
+    name: `${point} price`,
+    devices: 'meter-*',
+    point,
+    payee,
+    price,
+    tou: [],
+    x: 100,
+    y: 100,
+    wires: [],
+  };
 }
 
 let root = '';
@@ -156,7 +169,8 @@ describe('DSMR P1 meter through the real daemon', () => {
   const gas = new CounterOracle(DEVICE, 'gas', DEVICE, 'gasco', 64, '0.001', PRICES.gas);
   const exp = new CounterOracle(DEVICE, 'export_t1', DEVICE, '', 64, '0.001', '0'); // metered, not priced
   let gasLastAt: number | null = null;
-  const expected = (): LedgerRow[] => [t1.row(CURRENCY), t2.row(CURRENCY), gas.row(CURRENCY), exp.row(CURRENCY)].filter((r) => r.quantity !== '0.000000');
+  const expected = (): LedgerRow[] =>
+    [t1.row(CURRENCY), t2.row(CURRENCY), gas.row(CURRENCY), exp.row(CURRENCY)].filter((r) => r.quantity !== '0.000000');
 
   // Meter time starts 2026-01-15 10:00:00 CET, on a 5-minute boundary.
   const meter: MeterState = {
@@ -203,7 +217,9 @@ describe('DSMR P1 meter through the real daemon', () => {
     const telegramAt = new Date(meter.atMs).toISOString();
     expect(view).toMatchObject({ id: DEVICE, link: 'p1', state: 'ok' });
     for (const p of Object.values(view.points)) expect(typeof p.value).toBe('string');
-    const shown = Object.fromEntries(Object.entries(view.points).map(([k, p]) => [k, { value: canonical(p.value as string), unit: p.unit, at: p.at }]));
+    const shown = Object.fromEntries(
+      Object.entries(view.points).map(([k, p]) => [k, { value: canonical(p.value as string), unit: p.unit, at: p.at }]),
+    );
     expect(shown).toEqual({
       import_t1: { value: dec(meter.t1Wh), unit: 'kWh', at: telegramAt },
       import_t2: { value: dec(meter.t2Wh), unit: 'kWh', at: telegramAt },
@@ -260,7 +276,12 @@ devices:
     api = new ApiClient(daemon.url, token);
     writer = await P1Writer.open(pair.a);
     // The link opens the port right after the API is up.
-    await waitFor(async () => ((await api.get<{ links: Array<{ id: string; state: string }> }>('/api/health')).links[0]?.state === 'up' ? true : undefined), 'link p1 up', 10_000);
+    await waitFor(
+      async () =>
+        (await api.get<{ links: Array<{ id: string; state: string }> }>('/api/health')).links[0]?.state === 'up' ? true : undefined,
+      'link p1 up',
+      10_000,
+    );
   });
 
   test('telegrams between noise, a truncated and bad-CRC telegrams: ledger equals the BigInt oracle, bad values never show', async () => {
@@ -303,7 +324,8 @@ devices:
     type EventRow = { id: string; kind: string; point?: string; data?: Record<string, unknown> };
     const eventsSince = async (lastId: number): Promise<EventRow[]> =>
       (await api.get<EventRow[]>(`/api/events?device=${DEVICE}&limit=1000`)).filter((e) => Number(e.id) > lastId);
-    const lastEventId = async (): Promise<number> => Math.max(0, ...(await api.get<EventRow[]>('/api/events?limit=1000')).map((e) => Number(e.id)));
+    const lastEventId = async (): Promise<number> =>
+      Math.max(0, ...(await api.get<EventRow[]>('/api/events?limit=1000')).map((e) => Number(e.id)));
 
     // Twenty telegrams 10 s apart in meter time: electricity moves, gas repeats its 5-minute value.
     const mark = await lastEventId();
@@ -362,7 +384,10 @@ devices:
     await pair!.start();
     writer = await P1Writer.open(pair!.a);
     await waitFor(
-      async () => ((await api.get<{ links: Array<{ id: string; state: string }> }>('/api/health')).links.find((l) => l.id === 'p1')?.state === 'up' ? true : undefined),
+      async () =>
+        (await api.get<{ links: Array<{ id: string; state: string }> }>('/api/health')).links.find((l) => l.id === 'p1')?.state === 'up'
+          ? true
+          : undefined,
       'link p1 up again after socat came back',
       15_000,
     );

@@ -97,7 +97,14 @@ describe('DsmrP1Link over a socat pty pair', () => {
     expect(t42.timestamp).toBe(Date.parse('2019-09-05T21:40:03+02:00'));
 
     expect(link.stats()).toMatchObject({
-      state: 'up', telegrams: 2, crcErrors: 1, truncated: 1, noiseBytes: garbage.length, oversize: 0, opens: 1, disconnects: 0,
+      state: 'up',
+      telegrams: 2,
+      crcErrors: 1,
+      truncated: 1,
+      noiseBytes: garbage.length,
+      oversize: 0,
+      opens: 1,
+      disconnects: 0,
     });
     expect(link.stats().bytes).toBeGreaterThan(DSMR5.length + DSMR42_E350_SUMMER.length);
 
@@ -114,9 +121,15 @@ describe('DsmrP1Link over a socat pty pair', () => {
     const writer2 = await newWriter();
     const again = nextTelegrams(link, 1);
     const fresh = buildTelegram([
-      '/ISk5\\2MT382-1000', '', '1-3:0.2.8(50)', '0-0:1.0.0(240615123000S)',
-      '1-0:1.8.1(000123.456*kWh)', '1-0:1.8.2(000000.001*kWh)', '1-0:1.7.0(01.500*kW)',
-      '0-1:24.1.0(003)', '0-1:24.2.1(240615120000S)(00012.345*m3)',
+      '/ISk5\\2MT382-1000',
+      '',
+      '1-3:0.2.8(50)',
+      '0-0:1.0.0(240615123000S)',
+      '1-0:1.8.1(000123.456*kWh)',
+      '1-0:1.8.2(000000.001*kWh)',
+      '1-0:1.7.0(01.500*kW)',
+      '0-1:24.1.0(003)',
+      '0-1:24.2.1(240615120000S)(00012.345*m3)',
     ]);
     await writer2.write(fresh);
     const [t] = await again;

@@ -21,8 +21,31 @@ jest.setTimeout(30_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '1', tou: [], wires: [] },
-  { id: 'n2', type: 'm2m-credit-limit', z: 't', name: 'credit', account: 'purifier-1', limit: '5', rearm: '2', action: 'cutoff', device: 'purifier-1', point: 'valve', wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '1',
+    tou: [],
+    wires: [],
+  },
+  {
+    id: 'n2',
+    type: 'm2m-credit-limit',
+    z: 't',
+    name: 'credit',
+    account: 'purifier-1',
+    limit: '5',
+    rearm: '2',
+    action: 'cutoff',
+    device: 'purifier-1',
+    point: 'valve',
+    wires: [],
+  },
 ];
 
 describe('funded channels and credit that only the payee can lift', () => {
@@ -78,7 +101,11 @@ devices:
 
   test('vouchers alone never lift the cut-off; they stop at the deposit; what the payee received does lift it', async () => {
     // No collector answers yet: the channel waits (restore safety), the health says so.
-    expect((await api().get<{ settlement: unknown }>('/api/health')).settlement).toEqual({ state: 'resyncing', resyncing: ['waterworks'], restored: [] });
+    expect((await api().get<{ settlement: unknown }>('/api/health')).settlement).toEqual({
+      state: 'resyncing',
+      resyncing: ['waterworks'],
+      restored: [],
+    });
     const dir = rig!.dir;
     const payeeToken = ensureBuyerToken(dir, 'waterworks', new Date(), 'payee').token;
     fs.writeFileSync(path.join(dir, 'ww', 'gw.token'), payeeToken, { mode: 0o600 });
@@ -89,7 +116,14 @@ devices:
 
     // Without the payee the channel does not settle at all; with it (below), vouchers stop at the deposit.
     collector = await startCollector(
-      { payees: ['waterworks'], dataDir: path.join(dir, 'ww'), listen: `127.0.0.1:${collectPort}`, gateways: [{ url: gw.apiUrl, tokenFile: path.join(dir, 'ww', 'gw.token'), pollMs: 200 }], payers: {}, configFile: '' },
+      {
+        payees: ['waterworks'],
+        dataDir: path.join(dir, 'ww'),
+        listen: `127.0.0.1:${collectPort}`,
+        gateways: [{ url: gw.apiUrl, tokenFile: path.join(dir, 'ww', 'gw.token'), pollMs: 200 }],
+        payers: {},
+        configFile: '',
+      },
       silentLogger(),
     );
     await until(async () => (await channel())?.vouchered === '8.000000000', 'a voucher at the deposit');

@@ -31,8 +31,28 @@ const WS_RUNS = 60;
 
 const flows = [
   { id: 't', type: 'tab', label: 'fuzz' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-1', point: 'water', payee: 'waterworks', price: PRICE, wires: [] },
-  { id: 'n2', type: 'm2m-offer', z: 't', name: 'cartridge', devices: 'purifier-1', point: 'cartridge', price: '0.01', buyers: ['lab-1'], wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-1',
+    point: 'water',
+    payee: 'waterworks',
+    price: PRICE,
+    wires: [],
+  },
+  {
+    id: 'n2',
+    type: 'm2m-offer',
+    z: 't',
+    name: 'cartridge',
+    devices: 'purifier-1',
+    point: 'cartridge',
+    price: '0.01',
+    buyers: ['lab-1'],
+    wires: [],
+  },
 ];
 
 const yaml = ({ port }: { port: number }) => `version: 1
@@ -58,11 +78,45 @@ devices:
 const visible = (s: string) => s.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c).replace(/[^\x21-\x7e]/g, '%3F'));
 
 const segment = fc.oneof(
-  fc.constantFrom('purifier-1', 'water', 'cycle', 'valve', 'cartridge', 'nope', '%ZZ', '%00', '%C0%80', '%E2%80%AE', '..', '.', '%2F', 'a'.repeat(300), '%F0%9F%92%A7', ':id', '*'),
+  fc.constantFrom(
+    'purifier-1',
+    'water',
+    'cycle',
+    'valve',
+    'cartridge',
+    'nope',
+    '%ZZ',
+    '%00',
+    '%C0%80',
+    '%E2%80%AE',
+    '..',
+    '.',
+    '%2F',
+    'a'.repeat(300),
+    '%F0%9F%92%A7',
+    ':id',
+    '*',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => encodeURIComponent(s)),
   fc.string({ maxLength: 12 }).map(visible),
 );
-const routePath = fc.constantFrom('/api/health', '/api/devices', '/api/ledger', '/api/accounts', '/api/channels', '/api/vouchers', '/api/events', '/metrics', '/api/stream', '/', '/api', '/admin', '/api/health/', '//api//devices', '/API/HEALTH');
+const routePath = fc.constantFrom(
+  '/api/health',
+  '/api/devices',
+  '/api/ledger',
+  '/api/accounts',
+  '/api/channels',
+  '/api/vouchers',
+  '/api/events',
+  '/metrics',
+  '/api/stream',
+  '/',
+  '/api',
+  '/admin',
+  '/api/health/',
+  '//api//devices',
+  '/API/HEALTH',
+);
 const pathArb = fc.oneof(
   { weight: 4, arbitrary: routePath },
   { weight: 3, arbitrary: fc.tuple(segment, segment).map(([d, p]) => `/api/devices/${d}/points/${p}`) },
@@ -70,7 +124,29 @@ const pathArb = fc.oneof(
   { weight: 1, arbitrary: fc.webPath().map((p) => visible(p) || '/') },
 );
 const queryValue = fc.oneof(
-  fc.constantFrom('', '2026-11-25', '2026-11-25T12:00:00Z', '2026-11-25T13:00:00+01:00', '2026-11-25T12:00:00+01:00', '2026-02-30', '2026-11-25T25:00:00Z', '2026-11-25T12:00', '9'.repeat(20), '0', '1', '1000', '1001', '-1', '1e3', 'purifier-1', 'purifier-1>waterworks', '%ZZ', '%00', 'x'.repeat(200), 'alarm'),
+  fc.constantFrom(
+    '',
+    '2026-11-25',
+    '2026-11-25T12:00:00Z',
+    '2026-11-25T13:00:00+01:00',
+    '2026-11-25T12:00:00+01:00',
+    '2026-02-30',
+    '2026-11-25T25:00:00Z',
+    '2026-11-25T12:00',
+    '9'.repeat(20),
+    '0',
+    '1',
+    '1000',
+    '1001',
+    '-1',
+    '1e3',
+    'purifier-1',
+    'purifier-1>waterworks',
+    '%ZZ',
+    '%00',
+    'x'.repeat(200),
+    'alarm',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 16 }).map((s) => encodeURIComponent(s)),
 );
 const queryArb = fc.oneof(
@@ -78,7 +154,14 @@ const queryArb = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .array(fc.tuple(fc.constantFrom('device', 'point', 'from', 'to', 'channel', 'since', 'kind', 'limit', 'token', 'foo', '', '__proto__', 'from'), queryValue, fc.boolean()), { maxLength: 4 })
+      .array(
+        fc.tuple(
+          fc.constantFrom('device', 'point', 'from', 'to', 'channel', 'since', 'kind', 'limit', 'token', 'foo', '', '__proto__', 'from'),
+          queryValue,
+          fc.boolean(),
+        ),
+        { maxLength: 4 },
+      )
       .map((ps) => `?${ps.map(([k, v, eq]) => (eq ? `${k}=${v}` : k)).join('&')}`),
   },
   { weight: 1, arbitrary: fc.string({ maxLength: 30 }).map((s) => `?${visible(s)}`) },
@@ -95,7 +178,35 @@ const bodyArb: fc.Arbitrary<{ body: Buffer | string | undefined; big?: boolean }
   {
     weight: 2,
     arbitrary: fc
-      .constantFrom('{', '{"value":', '{"value":1,}', "{'value':1}", '{"value":1}{', 'null', '[]', '"value"', '{"value":NaN}', '{"value":1e400}', '{"value":-1e400}', '{"value":123456789012345678901234567890}', '{"value":"99999999999999999999999"}', '{"value":"-1"}', '{"value":"1.5"}', '{"value":"0x10"}', '{"value":""}', '{"value":"' + 'x'.repeat(300) + '"}', '{"value":true,"extra":1}', '{"__proto__":{"value":1}}', '{"value":65535}', '{"value":65536}', '{"value":1e-7}', '{"value":5e-324}', '\ufeff{"value":1}', ' ', '\u0000')
+      .constantFrom(
+        '{',
+        '{"value":',
+        '{"value":1,}',
+        "{'value':1}",
+        '{"value":1}{',
+        'null',
+        '[]',
+        '"value"',
+        '{"value":NaN}',
+        '{"value":1e400}',
+        '{"value":-1e400}',
+        '{"value":123456789012345678901234567890}',
+        '{"value":"99999999999999999999999"}',
+        '{"value":"-1"}',
+        '{"value":"1.5"}',
+        '{"value":"0x10"}',
+        '{"value":""}',
+        '{"value":"' + 'x'.repeat(300) + '"}',
+        '{"value":true,"extra":1}',
+        '{"__proto__":{"value":1}}',
+        '{"value":65535}',
+        '{"value":65536}',
+        '{"value":1e-7}',
+        '{"value":5e-324}',
+        '\ufeff{"value":1}',
+        ' ',
+        '\u0000',
+      )
       .map((body) => ({ body })),
   },
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => ({ body: JSON.stringify({ value: v }) })) },
@@ -105,12 +216,25 @@ const bodyArb: fc.Arbitrary<{ body: Buffer | string | undefined; big?: boolean }
 );
 const contentType = fc.option(
   fc.oneof(
-    fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'APPLICATION/JSON', 'application/vnd.m2m+json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json;;;', ''),
+    fc.constantFrom(
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/json; charset=latin1',
+      'APPLICATION/JSON',
+      'application/vnd.m2m+json',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json;;;',
+      '',
+    ),
     fc.string({ maxLength: 30 }).map(visible),
   ),
   { nil: undefined },
 );
-const headerName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,20}$/).filter((n) => !/^(content-length|transfer-encoding|host|connection|upgrade|expect|te|trailer|content-type|authorization)$/i.test(n));
+const headerName = fc
+  .stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,20}$/)
+  .filter((n) => !/^(content-length|transfer-encoding|host|connection|upgrade|expect|te|trailer|content-type|authorization)$/i.test(n));
 const headerValue = fc.string({ maxLength: 60 }).map((s) => s.replace(/[^\x20-\x7e]/g, ''));
 
 type AuthKind = 'none' | 'admin' | 'buyer' | 'garbage' | 'basic' | 'random';
@@ -124,7 +248,10 @@ interface FuzzRequest {
   body: { body: Buffer | string | undefined; big?: boolean };
 }
 const randomRequest: fc.Arbitrary<FuzzRequest> = fc.record({
-  method: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('GET', 'POST') }, { weight: 3, arbitrary: fc.constantFrom('HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND', 'FOO', 'get') }),
+  method: fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom('GET', 'POST') },
+    { weight: 3, arbitrary: fc.constantFrom('HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND', 'FOO', 'get') },
+  ),
   path: fc.tuple(pathArb, queryArb).map(([p, q]) => visible(p + q)),
   auth: fc.constantFrom<AuthKind>('none', 'admin', 'admin', 'admin', 'buyer', 'garbage', 'basic', 'random'),
   randomAuth: headerValue,
@@ -134,10 +261,24 @@ const randomRequest: fc.Arbitrary<FuzzRequest> = fc.record({
 });
 
 /** Aimed requests: the right method on a real route, mostly with the admin token, random query or body. */
-const QUERY_KEYS: Record<string, string[]> = { '/api/ledger': ['device', 'point', 'from', 'to'], '/api/vouchers': ['channel', 'since'], '/api/events': ['kind', 'device', 'since', 'limit'] };
+const QUERY_KEYS: Record<string, string[]> = {
+  '/api/ledger': ['device', 'point', 'from', 'to'],
+  '/api/vouchers': ['channel', 'since'],
+  '/api/events': ['kind', 'device', 'since', 'limit'],
+};
 const aimedGet: fc.Arbitrary<FuzzRequest> = fc
   .record({
-    route: fc.constantFrom('/api/health', '/api/devices', '/api/ledger', '/api/accounts', '/api/channels', '/api/vouchers', '/api/events', '/metrics', '/api/stream'),
+    route: fc.constantFrom(
+      '/api/health',
+      '/api/devices',
+      '/api/ledger',
+      '/api/accounts',
+      '/api/channels',
+      '/api/vouchers',
+      '/api/events',
+      '/metrics',
+      '/api/stream',
+    ),
     params: fc.array(fc.tuple(fc.nat(), queryValue), { maxLength: 3 }),
     auth: fc.constantFrom<AuthKind>('admin', 'admin', 'admin', 'buyer', 'none', 'garbage'),
     head: fc.boolean(),
@@ -146,24 +287,55 @@ const aimedGet: fc.Arbitrary<FuzzRequest> = fc
   .map(({ route, params, auth, head, headers }) => {
     const keys = QUERY_KEYS[route] ?? ['token'];
     const q = params.map(([k, v]) => `${keys[k % keys.length]}=${v}`).join('&');
-    return { method: head ? 'HEAD' : 'GET', path: visible(q ? `${route}?${q}` : route), auth, randomAuth: '', contentType: undefined, headers, body: { body: undefined } };
+    return {
+      method: head ? 'HEAD' : 'GET',
+      path: visible(q ? `${route}?${q}` : route),
+      auth,
+      randomAuth: '',
+      contentType: undefined,
+      headers,
+      body: { body: undefined },
+    };
   });
 const aimedWrite: fc.Arbitrary<FuzzRequest> = fc.record({
   method: fc.constant('POST'),
-  path: fc.tuple(fc.constantFrom('purifier-1', 'purifier-1', 'purifier-2'), fc.constantFrom('cycle', 'cycle', 'valve', 'valve', 'water', 'cartridge', 'nope')).map(([d, p]) => `/api/devices/${d}/points/${p}`),
+  path: fc
+    .tuple(
+      fc.constantFrom('purifier-1', 'purifier-1', 'purifier-2'),
+      fc.constantFrom('cycle', 'cycle', 'valve', 'valve', 'water', 'cartridge', 'nope'),
+    )
+    .map(([d, p]) => `/api/devices/${d}/points/${p}`),
   auth: fc.constantFrom<AuthKind>('admin', 'admin', 'admin', 'admin', 'buyer', 'none'),
   randomAuth: fc.constant(''),
   contentType: fc.oneof({ weight: 5, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: contentType }),
   headers: fc.constant([]),
   body: fc.oneof(
-    { weight: 3, arbitrary: fc.oneof(fc.boolean(), fc.integer({ min: -70_000, max: 70_000 }), hugeNumberArb(), fc.string({ maxLength: 30 }), fc.constantFrom('1', '0', '65535', '65536', '-1', '1.5', '1e3', 'true', 'on', ' 1', '0x1')).map((value) => ({ body: JSON.stringify({ value }) })) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .oneof(
+          fc.boolean(),
+          fc.integer({ min: -70_000, max: 70_000 }),
+          hugeNumberArb(),
+          fc.string({ maxLength: 30 }),
+          fc.constantFrom('1', '0', '65535', '65536', '-1', '1.5', '1e3', 'true', 'on', ' 1', '0x1'),
+        )
+        .map((value) => ({ body: JSON.stringify({ value }) })),
+    },
     { weight: 2, arbitrary: bodyArb },
   ),
 });
 function hugeNumberArb(): fc.Arbitrary<number> {
-  return fc.oneof(fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, 4294967296, 5e-324, 0.1, 1e21), fc.double({ noNaN: true, noDefaultInfinity: true }));
+  return fc.oneof(
+    fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, 4294967296, 5e-324, 0.1, 1e21),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+  );
 }
-const requestArb: fc.Arbitrary<FuzzRequest> = fc.oneof({ weight: 2, arbitrary: randomRequest }, { weight: 1, arbitrary: aimedGet }, { weight: 1, arbitrary: aimedWrite });
+const requestArb: fc.Arbitrary<FuzzRequest> = fc.oneof(
+  { weight: 2, arbitrary: randomRequest },
+  { weight: 1, arbitrary: aimedGet },
+  { weight: 1, arbitrary: aimedWrite },
+);
 
 interface Answer {
   status: number;
@@ -176,16 +348,32 @@ interface Answer {
 function send(base: URL, r: FuzzRequest, tokens: { admin: string; buyer: string }): Promise<Answer> {
   const headers: Record<string, string> = {};
   for (const [k, v] of r.headers) headers[k] = v;
-  const auth = { none: undefined, admin: `Bearer ${tokens.admin}`, buyer: `Bearer ${tokens.buyer}`, garbage: `Bearer ${r.randomAuth.replace(/\s/g, '') || 'x'}`, basic: 'Basic dXNlcjpwYXNz', random: r.randomAuth }[r.auth];
+  const auth = {
+    none: undefined,
+    admin: `Bearer ${tokens.admin}`,
+    buyer: `Bearer ${tokens.buyer}`,
+    garbage: `Bearer ${r.randomAuth.replace(/\s/g, '') || 'x'}`,
+    basic: 'Basic dXNlcjpwYXNz',
+    random: r.randomAuth,
+  }[r.auth];
   if (auth !== undefined) headers.authorization = auth;
   if (r.contentType !== undefined) headers['content-type'] = r.contentType;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: base.hostname, port: base.port, method: r.method, path: r.path, headers, agent: false, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: base.hostname, port: base.port, method: r.method, path: r.path, headers, agent: false, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type'] ?? ''),
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
     req.on('error', (e: NodeJS.ErrnoException) => {
       // TCP can lose the answer: when the server answers and closes before it has read the whole body
@@ -268,12 +456,23 @@ const wsMessage: fc.Arbitrary<{ data: string | Buffer; kind: 'ping' | 'subscribe
   fc.jsonValue({ maxDepth: 4 }).map((v) => ({ data: JSON.stringify(v), kind: 'other' as const })),
   fc.uint8Array({ maxLength: 200 }).map((b) => ({ data: Buffer.from(b), kind: 'other' as const })),
   fc
-    .record({ type: fc.oneof(fc.constantFrom('subscribe', 'auth', 'ping', 'pong', 'SUBSCRIBE', ''), fc.jsonValue({ maxDepth: 1 })), topics: fc.jsonValue({ maxDepth: 2 }), devices: fc.jsonValue({ maxDepth: 2 }), token: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: ['type'] })
+    .record(
+      {
+        type: fc.oneof(fc.constantFrom('subscribe', 'auth', 'ping', 'pong', 'SUBSCRIBE', ''), fc.jsonValue({ maxDepth: 1 })),
+        topics: fc.jsonValue({ maxDepth: 2 }),
+        devices: fc.jsonValue({ maxDepth: 2 }),
+        token: fc.jsonValue({ maxDepth: 1 }),
+      },
+      { requiredKeys: ['type'] },
+    )
     .map((m) => ({ data: JSON.stringify(m), kind: 'other' as const })),
   fc
     .record({
       topics: fc.array(fc.oneof(fc.constantFrom('readings', 'events', 'vouchers'), fc.string({ maxLength: 8 })), { maxLength: 4 }),
-      devices: fc.option(fc.array(fc.oneof(fc.constantFrom('*', 'purifier-*', '?', '[', '\\', '(.*)+'), fc.string({ maxLength: 130 })), { maxLength: 3 }), { nil: undefined }),
+      devices: fc.option(
+        fc.array(fc.oneof(fc.constantFrom('*', 'purifier-*', '?', '[', '\\', '(.*)+'), fc.string({ maxLength: 130 })), { maxLength: 3 }),
+        { nil: undefined },
+      ),
       channels: fc.option(fc.array(fc.string({ maxLength: 20 }), { maxLength: 3 }), { nil: undefined }),
     })
     .map((m) => ({ data: JSON.stringify({ type: 'subscribe', ...m }), kind: 'subscribe' as const })),
@@ -290,7 +489,8 @@ describe('API and stream under random bad input', () => {
   let buyerToken = '';
   const water = new CounterOracle('purifier-1', 'water', 'purifier-1', 'waterworks', 32, '1', PRICE);
   let counter = 100;
-  const waterRow = (r: { device: string; point: string; payee: string }) => r.device === 'purifier-1' && r.point === 'water' && r.payee === 'waterworks';
+  const waterRow = (r: { device: string; point: string; payee: string }) =>
+    r.device === 'purifier-1' && r.point === 'water' && r.payee === 'waterworks';
 
   beforeAll(async () => {
     rig = await startTestGateway({
@@ -354,11 +554,21 @@ describe('API and stream under random bad input', () => {
 
       const garbage = fc.oneof(
         fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')])),
-        fc.tuple(fc.stringMatching(/^[A-Z]{1,8}$/), fc.string({ maxLength: 40 }), fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/9.9', 'HTCPCP/1.0', '')).map(([m, p, v]) => Buffer.from(`${m} /${p} ${v}\r\nHost: x\r\n\r\n`, 'latin1')),
+        fc
+          .tuple(
+            fc.stringMatching(/^[A-Z]{1,8}$/),
+            fc.string({ maxLength: 40 }),
+            fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/9.9', 'HTCPCP/1.0', ''),
+          )
+          .map(([m, p, v]) => Buffer.from(`${m} /${p} ${v}\r\nHost: x\r\n\r\n`, 'latin1')),
         fc.constantFrom(
           Buffer.from('GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n'),
-          Buffer.from('POST /api/devices/purifier-1/points/cycle HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'),
-          Buffer.from('POST /api/devices/purifier-1/points/cycle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n'),
+          Buffer.from(
+            'POST /api/devices/purifier-1/points/cycle HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+          ),
+          Buffer.from(
+            'POST /api/devices/purifier-1/points/cycle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n',
+          ),
           Buffer.from(`GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`),
           Buffer.from('GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n'),
         ),
@@ -401,10 +611,22 @@ describe('API and stream under random bad input', () => {
           ws.send(m.data, { binary: Buffer.isBuffer(m.data) });
           ws.send('{"type":"ping"}');
           // What the server may take it for: a ping (extra fields are ignored) or a subscribe.
-          const parsed = Buffer.isBuffer(m.data) ? undefined : (() => { try { return JSON.parse(m.data as string) as unknown; } catch { return undefined; } })();
-          const type = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as { type?: unknown }).type : undefined;
+          const parsed = Buffer.isBuffer(m.data)
+            ? undefined
+            : (() => {
+                try {
+                  return JSON.parse(m.data as string) as unknown;
+                } catch {
+                  return undefined;
+                }
+              })();
+          const type =
+            typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as { type?: unknown }).type : undefined;
           const pongs = type === 'ping' ? 2 : 1;
-          await s.until(() => s.messages.slice(from).filter((x) => x.type === 'pong').length >= pongs, `pong after ${JSON.stringify(String(m.data).slice(0, 80))}`);
+          await s.until(
+            () => s.messages.slice(from).filter((x) => x.type === 'pong').length >= pongs,
+            `pong after ${JSON.stringify(String(m.data).slice(0, 80))}`,
+          );
           const replies = s.messages.slice(from).filter(control);
           // Exactly one answer to the random message, then the pong of our ping.
           expect(replies).toHaveLength(2);

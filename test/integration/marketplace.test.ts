@@ -1,5 +1,5 @@
 /**
- * The data marketplace (DESIGN.md §7), in-process against a simulated
+ * The data marketplace (docs/architecture.md §7), in-process against a simulated
  * purifier on a loopback Modbus TCP port: m2m-offer nodes sell `hardness` to
  * lab-1 and lab-2 and `cartridge` to lab-2 only. Buyers subscribe to the
  * WebSocket stream with their own tokens (buyers.json), see only what they
@@ -17,8 +17,28 @@ import { StreamClient } from '../helper/stream-client';
 
 const flows = [
   { id: 't', type: 'tab', label: 'market' },
-  { id: 'o1', type: 'm2m-offer', z: 't', name: 'hardness', devices: 'purifier-*', point: 'hardness', price: '0.01', buyers: ['lab-1', 'lab-2'], wires: [] },
-  { id: 'o2', type: 'm2m-offer', z: 't', name: 'cartridge', devices: 'purifier-1', point: 'cartridge', price: '0.5', buyers: ['lab-2'], wires: [] },
+  {
+    id: 'o1',
+    type: 'm2m-offer',
+    z: 't',
+    name: 'hardness',
+    devices: 'purifier-*',
+    point: 'hardness',
+    price: '0.01',
+    buyers: ['lab-1', 'lab-2'],
+    wires: [],
+  },
+  {
+    id: 'o2',
+    type: 'm2m-offer',
+    z: 't',
+    name: 'cartridge',
+    devices: 'purifier-1',
+    point: 'cartridge',
+    price: '0.5',
+    buyers: ['lab-2'],
+    wires: [],
+  },
 ];
 
 describe('data marketplace', () => {
@@ -122,7 +142,10 @@ devices:
     const n1 = BigInt(r1.length);
     const n2 = BigInt(r2.length);
     await until(
-      () => dataTotal('data:hardness', 'lab-1')?.quantityMicro === n1 * 1_000_000n && dataTotal('data:hardness', 'lab-2')?.quantityMicro === n2 * 1_000_000n && dataTotal('data:cartridge', 'lab-2')?.quantityMicro === n2 * 1_000_000n,
+      () =>
+        dataTotal('data:hardness', 'lab-1')?.quantityMicro === n1 * 1_000_000n &&
+        dataTotal('data:hardness', 'lab-2')?.quantityMicro === n2 * 1_000_000n &&
+        dataTotal('data:cartridge', 'lab-2')?.quantityMicro === n2 * 1_000_000n,
       'deliveries committed',
     );
     expect(dataTotal('data:hardness', 'lab-1')?.amountNano).toBe(n1 * 10_000_000n); // 0.01 NOK each
@@ -132,7 +155,11 @@ devices:
     expect(gw!.ledger.ledgerTotals({}).some((t) => t.account === 'nobody')).toBe(false);
 
     const channels = await admin.get<Array<{ id: string; payer: string; payee: string; accrued: string }>>('/api/channels');
-    expect(channels.find((c) => c.id === 'lab-1>owner-1')).toMatchObject({ payer: 'lab-1', payee: 'owner-1', accrued: fmt(n1 * 10_000_000n) });
+    expect(channels.find((c) => c.id === 'lab-1>owner-1')).toMatchObject({
+      payer: 'lab-1',
+      payee: 'owner-1',
+      accrued: fmt(n1 * 10_000_000n),
+    });
     expect(channels.find((c) => c.id === 'lab-2>owner-1')).toMatchObject({ accrued: fmt(n2 * 510_000_000n) });
     const rows = await admin.get<Array<Record<string, string>>>('/api/ledger?point=data:hardness');
     expect(rows.find((r) => r.account === 'lab-1' && r.payee === 'owner-1')).toEqual({
@@ -168,7 +195,10 @@ devices:
     await until(() => gw!.views.get('purifier-1')?.state !== 'ok', 'device no longer ok');
     await c.sync();
     const n = BigInt(c.readings().length);
-    await until(() => dataTotal('data:hardness', 'lab-1')?.quantityMicro === before.quantityMicro + n * 1_000_000n, 'restart deliveries committed');
+    await until(
+      () => dataTotal('data:hardness', 'lab-1')?.quantityMicro === before.quantityMicro + n * 1_000_000n,
+      'restart deliveries committed',
+    );
     expect(dataTotal('data:hardness', 'lab-1')?.amountNano).toBe(before.amountNano + n * 10_000_000n);
     await c.close();
   });

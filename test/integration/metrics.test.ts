@@ -21,7 +21,18 @@ const until = untilWithin(15_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.5', tou: [], wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '0.5',
+    tou: [],
+    wires: [],
+  },
 ];
 
 /** `name{labels}` → value of every sample of a text exposition. */
@@ -136,9 +147,15 @@ devices:
   it('shows device, link, core, ledger, policy and process series while polling', async () => {
     await until(() => gw!.views.get('purifier-1')?.points.water.value === '1000', 'baseline read');
     bank.setUint32(bank.holding, 0, 1004);
-    await until(() => gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).some((t) => t.payee === 'waterworks'), 'water billed');
+    await until(
+      () => gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).some((t) => t.payee === 'waterworks'),
+      'water billed',
+    );
     await until(() => gw!.views.get('mute')?.state === 'quarantined', 'mute quarantined');
-    await until(async () => (await scrape()).m.get('m2m_link_connect_failures_total{link="dead",type="modbus-tcp"}')! >= 1, 'connect failure counted');
+    await until(
+      async () => (await scrape()).m.get('m2m_link_connect_failures_total{link="dead",type="modbus-tcp"}')! >= 1,
+      'connect failure counted',
+    );
 
     const { text, m } = await scrape();
     // devices
@@ -167,7 +184,12 @@ devices:
     expect(requests).toBeGreaterThanOrEqual(ok + 3);
     // garbage counters exist for every link (0 on a clean TCP line and on a P1 port that never opened)
     for (const link of ['link="plant",type="modbus-tcp"', 'link="dead",type="modbus-tcp"', 'link="p1",type="dsmr-p1"']) {
-      for (const f of ['m2m_link_crc_errors_total', 'm2m_link_truncated_frames_total', 'm2m_link_noise_bytes_total', 'm2m_link_disconnects_total']) {
+      for (const f of [
+        'm2m_link_crc_errors_total',
+        'm2m_link_truncated_frames_total',
+        'm2m_link_noise_bytes_total',
+        'm2m_link_disconnects_total',
+      ]) {
         expect([f, link, m.get(`${f}{${link}}`)]).toEqual([f, link, 0]);
       }
     }
@@ -191,7 +213,9 @@ devices:
     // latency histograms: every poll cycle and every commit observed once
     expect(text).toContain('# TYPE m2m_poll_duration_seconds histogram\n');
     expect(value(m, 'm2m_poll_duration_seconds_count{link="plant"}')).toBeGreaterThanOrEqual(1);
-    expect(value(m, 'm2m_poll_duration_seconds_bucket{le="+Inf",link="plant"}')).toBe(value(m, 'm2m_poll_duration_seconds_count{link="plant"}'));
+    expect(value(m, 'm2m_poll_duration_seconds_bucket{le="+Inf",link="plant"}')).toBe(
+      value(m, 'm2m_poll_duration_seconds_count{link="plant"}'),
+    );
     expect(text).toContain('# TYPE m2m_ledger_commit_seconds histogram\n');
     expect(value(m, 'm2m_ledger_commit_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(m.has('m2m_build_info{version="' + (await admin.get<{ version: string }>('/api/health')).version + '"}')).toBe(true);
@@ -205,12 +229,19 @@ devices:
     await bank.close();
     await until(() => ['purifier-1', 'mute'].every((d) => gw!.views.get(d)?.state === 'offline'), 'plant devices offline');
     // the state changes above commit with the next batch; wait until the ledger has them
-    const offlineCommitted = (d: string) => gw!.ledger.events({ kinds: ['device-state'] }).some((e) => e.device === d && e.detail.state === 'offline');
+    const offlineCommitted = (d: string) =>
+      gw!.ledger.events({ kinds: ['device-state'] }).some((e) => e.device === d && e.detail.state === 'offline');
     await until(() => offlineCommitted('purifier-1') && offlineCommitted('mute'), 'offline events committed');
     const db = new Database(path.join(dir, 'ledger.db'), { readonly: true, fileMustExist: true });
     try {
-      const sums = db.prepare('SELECT count(*) AS n, sum(n_readings) AS r, sum(n_deltas) AS d, sum(n_accruals) AS a FROM batches WHERE seq > (SELECT min(batch_seq) FROM policies)').get() as Record<string, number>;
-      const kinds = db.prepare('SELECT kind, count(*) AS n FROM events WHERE batch_seq > (SELECT min(batch_seq) FROM policies) GROUP BY kind').all() as Array<{ kind: string; n: number }>;
+      const sums = db
+        .prepare(
+          'SELECT count(*) AS n, sum(n_readings) AS r, sum(n_deltas) AS d, sum(n_accruals) AS a FROM batches WHERE seq > (SELECT min(batch_seq) FROM policies)',
+        )
+        .get() as Record<string, number>;
+      const kinds = db
+        .prepare('SELECT kind, count(*) AS n FROM events WHERE batch_seq > (SELECT min(batch_seq) FROM policies) GROUP BY kind')
+        .all() as Array<{ kind: string; n: number }>;
       const head = db.prepare('SELECT max(seq) AS s FROM batches').get() as { s: number };
       const { m } = await scrape();
       expect(value(m, 'm2m_ledger_batches_total')).toBe(sums.n);

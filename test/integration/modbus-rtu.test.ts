@@ -17,7 +17,13 @@ import { withCrc } from '../../gateway/links/rtu-framer';
 import { RtuOverTcpLink } from '../../gateway/links/rtu-over-tcp';
 import { silentLogger } from '../../gateway/base/log';
 import { BusQueues } from '../../gateway/poll/bus-queue';
-import { DevicePoller, type DeviceReadings, type DeviceState, type DeviceStateChange, type PolledDevice } from '../../gateway/poll/device-poller';
+import {
+  DevicePoller,
+  type DeviceReadings,
+  type DeviceState,
+  type DeviceStateChange,
+  type PolledDevice,
+} from '../../gateway/poll/device-poller';
 import { LinkSupervisors } from '../../gateway/poll/link-supervisor';
 import type { PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
@@ -126,14 +132,26 @@ describe('RTU timing and options', () => {
 
   test('the link factory builds both RTU link types from config', () => {
     const rtu = createModbusLink(
-      { id: 'rs485', type: 'modbus-rtu', path: '/dev/ttyUSB0', baudRate: 19200, parity: 'even', dataBits: 8, stopBits: 1, timeoutMs: 500 } as LinkConfig,
+      {
+        id: 'rs485',
+        type: 'modbus-rtu',
+        path: '/dev/ttyUSB0',
+        baudRate: 19200,
+        parity: 'even',
+        dataBits: 8,
+        stopBits: 1,
+        timeoutMs: 500,
+      } as LinkConfig,
       logger,
     );
     expect(rtu).toBeInstanceOf(ModbusRtuLink);
     expect((rtu as ModbusRtuLink).framing).toBe('19200 8E1');
     expect(rtu?.busKey).toBe('serial:/dev/ttyUSB0');
     expect((rtu as ModbusRtuLink).timeoutMs).toBe(500);
-    const conv = createModbusLink({ id: 'conv', type: 'rtu-over-tcp', host: '127.0.0.1', port: 4001, timeoutMs: 700 } as LinkConfig, logger);
+    const conv = createModbusLink(
+      { id: 'conv', type: 'rtu-over-tcp', host: '127.0.0.1', port: 4001, timeoutMs: 700 } as LinkConfig,
+      logger,
+    );
     expect(conv).toBeInstanceOf(RtuOverTcpLink);
     expect(conv?.busKey).toBe('tcp:127.0.0.1:4001');
   });
@@ -344,10 +362,14 @@ describe('DevicePoller on an RTU bus', () => {
     const link = newLink('rs485-shared', timeoutMs);
     const healthy = newPoller(link, { id: 'healthy', unitId: 2, pollMs, points: [pt('y', { address: 0 })] });
     // random ≈ 1: every backoff delay is its ceiling min(cap, pollMs·2^(n-1)), so the bound below is exact
-    const dead = newPoller(link, { id: 'dead', unitId: 5, pollMs, points: [pt('x', { address: 0 })] }, {
-      backoffCapMs: capMs,
-      random: () => 0.999_999,
-    });
+    const dead = newPoller(
+      link,
+      { id: 'dead', unitId: 5, pollMs, points: [pt('x', { address: 0 })] },
+      {
+        backoffCapMs: capMs,
+        random: () => 0.999_999,
+      },
+    );
     const healthyStates: DeviceState[] = [];
     healthy.on('state', (s: DeviceStateChange) => healthyStates.push(s.state));
     healthy.start();

@@ -10,12 +10,7 @@ import type { LinkState } from '../../gateway/links/link';
 import { ModbusTcpLink } from '../../gateway/links/modbus-tcp';
 import { silentLogger } from '../../gateway/base/log';
 import { BusQueues } from '../../gateway/poll/bus-queue';
-import {
-  DevicePoller,
-  type DeviceState,
-  type DeviceStateChange,
-  type PolledDevice,
-} from '../../gateway/poll/device-poller';
+import { DevicePoller, type DeviceState, type DeviceStateChange, type PolledDevice } from '../../gateway/poll/device-poller';
 import { LinkSupervisors } from '../../gateway/poll/link-supervisor';
 import { startModbusPeer, type ModbusPeer, type PeerSpec } from '../sim/modbus-peer';
 import { nextEvent, pt, untilReadings, untilState, valueOf } from '../sim/poll-events';
@@ -27,7 +22,6 @@ const logger = silentLogger();
 /** The test's own registries, as the FieldBus keeps its own. */
 const queues = new BusQueues();
 const supervisors = new LinkSupervisors();
-
 
 async function closedPort(): Promise<number> {
   const srv = net.createServer();

@@ -36,7 +36,18 @@ const until = untilWithin(15_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.5', tou: [], wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '0.5',
+    tou: [],
+    wires: [],
+  },
   { id: 'n2', type: 'm2m-credit-limit', z: 't', name: 'credit', account: 'purifier-1', limit: '2', action: 'alarm', wires: [] },
 ];
 
@@ -145,7 +156,12 @@ devices:
     await late.waitFor((ms) => ms.some((m) => m.topic === 'm2m/t/status'), 'the retained status');
     const status = late.messages.find((m) => m.topic === 'm2m/t/status') as Received;
     expect(status.retain).toBe(true);
-    expect(status.payload).toMatchObject({ status: 'online', gateway: 't', version: expect.any(String), startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    expect(status.payload).toMatchObject({
+      status: 'online',
+      gateway: 't',
+      version: expect.any(String),
+      startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     await late.close();
 
     const reading = rec.messages.find((m) => m.topic === 'm2m/t/readings/purifier-1') as Received;
@@ -159,7 +175,19 @@ devices:
     expect(over.payload).toMatchObject({ type: 'event', gateway: 't', account: 'purifier-1', data: { unsettled: '5.000000000' } });
 
     // Vouchers: whatever the settlement emits on the stream goes out nested, unchanged.
-    const voucher = { v: 1 as const, channel: 'purifier-1>waterworks', payer: 'purifier-1', payee: 'waterworks', payerKey: 'k', seq: 3, amount: '5.000000000', currency: 'NOK', ledgerHead: 'ab', issuedAt: new Date().toISOString(), sig: 's' };
+    const voucher = {
+      v: 1 as const,
+      channel: 'purifier-1>waterworks',
+      payer: 'purifier-1',
+      payee: 'waterworks',
+      payerKey: 'k',
+      seq: 3,
+      amount: '5.000000000',
+      currency: 'NOK',
+      ledgerHead: 'ab',
+      issuedAt: new Date().toISOString(),
+      sig: 's',
+    };
     gw!.backend.stream.emit('voucher', voucher);
     await rec.waitFor((ms) => ms.some((m) => m.topic === 'm2m/t/vouchers/purifier-1>waterworks'), 'the voucher');
     const v = rec.messages.find((m) => m.topic.startsWith('m2m/t/vouchers/')) as Received;
@@ -182,7 +210,8 @@ devices:
     const lastSeen = Math.max(...allSeqs);
     await until(() => gw!.uplink?.connected === false, 'the uplink to notice the outage');
     const queuedAtOutage = gw!.uplink!.queued();
-    const amount = () => gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).find((t) => t.payee === 'waterworks')?.amountNano;
+    const amount = () =>
+      gw!.ledger.ledgerTotals({ device: 'purifier-1', point: 'water' }).find((t) => t.payee === 'waterworks')?.amountNano;
     bank.setUint32(bank.holding, 0, 120);
     await until(() => amount() === 10_000_000_000n, 'metering during the outage (10 NOK)');
     await until(() => gw!.uplink!.queued() >= queuedAtOutage + 30, 'the outbox to grow');
@@ -203,7 +232,9 @@ devices:
     order.forEach((s) => allSeqs.add(s));
     expect([...allSeqs].sort((a, b) => a - b)).toEqual(range(1, Math.max(...allSeqs)));
     // The metered amount during the outage also reached the uplink as readings.
-    expect(rec.data().some((m) => m.payload.type === 'reading' && (m.payload.points as { water: { value: string } }).water.value === '120')).toBe(true);
+    expect(
+      rec.data().some((m) => m.payload.type === 'reading' && (m.payload.points as { water: { value: string } }).water.value === '120'),
+    ).toBe(true);
     expect(gw!.metrics.render()).toMatch(/m2m_mqtt_connected 1\n/);
     current = rec;
   });
@@ -225,7 +256,11 @@ devices:
 
     const rec = await restartBrokerSubscriberFirst();
     await startGateway();
-    await rec.waitFor((ms) => ms.filter((m) => (m.payload.seq as number) > lastQueued).length >= 3, 'the queue and three new messages', 30_000);
+    await rec.waitFor(
+      (ms) => ms.filter((m) => (m.payload.seq as number) > lastQueued).length >= 3,
+      'the queue and three new messages',
+      30_000,
+    );
     const { order } = dedupe(rec.data());
     expect(strictlyIncreasing(order)).toBe(true);
     // Everything queued before the restart, in order, then new seqs that continue after it (never repeated).

@@ -45,10 +45,55 @@ const tariff = (price: string) => ({
   y: 80,
   wires: [],
 });
-const ALARM = { id: 'n2', type: 'm2m-alarm', z: 't1', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', above: '', hysteresis: '2', x: 160, y: 140, wires: [[]] };
+const ALARM = {
+  id: 'n2',
+  type: 'm2m-alarm',
+  z: 't1',
+  name: 'cartridge low',
+  devices: 'purifier-*',
+  point: 'cartridge',
+  below: '10',
+  above: '',
+  hysteresis: '2',
+  x: 160,
+  y: 140,
+  wires: [[]],
+};
 
-const debugNode = (id: string) => ({ id, type: 'debug', z: 't1', name: id, active: true, tosidebar: true, console: false, tostatus: false, complete: 'true', targetType: 'full', statusVal: '', statusType: 'auto', x: 600, y: 300, wires: [] });
-const injectNode = (id: string, payload: string, to: string) => ({ id, type: 'inject', z: 't1', name: id, props: [{ p: 'payload' }], repeat: '', crontab: '', once: false, onceDelay: 0.1, topic: '', payload, payloadType: 'str', x: 100, y: 300, wires: [[to]] });
+const debugNode = (id: string) => ({
+  id,
+  type: 'debug',
+  z: 't1',
+  name: id,
+  active: true,
+  tosidebar: true,
+  console: false,
+  tostatus: false,
+  complete: 'true',
+  targetType: 'full',
+  statusVal: '',
+  statusType: 'auto',
+  x: 600,
+  y: 300,
+  wires: [],
+});
+const injectNode = (id: string, payload: string, to: string) => ({
+  id,
+  type: 'inject',
+  z: 't1',
+  name: id,
+  props: [{ p: 'payload' }],
+  repeat: '',
+  crontab: '',
+  once: false,
+  onceDelay: 0.1,
+  topic: '',
+  payload,
+  payloadType: 'str',
+  x: 100,
+  y: 300,
+  wires: [[to]],
+});
 const IO_FLOW = [
   injectNode('i1', '42', 'w1'),
   { id: 'w1', type: 'm2m-write', z: 't1', name: 'cycle', device: 'purifier-1', point: 'cycle', x: 300, y: 300, wires: [['d1'], ['d2']] },
@@ -118,9 +163,21 @@ devices:
     const { flows } = await admin.flows();
     expect(flows.find((n) => n.id === 'n1')).toMatchObject({ type: 'm2m-tariff', price: '1' });
     // The m2m-* node package is loaded from flows/.
-    const nodes = (await (await fetch(`${gw!.apiUrl}/admin/nodes`, { headers: { Authorization: `Bearer ${admin.token}`, Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[] }>;
+    const nodes = (await (
+      await fetch(`${gw!.apiUrl}/admin/nodes`, { headers: { Authorization: `Bearer ${admin.token}`, Accept: 'application/json' } })
+    ).json()) as Array<{ module: string; types: string[] }>;
     const ours = nodes.filter((n) => n.module === 'node-red-contrib-m2m-gateway').flatMap((n) => n.types);
-    expect(ours.sort()).toEqual(['m2m-alarm', 'm2m-control', 'm2m-credit-limit', 'm2m-gateway', 'm2m-in', 'm2m-offer', 'm2m-service-order', 'm2m-tariff', 'm2m-write']);
+    expect(ours.sort()).toEqual([
+      'm2m-alarm',
+      'm2m-control',
+      'm2m-credit-limit',
+      'm2m-gateway',
+      'm2m-in',
+      'm2m-offer',
+      'm2m-service-order',
+      'm2m-tariff',
+      'm2m-write',
+    ]);
     // WebSockets on the shared port: the API stream still works, unknown paths are refused.
     const wsBase = gw!.apiUrl.replace(/^http/, 'ws');
     expect(await upgradeOutcome(`${wsBase}/api/stream?token=${gw!.adminToken}`)).toBe('open');
@@ -190,7 +247,10 @@ devices:
     await status!.waitFor('w1', (s) => s.fill === 'green' && s.text === `v${version + 1} active`);
 
     const reading = await status!.waitForDebug('d3', (m) => m.topic === 'readings');
-    expect(reading).toMatchObject({ device: 'purifier-1', payload: { device: 'purifier-1', points: { water: { value: '109', unit: 'L' } } } });
+    expect(reading).toMatchObject({
+      device: 'purifier-1',
+      payload: { device: 'purifier-1', points: { water: { value: '109', unit: 'L' } } },
+    });
 
     expect(await admin.inject('i1')).toBe(200);
     const ok = await status!.waitForDebug('d1', (m) => m.point === 'cycle');

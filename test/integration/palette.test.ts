@@ -80,7 +80,9 @@ it('deploys policies from a stock Node-RED, streams readings into it and writes 
   // 1. the palette package, packed and installed like the palette manager does
   const packDir = path.join(root, 'pack');
   fs.mkdirSync(packDir);
-  const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', packDir, path.join(REPO_ROOT, 'flows')], { encoding: 'utf8' })) as Array<{
+  const packed = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', packDir, path.join(REPO_ROOT, 'flows')], { encoding: 'utf8' }),
+  ) as Array<{
     filename: string;
     files: Array<{ path: string }>;
   }>;
@@ -123,7 +125,10 @@ devices:
   const token = fs.readFileSync(path.join(gwDir, 'data', 'secrets.json'), 'utf8');
   const adminToken = (JSON.parse(token) as { adminToken: string }).adminToken;
   const api = new ApiClient(gateway.url, adminToken);
-  await until(async () => (await api.get<Array<{ points: Record<string, { value: unknown }> }>>('/api/devices'))[0]?.points.water?.value === '1000', 'the baseline reading');
+  await until(
+    async () => (await api.get<Array<{ points: Record<string, { value: unknown }> }>>('/api/devices'))[0]?.points.water?.value === '1000',
+    'the baseline reading',
+  );
 
   // 3. a stock Node-RED with flows naming the gateway
   const redPort = await freePort();
@@ -131,11 +136,53 @@ devices:
   const flows = [
     { id: 'tab0001', type: 'tab', label: 'site' },
     { id: 'gw000001', type: 'm2m-gateway', name: 'plant', url: gateway.url },
-    { id: 'tariff01', type: 'm2m-tariff', z: 'tab0001', gateway: 'gw000001', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.5', tou: [], wires: [] },
-    { id: 'in000001', type: 'm2m-in', z: 'tab0001', gateway: 'gw000001', topics: ['readings'], devices: 'purifier-*', wires: [['json0001']] },
+    {
+      id: 'tariff01',
+      type: 'm2m-tariff',
+      z: 'tab0001',
+      gateway: 'gw000001',
+      name: 'water',
+      devices: 'purifier-*',
+      point: 'water',
+      payee: 'waterworks',
+      price: '0.5',
+      tou: [],
+      wires: [],
+    },
+    {
+      id: 'in000001',
+      type: 'm2m-in',
+      z: 'tab0001',
+      gateway: 'gw000001',
+      topics: ['readings'],
+      devices: 'purifier-*',
+      wires: [['json0001']],
+    },
     { id: 'json0001', type: 'json', z: 'tab0001', property: 'payload', action: 'str', wires: [['file0001']] },
-    { id: 'file0001', type: 'file', z: 'tab0001', filename: readingsFile, filenameType: 'str', appendNewline: true, createDir: true, overwriteFile: 'false', encoding: 'utf8', wires: [] },
-    { id: 'kick0001', type: 'inject', z: 'tab0001', once: true, onceDelay: 1, payload: '3', payloadType: 'num', topic: '', repeat: '', wires: [['write001']] },
+    {
+      id: 'file0001',
+      type: 'file',
+      z: 'tab0001',
+      filename: readingsFile,
+      filenameType: 'str',
+      appendNewline: true,
+      createDir: true,
+      overwriteFile: 'false',
+      encoding: 'utf8',
+      wires: [],
+    },
+    {
+      id: 'kick0001',
+      type: 'inject',
+      z: 'tab0001',
+      once: true,
+      onceDelay: 1,
+      payload: '3',
+      payloadType: 'num',
+      topic: '',
+      repeat: '',
+      wires: [['write001']],
+    },
     { id: 'write001', type: 'm2m-write', z: 'tab0001', gateway: 'gw000001', device: 'purifier-1', point: 'cycle', wires: [[], []] },
   ];
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
@@ -144,13 +191,17 @@ devices:
     path.join(userDir, 'settings.js'),
     `module.exports = { uiHost: '127.0.0.1', uiPort: ${redPort}, flowFile: 'flows.json', credentialSecret: false, logging: { console: { level: 'warn' } }, editorTheme: { tours: false } };\n`,
   );
-  red = spawn(process.execPath, [NODE_RED_MAIN, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  red = spawn(process.execPath, [NODE_RED_MAIN, '--userDir', userDir, '--settings', path.join(userDir, 'settings.js')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   red.stdout!.on('data', (b: Buffer) => (redLog = (redLog + b.toString()).slice(-20_000)));
   red.stderr!.on('data', (b: Buffer) => (redLog = (redLog + b.toString()).slice(-20_000)));
 
   // the tariff became the gateway's policy, and it bills at its price
   await until(async () => {
-    const text = fs.existsSync(path.join(gwDir, 'data', 'flows.json')) ? fs.readFileSync(path.join(gwDir, 'data', 'flows.json'), 'utf8') : '';
+    const text = fs.existsSync(path.join(gwDir, 'data', 'flows.json'))
+      ? fs.readFileSync(path.join(gwDir, 'data', 'flows.json'), 'utf8')
+      : '';
     return text.includes('"tariff01"');
   }, `the gateway to receive the tariff\n${redLog}`);
   await peer.set('holding', 0, [0, 1010]);
@@ -164,7 +215,9 @@ devices:
   const reading = await until(() => {
     if (!fs.existsSync(readingsFile)) return undefined;
     const lines = fs.readFileSync(readingsFile, 'utf8').trim().split('\n').filter(Boolean);
-    return lines.map((l) => JSON.parse(l) as { device: string; points: Record<string, { value: unknown }> }).find((m) => m.points.water?.value === '1010');
+    return lines
+      .map((l) => JSON.parse(l) as { device: string; points: Record<string, { value: unknown }> })
+      .find((m) => m.points.water?.value === '1010');
   }, `a reading in the flow\n${redLog}`);
   expect(reading.device).toBe('purifier-1');
 

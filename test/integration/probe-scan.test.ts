@@ -126,7 +126,9 @@ describe('probe', () => {
     const r = await probe({ ...adhoc(), unit: '3', count: '2' });
     expect(r.code).toBe(EXIT_RUNTIME);
     expect(r.out).toBe('');
-    expect(r.err).toMatch(/^error GW_ERR_MODBUS_EXCEPTION: .*Modbus exception 2 \(illegal data address\)\nhint: the range is not \(all\) in the device's map/);
+    expect(r.err).toMatch(
+      /^error GW_ERR_MODBUS_EXCEPTION: .*Modbus exception 2 \(illegal data address\)\nhint: the range is not \(all\) in the device's map/,
+    );
   });
 
   test('a gateway exception for an absent unit: exit 3, points at scan', async () => {

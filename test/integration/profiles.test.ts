@@ -18,7 +18,14 @@ import { EnergyMeterSim } from '../../gateway/cli/demo/energy-meter-sim';
 import { freePort } from '../../gateway/cli/demo/free-port';
 import type { RegisterBank } from '../../gateway/cli/demo/register-bank';
 import { DSMR5, DSMR5_SPEC_BODY } from '../sim/p1-samples';
-import { EastronSim, SUNSPEC_BASE, SUNSPEC_METER_MODEL, SunSpecMeterSim, WaterMeterSim, type SunSpecMeterValues } from '../sim/profile-sims';
+import {
+  EastronSim,
+  SUNSPEC_BASE,
+  SUNSPEC_METER_MODEL,
+  SunSpecMeterSim,
+  WaterMeterSim,
+  type SunSpecMeterValues,
+} from '../sim/profile-sims';
 
 jest.setTimeout(30_000);
 const HOST = '127.0.0.1';
@@ -240,8 +247,32 @@ describe('dsmr-5', () => {
   });
 
   test.each([
-    ['DSMR 5.0 example (ndokter/dsmr_parser)', DSMR5, { import_t1: '4.426', import_t2: '2.399', export_t1: '2.444', export_t2: '0', power_import: '0.244', power_export: '0', gas: '0.107' }],
-    ['DSMR 5.0.2 P1 companion standard example', `${DSMR5_SPEC_BODY}E47C\r\n`, { import_t1: '123456.789', import_t2: '123456.789', export_t1: '123456.789', export_t2: '123456.789', power_import: '1.193', power_export: '0', gas: '12785.123' }],
+    [
+      'DSMR 5.0 example (ndokter/dsmr_parser)',
+      DSMR5,
+      {
+        import_t1: '4.426',
+        import_t2: '2.399',
+        export_t1: '2.444',
+        export_t2: '0',
+        power_import: '0.244',
+        power_export: '0',
+        gas: '0.107',
+      },
+    ],
+    [
+      'DSMR 5.0.2 P1 companion standard example',
+      `${DSMR5_SPEC_BODY}E47C\r\n`,
+      {
+        import_t1: '123456.789',
+        import_t2: '123456.789',
+        export_t1: '123456.789',
+        export_t2: '123456.789',
+        power_import: '1.193',
+        power_export: '0',
+        gas: '12785.123',
+      },
+    ],
   ])('every profile point is found in the %s', (_name, text, expected) => {
     const t = parseTelegram(text);
     const byObis = new Map<string, string>(Object.values(t.values).map((r) => [r.obis, r.value]));

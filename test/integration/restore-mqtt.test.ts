@@ -19,7 +19,18 @@ jest.setTimeout(40_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'p' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '1', tou: [], wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '1',
+    tou: [],
+    wires: [],
+  },
 ];
 
 describe('a restored gateway continues after its own published vouchers', () => {
@@ -68,13 +79,17 @@ devices:
 
   /** Consume 2 L (2 NOK) at a time until the broker has seen voucher `seq`. */
   async function consumeUntil(seq: number): Promise<void> {
-    await until(async () => {
-      if (seen.some((v) => v.seq >= seq)) return true;
-      water += 2;
-      bank.setUint32(bank.holding, 0, water);
-      await new Promise((r) => setTimeout(r, 150));
-      return false;
-    }, `voucher ${seq} on the broker`, 20_000);
+    await until(
+      async () => {
+        if (seen.some((v) => v.seq >= seq)) return true;
+        water += 2;
+        bank.setUint32(bank.holding, 0, water);
+        await new Promise((r) => setTimeout(r, 150));
+        return false;
+      },
+      `voucher ${seq} on the broker`,
+      20_000,
+    );
   }
 
   test('after a restore no published seq is issued again', async () => {
@@ -96,7 +111,12 @@ devices:
     const ledgerSeq = gw.ledger.channels().find((c) => c.channel === 'purifier-1>waterworks')!.lastSeq;
     expect(ledgerSeq).toBeLessThan(published);
     await until(() => gw.ledger.events({ kinds: ['settle-resync'] }).length > 0, 'a settle-resync event');
-    expect(gw.ledger.events({ kinds: ['settle-resync'] })[0]!.detail).toMatchObject({ channel: 'purifier-1>waterworks', publishedSeq: published, ledgerSeq, source: 'mqtt' });
+    expect(gw.ledger.events({ kinds: ['settle-resync'] })[0]!.detail).toMatchObject({
+      channel: 'purifier-1>waterworks',
+      publishedSeq: published,
+      ledgerSeq,
+      source: 'mqtt',
+    });
 
     await consumeUntil(published + 2);
     const bySeq = new Map<number, Set<string>>();

@@ -107,10 +107,16 @@ describe('RtuOverTcpLink', () => {
   test('bad CRC and truncated replies are dropped and counted; the next request succeeds', async () => {
     const before = link.stats();
     await convA.fault('crc');
-    await expect(link.readRegisters(1, 'holding', 0, 2)).rejects.toMatchObject({ code: 'GW_ERR_MODBUS_PROTOCOL', message: expect.stringMatching(/bad CRC/) });
+    await expect(link.readRegisters(1, 'holding', 0, 2)).rejects.toMatchObject({
+      code: 'GW_ERR_MODBUS_PROTOCOL',
+      message: expect.stringMatching(/bad CRC/),
+    });
     expect(Array.from(await link.readRegisters(1, 'holding', 0, 2))).toEqual([0x1234, 0x5678]);
     await convA.fault('truncate');
-    await expect(link.readBits(1, 'coil', 0, 3)).rejects.toMatchObject({ code: 'GW_ERR_MODBUS_PROTOCOL', message: expect.stringMatching(/truncated/) });
+    await expect(link.readBits(1, 'coil', 0, 3)).rejects.toMatchObject({
+      code: 'GW_ERR_MODBUS_PROTOCOL',
+      message: expect.stringMatching(/truncated/),
+    });
     expect(await link.readBits(1, 'coil', 0, 3)).toEqual([false, true, true]);
     const after = link.stats();
     expect(after.crcErrors - before.crcErrors).toBe(1);
@@ -166,12 +172,16 @@ describe('one transaction queue per converter', () => {
     expect(qa).not.toBe(qb);
     const order: string[] = [];
     // unit 7 never answers: bus A is held for its full timeout
-    const stuck = qa.run(() => a.readRegisters(7, 'holding', 0, 1)).catch((e: { code: string }) => {
-      order.push(`a7:${e.code}`);
-    });
-    const next = qa.run(() => a.readRegisters(1, 'holding', 0, 1)).then((v) => {
-      order.push(`a1:${v[0]}`);
-    });
+    const stuck = qa
+      .run(() => a.readRegisters(7, 'holding', 0, 1))
+      .catch((e: { code: string }) => {
+        order.push(`a7:${e.code}`);
+      });
+    const next = qa
+      .run(() => a.readRegisters(1, 'holding', 0, 1))
+      .then((v) => {
+        order.push(`a1:${v[0]}`);
+      });
     const other = await qb.run(() => b.readRegisters(1, 'holding', 0, 1));
     order.push(`b1:${other[0]}`);
     await Promise.all([stuck, next]);

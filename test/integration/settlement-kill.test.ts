@@ -1,5 +1,5 @@
 /**
- * Vouchers survive kill -9 (DESIGN.md §6): the REAL built daemon meters a
+ * Vouchers survive kill -9 (docs/architecture.md §6): the REAL built daemon meters a
  * counter that keeps running, with a threshold so low that nearly every batch
  * issues a voucher, and is SIGKILLed at different moments while issuing, then
  * restarted. Afterwards every channel's vouchers have seq 1, 2, 3… with no
@@ -49,8 +49,30 @@ describe('vouchers across kill -9 of the built daemon', () => {
       path.join(dataDir(), 'flows.json'),
       JSON.stringify([
         { id: 't', type: 'tab', label: 'p' },
-        { id: 'a', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.012345678', tou: [], wires: [] },
-        { id: 'b', type: 'm2m-tariff', z: 't', name: 'grid', devices: 'purifier-*', point: 'energy', payee: 'grid', price: '0.5', tou: [], wires: [] },
+        {
+          id: 'a',
+          type: 'm2m-tariff',
+          z: 't',
+          name: 'water',
+          devices: 'purifier-*',
+          point: 'water',
+          payee: 'waterworks',
+          price: '0.012345678',
+          tou: [],
+          wires: [],
+        },
+        {
+          id: 'b',
+          type: 'm2m-tariff',
+          z: 't',
+          name: 'grid',
+          devices: 'purifier-*',
+          point: 'energy',
+          payee: 'grid',
+          price: '0.5',
+          tou: [],
+          wires: [],
+        },
       ]),
     );
     fs.writeFileSync(
@@ -123,7 +145,15 @@ devices:
     await moreVouchers(api, 2);
     clearInterval(ticker!);
     ticker = null;
-    await waitFor(async () => ((await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices'))[0]?.points.water?.value === String(water) ? true : undefined), 'final water read', 10_000);
+    await waitFor(
+      async () =>
+        (await api.get<Array<{ id: string; points: Record<string, { value: unknown }> }>>('/api/devices'))[0]?.points.water?.value ===
+        String(water)
+          ? true
+          : undefined,
+      'final water read',
+      10_000,
+    );
     const live = await api.get<Voucher[]>('/api/vouchers');
     expect(await d.stop('SIGTERM')).toMatchObject({ code: 0 });
     seenBeforeKills.push(...live);

@@ -24,8 +24,30 @@ jest.setTimeout(30_000);
 
 const flows = [
   { id: 't', type: 'tab', label: 'policies' },
-  { id: 'n1', type: 'm2m-tariff', z: 't', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '1', tou: [], wires: [] },
-  { id: 'n2', type: 'm2m-tariff', z: 't', name: 'sewer', devices: 'purifier-*', point: 'volume', payee: 'sewer', price: '0.25', tou: [], wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '1',
+    tou: [],
+    wires: [],
+  },
+  {
+    id: 'n2',
+    type: 'm2m-tariff',
+    z: 't',
+    name: 'sewer',
+    devices: 'purifier-*',
+    point: 'volume',
+    payee: 'sewer',
+    price: '0.25',
+    tou: [],
+    wires: [],
+  },
 ];
 
 const nano = (s: string): bigint => parseDecimal(s, 9);
@@ -97,7 +119,15 @@ devices:
 
     await setCounters(104, 40, { water: '4.000000000' });
     const [v1] = await api<Voucher[]>('/api/vouchers?channel=purifier-1%3Ewaterworks');
-    expect(v1).toMatchObject({ v: 1, channel: 'purifier-1>waterworks', payer: 'purifier-1', payee: 'waterworks', seq: 1, amount: '4.000000000', currency: 'NOK' });
+    expect(v1).toMatchObject({
+      v: 1,
+      channel: 'purifier-1>waterworks',
+      payer: 'purifier-1',
+      payee: 'waterworks',
+      seq: 1,
+      amount: '4.000000000',
+      currency: 'NOK',
+    });
     expect(await channel('purifier-1>waterworks')).toEqual({
       id: 'purifier-1>waterworks',
       payer: 'purifier-1',
@@ -136,7 +166,12 @@ devices:
 
   test('the end of an interval vouchers every channel with a non-zero unvouchered amount', async () => {
     gw.settlement!.endInterval();
-    await waitFor(async () => ((await channel('purifier-1>sewer'))?.lastSeq === 2 ? true : undefined), 'interval voucher on sewer', 10_000, 20);
+    await waitFor(
+      async () => ((await channel('purifier-1>sewer'))?.lastSeq === 2 ? true : undefined),
+      'interval voucher on sewer',
+      10_000,
+      20,
+    );
     expect(await channel('purifier-1>sewer')).toMatchObject({ accrued: '5.000000000', vouchered: '5.000000000', lastSeq: 2 });
     // water was fully vouchered: no voucher without something to cover
     expect(await channel('purifier-1>waterworks')).toMatchObject({ accrued: '13.000000000', vouchered: '13.000000000', lastSeq: 3 });

@@ -183,7 +183,7 @@ describe('start under systemd (Type=notify, journald)', () => {
     expect(json.some((l) => l.startsWith('<7>'))).toBe(true);
     expect(lines.filter((l) => l.startsWith('{'))).toEqual([]); // no log line without a priority
 
-    // DESIGN.md §8: generated secrets go to a terminal only, never into the journal
+    // docs/architecture.md §8: generated secrets go to a terminal only, never into the journal
     const secrets = JSON.parse(fs.readFileSync(path.join(path.dirname(config), 'm2m-data', 'secrets.json'), 'utf8')) as Record<
       string,
       string

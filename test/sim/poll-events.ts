@@ -5,22 +5,12 @@
  */
 import type { EventEmitter } from 'node:events';
 import { pointWith, type ResolvedPoint } from '../../gateway/devices/point';
-import type {
-  DevicePoller,
-  DeviceReadings,
-  DeviceState,
-  DeviceStateChange,
-} from '../../gateway/poll/device-poller';
+import type { DevicePoller, DeviceReadings, DeviceState, DeviceStateChange } from '../../gateway/poll/device-poller';
 
 export const pt = (name: string, over: Partial<ResolvedPoint>): ResolvedPoint => pointWith(name, over);
 
 /** Resolves with the first event payload matching `pred`. */
-export function nextEvent<T>(
-  em: EventEmitter,
-  event: string,
-  pred: (x: T) => boolean = () => true,
-  timeoutMs = 20_000,
-): Promise<T> {
+export function nextEvent<T>(em: EventEmitter, event: string, pred: (x: T) => boolean = () => true, timeoutMs = 20_000): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       em.removeListener(event, on);

@@ -36,7 +36,13 @@ describe('AlarmWatch', () => {
     const w = new AlarmWatch();
     w.setAlarms([{ ...cartridge, below: undefined, above: '20.5', hysteresis: '0.5', point: 'hardness' }]);
     const [e] = w.observe('purifier-1', 'hardness', '20.500001', 7);
-    expect(e).toMatchObject({ kind: 'alarm', device: 'purifier-1', point: 'hardness', tsMs: 7, detail: { value: '20.500001', above: '20.5' } });
+    expect(e).toMatchObject({
+      kind: 'alarm',
+      device: 'purifier-1',
+      point: 'hardness',
+      tsMs: 7,
+      detail: { value: '20.500001', above: '20.5' },
+    });
     expect(w.observe('purifier-1', 'hardness', '20.1', 8)).toHaveLength(0);
     expect(w.observe('purifier-1', 'hardness', '20', 9)[0].kind).toBe('alarm-clear');
   });
@@ -49,7 +55,10 @@ describe('AlarmWatch', () => {
     for (let round = 0; round < 10; round++) {
       const flapping = [];
       for (let i = 0; i < 1000; i++) {
-        flapping.push(...before.observe('purifier-1', 'cartridge', '5', 10 * i), ...before.observe('purifier-1', 'cartridge', '50', 10 * i + 1));
+        flapping.push(
+          ...before.observe('purifier-1', 'cartridge', '5', 10 * i),
+          ...before.observe('purifier-1', 'cartridge', '50', 10 * i + 1),
+        );
       }
       ledger.commitBatch({ atMs: round, policyVersion: 1, events: flapping, state: { slots: [], lines: [], accounts: [] } });
     }

@@ -1,11 +1,4 @@
-import {
-  adminTokenResolver,
-  authenticate,
-  authorize,
-  bearerToken,
-  chainResolvers,
-  staticTokenResolver,
-} from '../../gateway/api/auth';
+import { adminTokenResolver, authenticate, authorize, bearerToken, chainResolvers, staticTokenResolver } from '../../gateway/api/auth';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 
@@ -41,7 +34,10 @@ describe('resolvers', () => {
   it('authenticate/authorize throw the coded 401/403', async () => {
     const r = adminTokenResolver(ADMIN);
     await expect(authenticate(r, undefined)).rejects.toMatchObject({ code: 'GW_ERR_UNAUTHORIZED', status: 401 });
-    await expect(authenticate(r, null)).rejects.toMatchObject({ status: 401, headers: { 'WWW-Authenticate': expect.stringContaining('invalid_token') } });
+    await expect(authenticate(r, null)).rejects.toMatchObject({
+      status: 401,
+      headers: { 'WWW-Authenticate': expect.stringContaining('invalid_token') },
+    });
     await expect(authenticate(r, 'x')).rejects.toMatchObject({ status: 401 });
     await expect(authenticate(r, ADMIN)).resolves.toEqual({ kind: 'admin' });
     expect(() => authorize('admin', { kind: 'buyer', account: 'b', points: [] })).toThrow(expect.objectContaining({ status: 403 }));

@@ -21,12 +21,7 @@ import type {
   VoucherFilter,
 } from '../../gateway/api/backend';
 import { EventBus } from '../../gateway/events';
-import {
-  InvalidValueError,
-  PointNotWritableError,
-  UnknownDeviceError,
-  UnknownPointError,
-} from '../../gateway/api/errors';
+import { InvalidValueError, PointNotWritableError, UnknownDeviceError, UnknownPointError } from '../../gateway/api/errors';
 import { MetricsRegistry } from '../../gateway/base/metrics';
 
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdefghijklmnopqrstuvwxyz';

@@ -18,8 +18,22 @@ describe('parseTime', () => {
   for (const [raw, ms] of ok) {
     it(`${raw} -> ${ms}`, () => expect(parseTime('from', raw)).toBe(ms));
   }
-  const bad = ['', 'now', '2026-02-29', '2026-04-31', '2026-00-10', '2026-11-25T12:00:00', '2026-11-25T24:00:00Z',
-    '2026-11-25T12:60:00Z', '2026-11-25T12:00:00+25:00', '-1', '1.5', '1e12', '12345678901234567', '2026-1-5'];
+  const bad = [
+    '',
+    'now',
+    '2026-02-29',
+    '2026-04-31',
+    '2026-00-10',
+    '2026-11-25T12:00:00',
+    '2026-11-25T24:00:00Z',
+    '2026-11-25T12:60:00Z',
+    '2026-11-25T12:00:00+25:00',
+    '-1',
+    '1.5',
+    '1e12',
+    '12345678901234567',
+    '2026-1-5',
+  ];
   for (const raw of bad) {
     it(`refuses ${JSON.stringify(raw)} naming the field`, () => {
       expect(() => parseTime('to', raw)).toThrow(expect.objectContaining({ code: 'GW_ERR_BAD_REQUEST', field: 'to' }));
@@ -54,7 +68,11 @@ describe('routeMatcher', () => {
   const match = routeMatcher(ROUTES);
   it('matches params, serves HEAD from GET, tolerates one trailing slash', () => {
     const m = match('POST', '/api/devices/purifier-1/points/cycle');
-    expect(m).toEqual({ kind: 'route', route: expect.objectContaining({ path: '/api/devices/:id/points/:point' }), params: { id: 'purifier-1', point: 'cycle' } });
+    expect(m).toEqual({
+      kind: 'route',
+      route: expect.objectContaining({ path: '/api/devices/:id/points/:point' }),
+      params: { id: 'purifier-1', point: 'cycle' },
+    });
     expect(match('HEAD', '/api/health').kind).toBe('route');
     expect(match('GET', '/api/devices/').kind).toBe('route');
     expect(match('PUT', '/api/devices')).toEqual({ kind: 'method', allow: ['GET', 'HEAD'] });

@@ -117,9 +117,7 @@ describe('routes', () => {
       { token: ADMIN_TOKEN },
     );
     expect(res.status).toBe(200);
-    expect(backend.calls.ledger).toEqual([
-      { device: 'purifier-1', point: 'water', from: Date.UTC(2026, 10, 25, 12), to: 1795651200000 },
-    ]);
+    expect(backend.calls.ledger).toEqual([{ device: 'purifier-1', point: 'water', from: Date.UTC(2026, 10, 25, 12), to: 1795651200000 }]);
     expect(res.json).toEqual([
       {
         device: 'purifier-1',
@@ -170,10 +168,7 @@ describe('routes', () => {
     backend.calls.events.length = 0;
     await request(api.url, 'GET', '/api/events', { token: ADMIN_TOKEN });
     await request(api.url, 'GET', '/api/events?kind=alarm&device=purifier-1&since=0&limit=5', { token: ADMIN_TOKEN });
-    expect(backend.calls.events).toEqual([
-      { limit: 100 },
-      { kind: 'alarm', device: 'purifier-1', since: 0, limit: 5 },
-    ]);
+    expect(backend.calls.events).toEqual([{ limit: 100 }, { kind: 'alarm', device: 'purifier-1', since: 0, limit: 5 }]);
   });
 
   it('GET /api/orders defaults limit to 100 and passes state/device', async () => {

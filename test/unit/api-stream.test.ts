@@ -20,11 +20,7 @@ const syncTokens = staticTokenResolver([
 const servers: ApiServerHandle[] = [];
 const sockets: WebSocket[] = [];
 
-async function start(
-  backend: FakeBackend,
-  limits: ApiServerLimits = {},
-  tokens: TokenResolver = syncTokens,
-): Promise<ApiServerHandle> {
+async function start(backend: FakeBackend, limits: ApiServerLimits = {}, tokens: TokenResolver = syncTokens): Promise<ApiServerHandle> {
   const api = await startApiServer({ host: '127.0.0.1', port: 0, backend, tokens, logger: silentLogger(), version: '9.9.9', limits });
   servers.push(api);
   return api;
@@ -98,9 +94,7 @@ function refusal(api: ApiServerHandle, opts: { token?: string; query?: string })
     c.ws.once('unexpected-response', (_req, res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, challenge: res.headers['www-authenticate'], body: JSON.parse(text) }),
-      );
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, challenge: res.headers['www-authenticate'], body: JSON.parse(text) }));
     });
     c.ws.once('open', () => resolve({ status: 101 }));
   });
@@ -284,7 +278,11 @@ describe('WS /api/stream resources', () => {
       await c.next('subscribed');
     }
     slow.ws.pause();
-    const big: ReadingMessage = { device: 'purifier-1', at: '2026-11-25T12:00:00.000Z', points: { blob: { value: 'x'.repeat(32 * 1024), unit: '' } } };
+    const big: ReadingMessage = {
+      device: 'purifier-1',
+      at: '2026-11-25T12:00:00.000Z',
+      points: { blob: { value: 'x'.repeat(32 * 1024), unit: '' } },
+    };
     let emitted = 0;
     while (api.streamClients() === 2 && emitted < 20_000) {
       backend.stream.emit('reading', big);
@@ -308,7 +306,11 @@ describe('WS /api/stream resources', () => {
     await c.next('ready');
     c.ws.pause();
     // Each subscribe is answered by an 8 KiB echo; the kernel's socket buffers take the first few MB.
-    const ask = JSON.stringify({ type: 'subscribe', topics: ['readings'], devices: Array.from({ length: 64 }, (_, i) => `${'d'.repeat(120)}-${i}`) });
+    const ask = JSON.stringify({
+      type: 'subscribe',
+      topics: ['readings'],
+      devices: Array.from({ length: 64 }, (_, i) => `${'d'.repeat(120)}-${i}`),
+    });
     for (let i = 0; i < 10_000 && api.streamClients() === 1; i++) {
       c.ws.send(ask);
       c.ws.send('{"type":"ping"}');

@@ -3,9 +3,7 @@ import { Backoff, DEFAULT_BACKOFF_CAP_MS } from '../../gateway/base/backoff';
 describe('Backoff', () => {
   test('ceiling doubles from base and stops at the cap', () => {
     const b = new Backoff({ baseMs: 1000, capMs: 10_000 });
-    expect([1, 2, 3, 4, 5, 6, 100, 5000].map((n) => b.ceilingMs(n))).toEqual([
-      1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000,
-    ]);
+    expect([1, 2, 3, 4, 5, 6, 100, 5000].map((n) => b.ceilingMs(n))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000]);
     expect(new Backoff({ baseMs: 1000 }).ceilingMs(50)).toBe(DEFAULT_BACKOFF_CAP_MS);
   });
 

@@ -69,7 +69,11 @@ describe('fleet simulator', () => {
       const split = await exchange(sim.ports[0]!, [frames.subarray(0, cut), frames.subarray(cut)], answerBytes);
       expect(split.equals(whole)).toBe(true);
     }
-    const bytewise = await exchange(sim.ports[0]!, [...frames].map((b) => Buffer.from([b])), answerBytes);
+    const bytewise = await exchange(
+      sim.ports[0]!,
+      [...frames].map((b) => Buffer.from([b])),
+      answerBytes,
+    );
     expect(bytewise.equals(whole)).toBe(true);
     expect(whole.readUInt16BE(0)).toBe(1);
     expect(whole.readUInt16BE(9)).toBe(counterAt(0, 0, 0));
@@ -111,7 +115,9 @@ describe('fleet layout', () => {
   });
 
   it('config and flows: one link per device, a tariff per point name', () => {
-    const cfg = JSON.parse(fleetConfig({ devices: 2, pollMs: 1000, layout: 'scattered', ports: [1001, 1002], editor: true, settlement: true })) as {
+    const cfg = JSON.parse(
+      fleetConfig({ devices: 2, pollMs: 1000, layout: 'scattered', ports: [1001, 1002], editor: true, settlement: true }),
+    ) as {
       links: Array<{ port: number }>;
       devices: Array<{ points: Array<{ address: number }> }>;
       settlement?: unknown;
@@ -144,14 +150,33 @@ describe('Prometheus text and histograms', () => {
     expect(histogramQuantile(0.5, b)).toBeCloseTo(0.01 * (50 / 90), 9);
     expect(histogramQuantile(0.99, b)).toBeCloseTo(0.05, 9);
     expect(histogramQuantile(0.995, b)).toBeCloseTo(0.075, 9);
-    const start = new Map([[0.01, 90], [0.05, 99], [0.1, 100], [Infinity, 100]]);
+    const start = new Map([
+      [0.01, 90],
+      [0.05, 99],
+      [0.1, 100],
+      [Infinity, 100],
+    ]);
     expect(histogramQuantile(0.99, bucketDelta(start, b))).toBeNull(); // nothing observed between
-    expect(histogramQuantile(0.99, new Map([[0.01, 0], [Infinity, 5]]))).toBe(0.01);
+    expect(
+      histogramQuantile(
+        0.99,
+        new Map([
+          [0.01, 0],
+          [Infinity, 5],
+        ]),
+      ),
+    ).toBe(0.01);
     expect(new PromText('x 1').buckets('m2m_ledger_commit_seconds')).toBeNull();
   });
 
   it('slope: least squares', () => {
-    expect(slope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2, 12);
+    expect(
+      slope([
+        [0, 1],
+        [1, 3],
+        [2, 5],
+      ]),
+    ).toBeCloseTo(2, 12);
     expect(slope([[1, 1]])).toBeNull();
   });
 });

@@ -18,7 +18,15 @@ describe('CollectorStore', () => {
   let store: CollectorStore;
   const v = (seq: number, amount: bigint, opts: { payer?: string; at?: number; key?: KeyStore } = {}) =>
     signVoucher(
-      { payer: opts.payer ?? 'p-1', payee: 'ww', seq, amountNano: amount, currency: 'NOK', ledgerHead: HEAD, issuedAtMs: opts.at ?? 1_800_000_000_000 + seq },
+      {
+        payer: opts.payer ?? 'p-1',
+        payee: 'ww',
+        seq,
+        amountNano: amount,
+        currency: 'NOK',
+        ledgerHead: HEAD,
+        issuedAtMs: opts.at ?? 1_800_000_000_000 + seq,
+      },
       (opts.key ?? keys).keyFor(opts.payer ?? 'p-1'),
     );
 
@@ -36,7 +44,9 @@ describe('CollectorStore', () => {
     expect(store.offer(v(1, 2n * NOK), 't').status).toBe('accepted');
     expect(store.offer(v(2, 5n * NOK), 't').status).toBe('accepted');
     expect(store.offer(v(2, 5n * NOK), 't').status).toBe('duplicate');
-    expect(store.receivables()).toEqual([{ channel: 'p-1>ww', payer: 'p-1', payee: 'ww', seq: 2, amount: '5.000000000', currency: 'NOK', receivedAt: expect.any(String) }]);
+    expect(store.receivables()).toEqual([
+      { channel: 'p-1>ww', payer: 'p-1', payee: 'ww', seq: 2, amount: '5.000000000', currency: 'NOK', receivedAt: expect.any(String) },
+    ]);
   });
 
   test('two different vouchers with one seq: double-issue, recorded, the first one stays', () => {
@@ -44,7 +54,15 @@ describe('CollectorStore', () => {
     const r = store.offer(v(1, 3n * NOK, { at: 1_900_000_000_000 }), 'other');
     expect(r.status).toBe('double-issue');
     expect(store.events('double-issue')).toEqual([
-      expect.objectContaining({ kind: 'double-issue', channel: 'p-1>ww', data: expect.objectContaining({ seq: 1, kept: expect.objectContaining({ amount: '2.000000000' }), offered: expect.objectContaining({ amount: '3.000000000' }) }) }),
+      expect.objectContaining({
+        kind: 'double-issue',
+        channel: 'p-1>ww',
+        data: expect.objectContaining({
+          seq: 1,
+          kept: expect.objectContaining({ amount: '2.000000000' }),
+          offered: expect.objectContaining({ amount: '3.000000000' }),
+        }),
+      }),
     ]);
     expect(store.receivables()[0]).toMatchObject({ seq: 1, amount: '2.000000000' });
   });
@@ -63,7 +81,10 @@ describe('CollectorStore', () => {
     const other = new KeyStore(path.join(dir, 'mallory'));
     expect(store.offer(v(2, 2n * NOK, { key: other }), 't')).toMatchObject({ status: 'refused', field: 'payerKey' });
     expect(store.offer({ ...v(2, 2n * NOK), amount: '9.000000000' }, 't')).toMatchObject({ status: 'refused', field: 'sig' });
-    const wrongPayee = signVoucher({ payer: 'p-1', payee: 'elsewhere', seq: 1, amountNano: NOK, currency: 'NOK', ledgerHead: HEAD, issuedAtMs: 1 }, keys.keyFor('p-1'));
+    const wrongPayee = signVoucher(
+      { payer: 'p-1', payee: 'elsewhere', seq: 1, amountNano: NOK, currency: 'NOK', ledgerHead: HEAD, issuedAtMs: 1 },
+      keys.keyFor('p-1'),
+    );
     expect(store.offer(wrongPayee, 't')).toMatchObject({ status: 'refused', field: 'payee' });
     store.close();
     store = new CollectorStore(path.join(dir, 'data2'), new Set(['ww']), { 'p-1': other.keyFor('p-1').publicKey });

@@ -18,7 +18,6 @@ const CONFIG_ERROR_CODES = errorCodesOf('config');
 
 const BASE = '/srv/m2m';
 
-
 function point(p: Partial<ResolvedPoint> & Pick<ResolvedPoint, 'name' | 'kind' | 'area' | 'address' | 'type'>): ResolvedPoint {
   return { length: 0, wordOrder: 'ABCD', scale: '1', offset: '0', unit: '', writable: false, maxRate: '', ...p };
 }
@@ -54,7 +53,7 @@ function onePoint(p: string): string {
   return withDevices(`  - id: d1\n    link: plant\n    unitId: 1\n    points:\n      - ${p}\n`);
 }
 
-describe('loading the DESIGN §4 example', () => {
+describe('loading the docs/config.md example', () => {
   const cfg = parseConfig(DESIGN_EXAMPLE, BASE);
 
   it('fills the gateway, http, ledger and mqtt sections', () => {
@@ -138,10 +137,18 @@ devices:
 });
 
 describe('the ledger section', () => {
-  const minimal = (ledger: string) => onePoint('{ name: flow, kind: counter, register: "30001" }').replace('gateway: { id: gw, timezone: UTC }', `gateway: { id: gw, timezone: UTC }\nledger: ${ledger}`);
+  const minimal = (ledger: string) =>
+    onePoint('{ name: flow, kind: counter, register: "30001" }').replace(
+      'gateway: { id: gw, timezone: UTC }',
+      `gateway: { id: gw, timezone: UTC }\nledger: ${ledger}`,
+    );
 
   it('defaults: a commit every 5 s, a checkpoint a minute, no reading history', () => {
-    expect(parseConfig(onePoint('{ name: flow, kind: counter, register: "30001" }'), BASE).ledger).toEqual({ commitMs: 5000, checkpointMs: 60000, history: null });
+    expect(parseConfig(onePoint('{ name: flow, kind: counter, register: "30001" }'), BASE).ledger).toEqual({
+      commitMs: 5000,
+      checkpointMs: 60000,
+      history: null,
+    });
     expect(parseConfig(minimal('{ history: off }'), BASE).ledger.history).toBeNull();
     expect(parseConfig(minimal('{ history: false }'), BASE).ledger.history).toBeNull();
   });
@@ -153,8 +160,14 @@ describe('the ledger section', () => {
       history: { everyMs: 60_000, maxBytes: 200_000_000 },
     });
     expect(parseConfig(minimal('{ history: {} }'), BASE).ledger.history).toEqual({ everyMs: 60_000, maxBytes: 200_000_000 });
-    expect(parseConfig(minimal('{ history: { every: 30s, maxBytes: 64MiB } }'), BASE).ledger.history).toEqual({ everyMs: 30_000, maxBytes: 64 * 1024 * 1024 });
-    expect(parseConfig(minimal('{ history: { every: 3600000, maxBytes: 5000000 } }'), BASE).ledger.history).toEqual({ everyMs: 3_600_000, maxBytes: 5_000_000 });
+    expect(parseConfig(minimal('{ history: { every: 30s, maxBytes: 64MiB } }'), BASE).ledger.history).toEqual({
+      everyMs: 30_000,
+      maxBytes: 64 * 1024 * 1024,
+    });
+    expect(parseConfig(minimal('{ history: { every: 3600000, maxBytes: 5000000 } }'), BASE).ledger.history).toEqual({
+      everyMs: 3_600_000,
+      maxBytes: 5_000_000,
+    });
   });
 
   it('reports bad values by path', () => {
@@ -167,7 +180,13 @@ describe('the ledger section', () => {
   });
 
   it('still accepts the retired gateway.readingsRetentionDays (ignored: raw readings are not kept)', () => {
-    const cfg = parseConfig(onePoint('{ name: flow, kind: counter, register: "30001" }').replace('gateway: { id: gw, timezone: UTC }', 'gateway: { id: gw, timezone: UTC, readingsRetentionDays: 30 }'), BASE);
+    const cfg = parseConfig(
+      onePoint('{ name: flow, kind: counter, register: "30001" }').replace(
+        'gateway: { id: gw, timezone: UTC }',
+        'gateway: { id: gw, timezone: UTC, readingsRetentionDays: 30 }',
+      ),
+      BASE,
+    );
     expect(cfg.gateway).not.toHaveProperty('readingsRetentionDays');
   });
 });
@@ -195,9 +214,7 @@ describe('Modicon registers', () => {
     expect(cfg.devices[0].points[0]).toMatchObject({ area: 'holding', address: 100, type: 'uint16' });
     const coil = parseConfig(onePoint('{ name: v, kind: switch, register: "00017", writable: true }'), BASE);
     expect(coil.devices[0].points[0]).toMatchObject({ area: 'coil', address: 16, type: 'bool' });
-    expect(at(issuesOf(onePoint('{ name: sp, kind: gauge, register: "40000" }')), 'devices[0].points[0].register')[0]).toMatch(
-      /1-based/,
-    );
+    expect(at(issuesOf(onePoint('{ name: sp, kind: gauge, register: "40000" }')), 'devices[0].points[0].register')[0]).toMatch(/1-based/);
     expect(paths(issuesOf(onePoint('{ name: sp, kind: gauge, register: "40001", area: holding }')))).toEqual([
       'devices[0].points[0].register',
     ]);
@@ -280,7 +297,10 @@ describe('profiles', () => {
       'power_export',
       'gas',
     ]);
-    expect(d.points[6]).toEqual({ ...point({ name: 'gas', kind: 'counter', area: 'input', address: 0, type: 'float64', unit: 'm3' }), obis: '0-1:24.2.1' });
+    expect(d.points[6]).toEqual({
+      ...point({ name: 'gas', kind: 'counter', area: 'input', address: 0, type: 'float64', unit: 'm3' }),
+      obis: '0-1:24.2.1',
+    });
   });
 
   it('reads extra profiles from gateway.profilesDir', () => {
@@ -304,7 +324,9 @@ describe('profiles', () => {
         dir,
       );
       expect(cfg.gateway.profilesDir).toBe(path.join(dir, 'profiles'));
-      expect(cfg.devices[0].points).toEqual([point({ name: 'runtime', kind: 'counter', area: 'holding', address: 10, type: 'uint32', unit: 'h' })]);
+      expect(cfg.devices[0].points).toEqual([
+        point({ name: 'runtime', kind: 'counter', area: 'holding', address: 10, type: 'uint32', unit: 'h' }),
+      ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -313,51 +335,261 @@ describe('profiles', () => {
 
 describe('bad configs are reported by path', () => {
   it.each<[string, string, string, RegExp]>([
-    ['bad type', onePoint('{ name: a, kind: gauge, area: holding, address: 0, type: float }'), 'devices[0].points[0].type', /^expected one of bool, int16, uint16, .*string\(N\)$/],
-    ['string too long', onePoint('{ name: a, kind: gauge, area: holding, address: 0, type: string(251) }'), 'devices[0].points[0].type', /1\.\.250/],
-    ['string empty', onePoint('{ name: a, kind: gauge, area: holding, address: 0, type: string(0) }'), 'devices[0].points[0].type', /1\.\.250/],
-    ['scale digits', onePoint('{ name: a, kind: gauge, area: holding, address: 0, scale: "0.1234567" }'), 'devices[0].points[0].scale', /at most 6 fraction digits/],
+    [
+      'bad type',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, type: float }'),
+      'devices[0].points[0].type',
+      /^expected one of bool, int16, uint16, .*string\(N\)$/,
+    ],
+    [
+      'string too long',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, type: string(251) }'),
+      'devices[0].points[0].type',
+      /1\.\.250/,
+    ],
+    [
+      'string empty',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, type: string(0) }'),
+      'devices[0].points[0].type',
+      /1\.\.250/,
+    ],
+    [
+      'scale digits',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, scale: "0.1234567" }'),
+      'devices[0].points[0].scale',
+      /at most 6 fraction digits/,
+    ],
     ['scale text', onePoint('{ name: a, kind: gauge, area: holding, address: 0, scale: "abc" }'), 'devices[0].points[0].scale', /decimal/],
-    ['offset digits', onePoint('{ name: a, kind: gauge, area: holding, address: 0, offset: "1e3" }'), 'devices[0].points[0].offset', /decimal/],
-    ['counter bool', onePoint('{ name: a, kind: counter, area: holding, address: 0, type: bool }'), 'devices[0].points[0].type', /counter points must be numeric/],
-    ['counter string', onePoint('{ name: a, kind: counter, area: holding, address: 0, type: string(4) }'), 'devices[0].points[0].type', /counter points must be numeric/],
-    ['coil uint16', onePoint('{ name: a, kind: gauge, area: coil, address: 0, type: uint16 }'), 'devices[0].points[0].type', /coil and discrete points are bool/],
-    ['discrete counter', onePoint('{ name: a, kind: counter, area: discrete, address: 0 }'), 'devices[0].points[0].kind', /counter points must be numeric/],
-    ['writable input', onePoint('{ name: a, kind: setpoint, area: input, address: 0, writable: true }'), 'devices[0].points[0].writable', /only holding and coil/],
-    ['writable discrete', onePoint('{ name: a, kind: switch, area: discrete, address: 0, writable: true }'), 'devices[0].points[0].writable', /only holding and coil/],
+    [
+      'offset digits',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, offset: "1e3" }'),
+      'devices[0].points[0].offset',
+      /decimal/,
+    ],
+    [
+      'counter bool',
+      onePoint('{ name: a, kind: counter, area: holding, address: 0, type: bool }'),
+      'devices[0].points[0].type',
+      /counter points must be numeric/,
+    ],
+    [
+      'counter string',
+      onePoint('{ name: a, kind: counter, area: holding, address: 0, type: string(4) }'),
+      'devices[0].points[0].type',
+      /counter points must be numeric/,
+    ],
+    [
+      'coil uint16',
+      onePoint('{ name: a, kind: gauge, area: coil, address: 0, type: uint16 }'),
+      'devices[0].points[0].type',
+      /coil and discrete points are bool/,
+    ],
+    [
+      'discrete counter',
+      onePoint('{ name: a, kind: counter, area: discrete, address: 0 }'),
+      'devices[0].points[0].kind',
+      /counter points must be numeric/,
+    ],
+    [
+      'writable input',
+      onePoint('{ name: a, kind: setpoint, area: input, address: 0, writable: true }'),
+      'devices[0].points[0].writable',
+      /only holding and coil/,
+    ],
+    [
+      'writable discrete',
+      onePoint('{ name: a, kind: switch, area: discrete, address: 0, writable: true }'),
+      'devices[0].points[0].writable',
+      /only holding and coil/,
+    ],
     ['address range', onePoint('{ name: a, kind: gauge, area: holding, address: 65536 }'), 'devices[0].points[0].address', /<= 65535/],
     ['address negative', onePoint('{ name: a, kind: gauge, area: holding, address: -1 }'), 'devices[0].points[0].address', />= 0/],
-    ['address + width', onePoint('{ name: a, kind: gauge, area: holding, address: 65534, type: float64 }'), 'devices[0].points[0].address', /needs 4 registers/],
+    [
+      'address + width',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 65534, type: float64 }'),
+      'devices[0].points[0].address',
+      /needs 4 registers/,
+    ],
     ['missing kind', onePoint('{ name: a, area: holding, address: 0 }'), 'devices[0].points[0].kind', /required/],
     ['missing area', onePoint('{ name: a, kind: gauge, address: 0 }'), 'devices[0].points[0].area', /required/],
-    ['bad area', onePoint('{ name: a, kind: gauge, area: holdings, address: 0 }'), 'devices[0].points[0].area', /^expected one of holding, input, coil, discrete/],
-    ['bad kind', onePoint('{ name: a, kind: meter, area: holding, address: 0 }'), 'devices[0].points[0].kind', /^expected one of counter, gauge, setpoint, switch/],
-    ['bad word order', onePoint('{ name: a, kind: gauge, area: holding, address: 0, wordOrder: DCAB }'), 'devices[0].points[0].wordOrder', /expected one of ABCD, CDAB, BADC, DCBA/],
-    ['maxRate on gauge', onePoint('{ name: a, kind: gauge, area: holding, address: 0, maxRate: "5" }'), 'devices[0].points[0].maxRate', /only counter/],
-    ['zero scale', onePoint('{ name: a, kind: gauge, area: holding, address: 0, scale: "0" }'), 'devices[0].points[0].scale', /must not be 0/],
-    ['typo key', onePoint('{ name: a, kind: gauge, area: holding, adress: 0 }'), 'devices[0].points[0].adress', /unknown key \(did you mean "address"\?\)/],
-    ['obis on modbus', onePoint('{ name: a, kind: gauge, area: holding, address: 0, obis: "1-0:1.8.1" }'), 'devices[0].points[0].obis', /only dsmr-p1/],
-    ['unknown link', withDevices('  - { id: d1, link: plnt, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].link', /unknown link "plnt" \(links: plant, p1\)/],
-    ['unitId range', withDevices('  - { id: d1, link: plant, unitId: 248, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].unitId', /<= 247/],
-    ['unitId broadcast', withDevices('  - { id: d1, link: plant, unitId: 0, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].unitId', /broadcast/],
-    ['unitId missing', withDevices('  - { id: d1, link: plant, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].unitId', /required/],
-    ['pollMs type', withDevices('  - { id: d1, link: plant, unitId: 1, pollMs: fast, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].pollMs', /expected an integer, got "fast"/],
-    ['unknown profile', withDevices('  - { id: d1, link: plant, unitId: 1, profile: acme-9000 }\n'), 'devices[0].profile', /unknown profile "acme-9000" \(available: dsmr-5, eastron-sdm120, eastron-sdm630, generic, generic-water-meter, sunspec-meter\)/],
+    [
+      'bad area',
+      onePoint('{ name: a, kind: gauge, area: holdings, address: 0 }'),
+      'devices[0].points[0].area',
+      /^expected one of holding, input, coil, discrete/,
+    ],
+    [
+      'bad kind',
+      onePoint('{ name: a, kind: meter, area: holding, address: 0 }'),
+      'devices[0].points[0].kind',
+      /^expected one of counter, gauge, setpoint, switch/,
+    ],
+    [
+      'bad word order',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, wordOrder: DCAB }'),
+      'devices[0].points[0].wordOrder',
+      /expected one of ABCD, CDAB, BADC, DCBA/,
+    ],
+    [
+      'maxRate on gauge',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, maxRate: "5" }'),
+      'devices[0].points[0].maxRate',
+      /only counter/,
+    ],
+    [
+      'zero scale',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, scale: "0" }'),
+      'devices[0].points[0].scale',
+      /must not be 0/,
+    ],
+    [
+      'typo key',
+      onePoint('{ name: a, kind: gauge, area: holding, adress: 0 }'),
+      'devices[0].points[0].adress',
+      /unknown key \(did you mean "address"\?\)/,
+    ],
+    [
+      'obis on modbus',
+      onePoint('{ name: a, kind: gauge, area: holding, address: 0, obis: "1-0:1.8.1" }'),
+      'devices[0].points[0].obis',
+      /only dsmr-p1/,
+    ],
+    [
+      'unknown link',
+      withDevices('  - { id: d1, link: plnt, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'),
+      'devices[0].link',
+      /unknown link "plnt" \(links: plant, p1\)/,
+    ],
+    [
+      'unitId range',
+      withDevices('  - { id: d1, link: plant, unitId: 248, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'),
+      'devices[0].unitId',
+      /<= 247/,
+    ],
+    [
+      'unitId broadcast',
+      withDevices('  - { id: d1, link: plant, unitId: 0, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'),
+      'devices[0].unitId',
+      /broadcast/,
+    ],
+    [
+      'unitId missing',
+      withDevices('  - { id: d1, link: plant, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'),
+      'devices[0].unitId',
+      /required/,
+    ],
+    [
+      'pollMs type',
+      withDevices('  - { id: d1, link: plant, unitId: 1, pollMs: fast, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'),
+      'devices[0].pollMs',
+      /expected an integer, got "fast"/,
+    ],
+    [
+      'unknown profile',
+      withDevices('  - { id: d1, link: plant, unitId: 1, profile: acme-9000 }\n'),
+      'devices[0].profile',
+      /unknown profile "acme-9000" \(available: dsmr-5, eastron-sdm120, eastron-sdm630, generic, generic-water-meter, sunspec-meter\)/,
+    ],
     ['no points', withDevices('  - { id: d1, link: plant, unitId: 1 }\n'), 'devices[0].points', /no points/],
-    ['dsmr device with unitId', withDevices('  - { id: home, link: p1, unitId: 1, profile: dsmr-5 }\n'), 'devices[0].unitId', /not used by dsmr-p1 devices/],
-    ['dsmr device with pollMs', withDevices('  - { id: home, link: p1, profile: dsmr-5, pollMs: 1000 }\n'), 'devices[0].pollMs', /not used by dsmr-p1 devices/],
-    ['modbus points on dsmr link', withDevices('  - { id: m, link: p1, points: [{ name: a, kind: gauge, area: input, address: 0 }] }\n'), 'devices[0].link', /dsmr-p1 link, but this is a Modbus device/],
-    ['dsmr device on modbus link', withDevices('  - { id: home, link: plant, profile: dsmr-5 }\n'), 'devices[0].link', /modbus-tcp link; dsmr-p1 devices \(profile dsmr-5\) need a dsmr-p1 link/],
-    ['modbus device on dsmr link', withDevices('  - { id: m, link: p1, unitId: 2, profile: eastron-sdm630 }\n'), 'devices[0].link', /Modbus devices need a modbus-tcp, modbus-rtu or rtu-over-tcp link/],
-    ['dsmr point without obis', withDevices('  - { id: home, link: p1, points: [{ name: x, kind: gauge }] }\n'), 'devices[0].points[0].obis', /required for dsmr-p1 points/],
-    ['bad obis', withDevices('  - { id: home, link: p1, profile: dsmr-5, points: [{ name: v1, kind: gauge, obis: "1-0:32.7" }] }\n'), 'devices[0].points[0].obis', /OBIS code/],
-    ['two meters on one P1', withDevices('  - { id: a, link: p1, profile: dsmr-5 }\n  - { id: b, link: p1, profile: dsmr-5 }\n'), 'devices[1].link', /one meter/],
-    ['bad device id', withDevices('  - { id: "pump 1", link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'), 'devices[0].id', /letters, digits/],
-    ['bad link type', withDevices('  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n', '  - { id: x, type: modbus-udp, host: h }'), 'links[2].type', /expected one of modbus-tcp, modbus-rtu, rtu-over-tcp, dsmr-p1/],
-    ['bad parity', withDevices('  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n', '  - { id: x, type: modbus-rtu, path: /dev/ttyS0, parity: mark }'), 'links[2].parity', /expected one of none, even, odd/],
-    ['bad data bits', withDevices('  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n', '  - { id: x, type: modbus-rtu, path: /dev/ttyS0, dataBits: 6 }'), 'links[2].dataBits', /expected one of 7, 8/],
-    ['missing host', withDevices('  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n', '  - { id: x, type: rtu-over-tcp, port: 4001 }'), 'links[2].host', /^required$/],
-    ['same serial port', withDevices('  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n', '  - { id: x, type: modbus-rtu, path: /dev/ttyUSB1 }'), 'links[2].path', /already used by links\[1\]/],
+    [
+      'dsmr device with unitId',
+      withDevices('  - { id: home, link: p1, unitId: 1, profile: dsmr-5 }\n'),
+      'devices[0].unitId',
+      /not used by dsmr-p1 devices/,
+    ],
+    [
+      'dsmr device with pollMs',
+      withDevices('  - { id: home, link: p1, profile: dsmr-5, pollMs: 1000 }\n'),
+      'devices[0].pollMs',
+      /not used by dsmr-p1 devices/,
+    ],
+    [
+      'modbus points on dsmr link',
+      withDevices('  - { id: m, link: p1, points: [{ name: a, kind: gauge, area: input, address: 0 }] }\n'),
+      'devices[0].link',
+      /dsmr-p1 link, but this is a Modbus device/,
+    ],
+    [
+      'dsmr device on modbus link',
+      withDevices('  - { id: home, link: plant, profile: dsmr-5 }\n'),
+      'devices[0].link',
+      /modbus-tcp link; dsmr-p1 devices \(profile dsmr-5\) need a dsmr-p1 link/,
+    ],
+    [
+      'modbus device on dsmr link',
+      withDevices('  - { id: m, link: p1, unitId: 2, profile: eastron-sdm630 }\n'),
+      'devices[0].link',
+      /Modbus devices need a modbus-tcp, modbus-rtu or rtu-over-tcp link/,
+    ],
+    [
+      'dsmr point without obis',
+      withDevices('  - { id: home, link: p1, points: [{ name: x, kind: gauge }] }\n'),
+      'devices[0].points[0].obis',
+      /required for dsmr-p1 points/,
+    ],
+    [
+      'bad obis',
+      withDevices('  - { id: home, link: p1, profile: dsmr-5, points: [{ name: v1, kind: gauge, obis: "1-0:32.7" }] }\n'),
+      'devices[0].points[0].obis',
+      /OBIS code/,
+    ],
+    [
+      'two meters on one P1',
+      withDevices('  - { id: a, link: p1, profile: dsmr-5 }\n  - { id: b, link: p1, profile: dsmr-5 }\n'),
+      'devices[1].link',
+      /one meter/,
+    ],
+    [
+      'bad device id',
+      withDevices('  - { id: "pump 1", link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n'),
+      'devices[0].id',
+      /letters, digits/,
+    ],
+    [
+      'bad link type',
+      withDevices(
+        '  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n',
+        '  - { id: x, type: modbus-udp, host: h }',
+      ),
+      'links[2].type',
+      /expected one of modbus-tcp, modbus-rtu, rtu-over-tcp, dsmr-p1/,
+    ],
+    [
+      'bad parity',
+      withDevices(
+        '  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n',
+        '  - { id: x, type: modbus-rtu, path: /dev/ttyS0, parity: mark }',
+      ),
+      'links[2].parity',
+      /expected one of none, even, odd/,
+    ],
+    [
+      'bad data bits',
+      withDevices(
+        '  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n',
+        '  - { id: x, type: modbus-rtu, path: /dev/ttyS0, dataBits: 6 }',
+      ),
+      'links[2].dataBits',
+      /expected one of 7, 8/,
+    ],
+    [
+      'missing host',
+      withDevices(
+        '  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n',
+        '  - { id: x, type: rtu-over-tcp, port: 4001 }',
+      ),
+      'links[2].host',
+      /^required$/,
+    ],
+    [
+      'same serial port',
+      withDevices(
+        '  - { id: d1, link: plant, unitId: 1, points: [{ name: a, kind: gauge, area: holding, address: 0 }] }\n',
+        '  - { id: x, type: modbus-rtu, path: /dev/ttyUSB1 }',
+      ),
+      'links[2].path',
+      /already used by links\[1\]/,
+    ],
   ])('%s', (_name, text, p, message) => {
     const issues = issuesOf(text);
     expect(paths(issues)).toEqual([p]);
@@ -468,9 +700,13 @@ describe('errors', () => {
   });
 
   it('formats issues one per line', () => {
-    expect(formatConfigIssues([{ path: 'a.b', message: 'bad' }, { path: '', message: 'whole file', line: 3 }, { path: 'c', message: 'x', line: 4, column: 2 }])).toBe(
-      'a.b: bad\nwhole file (line 3)\nc: x (line 4, column 2)',
-    );
+    expect(
+      formatConfigIssues([
+        { path: 'a.b', message: 'bad' },
+        { path: '', message: 'whole file', line: 3 },
+        { path: 'c', message: 'x', line: 4, column: 2 },
+      ]),
+    ).toBe('a.b: bad\nwhole file (line 3)\nc: x (line 4, column 2)');
   });
 });
 
@@ -485,7 +721,11 @@ describe('migrations', () => {
       1: (c: Record<string, unknown>) => ({ ...c, b: c.a }),
       2: (c: Record<string, unknown>) => ({ ...c, c: 'v3' }),
     };
-    expect(migrateConfig({ version: 1, a: 1 }, steps, 3)).toEqual({ config: { version: 3, a: 1, b: 1, c: 'v3' }, from: 1, applied: [1, 2] });
+    expect(migrateConfig({ version: 1, a: 1 }, steps, 3)).toEqual({
+      config: { version: 3, a: 1, b: 1, c: 'v3' },
+      from: 1,
+      applied: [1, 2],
+    });
     expect(() => migrateConfig({ version: 1 }, {}, 2)).toThrow(/no migration from version 1 to 2/);
   });
 });
@@ -526,7 +766,17 @@ describe('files, example and JSON schema', () => {
     expect(schema.$id).toMatch(/m2m-gateway/);
     expect(schema.required).toEqual(['version']);
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties)).toEqual(['version', 'gateway', 'http', 'ledger', 'policy', 'mqtt', 'settlement', 'links', 'devices']);
+    expect(Object.keys(schema.properties)).toEqual([
+      'version',
+      'gateway',
+      'http',
+      'ledger',
+      'policy',
+      'mqtt',
+      'settlement',
+      'links',
+      'devices',
+    ]);
     const point = (schema.properties.devices.items!.properties!.points as { items: { properties: Record<string, unknown> } }).items;
     expect(Object.keys(point.properties)).toEqual(
       expect.arrayContaining(['name', 'kind', 'area', 'address', 'register', 'type', 'scale', 'obis']),

@@ -40,7 +40,19 @@ const hostileRaw = fc.oneof(
   fc.bigInt(-(1n << 70n), 1n << 70n),
 );
 const hostileTs = fc.oneof(
-  fc.constantFrom(Number.NaN, Infinity, -Infinity, 2 ** 53, -(2 ** 53), Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, -0, 0, 1.5, 1e300),
+  fc.constantFrom(
+    Number.NaN,
+    Infinity,
+    -Infinity,
+    2 ** 53,
+    -(2 ** 53),
+    Number.MAX_SAFE_INTEGER,
+    -Number.MAX_SAFE_INTEGER,
+    -0,
+    0,
+    1.5,
+    1e300,
+  ),
   fc.integer({ min: DST_END_2026 - 86_400_000, max: DST_END_2026 + 86_400_000 }),
 );
 
@@ -96,7 +108,9 @@ test('hostile readings interleaved with a clean stream: no trap, same as the ora
         expect(control).toStrictEqual(alone);
         const snap = ref.snapshot();
         expect(wasm.snapshot()).toStrictEqual(snap);
-        expect(snap.accounts[0]!.unsettledNano).toBe(alone.accruals.reduce((s: bigint, a) => s + (a as { amountNano: bigint }).amountNano, 0n));
+        expect(snap.accounts[0]!.unsettledNano).toBe(
+          alone.accruals.reduce((s: bigint, a) => s + (a as { amountNano: bigint }).amountNano, 0n),
+        );
       },
     ),
     { numRuns: 200 },

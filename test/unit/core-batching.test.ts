@@ -24,7 +24,18 @@ describe.each(CORES)('%s', (_name, make) => {
   test('splitting a stream into batches at arbitrary points gives identical results and state', () => {
     fc.assert(
       fc.property(
-        slotsArb(5).chain((slots) => fc.tuple(fc.constant(slots), fc.array(moveArb(4, slots.map((s) => s.slot)), { maxLength: 60 }))),
+        slotsArb(5).chain((slots) =>
+          fc.tuple(
+            fc.constant(slots),
+            fc.array(
+              moveArb(
+                4,
+                slots.map((s) => s.slot),
+              ),
+              { maxLength: 60 },
+            ),
+          ),
+        ),
         policyArb(4, 1, 1),
         fc.constantFrom(...EPOCHS),
         fc.array(fc.nat(100), { maxLength: 8 }),
@@ -94,7 +105,12 @@ describe.each(CORES)('%s', (_name, make) => {
         (tables, steps, epoch) => {
           const core = make();
           core.configureSlots([{ slot: 0, widthBits: 32, microPerCount: 1_000n, maxRateMicroPerS: 0n }]);
-          const lines = tables.lines.map((l) => ({ ...l, slot: 0, priceNano: l.priceNano % 10n ** 12n, segments: l.segments.map((s) => ({ ...s, priceNano: s.priceNano % 10n ** 12n })) }));
+          const lines = tables.lines.map((l) => ({
+            ...l,
+            slot: 0,
+            priceNano: l.priceNano % 10n ** 12n,
+            segments: l.segments.map((s) => ({ ...s, priceNano: s.priceNano % 10n ** 12n })),
+          }));
           core.setPolicy({ ...tables, lines });
           let raw = 0n;
           let ts = epoch;

@@ -17,7 +17,12 @@ export function slot(slot: number, widthBits: SlotConfig['widthBits'], microPerC
 }
 
 /** One channel per account given, line i on channel lines[i].channel. */
-export function policy(version: number, lines: Omit<TariffLine, 'line'>[], accounts: number[] = [0], creditLimits: PolicyTables['creditLimits'] = []): PolicyTables {
+export function policy(
+  version: number,
+  lines: Omit<TariffLine, 'line'>[],
+  accounts: number[] = [0],
+  creditLimits: PolicyTables['creditLimits'] = [],
+): PolicyTables {
   return {
     version,
     lines: lines.map((l, i) => ({ line: i, ...l })),
@@ -47,7 +52,15 @@ export function osloToUtc(y: number, m: number, d: number, h: number, min = 0): 
 }
 
 /** A daily local band [from, to) on consecutive days, as sorted UTC segments (empty ones left out). */
-export function osloBands(y: number, m: number, firstDay: number, days: number, fromH: number, toH: number, priceNano: bigint): PriceSegment[] {
+export function osloBands(
+  y: number,
+  m: number,
+  firstDay: number,
+  days: number,
+  fromH: number,
+  toH: number,
+  priceNano: bigint,
+): PriceSegment[] {
   const out: PriceSegment[] = [];
   for (let i = 0; i < days; i++) {
     const day = new Date(Date.UTC(y, m - 1, firstDay + i));

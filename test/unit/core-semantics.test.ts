@@ -21,7 +21,17 @@ describe.each(CORES)('%s', (_name, make) => {
     const res = core.process([r(0, 5n, 61_000)]);
     expect(res.deltas).toEqual([{ slot: 0, qtyMicro: 11_000_000n, fromMs: 1_000, toMs: 61_000 }]);
     expect(res.accruals).toEqual([
-      { line: 0, slot: 0, channel: 0, qtyMicro: 11_000_000n, amountNano: 132_000_000n, priceNano: 12_000_000n, fromMs: 1_000, toMs: 61_000, policyVersion: 7 },
+      {
+        line: 0,
+        slot: 0,
+        channel: 0,
+        qtyMicro: 11_000_000n,
+        amountNano: 132_000_000n,
+        priceNano: 12_000_000n,
+        fromMs: 1_000,
+        toMs: 61_000,
+        policyVersion: 7,
+      },
     ]);
     expect(kinds(res.events)).toEqual(['rollover']);
     expect(core.snapshot().accounts).toEqual([{ account: 0, unsettledNano: 132_000_000n, overLimit: false }]);
@@ -77,7 +87,17 @@ describe.each(CORES)('%s', (_name, make) => {
       r(-1, 1n, 1),
       r(0, 3n, 10),
     ]);
-    expect(kinds(res.events)).toEqual(['unknown-slot', 'unknown-slot', 'ignored', 'ignored', 'ignored', 'ignored', 'ignored', 'unknown-slot', 'baseline']);
+    expect(kinds(res.events)).toEqual([
+      'unknown-slot',
+      'unknown-slot',
+      'ignored',
+      'ignored',
+      'ignored',
+      'ignored',
+      'ignored',
+      'unknown-slot',
+      'baseline',
+    ]);
     expect(res.events[7]).toEqual({ kind: 'unknown-slot', slot: -1, tsMs: 1, value: 1n });
     expect(core.process([]).events).toEqual([]);
   });
@@ -169,12 +189,18 @@ describe.each(CORES)('%s', (_name, make) => {
     core.setPolicy(policy(2, [flatLine(0, 1n), flatLine(1, 2n, 1)], [0, 1]));
     expect(() => core.setPolicy(policy(3, [flatLine(0, -1n)]))).toThrow(CorePolicyError);
     expect(() => core.setPolicy({ ...policy(3, [flatLine(0, 1n, 4)]) })).toThrow(CorePolicyError);
-    const overlap = [{ fromMs: 0, toMs: 10, priceNano: 1n }, { fromMs: 5, toMs: 20, priceNano: 1n }];
+    const overlap = [
+      { fromMs: 0, toMs: 10, priceNano: 1n },
+      { fromMs: 5, toMs: 20, priceNano: 1n },
+    ];
     expect(() => core.setPolicy(policy(3, [{ slot: 0, channel: 0, priceNano: 1n, segments: overlap }]))).toThrow(CorePolicyError);
     const tooMany = Array.from({ length: 65_536 }, () => flatLine(1, 1n));
     expect(() => core.setPolicy(policy(3, tooMany))).toThrow(CorePolicyError);
     const res = core.process([r(0, 1_000_000n, 2), r(1, 1_000_000n, 2)]);
-    expect(res.accruals.map((a) => [a.line, a.amountNano, a.policyVersion])).toEqual([[0, 1n, 2], [1, 2n, 2]]);
+    expect(res.accruals.map((a) => [a.line, a.amountNano, a.policyVersion])).toEqual([
+      [0, 1n, 2],
+      [1, 2n, 2],
+    ]);
     expect(core.snapshot().accounts).toEqual([
       { account: 0, unsettledNano: 1n, overLimit: false },
       { account: 1, unsettledNano: 2n, overLimit: false },
@@ -192,8 +218,13 @@ describe.each(CORES)('%s', (_name, make) => {
       { slot: 1, qtyMicro: 5n * L, fromMs: 0, toMs: 1 },
       { slot: 0, qtyMicro: max, fromMs: 1, toMs: 2 },
     ]);
-    expect(res.accruals).toEqual([{ line: 0, slot: 0, channel: 0, qtyMicro: max, amountNano: max / L, priceNano: 1n, fromMs: 1, toMs: 2, policyVersion: 1 }]);
-    expect(core.snapshot().lines).toEqual([{ line: 0, remainder: max % L }, { line: 1, remainder: 0n }]);
+    expect(res.accruals).toEqual([
+      { line: 0, slot: 0, channel: 0, qtyMicro: max, amountNano: max / L, priceNano: 1n, fromMs: 1, toMs: 2, policyVersion: 1 },
+    ]);
+    expect(core.snapshot().lines).toEqual([
+      { line: 0, remainder: max % L },
+      { line: 1, remainder: 0n },
+    ]);
   });
 
   test('snapshot/restore round trip, config changes reset only the changed slots', () => {
@@ -217,7 +248,13 @@ describe.each(CORES)('%s', (_name, make) => {
 });
 
 test('core errors carry distinct GW_ERR_CORE_* codes', () => {
-  const errors = [new CoreConfigError('x'), new CorePolicyError('x'), new CoreStateError('x'), new CoreSettleError('x'), new CoreLoadError('x')];
+  const errors = [
+    new CoreConfigError('x'),
+    new CorePolicyError('x'),
+    new CoreStateError('x'),
+    new CoreSettleError('x'),
+    new CoreLoadError('x'),
+  ];
   const codes = errors.map((e) => e.code);
   expect(new Set(codes).size).toBe(codes.length);
   for (const c of codes) expect(c).toMatch(/^GW_ERR_CORE_[A-Z]+$/);

@@ -25,14 +25,16 @@ export const priceArb = fc.oneof(
 
 export function slotsArb(maxSlots = 6): fc.Arbitrary<SlotConfig[]> {
   return fc.uniqueArray(fc.nat(maxSlots - 1), { minLength: Math.min(3, maxSlots), maxLength: maxSlots }).chain((idx) =>
-    fc.tuple(...idx.map((slot) =>
-      fc.record({
-        slot: fc.constant(slot),
-        widthBits: widthArb,
-        microPerCount: mpcArb,
-        maxRateMicroPerS: fc.oneof({ weight: 3, arbitrary: fc.constant(0n) }, { weight: 2, arbitrary: fc.bigInt(1n, 10n ** 10n) }),
-      }),
-    )),
+    fc.tuple(
+      ...idx.map((slot) =>
+        fc.record({
+          slot: fc.constant(slot),
+          widthBits: widthArb,
+          microPerCount: mpcArb,
+          maxRateMicroPerS: fc.oneof({ weight: 3, arbitrary: fc.constant(0n) }, { weight: 2, arbitrary: fc.bigInt(1n, 10n ** 10n) }),
+        }),
+      ),
+    ),
   );
 }
 
@@ -40,20 +42,20 @@ export function slotsArb(maxSlots = 6): fc.Arbitrary<SlotConfig[]> {
 export const EPOCHS = [DST_START_2026 - 2 * DAY, DST_END_2026 - 2 * DAY];
 
 function randomSegments(epoch: number): fc.Arbitrary<PriceSegment[]> {
-  return fc
-    .uniqueArray(fc.integer({ min: 0, max: 4 * DAY }), { minLength: 0, maxLength: 8 })
-    .chain((points) => {
-      const sorted = [...points].sort((a, b) => a - b);
-      const pairs: [number, number][] = [];
-      for (let i = 0; i + 1 < sorted.length; i += 2) pairs.push([sorted[i]!, sorted[i + 1]!]);
-      return fc.tuple(...pairs.map(([a, b]) => priceArb.map((priceNano) => ({ fromMs: epoch + a, toMs: epoch + b, priceNano }))));
-    });
+  return fc.uniqueArray(fc.integer({ min: 0, max: 4 * DAY }), { minLength: 0, maxLength: 8 }).chain((points) => {
+    const sorted = [...points].sort((a, b) => a - b);
+    const pairs: [number, number][] = [];
+    for (let i = 0; i + 1 < sorted.length; i += 2) pairs.push([sorted[i]!, sorted[i + 1]!]);
+    return fc.tuple(...pairs.map(([a, b]) => priceArb.map((priceNano) => ({ fromMs: epoch + a, toMs: epoch + b, priceNano }))));
+  });
 }
 
 function osloSegments(): fc.Arbitrary<PriceSegment[]> {
   return fc
     .record({ autumn: fc.boolean(), band: fc.constantFrom<[number, number]>([7, 22], [0, 6], [1, 4], [2, 3]), price: priceArb })
-    .map(({ autumn, band, price }) => (autumn ? osloBands(2026, 10, 23, 5, band[0], band[1], price) : osloBands(2026, 3, 27, 5, band[0], band[1], price)));
+    .map(({ autumn, band, price }) =>
+      autumn ? osloBands(2026, 10, 23, 5, band[0], band[1], price) : osloBands(2026, 3, 27, 5, band[0], band[1], price),
+    );
 }
 
 export function segmentsArb(): fc.Arbitrary<PriceSegment[]> {
@@ -71,7 +73,11 @@ export function policyArb(maxSlot: number, version: number, minLines = 0, minAcc
       accounts: fc.array(fc.nat(4), { minLength: Math.max(1, minAccounts), maxLength: 4 }),
       lineCount: fc.integer({ min: minLines, max: minLines + 4 }),
       limits: fc.array(
-        fc.record({ account: fc.nat(4), limit: fc.oneof(fc.bigInt(0n, 10n ** 7n), fc.bigInt(0n, 10n ** 13n)), rearmFrac: fc.integer({ min: 0, max: 100 }) }),
+        fc.record({
+          account: fc.nat(4),
+          limit: fc.oneof(fc.bigInt(0n, 10n ** 7n), fc.bigInt(0n, 10n ** 13n)),
+          rearmFrac: fc.integer({ min: 0, max: 100 }),
+        }),
         { maxLength: 3 },
       ),
     })

@@ -4,7 +4,24 @@ import { loadCoreTestWasm, type U128Probes } from '../helper/core-test-wasm';
 
 const U64 = (1n << 64n) - 1n;
 const u = (x: bigint): bigint => BigInt.asUintN(64, x);
-const EDGES = [0n, 1n, 2n, 3n, 999_999n, 1_000_000n, (1n << 31n) - 1n, 1n << 31n, (1n << 32n) - 1n, 1n << 32n, (1n << 32n) + 1n, (1n << 63n) - 1n, 1n << 63n, (1n << 63n) + 1n, U64 - 1n, U64];
+const EDGES = [
+  0n,
+  1n,
+  2n,
+  3n,
+  999_999n,
+  1_000_000n,
+  (1n << 31n) - 1n,
+  1n << 31n,
+  (1n << 32n) - 1n,
+  1n << 32n,
+  (1n << 32n) + 1n,
+  (1n << 63n) - 1n,
+  1n << 63n,
+  (1n << 63n) + 1n,
+  U64 - 1n,
+  U64,
+];
 const u64 = fc.oneof(fc.constantFrom(...EDGES), fc.bigInt(0n, U64), fc.bigInt(0n, 1n << 33n));
 
 let ex: U128Probes;
@@ -29,13 +46,26 @@ describe('u128 multiply', () => {
     expect(mul(U64, U64)).toBe((1n << 128n) - (1n << 65n) + 1n);
   });
   test('random operands', () => {
-    fc.assert(fc.property(u64, u64, (a, b) => mul(a, b) === a * b), { numRuns: 2000 });
+    fc.assert(
+      fc.property(u64, u64, (a, b) => mul(a, b) === a * b),
+      { numRuns: 2000 },
+    );
   });
 });
 
 describe('u128 divide by u64', () => {
   test('edge dividends and divisors', () => {
-    const dividends = [0n, 1n, U64, 1n << 64n, (1n << 64n) + 1n, (1n << 127n) - 1n, 1n << 127n, (1n << 128n) - 1n, ...EDGES.map((e) => e * e)];
+    const dividends = [
+      0n,
+      1n,
+      U64,
+      1n << 64n,
+      (1n << 64n) + 1n,
+      (1n << 127n) - 1n,
+      1n << 127n,
+      (1n << 128n) - 1n,
+      ...EDGES.map((e) => e * e),
+    ];
     for (const n of dividends) {
       for (const d of EDGES) {
         if (d === 0n) continue;
@@ -55,10 +85,14 @@ describe('u128 divide by u64', () => {
   });
   test('random', () => {
     fc.assert(
-      fc.property(fc.bigInt(0n, (1n << 128n) - 1n), u64.filter((d) => d > 0n), (n, d) => {
-        const [q, r] = divmod(n, d);
-        return q === n / d && r === n % d;
-      }),
+      fc.property(
+        fc.bigInt(0n, (1n << 128n) - 1n),
+        u64.filter((d) => d > 0n),
+        (n, d) => {
+          const [q, r] = divmod(n, d);
+          return q === n / d && r === n % d;
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -86,9 +120,15 @@ describe('checked (a × b + c) / d', () => {
   });
   test('random', () => {
     fc.assert(
-      fc.property(u64, u64, u64, u64.filter((d) => d > 0n), (a, b, c, d) => {
-        check(a, b, c, d);
-      }),
+      fc.property(
+        u64,
+        u64,
+        u64,
+        u64.filter((d) => d > 0n),
+        (a, b, c, d) => {
+          check(a, b, c, d);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

@@ -142,9 +142,7 @@ describe('decodePoint: every type × word order against known registers', () => 
   });
 
   test('NaN and Infinity floats are failed points, not values', () => {
-    expect(() => decodePoint(pt({ type: 'float32' }), W(0x7fc0, 0))).toThrow(
-      expect.objectContaining({ code: 'GW_ERR_DECODE' }),
-    );
+    expect(() => decodePoint(pt({ type: 'float32' }), W(0x7fc0, 0))).toThrow(expect.objectContaining({ code: 'GW_ERR_DECODE' }));
     expect(() => decodePoint(pt({ type: 'float32' }), W(0x7f80, 0))).toThrow(/Infinity/);
   });
 });
@@ -158,9 +156,7 @@ describe('engineering values: raw × scale + offset, exact', () => {
     expect(decodePoint(pt({ scale: '2', offset: '0.5' }), W(3)).value).toBe('6.5');
     expect(decodePoint(pt({ scale: '0.000001' }), W(1)).value).toBe('0.000001');
     // 64-bit raw times a scale stays exact far beyond 2^53
-    expect(decodePoint(pt({ type: 'uint64', scale: '0.001' }), W(0xffff, 0xffff, 0xffff, 0xffff)).value).toBe(
-      '18446744073709551.615',
-    );
+    expect(decodePoint(pt({ type: 'uint64', scale: '0.001' }), W(0xffff, 0xffff, 0xffff, 0xffff)).value).toBe('18446744073709551.615');
   });
 
   test('floats: shortest decimal, scaled exactly, rounded once half-even to 6 digits', () => {
@@ -229,9 +225,7 @@ describe('encodePoint', () => {
     expect(Array.from(encodePoint(pt({ scale: '0.1' }), 123.4) as Uint16Array)).toEqual([1234]);
     expect(Array.from(encodePoint(pt({ scale: '0.001', offset: '-40' }), '25') as Uint16Array)).toEqual([65000]);
     expect(Array.from(encodePoint(pt({ type: 'int16', scale: '0.5' }), '-1') as Uint16Array)).toEqual([0xfffe]);
-    expect(Array.from(encodePoint(pt({ type: 'float32', scale: '0.1' }), '12.3456') as Uint16Array)).toEqual([
-      0x42f6, 0xe979,
-    ]);
+    expect(Array.from(encodePoint(pt({ type: 'float32', scale: '0.1' }), '12.3456') as Uint16Array)).toEqual([0x42f6, 0xe979]);
   });
 
   test('coils and bool registers take booleans and their spellings', () => {
@@ -288,29 +282,25 @@ describe('encodePoint', () => {
 
   test('property: a float32 value written back reads the same, or is refused as inexact', () => {
     fc.assert(
-      fc.property(
-        fc.float({ noNaN: true, noDefaultInfinity: true }),
-        fc.constantFrom(...ORDERS),
-        (x, wordOrder) => {
-          const p = pt({ type: 'float32', wordOrder });
-          const b = Buffer.alloc(4);
-          b.writeFloatBE(x);
-          const regs = reorder([b.readUInt16BE(0), b.readUInt16BE(2)], wordOrder);
-          const d = decodePoint(p, W(...regs));
-          const shortest = String(d.raw);
-          const unrounded = !/e/.test(shortest) && (shortest.split('.')[1] ?? '').length <= 6;
-          let back: Uint16Array;
-          try {
-            back = encodePoint(p, d.value as string) as Uint16Array;
-          } catch (e) {
-            expect(unrounded).toBe(false);
-            expect((e as GatewayError).code).toBe('GW_ERR_ENCODE_INEXACT');
-            return;
-          }
-          expect(decodePoint(p, back).value).toBe(d.value);
-          if (unrounded && !Object.is(x, -0)) expect(Array.from(back)).toEqual(regs);
-        },
-      ),
+      fc.property(fc.float({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(...ORDERS), (x, wordOrder) => {
+        const p = pt({ type: 'float32', wordOrder });
+        const b = Buffer.alloc(4);
+        b.writeFloatBE(x);
+        const regs = reorder([b.readUInt16BE(0), b.readUInt16BE(2)], wordOrder);
+        const d = decodePoint(p, W(...regs));
+        const shortest = String(d.raw);
+        const unrounded = !/e/.test(shortest) && (shortest.split('.')[1] ?? '').length <= 6;
+        let back: Uint16Array;
+        try {
+          back = encodePoint(p, d.value as string) as Uint16Array;
+        } catch (e) {
+          expect(unrounded).toBe(false);
+          expect((e as GatewayError).code).toBe('GW_ERR_ENCODE_INEXACT');
+          return;
+        }
+        expect(decodePoint(p, back).value).toBe(d.value);
+        if (unrounded && !Object.is(x, -0)) expect(Array.from(back)).toEqual(regs);
+      }),
     );
   });
 });

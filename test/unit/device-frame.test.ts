@@ -38,7 +38,15 @@ const joined = (f: DeviceFrame, i: number): bigint => (BigInt(f.rawHi[i]!) << 32
 
 test('values, counter raws and failures equal decodePoint for every type and word order', () => {
   const spec = fc.record({
-    types: fc.array(fc.record({ type: fc.constantFrom(...TYPES), order: fc.constantFrom(...ORDERS), counter: fc.boolean(), scale: fc.constantFrom('1', '0.01', '2.5') }), { minLength: 1, maxLength: 6 }),
+    types: fc.array(
+      fc.record({
+        type: fc.constantFrom(...TYPES),
+        order: fc.constantFrom(...ORDERS),
+        counter: fc.boolean(),
+        scale: fc.constantFrom('1', '0.01', '2.5'),
+      }),
+      { minLength: 1, maxLength: 6 },
+    ),
     words: fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 32, maxLength: 32 }),
     nan: fc.boolean(),
   });

@@ -1,7 +1,7 @@
 /**
  * Property-based bad-input tests (fast-check): every input from a wire, a
  * file or a user is validated, and a bad one gets the area's coded error,
- * never a crash (DESIGN.md, "Every input … is validated").
+ * never a crash (docs/architecture.md, "Every input … is validated").
  *
  *  - parseConfig: arbitrary YAML-ish text, character-level damage and
  *    structural mutations of valid configs → a result or a ConfigError whose
@@ -38,7 +38,30 @@ const BASE = '/srv/m2m';
 const nastyString = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.constantFrom('', ' ', '0x1F', '1e999', '-0', '.inf', '.nan', '~', 'null', 'yes', 'NaN', '0.1', '+1', '007', '\u0000', '\u202e', '💧', 'a'.repeat(5000), '40001', '4999999999999999999999', 'string(9999999)', '../../etc/passwd'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '0x1F',
+    '1e999',
+    '-0',
+    '.inf',
+    '.nan',
+    '~',
+    'null',
+    'yes',
+    'NaN',
+    '0.1',
+    '+1',
+    '007',
+    '\u0000',
+    '\u202e',
+    '💧',
+    'a'.repeat(5000),
+    '40001',
+    '4999999999999999999999',
+    'string(9999999)',
+    '../../etc/passwd',
+  ),
 );
 const hugeNumber = fc.oneof(
   fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, Number.MAX_SAFE_INTEGER * 1024, 5e-324, -0, 0.1, 65536, -1, 4294967296),
@@ -62,9 +85,12 @@ const anyValue: fc.Arbitrary<unknown> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-/** DESIGN §4's example plus a settlement section, a profile device and a P1 meter. */
+/** docs/config.md's example plus a settlement section, a profile device and a P1 meter. */
 const DESIGN_CONFIG =
-  DESIGN_EXAMPLE.trimStart().replace('  topicPrefix: m2m\nlinks:', '  topicPrefix: m2m\nsettlement: { threshold: "0.5", intervalS: 60 }\nlinks:') +
+  DESIGN_EXAMPLE.trimStart().replace(
+    '  topicPrefix: m2m\nlinks:',
+    '  topicPrefix: m2m\nsettlement: { threshold: "0.5", intervalS: 60 }\nlinks:',
+  ) +
   `  - id: meter-1
     link: rs485
     unitId: 2
@@ -82,7 +108,10 @@ function configOutcome(text: string): 'ok' | ConfigError {
     return 'ok';
   } catch (e) {
     if (!(e instanceof ConfigError)) {
-      throw new Error(`parseConfig threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(text.slice(0, 300))}`, { cause: e });
+      throw new Error(
+        `parseConfig threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(text.slice(0, 300))}`,
+        { cause: e },
+      );
     }
     expect(e.code).toBe('GW_ERR_CONFIG');
     expect(e.issues.length).toBeGreaterThan(0);
@@ -117,7 +146,23 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.record({
   at: fc.nat(),
   op: fc.constantFrom('drop', 'add', 'retype', 'retype', 'retype-all-of-key'),
   pick: fc.nat(),
-  key: fc.oneof(fc.constantFrom('id', 'type', 'points', 'scale', 'address', 'register', 'version', 'gateway', 'unitId', 'extra', '__proto__', 'constructor'), fc.string({ maxLength: 12 })),
+  key: fc.oneof(
+    fc.constantFrom(
+      'id',
+      'type',
+      'points',
+      'scale',
+      'address',
+      'register',
+      'version',
+      'gateway',
+      'unitId',
+      'extra',
+      '__proto__',
+      'constructor',
+    ),
+    fc.string({ maxLength: 12 }),
+  ),
   value: anyValue,
 });
 
@@ -147,17 +192,85 @@ function mutate(root: Json, m: Mutation): void {
 /** YAML-ish fragments: structure characters, keys the schema knows, tags, anchors, odd scalars. */
 const yamlToken = fc.oneof(
   fc.constantFrom(
-    '\n', '\n  ', '\n    ', '  ', ': ', ':', '- ', '-', '{', '}', '[', ']', ',', '"', "'", '#', '|', '>', '? ', '&a ', '*a', '<<: ', '---\n', '...\n', '%YAML 1.1\n', '\t',
-    '!!binary ', '!!set ', '!!omap ', '!!timestamp ', '!!str ', '!!int ', '!!float ', '!foo ', '!<tag:x> ',
-    'version', 'version: 1', 'gateway', 'id', 'links', 'devices', 'points', 'type', 'modbus-tcp', 'dsmr-p1', 'counter', 'holding', 'address', 'register', 'scale',
-    '1', '0', '-1', '1e400', '0x10', '0o7', '.5', '"0.1"', 'null', '~', 'true', 'yes', '2001-12-14', '\\u0000', '\u00a0', '\ufeff', '💧',
+    '\n',
+    '\n  ',
+    '\n    ',
+    '  ',
+    ': ',
+    ':',
+    '- ',
+    '-',
+    '{',
+    '}',
+    '[',
+    ']',
+    ',',
+    '"',
+    "'",
+    '#',
+    '|',
+    '>',
+    '? ',
+    '&a ',
+    '*a',
+    '<<: ',
+    '---\n',
+    '...\n',
+    '%YAML 1.1\n',
+    '\t',
+    '!!binary ',
+    '!!set ',
+    '!!omap ',
+    '!!timestamp ',
+    '!!str ',
+    '!!int ',
+    '!!float ',
+    '!foo ',
+    '!<tag:x> ',
+    'version',
+    'version: 1',
+    'gateway',
+    'id',
+    'links',
+    'devices',
+    'points',
+    'type',
+    'modbus-tcp',
+    'dsmr-p1',
+    'counter',
+    'holding',
+    'address',
+    'register',
+    'scale',
+    '1',
+    '0',
+    '-1',
+    '1e400',
+    '0x10',
+    '0o7',
+    '.5',
+    '"0.1"',
+    'null',
+    '~',
+    'true',
+    'yes',
+    '2001-12-14',
+    '\\u0000',
+    '\u00a0',
+    '\ufeff',
+    '💧',
   ),
   fc.string({ maxLength: 6 }),
 );
 const yamlishText = fc.array(yamlToken, { maxLength: 60 }).map((ts) => ts.join(''));
 
 /** Character-level damage to a text: insert, delete, replace or duplicate a slice. */
-const textEdit = fc.record({ at: fc.nat(), len: fc.nat({ max: 8 }), op: fc.constantFrom('insert', 'delete', 'replace', 'duplicate'), with: fc.oneof(yamlToken, fc.string({ unit: 'binary', maxLength: 4 })) });
+const textEdit = fc.record({
+  at: fc.nat(),
+  len: fc.nat({ max: 8 }),
+  op: fc.constantFrom('insert', 'delete', 'replace', 'duplicate'),
+  with: fc.oneof(yamlToken, fc.string({ unit: 'binary', maxLength: 4 })),
+});
 function editText(text: string, e: { at: number; len: number; op: string; with: string }): string {
   const i = e.at % (text.length + 1);
   switch (e.op) {
@@ -178,12 +291,21 @@ describe('parseConfig on bad input', () => {
   });
 
   it('arbitrary YAML-ish text: a config or a ConfigError, never anything else', () => {
-    fc.assert(fc.property(yamlishText, (text) => void configOutcome(text)), { numRuns: 400 });
+    fc.assert(
+      fc.property(yamlishText, (text) => void configOutcome(text)),
+      { numRuns: 400 },
+    );
   });
 
   it('arbitrary unicode / binary text', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => void configOutcome(text)), { numRuns: 200 });
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), (text) => void configOutcome(`version: 1\n${text}`)), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => void configOutcome(text)),
+      { numRuns: 200 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), (text) => void configOutcome(`version: 1\n${text}`)),
+      { numRuns: 200 },
+    );
   });
 
   it('character-level damage to valid configs', () => {
@@ -221,12 +343,22 @@ describe('parseConfig on bad input', () => {
   });
 
   it('a valid config stays valid, and the same, after comment and whitespace edits', () => {
-    // eslint-disable-next-line no-control-regex -- control characters are what the generator must drop
-    const commentText = fc.string({ maxLength: 30 }).map((s) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ud800-\udfff]/g, ''));
+    const commentText = fc
+      .string({ maxLength: 30 })
+      // eslint-disable-next-line no-control-regex -- control characters are what the generator must drop
+      .map((s) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ud800-\udfff]/g, ''));
     const lineEdit = fc.record({
       trailing: fc.constantFrom('', ' ', '   '),
       comment: fc.option(commentText, { nil: undefined }),
-      before: fc.array(fc.oneof(fc.constant(''), fc.constant('   '), commentText.map((c) => `# ${c}`), commentText.map((c) => `    # ${c}`)), { maxLength: 2 }),
+      before: fc.array(
+        fc.oneof(
+          fc.constant(''),
+          fc.constant('   '),
+          commentText.map((c) => `# ${c}`),
+          commentText.map((c) => `    # ${c}`),
+        ),
+        { maxLength: 2 },
+      ),
     });
     for (const base of VALID_CONFIGS) {
       const want = parseConfig(base, BASE);
@@ -269,21 +401,108 @@ const ctx = (): CompileContext => ({ slots: slots(), timezone: 'Europe/Oslo', no
 
 const VALID_FLOWS = [
   { id: 't1', type: 'tab', label: 'Policies', disabled: false },
-  { id: 'n1', type: 'm2m-tariff', z: 't1', name: 'water', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.012', tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '0.02' }], wires: [] },
-  { id: 'n2', type: 'm2m-tariff', z: 't1', name: 'power', devices: 'meter-1', point: 'import_kwh', payee: 'utility', price: '1.5', tou: '', wires: [] },
-  { id: 'n3', type: 'm2m-credit-limit', z: 't1', name: 'credit', account: 'purifier-1', limit: '50', rearm: '40', action: 'cutoff', device: 'purifier-1', point: 'valve', wires: [] },
+  {
+    id: 'n1',
+    type: 'm2m-tariff',
+    z: 't1',
+    name: 'water',
+    devices: 'purifier-*',
+    point: 'water',
+    payee: 'waterworks',
+    price: '0.012',
+    tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '0.02' }],
+    wires: [],
+  },
+  {
+    id: 'n2',
+    type: 'm2m-tariff',
+    z: 't1',
+    name: 'power',
+    devices: 'meter-1',
+    point: 'import_kwh',
+    payee: 'utility',
+    price: '1.5',
+    tou: '',
+    wires: [],
+  },
+  {
+    id: 'n3',
+    type: 'm2m-credit-limit',
+    z: 't1',
+    name: 'credit',
+    account: 'purifier-1',
+    limit: '50',
+    rearm: '40',
+    action: 'cutoff',
+    device: 'purifier-1',
+    point: 'valve',
+    wires: [],
+  },
   { id: 'n4', type: 'm2m-alarm', z: 't1', name: 'low', devices: 'purifier-*', point: 'cartridge', below: '10', hysteresis: '2', wires: [] },
-  { id: 'n5', type: 'm2m-offer', z: 't1', name: 'sell', devices: 'purifier-1', point: 'hardness', price: '0.001', buyers: ['lab-1'], wires: [] },
+  {
+    id: 'n5',
+    type: 'm2m-offer',
+    z: 't1',
+    name: 'sell',
+    devices: 'purifier-1',
+    point: 'hardness',
+    price: '0.001',
+    buyers: ['lab-1'],
+    wires: [],
+  },
   { id: 'n6', type: 'm2m-in', z: 't1', name: 'in', topics: ['events'], devices: '*', wires: [] },
   { id: 'n7', type: 'm2m-write', z: 't1', name: 'write', device: 'purifier-1', point: 'valve', wires: [] },
 ];
-const POLICY_KEYS = ['devices', 'point', 'payee', 'price', 'tou', 'account', 'limit', 'rearm', 'action', 'device', 'below', 'above', 'hysteresis', 'buyers', 'topics', 'name', 'd', 'z'];
+const POLICY_KEYS = [
+  'devices',
+  'point',
+  'payee',
+  'price',
+  'tou',
+  'account',
+  'limit',
+  'rearm',
+  'action',
+  'device',
+  'below',
+  'above',
+  'hysteresis',
+  'buyers',
+  'topics',
+  'name',
+  'd',
+  'z',
+];
 
 /** Special values for policy properties on top of random JSON. */
 const policyValue = fc.oneof(
   anyValue,
-  fc.constantFrom('*', '**********', 'purifier-*,meter-1', '-1', '1e3', '0.0000000001', '99999999999999999999999999999', '25:00', '[{"days":"xyz"}]', '[{"from":"07:00","to":"07:00","price":"1"}]', 'lab-1,lab-1', 'events,foo'),
-  fc.array(fc.record({ days: fc.oneof(nastyString, fc.constantFrom('mon-fri', 'sat,sun', 'fri-mon')), from: fc.oneof(nastyString, fc.constantFrom('00:00', '23:59', '24:00', '07:00')), to: fc.oneof(nastyString, fc.constantFrom('24:00', '22:00', '07:00')), price: fc.oneof(nastyString, fc.constant('1')) }, { requiredKeys: [] }), { maxLength: 3 }),
+  fc.constantFrom(
+    '*',
+    '**********',
+    'purifier-*,meter-1',
+    '-1',
+    '1e3',
+    '0.0000000001',
+    '99999999999999999999999999999',
+    '25:00',
+    '[{"days":"xyz"}]',
+    '[{"from":"07:00","to":"07:00","price":"1"}]',
+    'lab-1,lab-1',
+    'events,foo',
+  ),
+  fc.array(
+    fc.record(
+      {
+        days: fc.oneof(nastyString, fc.constantFrom('mon-fri', 'sat,sun', 'fri-mon')),
+        from: fc.oneof(nastyString, fc.constantFrom('00:00', '23:59', '24:00', '07:00')),
+        to: fc.oneof(nastyString, fc.constantFrom('24:00', '22:00', '07:00')),
+        price: fc.oneof(nastyString, fc.constant('1')),
+      },
+      { requiredKeys: [] },
+    ),
+    { maxLength: 3 },
+  ),
 );
 
 type PolicyOutcome = { ok: true } | { ok: false; problems: Array<{ nodeId?: string; message: string }> };
@@ -293,7 +512,10 @@ function policyOutcome(flows: unknown): PolicyOutcome {
     return { ok: true };
   } catch (e) {
     if (!(e instanceof PolicyError)) {
-      throw new Error(`compilePolicies threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(flows)?.slice(0, 500)}`, { cause: e });
+      throw new Error(
+        `compilePolicies threw ${(e as Error)?.constructor?.name}: ${(e as Error)?.message} for ${JSON.stringify(flows)?.slice(0, 500)}`,
+        { cause: e },
+      );
     }
     expect(e.code).toBe('GW_ERR_POLICY');
     expect(e.problems.length).toBeGreaterThan(0);
@@ -313,7 +535,15 @@ describe('compilePolicies on mutated flows', () => {
   });
 
   it('random property values on m2m-* nodes: a PolicyError naming the mutated node, or a result', () => {
-    const edit = fc.record({ node: fc.integer({ min: 1, max: VALID_FLOWS.length - 1 }), key: fc.oneof(fc.constantFrom(...POLICY_KEYS), fc.string({ maxLength: 8 }).filter((k) => k !== 'id' && k !== 'type')), value: policyValue, drop: fc.boolean() });
+    const edit = fc.record({
+      node: fc.integer({ min: 1, max: VALID_FLOWS.length - 1 }),
+      key: fc.oneof(
+        fc.constantFrom(...POLICY_KEYS),
+        fc.string({ maxLength: 8 }).filter((k) => k !== 'id' && k !== 'type'),
+      ),
+      value: policyValue,
+      drop: fc.boolean(),
+    });
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
         const flows = structuredClone(VALID_FLOWS) as Array<Record<string, unknown>>;
@@ -377,10 +607,13 @@ describe('compilePolicies on mutated flows', () => {
 
   it('non-array JSON documents are a PolicyError (or no policies for null)', () => {
     fc.assert(
-      fc.property(fc.jsonValue({ maxDepth: 3 }).filter((v) => !Array.isArray(v)), (doc) => {
-        const r = policyOutcome(doc);
-        if (doc !== null && !(typeof doc === 'object' && Array.isArray((doc as { flows?: unknown }).flows))) expect(r.ok).toBe(false);
-      }),
+      fc.property(
+        fc.jsonValue({ maxDepth: 3 }).filter((v) => !Array.isArray(v)),
+        (doc) => {
+          const r = policyOutcome(doc);
+          if (doc !== null && !(typeof doc === 'object' && Array.isArray((doc as { flows?: unknown }).flows))) expect(r.ok).toBe(false);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -402,7 +635,11 @@ function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
 }
 
 type ByteEdit = { op: 'flip' | 'delete' | 'insert' | 'truncate' | 'duplicate'; at: number; byte: number };
-const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({ op: fc.constantFrom('flip', 'delete', 'insert', 'truncate', 'duplicate'), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) });
+const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({
+  op: fc.constantFrom('flip', 'delete', 'insert', 'truncate', 'duplicate'),
+  at: fc.nat(),
+  byte: fc.integer({ min: 0, max: 255 }),
+});
 function editBytes(b: Buffer, e: ByteEdit): Buffer {
   if (b.length === 0) return e.op === 'insert' ? Buffer.from([e.byte]) : b;
   const i = e.at % b.length;
@@ -425,7 +662,13 @@ function editBytes(b: Buffer, e: ByteEdit): Buffer {
 
 /** A valid reply to an expectation (normal or exception). */
 const rtuReply = fc
-  .record({ unit: fc.integer({ min: 0, max: 255 }), fc: fc.constantFrom(1, 2, 3, 4, 5, 6, 15, 16), count: fc.integer({ min: 1, max: 125 }), exception: fc.boolean(), seed: fc.uint8Array({ minLength: 250, maxLength: 250 }) })
+  .record({
+    unit: fc.integer({ min: 0, max: 255 }),
+    fc: fc.constantFrom(1, 2, 3, 4, 5, 6, 15, 16),
+    count: fc.integer({ min: 1, max: 125 }),
+    exception: fc.boolean(),
+    seed: fc.uint8Array({ minLength: 250, maxLength: 250 }),
+  })
   .map(({ unit, fc: code, count, exception, seed }) => {
     let body: number[];
     if (exception) {
@@ -470,7 +713,14 @@ describe('RTU framer on noise and damaged frames', () => {
   it('random bytes in random chunks, with random expectations: never throws', () => {
     fc.assert(
       fc.property(
-        fc.option(fc.record({ unit: fc.integer({ min: 0, max: 255 }), fc: fc.integer({ min: 0, max: 255 }), length: fc.integer({ min: 0, max: 300 }) }), { nil: null }),
+        fc.option(
+          fc.record({
+            unit: fc.integer({ min: 0, max: 255 }),
+            fc: fc.integer({ min: 0, max: 255 }),
+            length: fc.integer({ min: 0, max: 300 }),
+          }),
+          { nil: null },
+        ),
         fc.uint8Array({ maxLength: 700 }),
         fc.array(fc.nat(), { maxLength: 8 }),
         fc.array(fc.nat({ max: 8 }), { maxLength: 3 }),
@@ -545,13 +795,45 @@ describe('P1 telegram parser on noise and damaged telegrams', () => {
   it('random COSEM-ish lines between "/" and "!" with a correct CRC: parsed or skipped, never thrown', () => {
     const line = fc.oneof(
       fc.string({ maxLength: 60 }),
-      fc.tuple(fc.constantFrom('1-0:1.8.1', '0-0:1.0.0', '0-1:24.2.1', '0-1:24.1.0', '1-3:0.2.8', '0-0:96.14.0', '1-0:99.97.0', '0-0:96.13.0', '1-0:32.7.0'), fc.array(fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('123456.789*kWh', '101209113020W', '999999999999999999999999*kWh', '-1*kW', '1e9*m3', '632525252525X', '*', '')), { maxLength: 4 }))
+      fc
+        .tuple(
+          fc.constantFrom(
+            '1-0:1.8.1',
+            '0-0:1.0.0',
+            '0-1:24.2.1',
+            '0-1:24.1.0',
+            '1-3:0.2.8',
+            '0-0:96.14.0',
+            '1-0:99.97.0',
+            '0-0:96.13.0',
+            '1-0:32.7.0',
+          ),
+          fc.array(
+            fc.oneof(
+              fc.string({ maxLength: 20 }),
+              fc.constantFrom(
+                '123456.789*kWh',
+                '101209113020W',
+                '999999999999999999999999*kWh',
+                '-1*kW',
+                '1e9*m3',
+                '632525252525X',
+                '*',
+                '',
+              ),
+            ),
+            { maxLength: 4 },
+          ),
+        )
         .map(([obis, args]) => `${obis}${args.map((a) => `(${a})`).join('')}`),
     );
     fc.assert(
       fc.property(fc.string({ maxLength: 20 }), fc.array(line, { maxLength: 12 }), (header, lines) => {
         const body = `/${header.replace(/[/!]/g, '')}\r\n\r\n${lines.map((l) => l.replace(/[/!]/g, '')).join('\r\n')}\r\n!`;
-        const bytes = Buffer.concat([Buffer.from(body, 'latin1'), Buffer.from(`${p1Crc(Buffer.from(body, 'latin1').toString('latin1'))}\r\n`)]);
+        const bytes = Buffer.concat([
+          Buffer.from(body, 'latin1'),
+          Buffer.from(`${p1Crc(Buffer.from(body, 'latin1').toString('latin1'))}\r\n`),
+        ]);
         void runP1(bytes, []);
       }),
       { numRuns: 200 },
@@ -560,13 +842,18 @@ describe('P1 telegram parser on noise and damaged telegrams', () => {
 
   it('damaged real telegrams: never throws; an undamaged one is delivered', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...VALID), fc.array(byteEdit, { maxLength: 4 }), fc.array(fc.nat(), { maxLength: 6 }), (sample, edits, cuts) => {
-        const original = Buffer.from(sample, 'latin1');
-        const damaged = edits.reduce(editBytes, original);
-        const { telegrams } = runP1(damaged, cuts);
-        if (damaged.equals(original)) expect(telegrams).toHaveLength(1);
-        if (VALID_WITH_CRC.includes(sample)) expect(telegrams.length).toBeLessThanOrEqual(1);
-      }),
+      fc.property(
+        fc.constantFrom(...VALID),
+        fc.array(byteEdit, { maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (sample, edits, cuts) => {
+          const original = Buffer.from(sample, 'latin1');
+          const damaged = edits.reduce(editBytes, original);
+          const { telegrams } = runP1(damaged, cuts);
+          if (damaged.equals(original)) expect(telegrams).toHaveLength(1);
+          if (VALID_WITH_CRC.includes(sample)) expect(telegrams.length).toBeLessThanOrEqual(1);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -582,7 +869,15 @@ const KEY: PayerKey = {
   sign: (d) => crypto.sign(null, typeof d === 'string' ? Buffer.from(d) : d, privateKey).toString('base64url'),
 };
 const VOUCHER: SignedVoucher = signVoucher(
-  { payer: 'purifier-1', payee: 'waterworks', seq: 17, amountNano: 12_345_000_000n, currency: 'NOK', ledgerHead: 'ab'.repeat(32), issuedAtMs: Date.parse('2026-11-25T12:00:00.000Z') },
+  {
+    payer: 'purifier-1',
+    payee: 'waterworks',
+    seq: 17,
+    amountNano: 12_345_000_000n,
+    currency: 'NOK',
+    ledgerHead: 'ab'.repeat(32),
+    issuedAtMs: Date.parse('2026-11-25T12:00:00.000Z'),
+  },
   KEY,
 );
 
@@ -593,8 +888,31 @@ type VoucherEdit =
   | { op: 'seq'; delta: number };
 const field = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...VOUCHER_FIELDS) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) });
 const voucherEdit: fc.Arbitrary<VoucherEdit> = fc.oneof(
-  fc.record({ op: fc.constant('set' as const), field, value: fc.oneof(anyValue, fc.constantFrom('12.345000000', '12.345000001', 'purifier-1>waterworks', 'purifier-1', 'waterworks', 17, 1, 'NOK', 'ab'.repeat(32), 'AB'.repeat(32))) }),
-  fc.record({ op: fc.constant('char' as const), field: fc.constantFrom(...VOUCHER_FIELDS), at: fc.nat(), ch: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) }),
+  fc.record({
+    op: fc.constant('set' as const),
+    field,
+    value: fc.oneof(
+      anyValue,
+      fc.constantFrom(
+        '12.345000000',
+        '12.345000001',
+        'purifier-1>waterworks',
+        'purifier-1',
+        'waterworks',
+        17,
+        1,
+        'NOK',
+        'ab'.repeat(32),
+        'AB'.repeat(32),
+      ),
+    ),
+  }),
+  fc.record({
+    op: fc.constant('char' as const),
+    field: fc.constantFrom(...VOUCHER_FIELDS),
+    at: fc.nat(),
+    ch: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }),
+  }),
   fc.record({ op: fc.constant('delete' as const), field }),
   fc.record({ op: fc.constant('seq' as const), delta: fc.integer({ min: -20, max: 20 }) }),
 );
@@ -621,7 +939,12 @@ function editVoucher(v: Record<string, unknown>, e: VoucherEdit): void {
 /** The same fields with the same values (order aside). */
 function untouched(v: Record<string, unknown>): boolean {
   const keys = Object.keys(v);
-  return keys.length === VOUCHER_FIELDS.length && VOUCHER_FIELDS.every((f) => Object.prototype.hasOwnProperty.call(v, f) && Object.is(v[f], (VOUCHER as unknown as Record<string, unknown>)[f]));
+  return (
+    keys.length === VOUCHER_FIELDS.length &&
+    VOUCHER_FIELDS.every(
+      (f) => Object.prototype.hasOwnProperty.call(v, f) && Object.is(v[f], (VOUCHER as unknown as Record<string, unknown>)[f]),
+    )
+  );
 }
 
 describe('voucher check on mutated vouchers', () => {

@@ -13,7 +13,7 @@ describe('ledger events', () => {
     }
   });
 
-  it('eventIdsOf answers the ids a batch\'s events got, in order', () => {
+  it("eventIdsOf answers the ids a batch's events got, in order", () => {
     expect(ids).toHaveLength(10);
     expect(ledger.events({ limit: 100 }).map((e) => e.id)).toEqual(ids);
   });

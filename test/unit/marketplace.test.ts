@@ -35,7 +35,17 @@ function setup() {
   const metering = { ingest: (i: MeterInput[]) => ingested.push(i) } as unknown as MeteringService;
   const policySlots: PolicySlot[] = [];
   let active: CompiledPolicy | null = null;
-  const market = new Marketplace({ devices, slots, core, metering, policySlots, activePolicy: () => active, metrics: new MetricsRegistry(), log: silentLogger(), now: () => 1_000 });
+  const market = new Marketplace({
+    devices,
+    slots,
+    core,
+    metering,
+    policySlots,
+    activePolicy: () => active,
+    metrics: new MetricsRegistry(),
+    log: silentLogger(),
+    now: () => 1_000,
+  });
   market.prepare(flows);
   const registry = new PolicyRegistry();
   active = compilePolicies(flows, { slots: policySlots, timezone: 'UTC', nowMs: 0, version: 1, registry });

@@ -122,7 +122,10 @@ describe('edit dialogs validate like the compiler', () => {
       'table',
       [
         [{ from: '0', set: '1' }],
-        [{ from: '10', set: '2' }, { from: '5', set: '3' }],
+        [
+          { from: '10', set: '2' },
+          { from: '5', set: '3' },
+        ],
         [{ from: 'x', set: '2' }],
         [{ from: '1', set: '' }],
         [],
@@ -176,7 +179,13 @@ describe('NodeRedBridge', () => {
   const make = () => {
     const policies = fakePolicies();
     const rejected: Error[] = [];
-    const bridge = new NodeRedBridge({ policies, stream: new EventBus(), write: async (_d, _p, v) => ({ value: v }), log: silentLogger(), onRejected: (e) => rejected.push(e) });
+    const bridge = new NodeRedBridge({
+      policies,
+      stream: new EventBus(),
+      write: async (_d, _p, v) => ({ value: v }),
+      log: silentLogger(),
+      onRejected: (e) => rejected.push(e),
+    });
     return { policies, bridge, rejected };
   };
 
@@ -203,7 +212,11 @@ describe('NodeRedBridge', () => {
       { message: 'flows[3]: not a Node-RED node' },
     ]);
     expect(bridge.deployed([]).state).toBe('rejected');
-    expect(bridge.statusOf('n1')).toEqual({ fill: 'red', shape: 'dot', text: 'm2m-tariff "water" (n1): price: "abc" is not a decimal; m2m-tariff "water" (n1): payee: required' });
+    expect(bridge.statusOf('n1')).toEqual({
+      fill: 'red',
+      shape: 'dot',
+      text: 'm2m-tariff "water" (n1): price: "abc" is not a decimal; m2m-tariff "water" (n1): payee: required',
+    });
     expect(bridge.statusOf('n2')).toEqual({ fill: 'red', shape: 'ring', text: 'deploy rejected by other nodes; v1 stays active' });
     expect(policies.lastError).toBe(policies.next);
     expect(rejected).toEqual([policies.next]);
@@ -282,7 +295,9 @@ class StubNode extends EventEmitter {
     return this.statuses[this.statuses.length - 1];
   }
   async close(): Promise<void> {
-    await Promise.all(this.listeners('close').map((fn) => new Promise<void>((resolve) => (fn as (r: boolean, d: () => void) => void)(true, resolve))));
+    await Promise.all(
+      this.listeners('close').map((fn) => new Promise<void>((resolve) => (fn as (r: boolean, d: () => void) => void)(true, resolve))),
+    );
   }
 }
 
@@ -313,12 +328,21 @@ describe('runtime nodes', () => {
     const ctl = create('m2m-control', { id: 'c1', devices: 'p-*', input: 'hardness', output: 'cycle', table: [{ from: '0', set: '1' }] });
     const so = create('m2m-service-order', { id: 's1', devices: 'p-*', point: 'cartridge', below: '15', provider: 'svc/orders' });
     bridge.deployed([{ id: 'x', type: 'tab' }]);
-    stream.emit('event', { id: '3', kind: 'control', at: 'x', device: 'p-1', point: 'cycle', data: { policy: 'c1', input: 'hardness', inputValue: '12.5', to: '2' } });
+    stream.emit('event', {
+      id: '3',
+      kind: 'control',
+      at: 'x',
+      device: 'p-1',
+      point: 'cycle',
+      data: { policy: 'c1', input: 'hardness', inputValue: '12.5', to: '2' },
+    });
     stream.emit('event', { id: '4', kind: 'service-order-ack', at: 'x', device: 'p-1', point: 'cartridge', data: { policy: 's1' } });
     expect(ctl.lastStatus).toEqual({ fill: 'green', shape: 'dot', text: 'v2 active · p-1: cycle 2 (hardness 12.5)' });
     expect(so.lastStatus).toEqual({ fill: 'green', shape: 'dot', text: 'v2 active · p-1: order acknowledged' });
     expect(ctl.sent).toHaveLength(1);
-    expect(so.sent).toEqual([{ topic: 'service-order-ack', device: 'p-1', point: 'cartridge', payload: expect.objectContaining({ id: '4' }) }]);
+    expect(so.sent).toEqual([
+      { topic: 'service-order-ack', device: 'p-1', point: 'cartridge', payload: expect.objectContaining({ id: '4' }) },
+    ]);
     await ctl.close();
     await so.close();
     expect(stream.listenerCount('event')).toBe(0);
@@ -355,7 +379,12 @@ describe('runtime nodes', () => {
     const run = (payload: unknown) =>
       new Promise<{ out: unknown[]; err?: unknown }>((resolve) => {
         let out: unknown[] = [];
-        w.emit('input', { payload }, (o: unknown[]) => (out = o), (err?: unknown) => resolve({ out, err }));
+        w.emit(
+          'input',
+          { payload },
+          (o: unknown[]) => (out = o),
+          (err?: unknown) => resolve({ out, err }),
+        );
       });
     const ok = await run(42);
     expect(ok.err).toBeUndefined();

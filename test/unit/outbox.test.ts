@@ -96,7 +96,7 @@ describe('SqliteOutbox on disk', () => {
 describe('uplink messages', () => {
   const t = new UplinkTopics('m2m/site', 'gw-1');
 
-  it('builds the topics of DESIGN §8', () => {
+  it('builds the topics of docs/architecture.md §8', () => {
     expect(t.readings('purifier-1')).toBe('m2m/site/gw-1/readings/purifier-1');
     expect(t.events).toBe('m2m/site/gw-1/events');
     expect(t.vouchers('purifier-1>waterworks')).toBe('m2m/site/gw-1/vouchers/purifier-1>waterworks');
@@ -105,17 +105,55 @@ describe('uplink messages', () => {
   });
 
   it('puts seq first in the payload and keeps decimal strings as they are', () => {
-    const r = readingMessage(t, 'gw-1', { device: 'p', at: '2026-01-01T00:00:00.000Z', points: { water: { value: '12.345000', unit: 'L' }, valve: { value: true, unit: '' } } });
+    const r = readingMessage(t, 'gw-1', {
+      device: 'p',
+      at: '2026-01-01T00:00:00.000Z',
+      points: { water: { value: '12.345000', unit: 'L' }, valve: { value: true, unit: '' } },
+    });
     const wire = wirePayload({ seq: 42, ...r });
     expect(wire.startsWith('{"seq":42,"type":"reading"')).toBe(true);
-    expect(JSON.parse(wire)).toEqual({ seq: 42, type: 'reading', gateway: 'gw-1', device: 'p', at: '2026-01-01T00:00:00.000Z', points: { water: { value: '12.345000', unit: 'L' }, valve: { value: true, unit: '' } } });
-    const e = eventMessage(t, 'gw-1', { id: '7', kind: 'credit-over', at: '2026-01-01T00:00:00.000Z', account: 'a', data: { unsettled: '10.000000000' } });
-    expect(JSON.parse(wirePayload({ seq: 1, ...e }))).toEqual({ seq: 1, type: 'event', gateway: 'gw-1', id: '7', kind: 'credit-over', at: '2026-01-01T00:00:00.000Z', account: 'a', data: { unsettled: '10.000000000' } });
+    expect(JSON.parse(wire)).toEqual({
+      seq: 42,
+      type: 'reading',
+      gateway: 'gw-1',
+      device: 'p',
+      at: '2026-01-01T00:00:00.000Z',
+      points: { water: { value: '12.345000', unit: 'L' }, valve: { value: true, unit: '' } },
+    });
+    const e = eventMessage(t, 'gw-1', {
+      id: '7',
+      kind: 'credit-over',
+      at: '2026-01-01T00:00:00.000Z',
+      account: 'a',
+      data: { unsettled: '10.000000000' },
+    });
+    expect(JSON.parse(wirePayload({ seq: 1, ...e }))).toEqual({
+      seq: 1,
+      type: 'event',
+      gateway: 'gw-1',
+      id: '7',
+      kind: 'credit-over',
+      at: '2026-01-01T00:00:00.000Z',
+      account: 'a',
+      data: { unsettled: '10.000000000' },
+    });
     expect(wirePayload({ seq: 3, topic: 'x', body: '{}' })).toBe('{"seq":3}');
   });
 
   it('nests a voucher unchanged (it has its own seq and signature)', () => {
-    const v = { v: 1 as const, channel: 'a>b', payer: 'a', payee: 'b', payerKey: 'k', seq: 17, amount: '12.345000000', currency: 'NOK', ledgerHead: 'h', issuedAt: '2026-01-01T00:00:00.000Z', sig: 's' };
+    const v = {
+      v: 1 as const,
+      channel: 'a>b',
+      payer: 'a',
+      payee: 'b',
+      payerKey: 'k',
+      seq: 17,
+      amount: '12.345000000',
+      currency: 'NOK',
+      ledgerHead: 'h',
+      issuedAt: '2026-01-01T00:00:00.000Z',
+      sig: 's',
+    };
     const m = voucherMessage(t, 'gw-1', v);
     expect(m.topic).toBe('m2m/site/gw-1/vouchers/a>b');
     expect(JSON.parse(wirePayload({ seq: 5, ...m }))).toEqual({ seq: 5, type: 'voucher', gateway: 'gw-1', voucher: v });

@@ -5,8 +5,20 @@ import { errorCodesOf } from '../../gateway/base/error-codes';
 import { P1OptionsError, P1TelegramError } from '../../gateway/links/p1-errors';
 import { GatewayError } from '../../gateway/base/errors';
 import {
-  DSMR22, DSMR30, DSMR42_E350_SUMMER, DSMR42_KAIFA, DSMR5, DSMR5_ISKRA_AM550, DSMR5_SPEC, DSMR5_SPEC_BODY,
-  DSMR5_SPEC_COMPUTED_CRC, DSMR5_SPEC_PRINTED_CRC, FLUVIUS_BE, SAGEMCOM_T210_WH, VALID, VALID_WITH_CRC,
+  DSMR22,
+  DSMR30,
+  DSMR42_E350_SUMMER,
+  DSMR42_KAIFA,
+  DSMR5,
+  DSMR5_ISKRA_AM550,
+  DSMR5_SPEC,
+  DSMR5_SPEC_BODY,
+  DSMR5_SPEC_COMPUTED_CRC,
+  DSMR5_SPEC_PRINTED_CRC,
+  FLUVIUS_BE,
+  SAGEMCOM_T210_WH,
+  VALID,
+  VALID_WITH_CRC,
 } from '../sim/p1-samples';
 import { buildTelegram } from '../sim/p1-writer';
 
@@ -46,7 +58,14 @@ function cut(buf: Buffer, offsets: number[]): Buffer[] {
 
 const byteByByte = (s: string): Buffer[] => [...bytes(s)].map((b) => Buffer.from([b]));
 const clean = (over: Partial<P1ParserStats> = {}): P1ParserStats => ({
-  telegrams: 0, crcErrors: 0, truncated: 0, noiseBytes: 0, oversize: 0, unparsedLines: 0, malformed: 0, ...over,
+  telegrams: 0,
+  crcErrors: 0,
+  truncated: 0,
+  noiseBytes: 0,
+  oversize: 0,
+  unparsedLines: 0,
+  malformed: 0,
+  ...over,
 });
 
 describe('CRC16/ARC', () => {
@@ -169,7 +188,9 @@ describe('P1TelegramParser framing', () => {
       const wrong = ((parseInt(s.slice(bang + 1, bang + 5), 16) + d) & 0xffff).toString(16).toUpperCase().padStart(4, '0');
       return { kind: 'badCrc', text: `${s.slice(0, bang + 1)}${wrong}\r\n` };
     }),
-    fc.tuple(fc.constantFrom(...VALID), fc.nat()).map(([s, n]): Item => ({ kind: 'truncated', text: s.slice(0, 1 + (n % s.indexOf('!'))) })),
+    fc
+      .tuple(fc.constantFrom(...VALID), fc.nat())
+      .map(([s, n]): Item => ({ kind: 'truncated', text: s.slice(0, 1 + (n % s.indexOf('!'))) })),
   );
 
   it('noise, bad CRCs and truncation in any mix and chunking: exactly the valid telegrams come out', async () => {
@@ -204,7 +225,10 @@ describe('P1TelegramParser framing', () => {
   it('random bytes never make it throw or error', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 10 }), async (chunks) => {
-        const { out, stats } = await run(chunks.map((c) => Buffer.from(c)), { maxTelegramBytes: 64 });
+        const { out, stats } = await run(
+          chunks.map((c) => Buffer.from(c)),
+          { maxTelegramBytes: 64 },
+        );
         expect(out.length).toBe(stats.telegrams);
         expect(stats.malformed).toBe(0);
       }),
@@ -233,7 +257,11 @@ describe('parseTelegram', () => {
     expect(t.values.power_import).toEqual({ obis: '1-0:1.7.0', value: '1.193', raw: '01.193', unit: 'kW', micro: 1193000n });
     expect(t.values.power_export?.value).toBe('0.000');
     expect(t.values.gas).toEqual({
-      obis: '0-1:24.2.1', value: '12785.123', raw: '12785.123', unit: 'm3', micro: 12785123000n,
+      obis: '0-1:24.2.1',
+      value: '12785.123',
+      raw: '12785.123',
+      unit: 'm3',
+      micro: 12785123000n,
       at: Date.UTC(2010, 11, 9, 10, 25, 0),
     });
     expect([t.values.voltage_l1?.value, t.values.voltage_l2?.value, t.values.voltage_l3?.value]).toEqual(['220.1', '220.2', '220.3']);
@@ -303,7 +331,14 @@ describe('parseTelegram', () => {
     expect(t22.crc).toBeNull();
     expect(t22.timestamp).toBeNull();
     expect(t22.values.power_import).toMatchObject({ value: '1.01', raw: '0001.01', micro: 1010000n });
-    expect(t22.values.gas).toEqual({ obis: '0-1:24.3.0', value: '1.001', raw: '00001.001', unit: 'm3', micro: 1001000n, at: Date.UTC(2016, 10, 7, 18, 0, 0) });
+    expect(t22.values.gas).toEqual({
+      obis: '0-1:24.3.0',
+      value: '1.001',
+      raw: '00001.001',
+      unit: 'm3',
+      micro: 1001000n,
+      at: Date.UTC(2016, 10, 7, 18, 0, 0),
+    });
     expect(t22.unparsed).toEqual([]);
 
     const t30 = await one(DSMR30);
@@ -314,8 +349,15 @@ describe('parseTelegram', () => {
 
   it('counts and skips lines it does not understand', async () => {
     const text = buildTelegram([
-      '/XMX5TEST', '', '1-3:0.2.8(50)', 'hello world', '1-0:1.8.1(abc*kWh)', '1-0:1.8.2(000001.500*kWh)',
-      '1-0:1.7.0(00.100*V)', '0-0:1.0.0(230230120000W)', '1-0:2.8.1(000001.1234567*kWh)',
+      '/XMX5TEST',
+      '',
+      '1-3:0.2.8(50)',
+      'hello world',
+      '1-0:1.8.1(abc*kWh)',
+      '1-0:1.8.2(000001.500*kWh)',
+      '1-0:1.7.0(00.100*V)',
+      '0-0:1.0.0(230230120000W)',
+      '1-0:2.8.1(000001.1234567*kWh)',
     ]);
     const { out, stats } = await run([bytes(text)]);
     expect(out).toHaveLength(1);
@@ -330,13 +372,22 @@ describe('parseTelegram', () => {
   });
 
   it('picks the gas meter by device type, not the water meter on channel 1', () => {
-    const t = parseTelegram(buildTelegram([
-      '/FLU5\\253769484_A', '', '0-0:96.1.4(50217)',
-      '0-1:24.1.0(007)', '0-1:24.2.1(230421165102S)(00003.830*m3)',
-      '0-2:24.1.0(003)', '0-2:24.2.3(230421165003S)(00123.456*m3)',
-    ]));
+    const t = parseTelegram(
+      buildTelegram([
+        '/FLU5\\253769484_A',
+        '',
+        '0-0:96.1.4(50217)',
+        '0-1:24.1.0(007)',
+        '0-1:24.2.1(230421165102S)(00003.830*m3)',
+        '0-2:24.1.0(003)',
+        '0-2:24.2.3(230421165003S)(00123.456*m3)',
+      ]),
+    );
     expect(t.values.gas).toMatchObject({ obis: '0-2:24.2.3', value: '123.456', at: Date.UTC(2023, 3, 21, 14, 50, 3) });
-    expect(t.mbus.map((m) => [m.channel, m.deviceType, m.value])).toEqual([[1, 7, '3.830'], [2, 3, '123.456']]);
+    expect(t.mbus.map((m) => [m.channel, m.deviceType, m.value])).toEqual([
+      [1, 7, '3.830'],
+      [2, 3, '123.456'],
+    ]);
   });
 
   it('rejects text that is not a telegram', () => {

@@ -20,7 +20,8 @@ function demoSlots(): PolicySlot[] {
   add('purifier-1', 'valve', 'switch');
   add('meter-1', 'import_kwh', 'counter');
   add('meter-1', 'export_kwh', 'counter');
-  for (const p of ['power_w', 'voltage_l1', 'voltage_l2', 'voltage_l3', 'current_l1', 'current_l2', 'current_l3']) add('meter-1', p, 'gauge');
+  for (const p of ['power_w', 'voltage_l1', 'voltage_l2', 'voltage_l3', 'current_l1', 'current_l2', 'current_l3'])
+    add('meter-1', p, 'gauge');
   return slots;
 }
 
@@ -118,17 +119,49 @@ describe('default-flows.json', () => {
     ]);
     const water = t.lines[0].segments;
     // The horizon starts Wed 18 March 12:00Z, inside that day's band.
-    expect(water[0]).toEqual({ fromMs: Date.parse('2026-03-18T12:00:00Z'), toMs: Date.parse('2026-03-18T21:00:00Z'), priceNano: 15_000_000n });
-    expect(water).toContainEqual({ fromMs: Date.parse('2026-03-27T06:00:00Z'), toMs: Date.parse('2026-03-27T21:00:00Z'), priceNano: 15_000_000n });
-    expect(water).toContainEqual({ fromMs: Date.parse('2026-03-30T05:00:00Z'), toMs: Date.parse('2026-03-30T20:00:00Z'), priceNano: 15_000_000n });
+    expect(water[0]).toEqual({
+      fromMs: Date.parse('2026-03-18T12:00:00Z'),
+      toMs: Date.parse('2026-03-18T21:00:00Z'),
+      priceNano: 15_000_000n,
+    });
+    expect(water).toContainEqual({
+      fromMs: Date.parse('2026-03-27T06:00:00Z'),
+      toMs: Date.parse('2026-03-27T21:00:00Z'),
+      priceNano: 15_000_000n,
+    });
+    expect(water).toContainEqual({
+      fromMs: Date.parse('2026-03-30T05:00:00Z'),
+      toMs: Date.parse('2026-03-30T20:00:00Z'),
+      priceNano: 15_000_000n,
+    });
     for (let i = 1; i < water.length; i++) expect(water[i].fromMs).toBeGreaterThanOrEqual(water[i - 1].toMs);
 
-    expect(p.creditLimits).toEqual([{ nodeId: 'a1f0c0de00000020', name: 'purifier credit', account: 'purifier-1', limit: '50', rearm: '50', action: 'alarm' }]);
+    expect(p.creditLimits).toEqual([
+      { nodeId: 'a1f0c0de00000020', name: 'purifier credit', account: 'purifier-1', limit: '50', rearm: '50', action: 'alarm' },
+    ]);
     expect(p.alarms).toEqual([
-      { nodeId: 'a1f0c0de00000030', name: 'cartridge low', devices: 'purifier-*', point: 'cartridge', below: '10', hysteresis: '2', matched: ['purifier-1'] },
+      {
+        nodeId: 'a1f0c0de00000030',
+        name: 'cartridge low',
+        devices: 'purifier-*',
+        point: 'cartridge',
+        below: '10',
+        hysteresis: '2',
+        matched: ['purifier-1'],
+      },
     ]);
     expect(p.offers).toEqual([
-      { nodeId: 'a1f0c0de00000040', name: 'hardness for sale', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: ['lab-1'], credit: '0.01', matched: ['purifier-1'], lines: [] },
+      {
+        nodeId: 'a1f0c0de00000040',
+        name: 'hardness for sale',
+        devices: 'purifier-*',
+        point: 'hardness',
+        price: '0.001',
+        buyers: ['lab-1'],
+        credit: '0.01',
+        matched: ['purifier-1'],
+        lines: [],
+      },
     ]);
     expect(p.writes).toEqual([]);
     expect(p.ins).toEqual([]);
@@ -136,12 +169,22 @@ describe('default-flows.json', () => {
   });
 
   it('runs the purifier: hardness -> cycle control, predictive cartridge orders billed to the service centre', () => {
-    const slots = [...demoSlots(), { slot: 21, device: 'purifier-1', point: 'service:cartridge@servicecentre', account: 'purifier-1', kind: 'counter' as const }];
+    const slots = [
+      ...demoSlots(),
+      { slot: 21, device: 'purifier-1', point: 'service:cartridge@servicecentre', account: 'purifier-1', kind: 'counter' as const },
+    ];
     const c = ctx({ slots: slots.map((s) => (s.point === 'cycle' ? { ...s, writable: true } : s)) });
     const p = compilePolicies(flows, c);
     expect(p.warnings).toEqual([]);
     expect(p.controls).toEqual([
-      expect.objectContaining({ nodeId: 'a1f0c0de00000050', input: 'hardness', output: 'cycle', hysteresis: '0.5', minIntervalMs: 5000, matched: ['purifier-1'] }),
+      expect.objectContaining({
+        nodeId: 'a1f0c0de00000050',
+        input: 'hardness',
+        output: 'cycle',
+        hysteresis: '0.5',
+        minIntervalMs: 5000,
+        matched: ['purifier-1'],
+      }),
     ]);
     expect(p.controls[0].table.map((r) => [r.from, r.set])).toEqual([
       ['0', '1'],
@@ -166,7 +209,10 @@ describe('default-flows.json', () => {
   });
 
   it('meters data deliveries when the daemon gives a data:<point> slot', () => {
-    const slots = [...demoSlots(), { slot: 20, device: 'purifier-1', point: 'data:hardness', account: 'purifier-1', kind: 'counter' as const }];
+    const slots = [
+      ...demoSlots(),
+      { slot: 20, device: 'purifier-1', point: 'data:hardness', account: 'purifier-1', kind: 'counter' as const },
+    ];
     const c = ctx({ slots });
     const p = compilePolicies(flows, c);
     expect(p.offers[0].lines).toEqual([{ device: 'purifier-1', buyer: 'lab-1', slot: 20, line: 2, channel: 2 }]);
@@ -183,7 +229,13 @@ describe('compiling policies', () => {
   });
 
   it('matches a tariff glob against every device and prices each match on its own line', () => {
-    const slots: PolicySlot[] = ['purifier-1', 'purifier-2', 'purifier-10'].map((d, i) => ({ slot: i, device: d, point: 'water', account: `acct-${d}`, kind: 'counter' }));
+    const slots: PolicySlot[] = ['purifier-1', 'purifier-2', 'purifier-10'].map((d, i) => ({
+      slot: i,
+      device: d,
+      point: 'water',
+      account: `acct-${d}`,
+      kind: 'counter',
+    }));
     const c = ctx({ slots });
     const p = compilePolicies([tab, tariff('n1', { devices: 'purifier-?' })], c);
     expect(p.tariffs.map((t) => [t.device, t.account, t.line, t.channel])).toEqual([
@@ -250,15 +302,35 @@ describe('compiling policies', () => {
   it('rejects overlapping time-of-use bands with the node named', () => {
     const e = policyError(() =>
       compilePolicies(
-        [tab, tariff('n1', { name: 'water price', tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '2' }, { days: 'fri', from: '21:00', to: '23:00', price: '3' }] })],
+        [
+          tab,
+          tariff('n1', {
+            name: 'water price',
+            tou: [
+              { days: 'mon-fri', from: '07:00', to: '22:00', price: '2' },
+              { days: 'fri', from: '21:00', to: '23:00', price: '3' },
+            ],
+          }),
+        ],
         ctx(),
       ),
     );
-    expect(e.problems[0].message).toMatch(/^m2m-tariff "water price" \(n1\): tou: bands "mon-fri 07:00-22:00" and "fri 21:00-23:00" overlap \(on 2026-03-20\)$/);
+    expect(e.problems[0].message).toMatch(
+      /^m2m-tariff "water price" \(n1\): tou: bands "mon-fri 07:00-22:00" and "fri 21:00-23:00" overlap \(on 2026-03-20\)$/,
+    );
   });
 
   it('checks credit limits: one per account, cutoff on a switch point', () => {
-    const limit = (id: string, props: Record<string, unknown>) => ({ id, type: 'm2m-credit-limit', z: 't1', account: 'purifier-1', limit: '50', action: 'alarm', wires: [], ...props });
+    const limit = (id: string, props: Record<string, unknown>) => ({
+      id,
+      type: 'm2m-credit-limit',
+      z: 't1',
+      account: 'purifier-1',
+      limit: '50',
+      action: 'alarm',
+      wires: [],
+      ...props,
+    });
     const e = policyError(() =>
       compilePolicies([tab, limit('c1', {}), limit('c2', { action: 'cutoff', device: 'purifier-1', point: 'cycle' })], ctx()),
     );
@@ -313,7 +385,10 @@ describe('compiling policies', () => {
   it('hashes policy content, not layout, names or ids', () => {
     const base = [tab, tariff('n1', { name: 'a', tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '0.015' }] })];
     const h = compilePolicies(base, ctx()).hash;
-    const moved = [tab, tariff('zz', { name: 'b', x: 500, y: 9, price: '0.0120', tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '0.01500' }] })];
+    const moved = [
+      tab,
+      tariff('zz', { name: 'b', x: 500, y: 9, price: '0.0120', tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '0.01500' }] }),
+    ];
     expect(compilePolicies(moved, ctx()).hash).toBe(h);
     expect(compilePolicies([tab, tariff('n1', { price: '0.013' })], ctx()).hash).not.toBe(h);
     expect(compilePolicies(null, ctx()).hash).toBe(compilePolicies([tab], ctx()).hash);
@@ -321,16 +396,25 @@ describe('compiling policies', () => {
 
   it('keeps registry indices stable across recompiles and interns nothing when a compile fails', () => {
     const c = ctx();
-    const first = compilePolicies([tab, tariff('n1', {}), tariff('n2', { devices: 'meter-1', point: 'import_kwh', payee: 'grid', price: '1' })], c);
+    const first = compilePolicies(
+      [tab, tariff('n1', {}), tariff('n2', { devices: 'meter-1', point: 'import_kwh', payee: 'grid', price: '1' })],
+      c,
+    );
     expect(first.tariffs.map((t) => t.line)).toEqual([0, 1]);
     const snap = c.registry.snapshot();
 
-    expect(() => compilePolicies([tab, tariff('n3', { devices: 'meter-1', point: 'export_kwh', payee: 'grid', price: 'x' })], c)).toThrow(PolicyError);
+    expect(() => compilePolicies([tab, tariff('n3', { devices: 'meter-1', point: 'export_kwh', payee: 'grid', price: 'x' })], c)).toThrow(
+      PolicyError,
+    );
     expect(c.registry.snapshot()).toEqual(snap);
 
     // Drop the water tariff, add an export tariff: the grid line keeps index 1, the new one gets 2.
     const second = compilePolicies(
-      [tab, tariff('n2', { devices: 'meter-1', point: 'import_kwh', payee: 'grid', price: '1' }), tariff('n3', { devices: 'meter-1', point: 'export_kwh', payee: 'grid', price: '0.5' })],
+      [
+        tab,
+        tariff('n2', { devices: 'meter-1', point: 'import_kwh', payee: 'grid', price: '1' }),
+        tariff('n3', { devices: 'meter-1', point: 'export_kwh', payee: 'grid', price: '0.5' }),
+      ],
       { ...c, version: 4 },
     );
     expect(second.tariffs.map((t) => [t.point, t.line, t.channel])).toEqual([

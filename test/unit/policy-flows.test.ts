@@ -50,7 +50,19 @@ describe('extracting policy nodes', () => {
     tab('t1'),
     tab('t2', true),
     { id: 'sf', type: 'subflow', name: 'helper', in: [], out: [] },
-    { id: 'n1', type: 'm2m-tariff', z: 't1', name: 'water price', devices: 'purifier-*', point: 'water', payee: 'ww', price: '1', x: 1, y: 2, wires: [] },
+    {
+      id: 'n1',
+      type: 'm2m-tariff',
+      z: 't1',
+      name: 'water price',
+      devices: 'purifier-*',
+      point: 'water',
+      payee: 'ww',
+      price: '1',
+      x: 1,
+      y: 2,
+      wires: [],
+    },
     { id: 'n2', type: 'm2m-tariff', z: 't1', d: true, devices: '*', point: 'water', payee: 'ww', price: '1', wires: [] },
     { id: 'n3', type: 'm2m-alarm', z: 't2', devices: '*', point: 'cartridge', below: '10', wires: [] },
     { id: 'n4', type: 'inject', z: 't1', wires: [['n1']] },
@@ -93,13 +105,30 @@ describe('extracting policy nodes', () => {
 });
 
 describe('node properties', () => {
-  const parse = (node: Record<string, unknown>) =>
-    parsePolicyNodes([{ id: 'n1', z: 't1', wires: [], ...node } as never]);
+  const parse = (node: Record<string, unknown>) => parsePolicyNodes([{ id: 'n1', z: 't1', wires: [], ...node } as never]);
 
   it('reads every node type, "" meaning not given', () => {
     const { policies, problems } = parsePolicyNodes([
-      { id: 'a', type: 'm2m-tariff', name: 'water price', devices: 'purifier-*', point: 'water', payee: 'waterworks', price: '0.012', tou: '[{"days":"mon-fri","from":"07:00","to":"22:00","price":"0.015"}]' },
-      { id: 'b', type: 'm2m-credit-limit', account: 'purifier-1', limit: '50', action: 'cutoff', device: 'purifier-1', point: 'valve', rearm: '40' },
+      {
+        id: 'a',
+        type: 'm2m-tariff',
+        name: 'water price',
+        devices: 'purifier-*',
+        point: 'water',
+        payee: 'waterworks',
+        price: '0.012',
+        tou: '[{"days":"mon-fri","from":"07:00","to":"22:00","price":"0.015"}]',
+      },
+      {
+        id: 'b',
+        type: 'm2m-credit-limit',
+        account: 'purifier-1',
+        limit: '50',
+        action: 'cutoff',
+        device: 'purifier-1',
+        point: 'valve',
+        rearm: '40',
+      },
       { id: 'c', type: 'm2m-alarm', devices: 'purifier-*', point: 'cartridge', below: '10', above: '', hysteresis: '2' },
       { id: 'd', type: 'm2m-offer', devices: 'purifier-*', point: 'hardness', price: '0.001', buyers: 'lab-1, lab-2' },
       { id: 'e', type: 'm2m-in', topics: ['readings', 'events'], devices: '' },
@@ -114,7 +143,13 @@ describe('node properties', () => {
       tou: [{ days: 'mon-fri', from: '07:00', to: '22:00', price: '0.015' }],
     });
     expect(policies.tariffs[0].bands[0]).toMatchObject({ fromMin: 420, toMin: 1320, priceNano: 15_000_000n });
-    expect(policies.creditLimits[0]).toMatchObject({ limitNano: 50_000_000_000n, rearmNano: 40_000_000_000n, action: 'cutoff', device: 'purifier-1', point: 'valve' });
+    expect(policies.creditLimits[0]).toMatchObject({
+      limitNano: 50_000_000_000n,
+      rearmNano: 40_000_000_000n,
+      action: 'cutoff',
+      device: 'purifier-1',
+      point: 'valve',
+    });
     expect(policies.alarms[0]).toEqual({ nodeId: 'c', name: '', devices: 'purifier-*', point: 'cartridge', below: '10', hysteresis: '2' });
     expect(policies.offers[0]).toMatchObject({ buyers: ['lab-1', 'lab-2'], priceNano: 1_000_000n });
     expect(policies.ins[0]).toEqual({ nodeId: 'e', name: '', topics: ['readings', 'events'], devices: '*' });
@@ -157,13 +192,17 @@ describe('node properties', () => {
   it('checks credit limits, alarms, offers, ins and writes', () => {
     const msgs = (node: Record<string, unknown>) => parse(node).problems.map((p) => p.message.replace(/^[^:]+: /, ''));
     expect(msgs({ type: 'm2m-credit-limit', account: 'a', limit: '5', action: 'cutoff' })).toEqual(['device: required', 'point: required']);
-    expect(msgs({ type: 'm2m-credit-limit', account: 'a', limit: '5', action: 'stop' })).toEqual(['action: "stop" is not one of alarm, cutoff']);
+    expect(msgs({ type: 'm2m-credit-limit', account: 'a', limit: '5', action: 'stop' })).toEqual([
+      'action: "stop" is not one of alarm, cutoff',
+    ]);
     expect(msgs({ type: 'm2m-credit-limit', account: 'a', limit: '5', rearm: '6' })).toEqual(['rearm: 6 must not be above the limit 5']);
     expect(msgs({ type: 'm2m-alarm', devices: '*', point: 'x', hysteresis: '1' })).toEqual(['give below, above or both']);
     expect(msgs({ type: 'm2m-alarm', devices: '*', point: 'x', above: 'high' })).toEqual([
       'above: "high" is not a decimal with at most 9 fraction digits',
     ]);
-    expect(msgs({ type: 'm2m-offer', devices: '*', point: 'x', price: '1', buyers: [] })).toEqual(['buyers: required (the buyer account ids)']);
+    expect(msgs({ type: 'm2m-offer', devices: '*', point: 'x', price: '1', buyers: [] })).toEqual([
+      'buyers: required (the buyer account ids)',
+    ]);
     expect(msgs({ type: 'm2m-in', topics: ['readings', 'alarms'] })).toEqual(['topics: "alarms" is not one of readings, events, vouchers']);
     expect(msgs({ type: 'm2m-write', device: 'p' })).toEqual(['point: required']);
   });

@@ -171,7 +171,12 @@ describe('compiling bands to UTC segments across the 2026 Oslo DST changes', () 
   });
 
   it('reports overlapping bands', () => {
-    const r = compileTou([band('mon-fri', '07:00', '22:00'), band('mon', '20:00', '23:00')], OSLO, Z('2026-03-23T00:00:00Z'), Z('2026-04-01T00:00:00Z'));
+    const r = compileTou(
+      [band('mon-fri', '07:00', '22:00'), band('mon', '20:00', '23:00')],
+      OSLO,
+      Z('2026-03-23T00:00:00Z'),
+      Z('2026-04-01T00:00:00Z'),
+    );
     expect(r.segments).toEqual([]);
     expect(r.overlaps).toHaveLength(1);
     expect(r.overlaps[0]).toMatchObject({ a: { label: 'mon-fri 07:00-22:00' }, b: { label: 'mon 20:00-23:00' }, date: '2026-03-23' });

@@ -219,7 +219,12 @@ describe('option parsing', () => {
 
   test('probe request: defaults, count limits by area and by the end of the address space', () => {
     expect(parseProbeRequest({})).toEqual({ unitId: 1, area: 'holding', address: 0, count: 10 });
-    expect(parseProbeRequest({ unit: '247', register: '30073', count: '4' })).toEqual({ unitId: 247, area: 'input', address: 72, count: 4 });
+    expect(parseProbeRequest({ unit: '247', register: '30073', count: '4' })).toEqual({
+      unitId: 247,
+      area: 'input',
+      address: 72,
+      count: 4,
+    });
     expect(parseProbeRequest({ address: '65530' }).count).toBe(6);
     expect(parseProbeRequest({ area: 'coil', count: '2000' }).count).toBe(2000);
     expect(() => parseProbeRequest({ count: '126' })).toThrow('--count: must be 1..125, got 126');

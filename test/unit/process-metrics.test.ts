@@ -16,7 +16,12 @@ it('standard process and Node.js families, and the build info, in one exposition
   const reg = new MetricsRegistry();
   new ProcessMetrics(reg, '1.2.3');
   const text = await reg.exposition();
-  for (const family of ['process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes']) {
+  for (const family of [
+    'process_resident_memory_bytes',
+    'process_start_time_seconds',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_heap_size_used_bytes',
+  ]) {
     expect(text).toContain(`# TYPE ${family} gauge\n`);
   }
   expect(text).toContain('m2m_build_info{version="1.2.3"} 1\n');

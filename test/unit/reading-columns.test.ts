@@ -39,7 +39,8 @@ test('columns through processColumns equal the reference on objects, batch by ba
         for (const r of batch) {
           t += r.dt;
           // width-limited slots only ever get raws of their width from a decoder; width 0 takes anything
-          const raw = r.slot === 3 ? r.raw : ((r.raw % U64) + U64) % (r.slot === 0 || r.slot === 4 ? 1n << 16n : r.slot === 1 ? 1n << 32n : U64);
+          const raw =
+            r.slot === 3 ? r.raw : ((r.raw % U64) + U64) % (r.slot === 0 || r.slot === 4 ? 1n << 16n : r.slot === 1 ? 1n << 32n : U64);
           readings.push({ slot: r.slot, raw, tsMs: t });
           cols.pushBig(r.slot, raw, t);
         }

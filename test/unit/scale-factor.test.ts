@@ -9,7 +9,8 @@ import { DecodeError } from '../../gateway/devices/errors';
 import { pointWidth, pointWith, valueWidth, type ResolvedPoint } from '../../gateway/devices/point';
 import { planReads } from '../../gateway/poll/planner';
 
-const sfPoint = (over: Partial<ResolvedPoint>): ResolvedPoint => pointWith('p', { address: 100, type: 'int16', scaleFactorOffset: 4, ...over });
+const sfPoint = (over: Partial<ResolvedPoint>): ResolvedPoint =>
+  pointWith('p', { address: 100, type: 'int16', scaleFactorOffset: 4, ...over });
 
 const u16 = (n: number): number => (n < 0 ? n + 0x10000 : n);
 
@@ -150,7 +151,9 @@ devices:
 
   test('a point with a scale factor resolves with it; others have none', () => {
     const cfg = parseConfig(
-      withPoint('{ name: w, kind: gauge, register: "440089", type: int16, scaleFactorOffset: 4, unit: W }\n      - { name: x, kind: gauge, area: holding, address: 1 }'),
+      withPoint(
+        '{ name: w, kind: gauge, register: "440089", type: int16, scaleFactorOffset: 4, unit: W }\n      - { name: x, kind: gauge, area: holding, address: 1 }',
+      ),
       '/srv',
     );
     const [w, x] = cfg.devices[0].points;
@@ -176,12 +179,42 @@ devices:
   });
 
   test.each([
-    ['float type', '{ name: a, kind: gauge, area: holding, address: 0, type: float32, scaleFactorOffset: 2 }', 'devices[0].points[0].type', /integer types, not float32/],
-    ['coil', '{ name: a, kind: switch, area: coil, address: 0, scaleFactorOffset: 2 }', 'devices[0].points[0].scaleFactorOffset', /only holding and input registers/],
-    ['inside the value', '{ name: a, kind: gauge, area: holding, address: 0, type: uint32, scaleFactorOffset: 1 }', 'devices[0].points[0].scaleFactorOffset', /inside the uint32 value/],
-    ['writable', '{ name: a, kind: setpoint, area: holding, address: 0, type: int16, writable: true, scaleFactorOffset: 2 }', 'devices[0].points[0].writable', /cannot be written/],
-    ['beyond one request', '{ name: a, kind: gauge, area: holding, address: 0, type: int16, scaleFactorOffset: 125 }', 'devices[0].points[0].scaleFactorOffset', /124/],
-    ['past the last address', '{ name: a, kind: gauge, area: holding, address: 65530, type: int16, scaleFactorOffset: 6 }', 'devices[0].points[0].address', /needs 7 registers/],
+    [
+      'float type',
+      '{ name: a, kind: gauge, area: holding, address: 0, type: float32, scaleFactorOffset: 2 }',
+      'devices[0].points[0].type',
+      /integer types, not float32/,
+    ],
+    [
+      'coil',
+      '{ name: a, kind: switch, area: coil, address: 0, scaleFactorOffset: 2 }',
+      'devices[0].points[0].scaleFactorOffset',
+      /only holding and input registers/,
+    ],
+    [
+      'inside the value',
+      '{ name: a, kind: gauge, area: holding, address: 0, type: uint32, scaleFactorOffset: 1 }',
+      'devices[0].points[0].scaleFactorOffset',
+      /inside the uint32 value/,
+    ],
+    [
+      'writable',
+      '{ name: a, kind: setpoint, area: holding, address: 0, type: int16, writable: true, scaleFactorOffset: 2 }',
+      'devices[0].points[0].writable',
+      /cannot be written/,
+    ],
+    [
+      'beyond one request',
+      '{ name: a, kind: gauge, area: holding, address: 0, type: int16, scaleFactorOffset: 125 }',
+      'devices[0].points[0].scaleFactorOffset',
+      /124/,
+    ],
+    [
+      'past the last address',
+      '{ name: a, kind: gauge, area: holding, address: 65530, type: int16, scaleFactorOffset: 6 }',
+      'devices[0].points[0].address',
+      /needs 7 registers/,
+    ],
   ])('rejects a scale factor on a %s point', (_what, pt, at, message) => {
     const issues = issuesOf(withPoint(pt));
     expect(issues.find((i) => i.path === at)?.message).toMatch(message);

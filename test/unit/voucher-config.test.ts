@@ -29,7 +29,9 @@ describe('settlement config', () => {
   test('a threshold that is not above 0 or has more than 9 fraction digits, a bad interval, an unknown key', () => {
     expect(issues('settlement: { threshold: "0" }\n')).toEqual([expect.stringMatching(/^settlement\.threshold: must be above 0/)]);
     expect(issues('settlement: { threshold: "-1" }\n')).toEqual([expect.stringMatching(/^settlement\.threshold: must be above 0/)]);
-    expect(issues('settlement: { threshold: "0.0000000001" }\n')).toEqual([expect.stringMatching(/^settlement\.threshold: .*at most 9 fraction digits/)]);
+    expect(issues('settlement: { threshold: "0.0000000001" }\n')).toEqual([
+      expect.stringMatching(/^settlement\.threshold: .*at most 9 fraction digits/),
+    ]);
     expect(issues('settlement: { intervalS: 0 }\n')).toEqual([expect.stringMatching(/^settlement\.intervalS: /)]);
     expect(issues('settlement: { treshold: "1" }\n')).toEqual(['settlement.treshold: unknown key (did you mean "threshold"?)']);
   });

@@ -53,7 +53,13 @@ const batch = (accruals: LedgerAccrual[]): PendingSettlement => {
   }
   return { atMs: AT, channels: [...channels.values()] };
 };
-const committedBatch = (vouchers: LedgerBatch['vouchers']): LedgerBatch => ({ atMs: AT, policyVersion: 1, events: [], state: { slots: [], lines: [], accounts: [] }, vouchers });
+const committedBatch = (vouchers: LedgerBatch['vouchers']): LedgerBatch => ({
+  atMs: AT,
+  policyVersion: 1,
+  events: [],
+  state: { slots: [], lines: [], accounts: [] },
+  vouchers,
+});
 
 describe('VoucherIssuer', () => {
   let dir: string;
@@ -87,7 +93,16 @@ describe('VoucherIssuer', () => {
     const [s] = issuer.due(batch([accrual('a', 'w', 600_000_000n), accrual('a', 'w', 400_000_000n)]));
     expect(s).toMatchObject({ account: 'a', settleNano: 0n, voucher: { channel: 'a>w', seq: 8, amountNano: 6_000_000_000n } });
     const v = JSON.parse(s!.voucher!.json) as SignedVoucher;
-    expect(v).toMatchObject({ channel: 'a>w', payer: 'a', payee: 'w', seq: 8, amount: '6.000000000', currency: 'NOK', ledgerHead: HEAD, issuedAt: '2026-11-25T12:00:00.000Z' });
+    expect(v).toMatchObject({
+      channel: 'a>w',
+      payer: 'a',
+      payee: 'w',
+      seq: 8,
+      amount: '6.000000000',
+      currency: 'NOK',
+      ledgerHead: HEAD,
+      issuedAt: '2026-11-25T12:00:00.000Z',
+    });
     expect(checkVoucher(v).ok).toBe(true);
   });
 
@@ -101,7 +116,9 @@ describe('VoucherIssuer', () => {
     issuer.endInterval();
     expect(metering.requests).toBe(1);
     const due = issuer.due(batch([]));
-    expect(due.map((d) => [d.voucher!.channel, d.voucher!.seq, d.voucher!.amountNano, d.settleNano])).toEqual([['a>w', 8, 5_000_000_000n, 0n]]);
+    expect(due.map((d) => [d.voucher!.channel, d.voucher!.seq, d.voucher!.amountNano, d.settleNano])).toEqual([
+      ['a>w', 8, 5_000_000_000n, 0n],
+    ]);
     expect(issuer.due(batch([]))).toEqual([]); // consumed
   });
 
@@ -145,7 +162,15 @@ describe('VoucherIssuer', () => {
 
   test('a threshold that is not above zero is refused', () => {
     const mk = (threshold: string) =>
-      new VoucherIssuer({ metering, ledger: { channels: () => [], head: () => ({ seq: 0, hash: HEAD }) }, keys: KeyStore.forDataDir(dir), currency: 'NOK', settlement: { threshold, intervalS: 1 }, log: silentLogger(), publish: () => undefined });
+      new VoucherIssuer({
+        metering,
+        ledger: { channels: () => [], head: () => ({ seq: 0, hash: HEAD }) },
+        keys: KeyStore.forDataDir(dir),
+        currency: 'NOK',
+        settlement: { threshold, intervalS: 1 },
+        log: silentLogger(),
+        publish: () => undefined,
+      });
     expect(() => mk('0')).toThrow(/above 0/);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Vouchers (DESIGN.md §6): RFC 8785 canonical JSON, ed25519 sign/verify,
+ * Vouchers (docs/architecture.md §6): RFC 8785 canonical JSON, ed25519 sign/verify,
  * every field tampered -> INVALID naming the field, lists of one channel,
  * and the `verify` command's exit codes. One fixed-key vector (RFC 8032
  * test 1 key) is cross-checked by an independent implementation (Python
@@ -26,7 +26,9 @@ describe('RFC 8785 canonical JSON', () => {
       "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
       "literals": [null, true, false]
     }`;
-    expect(canonicalJson(JSON.parse(input))).toBe(String.raw`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`);
+    expect(canonicalJson(JSON.parse(input))).toBe(
+      String.raw`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`,
+    );
   });
 
   test('§3.2.3: properties sorted by UTF-16 code units', () => {
@@ -73,7 +75,11 @@ describe('RFC 8785 canonical JSON', () => {
 
 // RFC 8032 §7.1 test 1 key: the public key is d75a9801…511a.
 const SEED = Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex');
-const fixedPrivate = crypto.createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), SEED]), format: 'der', type: 'pkcs8' });
+const fixedPrivate = crypto.createPrivateKey({
+  key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), SEED]),
+  format: 'der',
+  type: 'pkcs8',
+});
 const fixedKey: PayerKey = {
   account: 'purifier-1',
   publicKey: crypto.createPublicKey(fixedPrivate).export({ format: 'jwk' }).x as string,
@@ -90,7 +96,7 @@ const TERMS: VoucherTerms = {
 };
 
 describe('signing', () => {
-  test('the voucher has exactly the fields of DESIGN §6, in order, and the signature covers the canonical JSON of the others', () => {
+  test('the voucher has exactly the fields of docs/architecture.md §6, in order, and the signature covers the canonical JSON of the others', () => {
     const v = signVoucher(TERMS, fixedKey);
     expect(Object.keys(v)).toEqual([...VOUCHER_FIELDS]);
     expect(Buffer.from(v.payerKey, 'base64url').toString('hex')).toBe('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
@@ -145,7 +151,7 @@ describe('signing', () => {
 
 describe('verification: every field tampered is INVALID, naming the field', () => {
   const good = signVoucher(TERMS, fixedKey);
-  const otherKey = (crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x as string);
+  const otherKey = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x as string;
   const tamper = (field: string, value: unknown): Record<string, unknown> => ({ ...good, [field]: value });
   const invalid = (v: unknown, opts = {}) => {
     const r = checkVoucher(v, opts);
@@ -206,7 +212,10 @@ describe('verification: every field tampered is INVALID, naming the field', () =
     ['payerKey', otherKey],
     ['sig', Buffer.alloc(64, 7).toString('base64url')],
   ])('well-formed %s = %j: INVALID by the signature', (field, value) => {
-    expect(invalid(tamper(field, value))).toMatchObject({ field: 'sig', reason: expect.stringMatching(/^sig: the signature does not match/) });
+    expect(invalid(tamper(field, value))).toMatchObject({
+      field: 'sig',
+      reason: expect.stringMatching(/^sig: the signature does not match/),
+    });
   });
 
   test('payer and payee changed together with the channel: INVALID by the signature', () => {
@@ -232,11 +241,26 @@ describe('lists of one channel', () => {
   });
 
   test('a repeated or falling seq, a falling amount, another channel, a bad element, an empty list', () => {
-    expect(checkVoucherList([v(1, 1n), v(1, 2n)])).toMatchObject({ ok: false, index: 1, field: 'seq', reason: '[1].seq: 1 does not increase (previous 1)' });
+    expect(checkVoucherList([v(1, 1n), v(1, 2n)])).toMatchObject({
+      ok: false,
+      index: 1,
+      field: 'seq',
+      reason: '[1].seq: 1 does not increase (previous 1)',
+    });
     expect(checkVoucherList([v(2, 1n), v(1, 2n)])).toMatchObject({ ok: false, index: 1, field: 'seq' });
-    expect(checkVoucherList([v(1, 5n), v(2, 4n)])).toMatchObject({ ok: false, index: 1, field: 'amount', reason: expect.stringMatching(/^\[1\]\.amount: 0\.000000004 is below the previous 0\.000000005/) });
+    expect(checkVoucherList([v(1, 5n), v(2, 4n)])).toMatchObject({
+      ok: false,
+      index: 1,
+      field: 'amount',
+      reason: expect.stringMatching(/^\[1\]\.amount: 0\.000000004 is below the previous 0\.000000005/),
+    });
     expect(checkVoucherList([v(1, 1n), v(2, 2n, { payee: 'sewer' })])).toMatchObject({ ok: false, index: 1, field: 'channel' });
-    expect(checkVoucherList([v(1, 1n), { ...v(2, 2n), amount: '3.000000000' }])).toMatchObject({ ok: false, index: 1, field: 'sig', reason: expect.stringMatching(/^\[1\]\.sig: /) });
+    expect(checkVoucherList([v(1, 1n), { ...v(2, 2n), amount: '3.000000000' }])).toMatchObject({
+      ok: false,
+      index: 1,
+      field: 'sig',
+      reason: expect.stringMatching(/^\[1\]\.sig: /),
+    });
     expect(checkVoucherList([])).toMatchObject({ ok: false, reason: 'the list holds no vouchers' });
   });
 });
@@ -278,7 +302,10 @@ describe('m2m-gateway verify', () => {
     // A reader that keeps the first "amount" sees 999 NOK; the signature covers the last one.
     const twice = text.replace('"amount":', '"amount":"999.000000000","amount":');
     expect(JSON.parse(twice).amount).toBe(good.amount);
-    expect(verifyVoucherText(twice)).toEqual({ code: 1, message: 'INVALID: duplicate key $.amount (a repeated key may be read either way)' });
+    expect(verifyVoucherText(twice)).toEqual({
+      code: 1,
+      message: 'INVALID: duplicate key $.amount (a repeated key may be read either way)',
+    });
     const list = `[${text},${text.replace('"seq":', '"seq":99,"seq":')}]`;
     expect(verifyVoucherText(list).message).toBe('INVALID: duplicate key $[1].seq (a repeated key may be read either way)');
     // Escaped quotes, commas and braces inside strings are not keys.
@@ -289,7 +316,10 @@ describe('m2m-gateway verify', () => {
   test('--key requires that payer key; a malformed --key is a usage error', () => {
     expect(verifyVoucherText(JSON.stringify(good), { key: good.payerKey })).toEqual({ code: 0, message: 'valid' });
     const other = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x as string;
-    expect(verifyVoucherText(JSON.stringify(good), { key: other })).toMatchObject({ code: 1, message: expect.stringMatching(/^INVALID: payerKey: /) });
+    expect(verifyVoucherText(JSON.stringify(good), { key: other })).toMatchObject({
+      code: 1,
+      message: expect.stringMatching(/^INVALID: payerKey: /),
+    });
     expect(verifyVoucherText(JSON.stringify(good), { key: 'short' }).code).toBe(2);
   });
 

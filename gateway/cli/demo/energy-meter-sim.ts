@@ -14,7 +14,10 @@ export class EnergyMeterSim extends SimulatedDevice {
   private exportKwh = 0;
   private t = 0;
 
-  constructor(private readonly rnd: () => number = Math.random, startKwh = 1500) {
+  constructor(
+    private readonly rnd: () => number = Math.random,
+    startKwh = 1500,
+  ) {
     super();
     this.importKwh = startKwh;
     this.publish(0, [0, 0, 0], [230, 230, 230]);
