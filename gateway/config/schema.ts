@@ -215,14 +215,9 @@ const ledgerObject = z.strictObject({
     .max(3_600_000)
     .default(5000)
     .meta({ description: 'commit cadence in ms (default 5000); events, vouchers and credit crossings commit at once' }),
-  checkpointMs: z
-    .int()
-    .min(1000)
-    .max(86_400_000)
-    .default(60_000)
-    .meta({
-      description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints',
-    }),
+  checkpointMs: z.int().min(1000).max(86_400_000).default(60_000).meta({
+    description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints',
+  }),
   history: z
     .union([z.literal('off'), z.literal(false), historySchema])
     .default('off')
@@ -297,11 +292,9 @@ export const settlementSchema = z.strictObject({
     .record(
       idSchema,
       z.strictObject({
-        deposit: decimalSchema(9)
-          .optional()
-          .meta({
-            description: 'cap of every channel from an account of this gateway to this payee: vouchers never exceed it (currency units)',
-          }),
+        deposit: decimalSchema(9).optional().meta({
+          description: 'cap of every channel from an account of this gateway to this payee: vouchers never exceed it (currency units)',
+        }),
         receivables: z
           .string()
           .regex(/^https?:\/\/[^\s]+$/, { error: 'expected the payee collector\'s base URL like "http://127.0.0.1:8090"' })
