@@ -116,6 +116,7 @@ ${name === 'a' ? `gateways:\n  - { url: "http://127.0.0.1:${ports.gw}", tokenFil
 gateway: { id: purifier-gw, dataDir: ./gw, currency: NOK, timezone: UTC }
 http: { listen: "127.0.0.1:${ports.gw}", editor: false }
 mqtt: { url: "${broker.url}", topicPrefix: m2m }
+ledger: { commitMs: 500 }
 settlement:
   threshold: "0.5"
   payees:
