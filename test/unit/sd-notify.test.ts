@@ -85,6 +85,10 @@ describe('SdNotifier', () => {
     await n.ready();
     // the loop runs: pings come (wait for two, however loaded the machine is)
     for (let waited = 0; at.length < 2 && waited < 10_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    // start the stall on a later millisecond than the last ping, so "before" and "during" cannot tie
+    while (Date.now() <= at[at.length - 1]!) {
+      // spin for at most a millisecond
+    }
     const stallStart = Date.now();
     while (Date.now() - stallStart < 400) {
       // the loop is stuck: no timer can run
