@@ -124,10 +124,21 @@ export class CommitWork {
     }
   }
 
-  /** Close every open hour that ended before the hour holding `atMs`. */
-  closeEnded(atMs: number): void {
+  /**
+   * Close every open hour that ended before the hour holding `atMs` — of
+   * `only` these devices when given (a group commit; the others close at
+   * their group's turn, and minOpenHour stays as it was).
+   */
+  closeEnded(atMs: number, only?: readonly string[]): void {
     const current = Math.floor(atMs / HOUR_MS) * HOUR_MS;
     if (this.c.minOpenHour >= current) return;
+    if (only) {
+      for (const name of only) {
+        const dev = this.c.devices.get(name);
+        if (dev) this.closeDevice(dev, current);
+      }
+      return;
+    }
     let min = Infinity;
     for (const dev of this.c.devices.values()) {
       for (const [lineId, open] of dev.state.open) {
@@ -140,6 +151,15 @@ export class CommitWork {
       }
     }
     this.c.minOpenHour = min;
+  }
+
+  private closeDevice(dev: DeviceRec, current: number): void {
+    for (const [lineId, open] of dev.state.open) {
+      if (!open || open.hourMs >= current) continue;
+      this.close(this.c.linesById.get(lineId)!, open);
+      dev.state.open.set(lineId, null);
+      this.dirtyDevices.add(dev);
+    }
   }
 
   putState(s: LedgerState): void {

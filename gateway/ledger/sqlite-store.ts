@@ -226,7 +226,7 @@ export class SqliteLedger implements LedgerStore {
     }
     const work = new CommitWork(this.cache, seq);
     for (const u of batchUsage(b)) work.addUsage(u);
-    work.closeEnded(b.atMs);
+    work.closeEnded(b.atMs, b.closeDevices);
     work.putState(b.state);
     work.addEvents(b.events);
     const vouchers = b.vouchers ?? [];

@@ -154,6 +154,11 @@ export interface LedgerBatch {
   vouchers?: LedgerVoucher[];
   /** A policy change (normally via `recordPolicy`). */
   policy?: LedgerPolicy;
+  /**
+   * Close only these devices' ended hours (a commit of one device group,
+   * gateway/meter/commit-groups.ts); absent: every device's.
+   */
+  closeDevices?: readonly string[];
 }
 
 export interface LedgerHead {

@@ -20,6 +20,7 @@ import type { LedgerBatch, LedgerEvent, LedgerMetered, LedgerStore, LedgerVouche
 import type { PolicyRegistry } from './policy-registry';
 import type { SlotMap } from './slot-map';
 import type { CoreState, MeteringCore } from '../core/types';
+import { CommitGroups, commitGroupCount } from './commit-groups';
 import { AccrualSpans, PendingCommit, type PendingChannel } from './pending-commit';
 import { meterToColumns, ReadingColumns } from './reading-columns';
 import { type TariffHorizon, TouGapGuard } from './tou-gaps';
@@ -93,6 +94,8 @@ export interface MeteringServiceOptions {
   maxBatch?: number;
   /** Commit to the ledger this often (default 5000 ms, `ledger.commitMs`); events and vouchers commit at once. */
   commitMs?: number;
+  /** Device groups the cadence commits one at a time (default: commit-groups.ts, by the number of counter slots). */
+  commitGroups?: number;
   /** Reading history (`ledger.history`); none by default. */
   history?: { sampler: HistorySampler; maxBytes: number };
   /** Hand every reading's value to the history (default true; only matters with `history`). */
@@ -123,6 +126,10 @@ export class MeteringService extends EventEmitter {
   /** Scratch of PendingCommit.add, kept from commit to commit. */
   private readonly spans = new AccrualSpans();
   private lastCommitAt = Date.now();
+  /** Null: one group, every commit takes everything. */
+  private readonly groups: CommitGroups | null;
+  /** The group the cadence commits next. */
+  private nextGroup = 0;
   private readonly gaps = new TouGapGuard();
   private readonly history: { sampler: HistorySampler; maxBytes: number } | null;
 
@@ -142,6 +149,8 @@ export class MeteringService extends EventEmitter {
     this.history = opts.history ?? null;
     this.keepsReadingValues = this.history !== null && (opts.readingValues ?? true);
     this.uncommitted = new PendingCommit(slots, registry, this.spans);
+    const groups = opts.commitGroups ?? commitGroupCount(slots.slots.length, this.commitMs);
+    this.groups = groups > 1 ? new CommitGroups(slots, groups) : null;
   }
 
   /** The window the active time-of-use segments cover, and how to widen it for a long gap (tou-gaps.ts). */
@@ -310,20 +319,27 @@ export class MeteringService extends EventEmitter {
     for (const e of extraEvents) batch.addEvent(e);
     const due = this.settle(batch);
     if (batch.empty && !due) return null;
-    if (due || batch.urgent || this.stopped || Date.now() - this.lastCommitAt >= this.commitMs || Date.now() < this.lastCommitAt) {
-      return this.commit(due);
+    if (batch.urgent || due || this.stopped) {
+      // With device groups, events and vouchers issued commit at once with their
+      // slots only; money received (settled in the core), account events and a
+      // site small enough for one group commit everything.
+      if (!this.groups || batch.needsAll || this.stopped || due?.some((d) => d.settleNano !== 0n)) return this.commit(due);
+      return this.commitSlots(due);
     }
+    const since = Date.now() - this.lastCommitAt;
+    if (since >= this.commitMs / (this.groups?.count ?? 1) || since < 0) return this.groups ? this.commitGroup() : this.commit(null);
     this.scheduleCommit();
     return null;
   }
 
   private scheduleCommit(): void {
     if (this.commitTimer) return;
-    const wait = Math.max(0, this.lastCommitAt + this.commitMs - Date.now());
+    const wait = Math.max(0, this.lastCommitAt + this.commitMs / (this.groups?.count ?? 1) - Date.now());
     this.commitTimer = setTimeout(() => {
       this.commitTimer = null;
       try {
-        this.commit(null);
+        if (this.groups) this.commitGroup();
+        else this.commit(null);
       } catch {
         // logged in commit; the next flush tries again
       }
@@ -331,6 +347,7 @@ export class MeteringService extends EventEmitter {
     this.commitTimer.unref();
   }
 
+  /** Commit everything metered (and the settlement due) in one batch. */
   private commit(due: BatchSettlement[] | null): CommittedBatch | null {
     if (this.commitTimer) clearTimeout(this.commitTimer);
     this.commitTimer = null;
@@ -340,6 +357,53 @@ export class MeteringService extends EventEmitter {
     this.lastCommitAt = Date.now();
     const batch = pending.build(this.core, this.lastCommitAt, this.policyVersion);
     if (due) this.addSettlement(batch, due);
+    return this.write(batch);
+  }
+
+  /**
+   * The cadence's commit with device groups: the next group that has
+   * something pending commits its slots, lines and accounts (less what the
+   * other groups still hold) and closes its devices' ended hours.
+   */
+  private commitGroup(): CommittedBatch | null {
+    if (this.commitTimer) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    const groups = this.groups!;
+    this.lastCommitAt = Date.now();
+    for (let tries = 0; tries < groups.count; tries++) {
+      const g = this.nextGroup;
+      this.nextGroup = (g + 1) % groups.count;
+      const part = this.uncommitted.takeGroup((slot) => groups.of(slot) === g);
+      if (part.empty) continue;
+      const batch = part.build(this.core, this.lastCommitAt, this.policyVersion, this.uncommitted.accountSums());
+      batch.closeDevices = groups.devices(g);
+      if (!this.uncommitted.empty) this.scheduleCommit();
+      return this.write(batch);
+    }
+    return null;
+  }
+
+  /**
+   * A commit that cannot wait for the cadence (docs/ledger.md, "Cadence"):
+   * the events pending and the vouchers due (issued, settling nothing), with
+   * the pending money of the slots they concern — an event's slot, a
+   * delivery counter, the slots feeding a voucher's channel — not with
+   * everything metered: on a large site counters wrap and vouchers come
+   * several times a second.
+   */
+  private commitSlots(due: BatchSettlement[] | null): CommittedBatch | null {
+    const channels = new Set<string>();
+    for (const d of due ?? []) if (d.voucher) channels.add(d.voucher.channel);
+    const slots = this.uncommitted.slotsOfChannels(channels);
+    for (const s of this.uncommitted.urgentSlots) slots.add(s);
+    const part = this.uncommitted.takeGroup((slot) => slots.has(slot));
+    const batch = part.build(this.core, Date.now(), this.policyVersion, this.uncommitted.accountSums());
+    batch.closeDevices = [];
+    if (due) this.addSettlement(batch, due);
+    return this.write(batch);
+  }
+
+  private write(batch: LedgerBatch): CommittedBatch {
     try {
       const t0 = performance.now();
       const { seq, hash } = this.ledger.commitBatch(batch);
@@ -350,8 +414,10 @@ export class MeteringService extends EventEmitter {
       return committed;
     } catch (err) {
       // The core has advanced but the ledger did not take the commit: put the core
-      // back to the last committed state so nothing is billed twice or lost.
+      // back to the last committed state so nothing is billed twice or lost (what
+      // other groups held is dropped with it: the core bills it again).
       this.log.error({ err }, 'ledger commit failed; core state rolled back to the ledger');
+      this.uncommitted = new PendingCommit(this.slots, this.registry, this.spans);
       this.restore();
       throw err;
     }

@@ -12,7 +12,9 @@
  * `urgent` says the commit should not wait for the cadence: an event was
  * metered, or money on a slot whose counter lives in this process (a data
  * marketplace delivery counter: a crash would lose it, unlike a meter's
- * cumulative register).
+ * cumulative register). `urgentSlots` are the slots such a commit must hold
+ * (the event's, the delivery counter's); `needsAll` says it must hold
+ * everything (an account event: a credit crossing).
  */
 import { formatMoney } from '../base/decimal';
 import type { CoreEvent, MeteringCore } from '../core/types';
@@ -96,12 +98,14 @@ export class PendingCommit {
   deltas = 0;
   accruals = 0;
   urgent = false;
+  needsAll = false;
+  readonly urgentSlots = new Set<number>();
   /** Set when money was added since the last `takeMoneyChanged()`. */
   private moneyChanged = false;
   /** Key: line × 2 (tariffed) or slot × 2 + 1 (untariffed). */
   private readonly usage = new Map<number, Acc>();
-  private readonly channelNano = new Map<number, ExactSum>();
-  readonly events: LedgerEvent[] = [];
+  private channelNano = new Map<number, ExactSum>();
+  events: LedgerEvent[] = [];
   readonly slots = new Set<number>();
   readonly lines = new Set<number>();
   readonly accounts = new Set<number>();
@@ -153,7 +157,11 @@ export class PendingCommit {
       if (!ch) this.channelNano.set(channel, (ch = new ExactSum()));
       ch.addAt(amount, m.accrualAmount, k);
       this.moneyChanged = true;
-      if (this.slotMap.at(m.accrualSlot[k]!).ledgerPoint !== undefined) this.urgent = true; // an in-process delivery counter
+      const slot = m.accrualSlot[k]!;
+      if (this.slotMap.at(slot).ledgerPoint !== undefined) {
+        this.urgent = true; // an in-process delivery counter
+        this.urgentSlots.add(slot);
+      }
     }
     const dq = wordsOf(m.deltaQty);
     for (let k = 0; k < m.deltaCount; k++) {
@@ -177,6 +185,7 @@ export class PendingCommit {
     let account: string | undefined;
     if (e.slot !== undefined && e.kind !== 'unknown-slot') {
       this.slots.add(e.slot);
+      this.urgentSlots.add(e.slot);
       const s = this.slotMap.at(e.slot);
       device = s.device;
       point = s.point;
@@ -186,6 +195,7 @@ export class PendingCommit {
     }
     if (e.account !== undefined) {
       this.accounts.add(e.account);
+      this.needsAll = true;
       account = this.reg.accountName(e.account);
       if (e.value !== undefined) detail.unsettled = formatMoney(e.value);
     }
@@ -214,8 +224,90 @@ export class PendingCommit {
     return out;
   }
 
-  /** The ledger batch: usage by names, the state of what was touched (a core snapshot), the events. */
-  build(core: MeteringCore, atMs: number, policyVersion: number): LedgerBatch {
+  /** The slot a usage key counts for. */
+  private slotOfKey(key: number): number {
+    return key % 2 === 0 ? this.reg.lineInfo(key / 2).slot : (key - 1) / 2;
+  }
+
+  /**
+   * Move what belongs to the slots of one commit group into a new pending
+   * commit (commit-groups.ts); the rest stays here for later groups. Counts
+   * and events go with the part (an account event makes a commit take
+   * everything: no part is taken then).
+   */
+  takeGroup(inGroup: (slot: number) => boolean): PendingCommit {
+    const part = new PendingCommit(this.slotMap, this.reg, this.spans);
+    for (const [key, acc] of this.usage) {
+      if (!inGroup(this.slotOfKey(key))) continue;
+      part.usage.set(key, acc);
+      this.usage.delete(key);
+    }
+    for (const slot of this.slots) {
+      if (!inGroup(slot)) continue;
+      part.slots.add(slot);
+      this.slots.delete(slot);
+    }
+    for (const line of this.lines) {
+      const info = this.reg.lineInfo(line);
+      if (!inGroup(info.slot)) continue;
+      part.lines.add(line);
+      part.accounts.add(this.reg.channelAccount(info.channel));
+      this.lines.delete(line);
+    }
+    part.channelNano = part.channelSums();
+    this.channelNano = this.channelSums();
+    part.events = this.events;
+    this.events = [];
+    part.urgent = this.urgent;
+    this.urgent = false;
+    this.urgentSlots.clear();
+    part.readings = this.readings;
+    part.deltas = this.deltas;
+    part.accruals = this.accruals;
+    this.readings = this.deltas = this.accruals = 0;
+    return part;
+  }
+
+  /** The slots whose pending lines accrue on these channels ("payer>payee"). */
+  slotsOfChannels(channels: ReadonlySet<string>): Set<number> {
+    const out = new Set<number>();
+    for (const line of this.lines) {
+      const info = this.reg.lineInfo(line);
+      if (channels.has(this.reg.channelInfo(info.channel).id)) out.add(info.slot);
+    }
+    return out;
+  }
+
+  /** Per channel, the money of the usage held here. */
+  private channelSums(): Map<number, ExactSum> {
+    const out = new Map<number, ExactSum>();
+    for (const [key, first] of this.usage) {
+      if (key % 2 !== 0) continue;
+      const channel = this.reg.lineInfo(key / 2).channel;
+      let sum = out.get(channel);
+      if (!sum) out.set(channel, (sum = new ExactSum()));
+      for (let u: Acc | null = first; u; u = u.next) sum.add(u.amount.value);
+    }
+    return out;
+  }
+
+  /** Per account index, the money held here (not committed: the core's unsettled amounts include it). */
+  accountSums(): Map<number, bigint> {
+    const out = new Map<number, bigint>();
+    for (const [channel, sum] of this.channelNano) {
+      const account = this.reg.channelAccount(channel);
+      out.set(account, (out.get(account) ?? 0n) + sum.value);
+    }
+    return out;
+  }
+
+  /**
+   * The ledger batch: usage by names, the state of what was touched (a core
+   * snapshot), the events. `notCommitted`: money the core holds that stays
+   * pending (other commit groups), taken off the accounts' unsettled amounts
+   * so the ledger's account rows match its slot rows.
+   */
+  build(core: MeteringCore, atMs: number, policyVersion: number, notCommitted?: Map<number, bigint>): LedgerBatch {
     const reg = this.reg;
     const usage: LedgerUsage[] = [];
     for (const [key, first] of this.usage) {
@@ -254,7 +346,11 @@ export class PendingCommit {
         const ch = reg.channelInfo(li.channel);
         return { device: info.device, point: info.point, payee: ch.payee, account: ch.payer, remainder: l.remainder };
       }),
-      accounts: snap.accounts.map((a) => ({ account: reg.accountName(a.account), unsettledNano: a.unsettledNano, overLimit: a.overLimit })),
+      accounts: snap.accounts.map((a) => ({
+        account: reg.accountName(a.account),
+        unsettledNano: a.unsettledNano - (notCommitted?.get(a.account) ?? 0n),
+        overLimit: a.overLimit,
+      })),
     };
     return {
       atMs,

@@ -13,6 +13,8 @@ export interface MeterRigSpec {
   /** Priced points: `${device}/${point}` → payee, price (nano per unit) and time-of-use segments. */
   tariffs?: Array<{ device: string; point: string; payee: string; priceNano: bigint; segments?: PriceSegment[] }>;
   widthBits?: 16 | 32 | 64;
+  /** device → the account that pays for it (default: the device itself). */
+  accounts?: Record<string, string>;
 }
 
 export interface MeterRig {
@@ -26,7 +28,7 @@ const counter = (name: string): ResolvedPoint => ({ name, kind: 'counter' }) as 
 
 export function meterRig(core: MeteringCore, ledger: LedgerStore, spec: MeterRigSpec, opts: MeteringServiceOptions = {}): MeterRig {
   const slots = new SlotMap(
-    Object.entries(spec.devices).map(([id, points]) => ({ id, account: id, points: points.map(counter) })),
+    Object.entries(spec.devices).map(([id, points]) => ({ id, account: spec.accounts?.[id] ?? id, points: points.map(counter) })),
     () => ({ widthBits: spec.widthBits ?? 32, microPerCount: 1_000_000n }),
   );
   core.configureSlots(slots.configs());
