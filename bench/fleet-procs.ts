@@ -172,7 +172,9 @@ export function startGateway(opts: {
   env?: NodeJS.ProcessEnv;
 }): GatewayHandle {
   const log = fs.createWriteStream(opts.logFile);
-  const child = spawnNode([gatewayBin(), 'start', '--config', opts.config], opts.cpus, {
+  // FLEET_GATEWAY_NODE_ARGS: extra node flags for the gateway only (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.FLEET_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawnNode([...nodeArgs, gatewayBin(), 'start', '--config', opts.config], opts.cpus, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,6 +29,7 @@
  *   --wait-quiet-s S: before each case wait up to S s for the machine's busy CPU (other processes) to fall
  *   below --quiet-below cores; every case records the machine's busy CPU before and during its window.
  *   FLEET_SECONDS=120 npm run bench:fleet     (same as --seconds 120)
+ *   FLEET_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:fleet   (node flags for the gateway only)
  *   node build/bench/fleet.js --recheck [--label TEXT]   (recompute the checks of the results file, relabel; runs nothing)
  * Loopback only. Stops the gateway and the simulator on exit, errors and
  * SIGINT; gives up (killing both) after a bound derived from the durations.

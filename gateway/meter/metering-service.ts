@@ -20,8 +20,8 @@ import type { LedgerBatch, LedgerEvent, LedgerMetered, LedgerStore, LedgerVouche
 import type { PolicyRegistry } from './policy-registry';
 import type { SlotMap } from './slot-map';
 import type { CoreState, MeteringCore } from '../core/types';
-import { PendingCommit, type PendingChannel } from './pending-commit';
-import { meterColumns, ReadingColumns } from './reading-columns';
+import { AccrualSpans, PendingCommit, type PendingChannel } from './pending-commit';
+import { meterToColumns, ReadingColumns } from './reading-columns';
 import { type TariffHorizon, TouGapGuard } from './tou-gaps';
 
 /** One decoded value from a device, as the metering service takes it. */
@@ -120,6 +120,8 @@ export class MeteringService extends EventEmitter {
   private readonly extraSettlers = new Set<BatchSettler>();
   private settleRequested = false;
   private uncommitted: PendingCommit;
+  /** Scratch of PendingCommit.add, kept from commit to commit. */
+  private readonly spans = new AccrualSpans();
   private lastCommitAt = Date.now();
   private readonly gaps = new TouGapGuard();
   private readonly history: { sampler: HistorySampler; maxBytes: number } | null;
@@ -139,7 +141,7 @@ export class MeteringService extends EventEmitter {
     this.commitMs = opts.commitMs ?? DEFAULT_COMMIT_MS;
     this.history = opts.history ?? null;
     this.keepsReadingValues = this.history !== null && (opts.readingValues ?? true);
-    this.uncommitted = new PendingCommit(slots, registry);
+    this.uncommitted = new PendingCommit(slots, registry, this.spans);
   }
 
   /** The window the active time-of-use segments cover, and how to widen it for a long gap (tou-gaps.ts). */
@@ -298,7 +300,7 @@ export class MeteringService extends EventEmitter {
       if (wide) this.core.setPolicy(wide);
       let result;
       try {
-        result = meterColumns(this.core, this.input);
+        result = meterToColumns(this.core, this.input);
       } finally {
         this.input.clear();
       }
@@ -334,7 +336,7 @@ export class MeteringService extends EventEmitter {
     this.commitTimer = null;
     const pending = this.uncommitted;
     if (pending.empty && !due) return null;
-    this.uncommitted = new PendingCommit(this.slots, this.registry);
+    this.uncommitted = new PendingCommit(this.slots, this.registry, this.spans);
     this.lastCommitAt = Date.now();
     const batch = pending.build(this.core, this.lastCommitAt, this.policyVersion);
     if (due) this.addSettlement(batch, due);

@@ -15,18 +15,72 @@
  * cumulative register).
  */
 import { formatMoney } from '../base/decimal';
-import type { BatchResult, CoreEvent, MeteringCore } from '../core/types';
+import type { CoreEvent, MeteringCore } from '../core/types';
 import { hourOf } from '../ledger/batch-aggregates';
 import type { LedgerBatch, LedgerEvent, LedgerUsage } from '../ledger/store';
+import { ExactSum, wordsOf } from './exact-sum';
 import type { PolicyRegistry } from './policy-registry';
+import type { MeteredColumns } from './reading-columns';
 import type { SlotMap } from './slot-map';
 
+/** Usage of one key (line or untariffed slot) in one hour. */
 interface Acc {
   hourMs: number;
-  qty: bigint;
-  amount: bigint;
+  qty: ExactSum;
+  amount: ExactSum;
   /** The same key in another hour. */
   next: Acc | null;
+}
+
+/**
+ * The accruals of one core call grouped by slot (a linked list through typed
+ * arrays, reused from call to call): a delta is untariffed unless an accrual
+ * of its slot lies inside its span.
+ */
+export class AccrualSpans {
+  private head = new Int32Array(0);
+  /** The call that last wrote head[slot]; an older stamp means "no accrual in this call". */
+  private stamp = new Uint32Array(0);
+  private next = new Int32Array(0);
+  private call = 0;
+  private m: MeteredColumns | null = null;
+
+  index(m: MeteredColumns): void {
+    this.m = m;
+    this.call = (this.call + 1) >>> 0;
+    if (this.call === 0) {
+      this.stamp.fill(0);
+      this.call = 1;
+    }
+    if (this.next.length < m.accrualCount) this.next = new Int32Array(Math.max(m.accrualCount, this.next.length * 2));
+    for (let k = 0; k < m.accrualCount; k++) {
+      const slot = m.accrualSlot[k]!;
+      if (slot >= this.head.length) this.grow(slot);
+      this.next[k] = this.stamp[slot] === this.call ? this.head[slot]! : -1;
+      this.head[slot] = k;
+      this.stamp[slot] = this.call;
+    }
+  }
+
+  /** Whether an accrual of `slot` in the indexed call lies within [fromMs, toMs]. */
+  covers(slot: number, fromMs: number, toMs: number): boolean {
+    const m = this.m!;
+    if (slot >= this.stamp.length || this.stamp[slot] !== this.call) return false;
+    for (let k = this.head[slot]!; k >= 0; k = this.next[k]!) {
+      if (m.accrualFromMs[k]! >= fromMs && m.accrualToMs[k]! <= toMs) return true;
+    }
+    return false;
+  }
+
+  private grow(slot: number): void {
+    const size = Math.max(slot + 1, this.head.length * 2);
+    const head = new Int32Array(size);
+    head.set(this.head);
+    const stamp = new Uint32Array(size);
+    stamp.set(this.stamp);
+    this.head = head;
+    this.stamp = stamp;
+  }
 }
 
 /** Money metered on one channel and not committed yet. */
@@ -46,7 +100,7 @@ export class PendingCommit {
   private moneyChanged = false;
   /** Key: line × 2 (tariffed) or slot × 2 + 1 (untariffed). */
   private readonly usage = new Map<number, Acc>();
-  private readonly channelNano = new Map<number, bigint>();
+  private readonly channelNano = new Map<number, ExactSum>();
   readonly events: LedgerEvent[] = [];
   readonly slots = new Set<number>();
   readonly lines = new Set<number>();
@@ -55,59 +109,65 @@ export class PendingCommit {
   constructor(
     private readonly slotMap: SlotMap,
     private readonly reg: PolicyRegistry,
+    private readonly spans: AccrualSpans = new AccrualSpans(),
   ) {}
 
   get empty(): boolean {
     return this.readings === 0 && this.usage.size === 0 && this.events.length === 0 && this.slots.size === 0 && this.accounts.size === 0;
   }
 
-  private addUsage(key: number, hourMs: number, qty: bigint, amount: bigint): void {
+  /** The accumulator of `key` in `hourMs`. */
+  private usageAt(key: number, hourMs: number): Acc {
     let u = this.usage.get(key);
     if (!u) {
-      this.usage.set(key, { hourMs, qty, amount, next: null });
-      return;
+      u = { hourMs, qty: new ExactSum(), amount: new ExactSum(), next: null };
+      this.usage.set(key, u);
+      return u;
     }
     for (;;) {
-      if (u.hourMs === hourMs) {
-        u.qty += qty;
-        u.amount += amount;
-        return;
-      }
-      if (!u.next) {
-        u.next = { hourMs, qty, amount, next: null };
-        return;
-      }
+      if (u.hourMs === hourMs) return u;
+      if (!u.next) return (u.next = { hourMs, qty: new ExactSum(), amount: new ExactSum(), next: null });
       u = u.next;
     }
   }
 
-  /** Fold one core result in (`readings`: how many readings it metered). */
-  add(r: BatchResult, readings: number): void {
+  /**
+   * Fold one core call in (`readings`: how many readings it metered). Reads
+   * the output columns in place: no object and no BigInt per reading.
+   */
+  add(m: MeteredColumns, readings: number): void {
     this.readings += readings;
-    let spans: Map<number, Array<[number, number]>> | null = null;
-    for (const a of r.accruals) {
+    this.spans.index(m);
+    const qty = wordsOf(m.accrualQty);
+    const amount = wordsOf(m.accrualAmount);
+    for (let k = 0; k < m.accrualCount; k++) {
+      const line = m.accrualLine[k]!;
+      const channel = m.accrualChannel[k]!;
       this.accruals++;
-      this.lines.add(a.line);
-      this.accounts.add(this.reg.channelAccount(a.channel));
-      this.addUsage(a.line * 2, hourOf(a.fromMs, a.toMs), a.qtyMicro, a.amountNano);
-      this.channelNano.set(a.channel, (this.channelNano.get(a.channel) ?? 0n) + a.amountNano);
+      this.lines.add(line);
+      this.accounts.add(this.reg.channelAccount(channel));
+      const u = this.usageAt(line * 2, hourOf(m.accrualFromMs[k]!, m.accrualToMs[k]!));
+      u.qty.addAt(qty, m.accrualQty, k);
+      u.amount.addAt(amount, m.accrualAmount, k);
+      let ch = this.channelNano.get(channel);
+      if (!ch) this.channelNano.set(channel, (ch = new ExactSum()));
+      ch.addAt(amount, m.accrualAmount, k);
       this.moneyChanged = true;
-      if (this.slotMap.at(a.slot).ledgerPoint !== undefined) this.urgent = true; // an in-process delivery counter
-      spans ??= new Map();
-      const list = spans.get(a.slot);
-      if (list) list.push([a.fromMs, a.toMs]);
-      else spans.set(a.slot, [[a.fromMs, a.toMs]]);
+      if (this.slotMap.at(m.accrualSlot[k]!).ledgerPoint !== undefined) this.urgent = true; // an in-process delivery counter
     }
-    for (const d of r.deltas) {
+    const dq = wordsOf(m.deltaQty);
+    for (let k = 0; k < m.deltaCount; k++) {
       // An unchanged counter gives a zero delta on every poll: its slot state is
       // saved, but it adds nothing to the totals (no empty untariffed rows).
-      this.slots.add(d.slot);
-      if (d.qtyMicro === 0n) continue;
+      const slot = m.deltaSlot[k]!;
+      this.slots.add(slot);
+      if (dq[2 * k] === 0 && dq[2 * k + 1] === 0) continue;
       this.deltas++;
-      const covered = spans?.get(d.slot)?.some(([from, to]) => from >= d.fromMs && to <= d.toMs) ?? false;
-      if (!covered) this.addUsage(d.slot * 2 + 1, hourOf(d.fromMs, d.toMs), d.qtyMicro, 0n);
+      const from = m.deltaFromMs[k]!;
+      const to = m.deltaToMs[k]!;
+      if (!this.spans.covers(slot, from, to)) this.usageAt(slot * 2 + 1, hourOf(from, to)).qty.addAt(dq, m.deltaQty, k);
     }
-    for (const e of r.events) this.addCoreEvent(e);
+    for (const e of m.events) this.addCoreEvent(e);
   }
 
   addCoreEvent(e: CoreEvent): void {
@@ -149,7 +209,7 @@ export class PendingCommit {
     const out: PendingChannel[] = [];
     for (const [ch, nano] of this.channelNano) {
       const info = this.reg.channelInfo(ch);
-      out.push({ channel: info.id, payer: info.payer, payee: info.payee, accruedNano: nano });
+      out.push({ channel: info.id, payer: info.payer, payee: info.payee, accruedNano: nano.value });
     }
     return out;
   }
@@ -170,7 +230,7 @@ export class PendingCommit {
         names = { device: s.device, point: s.ledgerPoint ?? s.point, account: s.account, payee: '' };
       }
       for (let u: Acc | null = first; u; u = u.next) {
-        usage.push({ ...names, hourMs: u.hourMs, quantityMicro: u.qty, amountNano: u.amount });
+        usage.push({ ...names, hourMs: u.hourMs, quantityMicro: u.qty.value, amountNano: u.amount.value });
       }
     }
     // Only what was touched: the cost stays per commit, not per configured slot.

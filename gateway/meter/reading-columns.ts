@@ -93,7 +93,59 @@ export class ReadingColumns {
   }
 }
 
-/** Meter the columns in one core call; the result as the ledger batch takes it. */
+/**
+ * What one core call metered, as columns (docs/architecture.md, "The reading
+ * path"): WasmCore's output views as they are (valid until its next call),
+ * or a BatchResult of another core turned into columns. Events are rare and
+ * come as objects. Nothing here is made per reading on the WASM path.
+ */
+export interface MeteredColumns {
+  deltaCount: number;
+  deltaSlot: Uint32Array;
+  deltaQty: BigInt64Array;
+  deltaFromMs: Float64Array;
+  deltaToMs: Float64Array;
+  accrualCount: number;
+  accrualLine: Uint32Array;
+  accrualSlot: Uint32Array;
+  accrualChannel: Uint32Array;
+  accrualQty: BigInt64Array;
+  accrualAmount: BigInt64Array;
+  accrualFromMs: Float64Array;
+  accrualToMs: Float64Array;
+  events: CoreEvent[];
+}
+
+/** Meter the columns in one core call; what it metered, as columns. */
+export function meterToColumns(core: MeteringCore, c: ReadingColumns): MeteredColumns {
+  if (c.length === 0 || !isColumnCore(core)) return columnsOf(meterColumns(core, c));
+  const o = core.processColumns(c.slot, c.raw, c.ts, c.length, c.hasBad ? c.bad : undefined);
+  return { ...o, events: eventsOf(o, c) };
+}
+
+/** A BatchResult (the reference core's) as columns. */
+export function columnsOf(r: BatchResult): MeteredColumns {
+  const d = r.deltas;
+  const a = r.accruals;
+  return {
+    deltaCount: d.length,
+    deltaSlot: Uint32Array.from(d, (x) => x.slot),
+    deltaQty: BigInt64Array.from(d, (x) => x.qtyMicro),
+    deltaFromMs: Float64Array.from(d, (x) => x.fromMs),
+    deltaToMs: Float64Array.from(d, (x) => x.toMs),
+    accrualCount: a.length,
+    accrualLine: Uint32Array.from(a, (x) => x.line),
+    accrualSlot: Uint32Array.from(a, (x) => x.slot),
+    accrualChannel: Uint32Array.from(a, (x) => x.channel),
+    accrualQty: BigInt64Array.from(a, (x) => x.qtyMicro),
+    accrualAmount: BigInt64Array.from(a, (x) => x.amountNano),
+    accrualFromMs: Float64Array.from(a, (x) => x.fromMs),
+    accrualToMs: Float64Array.from(a, (x) => x.toMs),
+    events: r.events,
+  };
+}
+
+/** Meter the columns in one core call; the result as Delta/Accrual/CoreEvent objects (the reference's shape). */
 export function meterColumns(core: MeteringCore, c: ReadingColumns): BatchResult {
   const n = c.length;
   if (n === 0) return { deltas: [], accruals: [], events: [] };
@@ -106,9 +158,8 @@ export function meterColumns(core: MeteringCore, c: ReadingColumns): BatchResult
 }
 
 /**
- * The core's output columns as Delta/Accrual/CoreEvent objects (what
- * MeteringService's ledger batch is built from). Same values, same order as
- * WasmCore.process() gives for the same readings.
+ * The core's output columns as Delta/Accrual/CoreEvent objects. Same values,
+ * same order as WasmCore.process() gives for the same readings.
  */
 function resultOf(o: ColumnarBatch, c: ReadingColumns): BatchResult {
   const deltas: Delta[] = new Array<Delta>(o.deltaCount);
@@ -129,6 +180,10 @@ function resultOf(o: ColumnarBatch, c: ReadingColumns): BatchResult {
       policyVersion: o.policyVersion,
     };
   }
+  return { deltas, accruals, events: eventsOf(o, c) };
+}
+
+function eventsOf(o: ColumnarBatch, c: ReadingColumns): CoreEvent[] {
   const events: CoreEvent[] = new Array<CoreEvent>(o.eventCount);
   for (let k = 0; k < o.eventCount; k++) {
     const code = o.eventKind[k]!;
@@ -138,5 +193,5 @@ function resultOf(o: ColumnarBatch, c: ReadingColumns): BatchResult {
         ? { kind: 'credit-over', account: o.eventAccount[k]!, tsMs: c.ts[rec]!, value: o.eventValue[k]! }
         : { kind: EVENT_KINDS[code]!, slot: c.slot[rec]!, tsMs: c.ts[rec]!, value: c.rawAt(rec) };
   }
-  return { deltas, accruals, events };
+  return events;
 }

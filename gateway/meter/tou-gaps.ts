@@ -14,7 +14,8 @@
  * the core's deltas and baselines), so it may widen once too often, never
  * once too few.
  */
-import type { BatchResult, PolicyTables } from '../core/types';
+import type { PolicyTables } from '../core/types';
+import type { MeteredColumns } from './reading-columns';
 
 export interface TariffHorizon {
   /** The window the active tables' time-of-use segments cover: [fromMs, toMs). */
@@ -71,10 +72,11 @@ export class TouGapGuard {
   }
 
   /** Learn where each metered slot now stands. */
-  metered(r: BatchResult): void {
-    for (const d of r.deltas) {
-      this.grow(d.slot);
-      this.starts[d.slot] = d.toMs;
+  metered(r: MeteredColumns): void {
+    for (let k = 0; k < r.deltaCount; k++) {
+      const slot = r.deltaSlot[k]!;
+      this.grow(slot);
+      this.starts[slot] = r.deltaToMs[k]!;
     }
     for (const e of r.events) {
       if (e.kind !== 'baseline' || e.slot === undefined) continue;
