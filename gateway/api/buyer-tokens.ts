@@ -2,11 +2,14 @@
  * `<dataDir>/buyers.json` (mode 0600): one API token per buyer account of the
  * data marketplace (docs/architecture.md §7).
  *
- *   {"version":1,"buyers":{"lab-1":{"token":"…","createdAt":"2026-11-25T12:00:00.000Z"}}}
+ *   {"version":1,"buyers":{"lab-1":{"token":"…","createdAt":"2026-11-25T12:00:00.000Z","payerKey":"<base64url>"}}}
  *
  * `m2m-gateway token --buyer <account>` creates a buyer's token on first call
  * and prints the same one afterwards (`ensureBuyerToken`); `--revoke` removes
- * it (`revokeBuyerToken`). The running daemon sees new tokens without a
+ * it (`revokeBuyerToken`); `--payer-key <key>` registers the buyer's public
+ * key ahead of its first voucher (`pinBuyerKey`, optional `payerKey`: the
+ * seller then refuses a voucher signed by another key even as the first one;
+ * without it the first accepted voucher pins the key, market/buyer-payments.ts). The running daemon sees new tokens without a
  * restart: `buyerTokenResolver` re-reads the file when its size, mtime or
  * inode changed, and `watchBuyers` tells it the moment the file is replaced
  * so open streams of a revoked buyer are closed at once (docs/marketplace.md). A token resolves to a buyer
@@ -42,7 +45,12 @@ const LOCK_STALE_MS = 30_000;
 export interface BuyerRecord {
   token: string;
   createdAt: string;
+  /** The buyer's registered public key (base64url raw ed25519), when pinned ahead of its first voucher. */
+  payerKey?: string;
 }
+
+/** A base64url raw ed25519 public key as vouchers carry it. */
+const PAYER_KEY_RE = /^[A-Za-z0-9_-]{43}$/;
 
 export function buyersPath(dataDir: string, party: TokenParty = 'buyer'): string {
   return path.join(dataDir, FILE_OF[party]);
@@ -90,7 +98,10 @@ function parseBuyers(file: string, text: string, key = 'buyers'): Map<string, Bu
     if (typeof token !== 'string' || token.length < 16)
       throw new SecretsError(`${file}: ${key}.${account}.token must be a string of at least 16 characters`);
     const createdAt = (rec as { createdAt?: unknown }).createdAt;
-    out.set(account, { token, createdAt: typeof createdAt === 'string' ? createdAt : '' });
+    const payerKey = (rec as { payerKey?: unknown }).payerKey;
+    if (payerKey !== undefined && (typeof payerKey !== 'string' || !PAYER_KEY_RE.test(payerKey)))
+      throw new SecretsError(`${file}: ${key}.${account}.payerKey must be a base64url raw ed25519 public key (43 characters)`);
+    out.set(account, { token, createdAt: typeof createdAt === 'string' ? createdAt : '', ...(payerKey ? { payerKey } : {}) });
   }
   return out;
 }
@@ -116,6 +127,31 @@ export function ensureBuyerToken(
     buyers.set(account, { token, createdAt: now.toISOString() });
     writeBuyers(dataDir, buyers, party);
     return { token, created: true };
+  });
+}
+
+/**
+ * Register `payerKey` as `account`'s key (its token created when it has none):
+ * the seller refuses its vouchers signed by any other key, the first one too.
+ * `previous` is the key registered before, if another.
+ */
+export function pinBuyerKey(
+  dataDir: string,
+  account: string,
+  payerKey: string,
+  now: Date = new Date(),
+): { token: string; created: boolean; previous?: string } {
+  if (!PAYER_KEY_RE.test(payerKey)) throw new SecretsError('the payer key must be a base64url raw ed25519 public key (43 characters)');
+  const { created } = ensureBuyerToken(dataDir, account, now);
+  return withLock(dataDir, () => {
+    const buyers = readBuyers(dataDir);
+    const rec = buyers.get(account)!;
+    const previous = rec.payerKey;
+    if (previous !== payerKey) {
+      buyers.set(account, { ...rec, payerKey });
+      writeBuyers(dataDir, buyers, 'buyer');
+    }
+    return { token: rec.token, created, ...(previous !== undefined && previous !== payerKey ? { previous } : {}) };
   });
 }
 
@@ -209,6 +245,36 @@ function lockAgeMs(lock: string): number | null {
 }
 
 /**
+ * The registered payer key of a buyer (`token --buyer ID --payer-key KEY`),
+ * read from `<dataDir>/buyers.json` again whenever the file changed. Throws
+ * when the file cannot be read (the caller refuses rather than guess).
+ */
+export function buyerKeyReader(dataDir: string): (account: string) => string | undefined {
+  const file = buyersPath(dataDir);
+  let stamp = '';
+  let keys = new Map<string, string>();
+  return (account) => {
+    const now = fileStamp(file);
+    if (now !== stamp) {
+      const next = new Map<string, string>();
+      for (const [a, r] of readBuyers(dataDir)) if (r.payerKey) next.set(a, r.payerKey);
+      keys = next;
+      stamp = now;
+    }
+    return keys.get(account);
+  };
+}
+
+function fileStamp(f: string): string {
+  try {
+    const st = fs.statSync(f);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'none';
+  }
+}
+
+/**
  * Resolves buyer tokens from `<dataDir>/buyers.json` (re-read when the file
  * changes) to `{kind:'buyer', account, points: grantsFor(account)}`. Tokens
  * are compared in constant time (staticTokenResolver). A file that turns
@@ -220,16 +286,8 @@ export function buyerTokenResolver(dataDir: string, grantsFor: (account: string)
   let inner: TokenResolver = staticTokenResolver([]);
   let warned = false;
   const payeeFile = buyersPath(dataDir, 'payee');
-  const stampOf = (f: string): string => {
-    try {
-      const st = fs.statSync(f);
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return 'none';
-    }
-  };
   const refresh = (): void => {
-    const now = `${stampOf(file)}|${stampOf(payeeFile)}`;
+    const now = `${fileStamp(file)}|${fileStamp(payeeFile)}`;
     if (now === 'none|none') {
       if (stamp !== now) inner = staticTokenResolver([]);
       stamp = now;

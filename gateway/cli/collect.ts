@@ -8,13 +8,21 @@
  *
  *   GET /api/receivables   [{channel, payer, payee, seq, amount, currency, receivedAt}]
  *   GET /api/vouchers      every voucher kept (?channel=)
- *   GET /api/events        double-issue and voucher-refused events (?kind=)
- *   GET /api/health        {status, payees, receivables}  (no token)
+ *   GET /api/gaps          channels whose seqs have a gap: [{channel, after, afterIssuedAt, next, pending, sinceMs}]
+ *   GET /api/events        double-issue, voucher-refused and seq-gap events (?kind=)
+ *   GET /api/health        {status, payees, receivables, gaps}  (no token)
  *
- * Collectors of one group agree: each voucher a collector accepts it passes
- * on, retained, on `<prefix>/collect/<group>/vouchers/<channel>`, which every
- * member reads (not shared); a voucher proves itself by its payer signature,
- * whoever forwards it. The token is `<dataDir>/token` (0600), made at first start.
+ * Collectors of one group agree: each voucher a collector takes from a
+ * gateway or the broker it passes on, retained, on
+ * `<prefix>/collect/<group>/vouchers/<channel>`, which every member reads
+ * (not shared); a voucher proves itself by its payer signature, whoever
+ * forwards it. Receivables advance by seq +1 only (settle/collector-store.ts):
+ * while a channel has a gap, every `gapRetryMs` the collector asks its
+ * siblings on `<prefix>/collect/<group>/gaps` (`{channel, after, before,
+ * from}`; a member holding any of those seqs answers on the voucher topic,
+ * not retained) and pulls the channel from each configured gateway; a gap
+ * open `gapEventMs` raises a `seq-gap` event (docs/settlement.md, "Gaps").
+ * The token is `<dataDir>/token` (0600), made at first start.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -23,8 +31,9 @@ import path from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { createLogger, type Logger } from '../base/log';
 import { writePrivateFileAtomic } from '../base/private-files';
-import { parseCollectConfig, type CollectConfig } from '../config/collect-schema';
+import { GAP_EVENT_MS, GAP_RETRY_MS, parseCollectConfig, type CollectConfig, type CollectSettings } from '../config/collect-schema';
 import { CollectorStore, type Offered } from '../settle/collector-store';
+import type { SignedVoucher } from '../settle/voucher';
 import { topicLevel } from '../uplink/messages';
 import { untilSignal } from './start';
 
@@ -33,6 +42,24 @@ export interface CollectorHandle {
   token: string;
   store: CollectorStore;
   stop(): Promise<void>;
+}
+
+/** Vouchers one answer to a sibling's gap request carries at most (it asks again for the rest). */
+export const GAP_ANSWER_MAX = 256;
+
+type GatewaySource = CollectConfig['gateways'][number];
+
+/** GET <gateway>/api/vouchers<query> with the payee token. */
+async function fetchVouchers(g: GatewaySource, query: string): Promise<unknown[]> {
+  const t = fs.readFileSync(g.tokenFile, 'utf8').trim();
+  const res = await fetch(`${g.url}/api/vouchers${query}`, {
+    headers: { authorization: `Bearer ${t}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const list = (await res.json()) as unknown;
+  if (!Array.isArray(list)) throw new Error('the answer is not a list');
+  return list;
 }
 
 function loadToken(dataDir: string): { token: string; created: boolean } {
@@ -44,42 +71,58 @@ function loadToken(dataDir: string): { token: string; created: boolean } {
 }
 
 export async function startCollector(
-  cfg: CollectConfig,
+  cfg: CollectSettings,
   log: Logger,
   opts: { port?: number; reconnectMs?: number } = {},
 ): Promise<CollectorHandle> {
   const store = new CollectorStore(cfg.dataDir, new Set(cfg.payees), cfg.payers);
   const { token } = loadToken(cfg.dataDir);
   let mqtt: MqttClient | null = null;
-  const timers: NodeJS.Timeout[] = [];
+  const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
-  const gossipBase = cfg.mqtt?.group ? `${cfg.mqtt.topicPrefix}/collect/${cfg.mqtt.group}/vouchers` : null;
+  const clientId = cfg.mqtt?.clientId ?? `collect-${crypto.randomBytes(4).toString('hex')}`;
+  const groupBase = cfg.mqtt?.group ? `${cfg.mqtt.topicPrefix}/collect/${cfg.mqtt.group}` : null;
+  const gossipBase = groupBase ? `${groupBase}/vouchers` : null;
+  const gapTopic = groupBase ? `${groupBase}/gaps` : null;
+  const toSiblings = (v: SignedVoucher, retain: boolean): void => {
+    if (mqtt && gossipBase) mqtt.publish(`${gossipBase}/${topicLevel(v.channel)}`, JSON.stringify(v), { qos: 1, retain });
+  };
 
   const take = (value: unknown, source: string): Offered => {
     const r = store.offer(value, source);
-    if (r.status === 'accepted') {
-      log.info({ channel: r.voucher.channel, seq: r.voucher.seq, amount: r.voucher.amount, source }, 'voucher received');
-      if (mqtt && gossipBase && source !== 'peer') {
-        mqtt.publish(`${gossipBase}/${topicLevel(r.voucher.channel)}`, JSON.stringify(r.voucher), { qos: 1, retain: true });
-      }
+    if (r.status === 'accepted' || r.status === 'held') {
+      const v = r.voucher;
+      if (r.status === 'accepted')
+        log.info({ channel: v.channel, seq: v.seq, amount: v.amount, source, joined: r.joined }, 'voucher received');
+      else log.debug({ channel: v.channel, seq: v.seq, after: r.after, next: r.next, source }, 'voucher held: an earlier seq is missing');
+      if (source !== 'peer') toSiblings(v, true);
     } else if (r.status === 'double-issue') log.error({ source, reason: r.reason }, 'double-issue: two different vouchers carry one seq');
     else if (r.status === 'refused') log.warn({ source, field: r.field, reason: r.reason }, 'voucher refused');
     return r;
+  };
+
+  const every = (ms: number, job: () => Promise<void>): void => {
+    const loop = (): void => {
+      void job().finally(() => {
+        if (stopped) return;
+        const t = setTimeout(() => {
+          timers.delete(t);
+          loop();
+        }, ms).unref();
+        timers.add(t);
+      });
+    };
+    loop();
   };
 
   // Pull from gateways.
   for (const g of cfg.gateways) {
     let since = 0;
     let failing = false;
-    const pull = async (): Promise<void> => {
+    every(g.pollMs, async () => {
       try {
-        const t = fs.readFileSync(g.tokenFile, 'utf8').trim();
-        const res = await fetch(`${g.url}/api/vouchers${since > 0 ? `?since=${since}` : ''}`, {
-          headers: { authorization: `Bearer ${t}` },
-          signal: AbortSignal.timeout(10_000),
-        });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        const list = (await res.json()) as unknown[];
+        const list = await fetchVouchers(g, since > 0 ? `?since=${since}` : '');
+        if (stopped) return;
         for (const v of list) {
           const r = take(v, g.url);
           if (r.status === 'accepted' || r.status === 'duplicate') since = Math.max(since, Date.parse(r.voucher.issuedAt));
@@ -90,14 +133,32 @@ export async function startCollector(
         if (!failing) log.warn({ gateway: g.url, err: (err as Error).message }, 'cannot pull vouchers; retrying');
         failing = true;
       }
-    };
-    const loop = (): void => {
-      void pull().finally(() => {
-        if (!stopped) timers.push(setTimeout(loop, g.pollMs).unref());
-      });
-    };
-    loop();
+    });
   }
+
+  // Fill gaps: ask the siblings, pull the channel from each gateway; flag the old ones.
+  every(cfg.gapRetryMs ?? GAP_RETRY_MS, async () => {
+    for (const gap of store.gaps()) {
+      if (stopped) return;
+      if (mqtt?.connected && gapTopic)
+        mqtt.publish(gapTopic, JSON.stringify({ channel: gap.channel, after: gap.after, before: gap.next, from: clientId }), { qos: 1 });
+      for (const g of cfg.gateways) {
+        try {
+          const list = await fetchVouchers(g, `?channel=${encodeURIComponent(gap.channel)}&since=${Date.parse(gap.afterIssuedAt)}`);
+          if (stopped) return;
+          for (const v of list) take(v, g.url);
+        } catch {
+          // the regular pull says when a gateway cannot be reached
+        }
+      }
+    }
+    if (stopped) return;
+    for (const gap of store.flagGaps(Date.now(), cfg.gapEventMs ?? GAP_EVENT_MS))
+      log.warn(
+        { channel: gap.channel, after: gap.after, next: gap.next, pending: gap.pending },
+        'seq-gap: vouchers wait for missing seqs (receivables stay at the last contiguous one); still asking',
+      );
+  });
 
   // Subscribe over MQTT 5.
   if (cfg.mqtt) {
@@ -106,7 +167,7 @@ export async function startCollector(
     const shared = m.group ? `$share/${m.group}/${topic}` : topic;
     mqtt = connect(m.url, {
       protocolVersion: 5,
-      clientId: m.clientId ?? `collect-${crypto.randomBytes(4).toString('hex')}`,
+      clientId,
       clean: false,
       properties: { sessionExpiryInterval: 3600 },
       reconnectPeriod: opts.reconnectMs ?? 1000,
@@ -115,6 +176,7 @@ export async function startCollector(
     });
     const subs: Record<string, { qos: 1 }> = { [shared]: { qos: 1 } };
     if (gossipBase) subs[`${gossipBase}/+`] = { qos: 1 };
+    if (gapTopic) subs[gapTopic] = { qos: 1 };
     mqtt.on('connect', (ack) => {
       log.info({ url: m.url, sessionPresent: ack.sessionPresent }, 'collector connected to the broker');
       mqtt?.subscribe(subs);
@@ -127,10 +189,19 @@ export async function startCollector(
       } catch {
         return log.warn({ topic: t }, 'not JSON; ignored');
       }
+      if (t === gapTopic) return answerGap(msg);
       const fromPeer = gossipBase !== null && t.startsWith(`${gossipBase}/`);
       const v = !fromPeer && typeof msg === 'object' && msg !== null && 'voucher' in msg ? (msg as { voucher: unknown }).voucher : msg;
       take(v, fromPeer ? 'peer' : `mqtt:${t}`);
     });
+  }
+
+  /** A sibling misses seqs after < s < before of a channel: send what is held of them (not retained). */
+  function answerGap(msg: unknown): void {
+    const q = (typeof msg === 'object' && msg !== null ? msg : {}) as Record<string, unknown>;
+    const { channel, after, before, from } = q;
+    if (from === clientId || typeof channel !== 'string' || !Number.isSafeInteger(after) || !Number.isSafeInteger(before)) return;
+    for (const v of store.between(channel, after as number, before as number, GAP_ANSWER_MAX)) toSiblings(v, false);
   }
 
   const server = http.createServer((req, res) => {
@@ -140,7 +211,8 @@ export async function startCollector(
       res.end(JSON.stringify(body));
     };
     if (req.method !== 'GET') return send(405, { error: { code: 'GW_ERR_METHOD_NOT_ALLOWED', message: 'GET only' } });
-    if (url.pathname === '/api/health') return send(200, { status: 'ok', payees: cfg.payees, receivables: store.receivables().length });
+    if (url.pathname === '/api/health')
+      return send(200, { status: 'ok', payees: cfg.payees, receivables: store.receivables().length, gaps: store.gaps().length });
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const ok =
       auth !== undefined &&
@@ -148,6 +220,7 @@ export async function startCollector(
     if (!ok) return send(401, { error: { code: 'GW_ERR_UNAUTHORIZED', message: 'missing or invalid bearer token' } });
     if (url.pathname === '/api/receivables') return send(200, store.receivables());
     if (url.pathname === '/api/vouchers') return send(200, store.vouchers(url.searchParams.get('channel') ?? undefined));
+    if (url.pathname === '/api/gaps') return send(200, store.gaps());
     if (url.pathname === '/api/events') return send(200, store.events(url.searchParams.get('kind') ?? undefined));
     return send(404, { error: { code: 'GW_ERR_NOT_FOUND', message: 'no such route' } });
   });

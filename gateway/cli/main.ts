@@ -112,6 +112,10 @@ export function buildProgram(): Command {
     .option('-b, --buyer <account>', "print a data buyer's token instead (created in <dataDir>/buyers.json on first call)")
     .option('--revoke', "with --buyer: remove that buyer's token; its open streams are closed at once")
     .option(
+      '--payer-key <base64url>',
+      "with --buyer: register the buyer's public key (raw ed25519, base64url); vouchers signed by another key are refused, the first one too (without it the first voucher pins the key)",
+    )
+    .option(
       '--payee <account>',
       "print a payee's token instead (created in <dataDir>/payees.json): it reads only its own channels' vouchers",
     )

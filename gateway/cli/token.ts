@@ -8,11 +8,15 @@
  * buyer and metrics tokens without a restart and closes a revoked buyer's
  * streams at once. With `--payee <account>`: a payee's token
  * (`<dataDir>/payees.json`), which reads only that payee's vouchers.
+ * `--buyer <account> --payer-key <base64url>` registers the buyer's public
+ * key before its first voucher (docs/marketplace.md): a voucher signed by
+ * another key is refused, the first one too.
  */
 import { loadConfig } from '../config/load';
 import { loadOrCreateSecrets } from '../api/secrets';
-import { ensureBuyerToken, isBuyerAccount, revokeBuyerToken } from '../api/buyer-tokens';
+import { ensureBuyerToken, isBuyerAccount, pinBuyerKey, revokeBuyerToken } from '../api/buyer-tokens';
 import { ensureMetricsToken } from '../api/metrics-token';
+import { publicKeyFromRaw } from '../settle/keys';
 import { CliUsageError } from './errors';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes';
 import { configPath } from './config-option';
@@ -24,6 +28,7 @@ export async function tokenCommand(opts: {
   editor?: boolean;
   revoke?: boolean;
   metrics?: boolean;
+  payerKey?: string;
 }): Promise<number> {
   const usage = (flag: string, message: string): number => {
     const e = new CliUsageError(flag, message);
@@ -51,6 +56,11 @@ export async function tokenCommand(opts: {
   if (opts.editor && (opts.buyer !== undefined || opts.payee !== undefined || opts.metrics))
     return usage('--editor', 'use --editor alone (not with --buyer, --payee or --metrics)');
   if (opts.revoke && opts.buyer === undefined) return usage('--revoke', 'needs --buyer <account>');
+  if (opts.payerKey !== undefined) {
+    if (opts.buyer === undefined || opts.revoke) return usage('--payer-key', 'needs --buyer <account> (and not --revoke)');
+    if (!/^[A-Za-z0-9_-]{43}$/.test(opts.payerKey) || publicKeyFromRaw(opts.payerKey) === null)
+      return usage('--payer-key', `"${opts.payerKey}" is not a base64url raw ed25519 public key (43 characters)`);
+  }
   const cfg = loadConfig(configPath(opts));
   if (opts.buyer !== undefined && opts.revoke) {
     const gone = revokeBuyerToken(cfg.gateway.dataDir, opts.buyer);
@@ -66,6 +76,17 @@ export async function tokenCommand(opts: {
   if (opts.metrics) {
     const { token, created } = ensureMetricsToken(cfg.gateway.dataDir);
     if (created) process.stderr.write('created the metrics token (reads /metrics only)\n');
+    process.stdout.write(`${token}\n`);
+    return EXIT_OK;
+  }
+  if (opts.buyer !== undefined && opts.payerKey !== undefined) {
+    const { token, created, previous } = pinBuyerKey(cfg.gateway.dataDir, opts.buyer, opts.payerKey);
+    if (created) process.stderr.write(`created a token for buyer ${opts.buyer}\n`);
+    process.stderr.write(
+      previous !== undefined
+        ? `buyer ${opts.buyer}: payer key changed from ${previous} to ${opts.payerKey}\n`
+        : `buyer ${opts.buyer}: vouchers must be signed by ${opts.payerKey}\n`,
+    );
     process.stdout.write(`${token}\n`);
     return EXIT_OK;
   }

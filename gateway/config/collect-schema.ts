@@ -14,12 +14,18 @@
  *     clientId: collect-a
  *   payers:                              # pinned payer keys (others are pinned on first use)
  *     purifier-1: "<base64url raw ed25519 public key>"
+ *   gapRetryMs: 1000                     # while a channel's seqs have a gap: ask siblings and gateways this often
+ *   gapEventMs: 60000                    # a gap open this long raises a `seq-gap` event
  */
 import path from 'node:path';
 import { z } from 'zod';
 import { parse } from 'yaml';
 import { ConfigError } from './errors';
 import { idSchema } from './schema';
+
+/** Defaults: how often a gap is asked about, and how long it stays open before a `seq-gap` event. */
+export const GAP_RETRY_MS = 1000;
+export const GAP_EVENT_MS = 60_000;
 
 const listen = z.string().regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected host:port like "127.0.0.1:8090"' });
 
@@ -58,9 +64,13 @@ export const collectSchema = z.strictObject({
   payers: z
     .record(idSchema, z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'expected a base64url raw ed25519 public key (43 characters)' }))
     .default({}),
+  gapRetryMs: z.int().min(100).max(3_600_000).default(GAP_RETRY_MS),
+  gapEventMs: z.int().min(1000).max(86_400_000).default(GAP_EVENT_MS),
 });
 
 export type CollectConfig = z.output<typeof collectSchema> & { configFile: string };
+/** What `startCollector` takes: a parsed config, or one built in code (the gap timings then default). */
+export type CollectSettings = Omit<CollectConfig, 'gapRetryMs' | 'gapEventMs'> & Partial<Pick<CollectConfig, 'gapRetryMs' | 'gapEventMs'>>;
 
 export function parseCollectConfig(text: string, file: string): CollectConfig {
   let raw: unknown;

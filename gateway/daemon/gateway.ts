@@ -40,7 +40,7 @@ import { PolicyRegistry } from '../meter/policy-registry';
 import { NodeRedBridge } from '../policy/node-red-bridge';
 import { NodeRedHost } from '../api/node-red-host';
 import { DaemonMetrics } from './daemon-metrics';
-import { buyerTokenResolver, watchBuyers } from '../api/buyer-tokens';
+import { buyerKeyReader, buyerTokenResolver, watchBuyers } from '../api/buyer-tokens';
 import { metricsTokenResolver } from '../api/metrics-token';
 import { Marketplace } from '../market/marketplace';
 import { MqttUplink } from '../uplink/mqtt-uplink';
@@ -272,6 +272,7 @@ export class Gateway {
       metering: this.metering,
       offers: () => this.policies.active?.offers ?? [],
       deviceAccount: (id) => deviceAccounts.get(id),
+      registeredKey: buyerKeyReader(dataDir),
       currency: config.gateway.currency,
       bus: this.events,
       log: log.child({ part: 'market' }),

@@ -7,8 +7,10 @@
  *    (settle/voucher-check.ts);
  *  - the payer is the buyer the token belongs to, the payee an account whose
  *    data was offered to it, the currency the gateway's;
- *  - the payer key is the one pinned for the channel (pinned by the first
- *    accepted voucher and kept in the ledger);
+ *  - the payer key is the one registered for the buyer
+ *    (`m2m-gateway token --buyer ID --payer-key KEY`, even for its first
+ *    voucher), else the one pinned for the channel by its first accepted
+ *    voucher (kept in the ledger);
  *  - seq = the last accepted seq + 1, amount ≥ the last accepted amount,
  *    amount ≤ the channel's deposit (set by the buyer; no voucher is
  *    accepted before it).
@@ -51,6 +53,8 @@ export interface BuyerPaymentsDeps {
   };
   /** The active offers (with their billing lines). */
   offers: () => readonly CompiledOffer[];
+  /** The key registered for a buyer ahead of its vouchers (undefined: the first voucher pins it); may throw. */
+  registeredKey?: (buyer: string) => string | undefined;
   /** Device id → its account (the payee of its data). */
   deviceAccount: (device: string) => string | undefined;
   currency: string;
@@ -190,9 +194,17 @@ export class BuyerPayments {
     if (v.payer !== buyer) return refuse('payer', `payer: ${v.payer} is not the buyer this token belongs to (${buyer})`);
     if (!this.offeredChannel(v.channel)) return refuse('channel', `channel: no data of ${v.payee} is offered to ${buyer}`);
     if (v.currency !== this.d.currency) return refuse('currency', `currency: ${v.currency}, this gateway bills in ${this.d.currency}`);
+    let registered: string | undefined;
+    try {
+      registered = this.d.registeredKey?.(buyer);
+    } catch (err) {
+      return refuse('payerKey', `payerKey: the registered buyer keys cannot be read (${(err as Error).message})`);
+    }
+    if (registered !== undefined && v.payerKey !== registered)
+      return refuse('payerKey', 'payerKey: not the key registered for this buyer (token --payer-key)');
     const last = this.d.payments.of(v.channel);
     const pinned = last?.voucher ? (JSON.parse(last.voucher) as SignedVoucher).payerKey : undefined;
-    if (pinned !== undefined && v.payerKey !== pinned)
+    if (registered === undefined && pinned !== undefined && v.payerKey !== pinned)
       return refuse('payerKey', 'payerKey: not the key pinned for this channel by its first voucher');
     if (last?.voucher !== undefined && v.seq === last.seq && v.sig === (JSON.parse(last.voucher) as SignedVoucher).sig) {
       return { type: 'voucher-accepted', channel: v.channel, seq: v.seq, amount: v.amount, duplicate: true, bill: this.bill(v.channel) };

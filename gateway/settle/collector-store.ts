@@ -8,14 +8,23 @@
  *    payee this collector collects for;
  *  - the payer key: pinned in the config, else pinned by the first voucher
  *    of that payer (kept in the store);
- *  - per channel, against every voucher already kept: one seq holds one
- *    voucher (a second, different one is a `double-issue`, refused and
- *    recorded), and amounts follow seqs (never lower than an earlier seq's,
- *    never higher than a later one's). A seq that skips ahead is accepted —
- *    vouchers are cumulative, the latest covers the ones in between — and
- *    the ones in between are still checked if they arrive later.
+ *  - per channel, against every voucher already held (kept or pending): one
+ *    seq holds one voucher (a second, different one is a `double-issue`,
+ *    refused and recorded), and amounts follow seqs (never lower than an
+ *    earlier seq's, never higher than a later one's).
  *
- * Receivables are the latest voucher per channel.
+ * Receivables advance along a contiguous chain only (seq +1, docs/
+ * settlement.md "Gaps"): the first voucher of a channel this store ever sees
+ * is its base and is kept; after that a voucher with seq = top + 1 is kept
+ * (and any pending ones it joins up with follow it), one below the top fills
+ * history, and one further ahead is held **pending** (verified and persisted,
+ * but not counted) until the seqs in between arrive — from a sibling
+ * collector, a gateway pull or the broker. Pending vouchers are bounded per
+ * channel (`maxPending`): when full, a lower seq displaces the highest one
+ * and a higher one is refused. `gaps()` lists the open gaps, `flagGaps()`
+ * records a `seq-gap` event for one open longer than a given time.
+ *
+ * Receivables are the top of the kept chain per channel.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,16 +54,40 @@ export interface CollectEvent {
   data: Record<string, unknown>;
 }
 
+/** Pending vouchers per channel at most (the default of `maxPending`). */
+export const MAX_PENDING_PER_CHANNEL = 1000;
+
+/** A channel whose chain stops at `after` while later vouchers wait. */
+export interface SeqGap {
+  channel: string;
+  /** The top of the kept chain (the receivable's seq) and its issuedAt. */
+  after: number;
+  afterIssuedAt: string;
+  /** The lowest pending seq: seqs after < s < next are missing. */
+  next: number;
+  pending: number;
+  /** When the oldest pending voucher arrived (epoch ms). */
+  sinceMs: number;
+}
+
 export type Offered =
-  | { status: 'accepted'; voucher: SignedVoucher }
+  /** Kept; `joined` pending vouchers followed it onto the chain. */
+  | { status: 'accepted'; voucher: SignedVoucher; joined: number }
+  /** Verified and kept pending: the seqs after `after` and before `next` are missing. */
+  | { status: 'held'; voucher: SignedVoucher; after: number; next: number }
   | { status: 'duplicate'; voucher: SignedVoucher }
   | { status: 'refused'; field: string; reason: string }
   | { status: 'double-issue'; reason: string };
+
+const BETWEEN = 'channel = @channel AND seq > @after AND seq < @before';
+const COLUMNS =
+  '(channel, seq, payer, payee, amount_nano, currency, sig, json, received_at_ms, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 interface Row {
   channel: string;
   seq: number;
   amount_nano: string;
+  currency: string;
   sig: string;
   json: string;
   received_at_ms: number;
@@ -63,11 +96,15 @@ interface Row {
 export class CollectorStore {
   private readonly db: Database.Database;
 
+  private readonly maxPending: number;
+
   constructor(
     dataDir: string,
     private readonly payees: ReadonlySet<string>,
     private readonly pinned: Readonly<Record<string, string>>,
+    opts: { maxPending?: number } = {},
   ) {
+    this.maxPending = Math.max(1, opts.maxPending ?? MAX_PENDING_PER_CHANNEL);
     ensurePrivateDir(dataDir);
     const file = path.join(dataDir, COLLECT_FILE);
     if (!fs.existsSync(file)) touchPrivateFile(file);
@@ -78,6 +115,10 @@ export class CollectorStore {
       CREATE TABLE IF NOT EXISTS vouchers (channel TEXT NOT NULL, seq INTEGER NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL,
         amount_nano TEXT NOT NULL, currency TEXT NOT NULL, sig TEXT NOT NULL, json TEXT NOT NULL, received_at_ms INTEGER NOT NULL, source TEXT NOT NULL,
         PRIMARY KEY (channel, seq)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS pending (channel TEXT NOT NULL, seq INTEGER NOT NULL, payer TEXT NOT NULL, payee TEXT NOT NULL,
+        amount_nano TEXT NOT NULL, currency TEXT NOT NULL, sig TEXT NOT NULL, json TEXT NOT NULL, received_at_ms INTEGER NOT NULL, source TEXT NOT NULL,
+        PRIMARY KEY (channel, seq)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS gap_flags (channel TEXT PRIMARY KEY, after INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS payer_keys (payer TEXT PRIMARY KEY, key TEXT NOT NULL, pinned_at_ms INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at_ms INTEGER NOT NULL, channel TEXT, detail TEXT NOT NULL);
     `);
@@ -96,7 +137,7 @@ export class CollectorStore {
       if (key === undefined)
         this.db.prepare('INSERT INTO payer_keys (payer, key, pinned_at_ms) VALUES (?, ?, ?)').run(v.payer, v.payerKey, nowMs);
       else if (key !== v.payerKey) return this.refuse(v, 'payerKey', 'payerKey: not the key pinned for this payer', nowMs);
-      const same = this.db.prepare('SELECT * FROM vouchers WHERE channel = ? AND seq = ?').get(v.channel, v.seq) as Row | undefined;
+      const same = this.held(v.channel, '=', '', v.seq);
       if (same) {
         if (same.sig === v.sig) return { status: 'duplicate', voucher: v };
         const detail = {
@@ -116,24 +157,120 @@ export class CollectorStore {
         };
       }
       const amount = parseDecimal(v.amount, MONEY_FRAC);
-      const lower = this.db
-        .prepare('SELECT * FROM vouchers WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT 1')
-        .get(v.channel, v.seq) as Row | undefined;
-      const upper = this.db.prepare('SELECT * FROM vouchers WHERE channel = ? AND seq > ? ORDER BY seq LIMIT 1').get(v.channel, v.seq) as
-        Row | undefined;
+      const lower = this.held(v.channel, '<', 'DESC', v.seq);
+      const upper = this.held(v.channel, '>', '', v.seq);
       if (lower && amount < BigInt(lower.amount_nano))
         return this.refuse(v, 'amount', `amount: ${v.amount} is below seq ${lower.seq}'s ${formatMoney(BigInt(lower.amount_nano))}`, nowMs);
       if (upper && amount > BigInt(upper.amount_nano))
         return this.refuse(v, 'amount', `amount: ${v.amount} is above seq ${upper.seq}'s ${formatMoney(BigInt(upper.amount_nano))}`, nowMs);
-      if (lower && (JSON.parse(lower.json) as SignedVoucher).currency !== v.currency)
-        return this.refuse(v, 'currency', "currency: differs from the channel's", nowMs);
-      this.db
-        .prepare(
-          'INSERT INTO vouchers (channel, seq, payer, payee, amount_nano, currency, sig, json, received_at_ms, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(v.channel, v.seq, v.payer, v.payee, amount.toString(), v.currency, v.sig, JSON.stringify(v), nowMs, source);
-      return { status: 'accepted', voucher: v };
+      const neighbour = lower ?? upper;
+      if (neighbour && neighbour.currency !== v.currency) return this.refuse(v, 'currency', "currency: differs from the channel's", nowMs);
+      const row = [v.channel, v.seq, v.payer, v.payee, amount.toString(), v.currency, v.sig, JSON.stringify(v), nowMs, source] as const;
+      const top = this.top(v.channel);
+      if (top === undefined || v.seq <= top + 1) {
+        // The base, history below the top, or the next link: kept; pending vouchers it joins up with follow.
+        this.db.prepare(`INSERT INTO vouchers ${COLUMNS}`).run(...row);
+        let joined = 0;
+        if (top !== undefined && v.seq > top) {
+          const join = this.db.prepare('INSERT INTO vouchers SELECT * FROM pending WHERE channel = ? AND seq = ?');
+          const drop = this.db.prepare('DELETE FROM pending WHERE channel = ? AND seq = ?');
+          for (let next = v.seq + 1; join.run(v.channel, next).changes > 0; next++, joined++) drop.run(v.channel, next);
+        }
+        return { status: 'accepted', voucher: v, joined };
+      }
+      // Ahead of the chain: held pending, bounded per channel.
+      const waiting = this.db.prepare('SELECT count(*) AS n, max(seq) AS hi FROM pending WHERE channel = ?').get(v.channel) as {
+        n: number;
+        hi: number | null;
+      };
+      if (waiting.n >= this.maxPending) {
+        if (waiting.hi === null || v.seq > waiting.hi)
+          return {
+            status: 'refused',
+            field: 'seq',
+            reason: `seq: ${v.seq} is too far ahead: ${waiting.n} vouchers of ${v.channel} already wait for seq ${top + 1}`,
+          };
+        this.db.prepare('DELETE FROM pending WHERE channel = ? AND seq = ?').run(v.channel, waiting.hi);
+      }
+      this.db.prepare(`INSERT INTO pending ${COLUMNS}`).run(...row);
+      const next = (this.db.prepare('SELECT min(seq) AS s FROM pending WHERE channel = ?').get(v.channel) as { s: number }).s;
+      return { status: 'held', voucher: v, after: top, next };
     })();
+  }
+
+  /** The top of a channel's kept chain (its receivable's seq), undefined before its first voucher. */
+  private top(channel: string): number | undefined {
+    return (this.db.prepare('SELECT max(seq) AS s FROM vouchers WHERE channel = ?').get(channel) as { s: number | null }).s ?? undefined;
+  }
+
+  /** The voucher of `channel`, kept or pending, nearest to `seq` in the direction `cmp`. */
+  private held(channel: string, cmp: '=' | '<' | '>', order: '' | 'DESC', seq: number): Row | undefined {
+    const where = `channel = @channel AND seq ${cmp} @seq`;
+    return this.db
+      .prepare(`SELECT * FROM vouchers WHERE ${where} UNION ALL SELECT * FROM pending WHERE ${where} ORDER BY seq ${order} LIMIT 1`)
+      .get({ channel, seq }) as Row | undefined;
+  }
+
+  /** Open gaps: channels with pending vouchers, by channel. */
+  gaps(): SeqGap[] {
+    const rows = this.db
+      .prepare(
+        `SELECT p.channel AS channel, count(*) AS pending, min(p.seq) AS next, min(p.received_at_ms) AS since,
+           (SELECT max(seq) FROM vouchers v WHERE v.channel = p.channel) AS after
+         FROM pending p GROUP BY p.channel ORDER BY p.channel`,
+      )
+      .all() as Array<{ channel: string; pending: number; next: number; since: number; after: number }>;
+    return rows.map((r) => {
+      const top = this.db.prepare('SELECT json FROM vouchers WHERE channel = ? AND seq = ?').get(r.channel, r.after) as { json: string };
+      return {
+        channel: r.channel,
+        after: r.after,
+        afterIssuedAt: (JSON.parse(top.json) as SignedVoucher).issuedAt,
+        next: r.next,
+        pending: r.pending,
+        sinceMs: r.since,
+      };
+    });
+  }
+
+  /**
+   * Record a `seq-gap` event for every gap whose oldest pending voucher came
+   * `afterMs` or more before `nowMs`, once per gap position (a channel whose
+   * chain moved on and stopped again is flagged again). Returns those flagged now.
+   */
+  flagGaps(nowMs: number, afterMs: number): SeqGap[] {
+    return this.db.transaction((): SeqGap[] => {
+      const gaps = this.gaps();
+      const open = new Set(gaps.map((g) => g.channel));
+      for (const { channel } of this.db.prepare('SELECT channel FROM gap_flags').all() as Array<{ channel: string }>)
+        if (!open.has(channel)) this.db.prepare('DELETE FROM gap_flags WHERE channel = ?').run(channel);
+      const flagged: SeqGap[] = [];
+      for (const g of gaps) {
+        if (nowMs - g.sinceMs < afterMs) continue;
+        const f = this.db.prepare('SELECT after FROM gap_flags WHERE channel = ?').get(g.channel) as { after: number } | undefined;
+        if (f?.after === g.after) continue;
+        this.db.prepare('INSERT OR REPLACE INTO gap_flags (channel, after) VALUES (?, ?)').run(g.channel, g.after);
+        const missing = g.next - g.after - 1;
+        this.event(
+          'seq-gap',
+          g.channel,
+          { after: g.after, next: g.next, missing, pending: g.pending, since: new Date(g.sinceMs).toISOString() },
+          nowMs,
+        );
+        flagged.push(g);
+      }
+      return flagged;
+    })();
+  }
+
+  /** Vouchers of `channel`, kept or pending, with after < seq < before, by seq (at most `limit`): what a sibling asks for. */
+  between(channel: string, after: number, before: number, limit: number): SignedVoucher[] {
+    const rows = this.db
+      .prepare(
+        `SELECT json, seq FROM vouchers WHERE ${BETWEEN} UNION ALL SELECT json, seq FROM pending WHERE ${BETWEEN} ORDER BY seq LIMIT @limit`,
+      )
+      .all({ channel, after, before, limit }) as Array<{ json: string }>;
+    return rows.map((r) => JSON.parse(r.json) as SignedVoucher);
   }
 
   private refuse(v: SignedVoucher, field: string, reason: string, nowMs: number): Offered {

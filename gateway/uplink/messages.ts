@@ -5,7 +5,8 @@
  *   <prefix>/<gatewayId>/events              {"seq","type":"event","gateway",...EventView}
  *   <prefix>/<gatewayId>/vouchers/<channel>  {"seq","type":"voucher","gateway","voucher":{...§6}}  (retained:
  *                                            the last voucher published per channel, read back after a restore)
- *   <prefix>/<gatewayId>/checkpoints         {"seq","type":"checkpoint","gateway","checkpoint":{…signed}}
+ *   <prefix>/<gatewayId>/checkpoints         {"seq","type":"checkpoint","gateway","checkpoint":{…signed}}  (retained:
+ *                                            the newest, so a late subscriber holds a checkpoint at once)
  *   <prefix>/<gatewayId>/orders              {"seq","type":"order","gateway",...OrderView} on every change of state
  *   <prefix>/<gatewayId>/status  (retained)  {"status":"online"|"offline","gateway","version","startedAt","at"}
  *
@@ -47,9 +48,13 @@ export class UplinkTopics {
   get events(): string {
     return `${this.base}/events`;
   }
-  /** Whether a topic is one of this gateway's voucher topics (published retained). */
+  /** Whether a topic is one of this gateway's voucher topics. */
   isVoucher(topic: string): boolean {
     return topic.startsWith(`${this.base}/vouchers/`);
+  }
+  /** Whether messages on a topic are published retained: vouchers (the last per channel) and checkpoints (the newest). */
+  isRetained(topic: string): boolean {
+    return this.isVoucher(topic) || topic === this.checkpoints;
   }
   vouchers(channel: string): string {
     return `${this.base}/vouchers/${topicLevel(channel)}`;

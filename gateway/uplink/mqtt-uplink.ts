@@ -412,7 +412,7 @@ export class MqttUplink {
       for (const e of batch) {
         this.cursor = e.seq;
         this.inFlight.add(e.seq);
-        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isVoucher(e.topic) }, (err) =>
+        client.publish(e.topic, wirePayload(e), { qos: 1, retain: this.topics.isRetained(e.topic) }, (err) =>
           this.onAck(client, e.seq, err),
         );
       }

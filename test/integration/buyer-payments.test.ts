@@ -7,7 +7,9 @@
  * or repeated seq, lowered amount, amount over the deposit) and that its
  * deliveries pause after it, and that a buyer who stops paying stops
  * receiving within the offer's credit window. No key of an outside account
- * is ever written to the seller's data folder.
+ * is ever written to the seller's data folder. A buyer whose key the seller
+ * registered ahead (`token --buyer ID --payer-key KEY`) has even its first
+ * voucher refused when another key signed it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,11 +40,23 @@ const flows = [
     point: 'hardness',
     price: '0.01',
     credit: '0.05',
-    buyers: ['lab-1', 'lab-2', 'lab-3', 'lab-4'],
+    buyers: ['lab-1', 'lab-2', 'lab-3', 'lab-4', 'lab-5'],
     wires: [],
   },
 ];
 const HEAD = 'ab'.repeat(32);
+const yaml = ({ port }: { port: number }) => `version: 1
+gateway: { id: seller, dataDir: ., timezone: UTC, currency: NOK }
+settlement: { threshold: "1" }
+links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
+devices:
+  - id: purifier-1
+    link: plant
+    unitId: 1
+    pollMs: 25
+    points:
+      - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
+`;
 
 /** Every file below `dir`, relative. */
 function filesUnder(dir: string): string[] {
@@ -64,18 +78,7 @@ describe('buyers pay with their own keys', () => {
       registers: (b) => {
         b.input[10] = 123;
       },
-      yaml: ({ port }) => `version: 1
-gateway: { id: seller, dataDir: ., timezone: UTC, currency: NOK }
-settlement: { threshold: "1" }
-links: [ { id: plant, type: modbus-tcp, host: 127.0.0.1, port: ${port}, timeoutMs: 500 } ]
-devices:
-  - id: purifier-1
-    link: plant
-    unitId: 1
-    pollMs: 25
-    points:
-      - { name: hardness, kind: gauge, area: input, address: 10, type: int16, scale: "0.1", unit: dH }
-`,
+      yaml,
       beforeStart: (d) => {
         for (const b of ['lab-1', 'lab-2', 'lab-3', 'lab-4']) tokens[b] = ensureBuyerToken(d, b).token;
       },
@@ -221,6 +224,55 @@ devices:
     } finally {
       await c.close();
     }
+  });
+
+  test('a payer key registered with the token (`token --buyer --payer-key`) refuses another key even on the first voucher', async () => {
+    requireBuild();
+    const keys = new KeyStore(path.join(buyersRoot, 'lab-5', 'keys'));
+    const other = new KeyStore(path.join(buyersRoot, 'mallory-5', 'keys'));
+    const cfgFile = path.join(rig!.dir, 'cli.yaml');
+    fs.writeFileSync(cfgFile, yaml({ port: rig!.port }));
+    const bad = await runCli(['token', '--config', cfgFile, '--buyer', 'lab-5', '--payer-key', 'not-a-key']);
+    expect([bad.code, bad.stdout]).toEqual([2, '']);
+    expect(bad.stderr).toMatch(/--payer-key/);
+    const key = keys.keyFor('lab-5').publicKey;
+    const r = await runCli(['token', '--config', cfgFile, '--buyer', 'lab-5', '--payer-key', key]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`buyer lab-5: vouchers must be signed by ${key}`);
+    const token = r.stdout.trim();
+    // The running gateway takes the token and the key from buyers.json without a restart.
+    const c = StreamClient.connect(gw.apiUrl, token);
+    try {
+      await c.next('ready');
+      const sign = (k: KeyStore) =>
+        signVoucher(
+          {
+            payer: 'lab-5',
+            payee: 'purifier-1',
+            seq: 1,
+            amountNano: 1_000_000_000n,
+            currency: 'NOK',
+            ledgerHead: HEAD,
+            issuedAtMs: Date.now(),
+          },
+          k.keyFor('lab-5'),
+        );
+      const answer = async (v: object): Promise<Msg> => {
+        const n = c.messages.length;
+        c.send({ type: 'voucher', voucher: v, deposit: '10' });
+        await until(() => c.messages.slice(n).some((m) => m.type === 'voucher-accepted' || m.type === 'voucher-refused'), 'an answer');
+        return c.messages.slice(n).find((m) => m.type === 'voucher-accepted' || m.type === 'voucher-refused')!;
+      };
+      expect(await answer(sign(other))).toMatchObject({ type: 'voucher-refused', seq: 1, field: 'payerKey' });
+      expect(await answer(sign(keys))).toMatchObject({ type: 'voucher-accepted', seq: 1 });
+    } finally {
+      await c.close();
+    }
+    // The token stays the same; the key stays registered.
+    const again = await runCli(['token', '--config', cfgFile, '--buyer', 'lab-5']);
+    expect(again.stdout.trim()).toBe(token);
+    const file = JSON.parse(fs.readFileSync(path.join(rig!.dir, 'buyers.json'), 'utf8')) as { buyers: Record<string, object> };
+    expect(file.buyers['lab-5']).toEqual({ token, createdAt: expect.any(String), payerKey: key });
   });
 
   test('a buyer who stops paying stops receiving within the credit window, and resumes when it pays', async () => {

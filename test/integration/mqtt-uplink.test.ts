@@ -3,8 +3,9 @@
  * loopback port, BigInt reference core) against a real mosquitto broker
  * started by the test, observed by an `mqtt` subscriber:
  *
- *  1. retained "online" status; readings, events and vouchers arrive on their
- *     topics with strictly increasing seq and decimal strings;
+ *  1. retained "online" status and newest signed checkpoint (a late
+ *     subscriber gets both at once); readings, events and vouchers arrive on
+ *     their topics with strictly increasing seq and decimal strings;
  *  2. broker stopped: the gateway keeps metering and the outbox grows; broker
  *     restarted on the same port: the backlog arrives in order, no seq gap,
  *     duplicates only from QoS-1 redelivery;
@@ -151,9 +152,22 @@ devices:
     await startGateway();
     await rec.waitFor((ms) => ms.filter((m) => m.topic === 'm2m/t/readings/purifier-1').length >= 5, 'five readings');
 
-    // A late subscriber gets the retained status.
+    // A checkpoint of the head the readings moved (signed now), seen by the early subscriber.
+    const newest = gw!.checkpoints.tick() ?? gw!.checkpoints.list()[0]!;
+    await rec.waitFor(
+      (ms) => ms.some((m) => m.topic === 'm2m/t/checkpoints' && (m.payload.checkpoint as { seq: number }).seq === newest.seq),
+      'the checkpoint',
+    );
+
+    // A late subscriber gets the retained status and the newest checkpoint at once.
     const late = await subscribe();
     await late.waitFor((ms) => ms.some((m) => m.topic === 'm2m/t/status'), 'the retained status');
+    await late.waitFor((ms) => ms.some((m) => m.topic === 'm2m/t/checkpoints'), 'the retained checkpoint');
+    const cps = late.messages.filter((m) => m.topic === 'm2m/t/checkpoints');
+    expect(cps).toEqual([
+      { topic: 'm2m/t/checkpoints', retain: true, payload: expect.objectContaining({ type: 'checkpoint', gateway: 't' }) },
+    ]);
+    expect(cps[0]!.payload.checkpoint).toEqual(newest);
     const status = late.messages.find((m) => m.topic === 'm2m/t/status') as Received;
     expect(status.retain).toBe(true);
     expect(status.payload).toMatchObject({

@@ -67,13 +67,87 @@ describe('CollectorStore', () => {
     expect(store.receivables()[0]).toMatchObject({ seq: 1, amount: '2.000000000' });
   });
 
-  test('amounts must follow seqs; a skipped seq is accepted and the one in between is still checked', () => {
+  test('amounts must follow seqs, pending ones included; a skipped seq is held until the one in between fills the gap', () => {
     store.offer(v(1, 2n * NOK), 't');
-    expect(store.offer(v(3, 6n * NOK), 't').status).toBe('accepted');
-    expect(store.offer(v(2, 7n * NOK), 't')).toMatchObject({ status: 'refused', field: 'amount' }); // above seq 3's
+    expect(store.offer(v(3, 6n * NOK), 't')).toMatchObject({ status: 'held', after: 1, next: 3 });
+    expect(store.receivables()[0]).toMatchObject({ seq: 1, amount: '2.000000000' }); // a gap: receivables stay
+    expect(store.offer(v(2, 7n * NOK), 't')).toMatchObject({ status: 'refused', field: 'amount' }); // above pending seq 3's
     expect(store.offer(v(2, NOK), 't')).toMatchObject({ status: 'refused', field: 'amount' }); // below seq 1's
-    expect(store.offer(v(2, 4n * NOK), 't').status).toBe('accepted');
-    expect(store.offer(v(4, 5n * NOK), 't')).toMatchObject({ status: 'refused', field: 'amount' }); // lowered
+    expect(store.offer(v(4, 5n * NOK), 't')).toMatchObject({ status: 'refused', field: 'amount' }); // below pending seq 3's
+    expect(store.offer(v(2, 4n * NOK), 't')).toMatchObject({ status: 'accepted', joined: 1 }); // seq 3 follows it
+    expect(store.receivables()[0]).toMatchObject({ seq: 3, amount: '6.000000000' });
+    expect(store.vouchers().map((x) => x.seq)).toEqual([1, 2, 3]);
+    expect(store.gaps()).toEqual([]);
+  });
+
+  test('the first voucher seen is the base; later ones below the top fill history without moving the receivable', () => {
+    expect(store.offer(v(5, 5n * NOK), 't')).toMatchObject({ status: 'accepted', joined: 0 });
+    expect(store.offer(v(6, 6n * NOK), 't').status).toBe('accepted');
+    expect(store.offer(v(3, 3n * NOK), 'peer').status).toBe('accepted');
+    expect(store.receivables()[0]).toMatchObject({ seq: 6, amount: '6.000000000' });
+    expect(store.vouchers().map((x) => x.seq)).toEqual([3, 5, 6]);
+  });
+
+  test('a gap: held vouchers persist, are listed with the gap, serve siblings, and join the chain when it is filled', () => {
+    store.offer(v(1, NOK), 't', 1000);
+    expect(store.offer(v(4, 4n * NOK), 'mqtt', 2000)).toMatchObject({ status: 'held', after: 1, next: 4 });
+    expect(store.offer(v(6, 6n * NOK), 'mqtt', 3000)).toMatchObject({ status: 'held', after: 1, next: 4 });
+    expect(store.offer(v(4, 4n * NOK), 'peer').status).toBe('duplicate');
+    // Reopened: the pending vouchers are still there.
+    store.close();
+    store = new CollectorStore(path.join(dir, 'data'), new Set(['ww']), {});
+    expect(store.gaps()).toEqual([{ channel: 'p-1>ww', after: 1, afterIssuedAt: v(1, NOK).issuedAt, next: 4, pending: 2, sinceMs: 2000 }]);
+    expect(store.between('p-1>ww', 0, 5, 10).map((x) => x.seq)).toEqual([1, 4]); // what a sibling missing 2..4 would get
+    expect(store.offer(v(2, 2n * NOK), 'peer', 4000)).toMatchObject({ status: 'accepted', joined: 0 });
+    expect(store.gaps()).toEqual([expect.objectContaining({ after: 2, next: 4, pending: 2 })]);
+    expect(store.offer(v(3, 3n * NOK), 'gateway', 5000)).toMatchObject({ status: 'accepted', joined: 1 }); // 4 follows; 5 missing
+    expect(store.receivables()[0]).toMatchObject({ seq: 4, amount: '4.000000000' });
+    expect(store.gaps()).toEqual([expect.objectContaining({ after: 4, next: 6, pending: 1, sinceMs: 3000 })]);
+    expect(store.offer(v(5, 5n * NOK), 'gateway').status).toBe('accepted');
+    expect(store.receivables()[0]).toMatchObject({ seq: 6, amount: '6.000000000' });
+    expect(store.gaps()).toEqual([]);
+  });
+
+  test('a second, different voucher with a pending seq is a double-issue; the held one stays', () => {
+    store.offer(v(1, NOK), 't');
+    store.offer(v(3, 3n * NOK), 't');
+    expect(store.offer(v(3, 3n * NOK, { at: 1_900_000_000_000 }), 'other').status).toBe('double-issue');
+    expect(store.events('double-issue')).toHaveLength(1);
+    expect(store.offer(v(2, 2n * NOK), 't')).toMatchObject({ status: 'accepted', joined: 1 });
+    expect(store.vouchers()[2]).toEqual(v(3, 3n * NOK));
+  });
+
+  test('pending vouchers are bounded per channel: a lower seq displaces the highest, a higher one is refused', () => {
+    store.close();
+    store = new CollectorStore(path.join(dir, 'data'), new Set(['ww']), {}, { maxPending: 3 });
+    store.offer(v(1, NOK), 't');
+    for (const seq of [10, 20, 30]) expect(store.offer(v(seq, BigInt(seq) * NOK), 't').status).toBe('held');
+    expect(store.offer(v(40, 40n * NOK), 't')).toMatchObject({ status: 'refused', field: 'seq' });
+    expect(store.offer(v(5, 5n * NOK), 't')).toMatchObject({ status: 'held', next: 5 });
+    expect(store.gaps()).toEqual([expect.objectContaining({ pending: 3, next: 5 })]);
+    expect(store.between('p-1>ww', 1, 100, 10).map((x) => x.seq)).toEqual([5, 10, 20]); // 30 made room
+    // Another channel has its own bound.
+    expect(store.offer(v(1, NOK, { payer: 'p-2' }), 't').status).toBe('accepted');
+    expect(store.offer(v(9, NOK, { payer: 'p-2' }), 't').status).toBe('held');
+  });
+
+  test('a gap open for the given time raises one seq-gap event per gap position', () => {
+    store.offer(v(1, NOK), 't', 0);
+    store.offer(v(3, 3n * NOK), 't', 1000);
+    expect(store.flagGaps(30_999, 30_000)).toEqual([]); // not yet
+    expect(store.flagGaps(31_000, 30_000)).toEqual([expect.objectContaining({ channel: 'p-1>ww', after: 1, next: 3 })]);
+    expect(store.flagGaps(60_000, 30_000)).toEqual([]); // once
+    expect(store.events('seq-gap')).toEqual([
+      expect.objectContaining({
+        kind: 'seq-gap',
+        channel: 'p-1>ww',
+        data: { after: 1, next: 3, missing: 1, pending: 1, since: new Date(1000).toISOString() },
+      }),
+    ]);
+    store.offer(v(2, 2n * NOK), 't', 61_000); // filled: 3 joins
+    store.offer(v(5, 5n * NOK), 't', 62_000); // a new gap after 3
+    expect(store.flagGaps(100_000, 30_000)).toEqual([expect.objectContaining({ after: 3, next: 5 })]);
+    expect(store.events('seq-gap')).toHaveLength(2);
   });
 
   test('the payer key is pinned by the first voucher (or the config); a forged or foreign voucher is refused', () => {
