@@ -164,6 +164,8 @@ export interface ProcSample {
   folderBytes: number;
   /** Bytes of the named files (e.g. ledger.db + -wal + -shm). */
   fileBytes: number;
+  /** Bytes of the first named file alone (ledger.db: what stays; the WAL is a bounded journal). */
+  firstFileBytes: number;
 }
 
 /**
@@ -203,6 +205,7 @@ export class ProcSampler {
       writeBytes: w.writeBytes,
       folderBytes: folderSize(this.folder).bytes,
       fileBytes: this.files.reduce((t, f) => t + fileBytes(f), 0),
+      firstFileBytes: this.files.length > 0 ? fileBytes(this.files[0]!) : 0,
     };
     this.samples.push(s);
     return s;

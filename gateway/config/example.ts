@@ -42,7 +42,7 @@ http:
   listen: 127.0.0.1:8080     # API, WebSocket stream, /metrics, Node-RED editor at /admin
 
 ledger:                      # money, not readings: see docs/ledger.md
-  commitMs: 5000             # commit cadence; events, vouchers and credit crossings commit at once
+  commitMs: auto             # commit cadence: 1 ms per counter point, 5–30 s; events, vouchers, credit crossings at once
   history: off               # or { every: 1m, maxBytes: 200MB }: downsampled reading history
 
 # policy:

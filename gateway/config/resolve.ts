@@ -303,7 +303,7 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
     },
     http: { ...parseListen(http.listen), editor: http.editor },
     ledger: {
-      commitMs: ledger.commitMs,
+      commitMs: ledger.commitMs === 'auto' ? autoCommitMs(countCounters(devices)) : ledger.commitMs,
       checkpointMs: ledger.checkpointMs,
       history:
         typeof ledger.history === 'object'
@@ -348,4 +348,23 @@ export function resolveConfig(raw: Record<string, unknown>, baseDir: string, con
     configFile,
   };
   return { config, issues };
+}
+
+/**
+ * `ledger.commitMs: auto` (docs/ledger.md, "Cadence"): 1 ms per counter
+ * point, between 5 s and 30 s. A commit rewrites the state of every counter
+ * that moved, so this keeps the bytes written per day about the same for a
+ * site of any size (a few GB a day at most), while a small site's totals
+ * stay fresh.
+ */
+export function autoCommitMs(counterPoints: number): number {
+  return Math.min(AUTO_COMMIT_MAX_MS, Math.max(AUTO_COMMIT_MIN_MS, counterPoints));
+}
+export const AUTO_COMMIT_MIN_MS = 5000;
+export const AUTO_COMMIT_MAX_MS = 30_000;
+
+function countCounters(devices: ReadonlyArray<LoadedDevice | undefined>): number {
+  let n = 0;
+  for (const d of devices) for (const p of d?.points ?? []) if (p.kind === 'counter') n++;
+  return n;
 }

@@ -210,11 +210,12 @@ export const historySchema = z.strictObject({
 /** The ledger (docs/ledger.md): commit cadence, checkpoints, reading history. */
 const ledgerObject = z.strictObject({
   commitMs: z
-    .int()
-    .min(100)
-    .max(3_600_000)
-    .default(5000)
-    .meta({ description: 'commit cadence in ms (default 5000); events, vouchers and credit crossings commit at once' }),
+    .union([z.literal('auto'), z.int().min(100).max(3_600_000)])
+    .default('auto')
+    .meta({
+      description:
+        'commit cadence in ms, or "auto" (default): 1 ms per counter point, between 5000 and 30000; events, vouchers and credit crossings commit at once',
+    }),
   checkpointMs: z.int().min(1000).max(86_400_000).default(60_000).meta({
     description: 'sign the ledger head with the gateway key this often (ms, default 60000): GET /api/checkpoints, MQTT …/checkpoints',
   }),

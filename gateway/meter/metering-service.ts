@@ -103,6 +103,8 @@ export interface MeteringServiceOptions {
 }
 
 export const DEFAULT_COMMIT_MS = 5000;
+/** With device groups, the settler (vouchers issued) is asked at most this often, ms. */
+export const VOUCHER_ASK_MS = 1000;
 
 export class MeteringService extends EventEmitter {
   /** Counter readings waiting for the core (bounded: metered when full). */
@@ -122,6 +124,9 @@ export class MeteringService extends EventEmitter {
   private settler: BatchSettler | null = null;
   private readonly extraSettlers = new Set<BatchSettler>();
   private settleRequested = false;
+  /** New money since the settler was last asked (with device groups it is asked at most every VOUCHER_ASK_MS). */
+  private moneySinceAsk = false;
+  private lastAskedAt = 0;
   private uncommitted: PendingCommit;
   /** Scratch of PendingCommit.add, kept from commit to commit. */
   private readonly spans = new AccrualSpans();
@@ -444,9 +449,21 @@ export class MeteringService extends EventEmitter {
   private settle(batch: PendingCommit): BatchSettlement[] | null {
     const requested = this.settleRequested;
     this.settleRequested = false;
-    const moneyChanged = batch.takeMoneyChanged();
+    if (batch.takeMoneyChanged()) this.moneySinceAsk = true;
     const ask = [...this.extraSettlers];
-    if (this.settler && (moneyChanged || requested)) ask.push(this.settler);
+    if (this.settler && (this.moneySinceAsk || requested)) {
+      // A large site (device groups) has vouchers due several times a second:
+      // asking at most every VOUCHER_ASK_MS lets the ones due together share a commit.
+      const wait = this.groups && !requested && !this.stopped ? this.lastAskedAt + VOUCHER_ASK_MS - Date.now() : 0;
+      if (wait <= 0) {
+        ask.push(this.settler);
+        this.moneySinceAsk = false;
+        this.lastAskedAt = Date.now();
+      } else if (!this.timer) {
+        this.timer = setTimeout(() => this.flushSafely(), wait);
+        this.timer.unref();
+      }
+    }
     if (ask.length === 0) return null;
     const pending: PendingSettlement = { atMs: Date.now(), channels: batch.pendingChannels() };
     const out: BatchSettlement[] = [];

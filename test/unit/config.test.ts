@@ -7,6 +7,7 @@ import { EXAMPLE_CONFIG } from '../../gateway/config/example';
 import { configJsonSchema } from '../../gateway/config/json-schema';
 import { loadConfig, parseConfig } from '../../gateway/config/load';
 import { migrateConfig } from '../../gateway/config/migrate';
+import { autoCommitMs } from '../../gateway/config/resolve';
 import { parseModicon } from '../../gateway/config/modicon';
 import { CURRENT_VERSION } from '../../gateway/config/schema';
 import type { ResolvedPoint } from '../../gateway/devices/point';
@@ -151,6 +152,13 @@ describe('the ledger section', () => {
     });
     expect(parseConfig(minimal('{ history: off }'), BASE).ledger.history).toBeNull();
     expect(parseConfig(minimal('{ history: false }'), BASE).ledger.history).toBeNull();
+  });
+
+  it('commitMs auto (the default): 1 ms per counter point, between 5 s and 30 s; a number is kept', () => {
+    expect([0, 1, 4_999, 5_000, 15_000, 30_000, 45_000].map(autoCommitMs)).toEqual([5000, 5000, 5000, 5000, 15_000, 30_000, 30_000]);
+    expect(parseConfig(minimal('{ commitMs: auto }'), BASE).ledger.commitMs).toBe(5000);
+    expect(parseConfig(minimal('{ commitMs: 7000 }'), BASE).ledger.commitMs).toBe(7000);
+    expect(paths(issuesOf(minimal('{ commitMs: sometimes }')))).toEqual(['ledger.commitMs']);
   });
 
   it('takes history as durations and sizes with units, or as ms and bytes', () => {
