@@ -99,22 +99,22 @@ export class ReadingColumns {
  * or a BatchResult of another core turned into columns. Events are rare and
  * come as objects. Nothing here is made per reading on the WASM path.
  */
-export interface MeteredColumns {
-  deltaCount: number;
-  deltaSlot: Uint32Array;
-  deltaQty: BigInt64Array;
-  deltaFromMs: Float64Array;
-  deltaToMs: Float64Array;
-  accrualCount: number;
-  accrualLine: Uint32Array;
-  accrualSlot: Uint32Array;
-  accrualChannel: Uint32Array;
-  accrualQty: BigInt64Array;
-  accrualAmount: BigInt64Array;
-  accrualFromMs: Float64Array;
-  accrualToMs: Float64Array;
-  events: CoreEvent[];
-}
+export type MeteredColumns = Pick<
+  ColumnarBatch,
+  | 'deltaCount'
+  | 'deltaSlot'
+  | 'deltaQty'
+  | 'deltaFromMs'
+  | 'deltaToMs'
+  | 'accrualCount'
+  | 'accrualLine'
+  | 'accrualSlot'
+  | 'accrualChannel'
+  | 'accrualQty'
+  | 'accrualAmount'
+  | 'accrualFromMs'
+  | 'accrualToMs'
+> & { events: CoreEvent[] };
 
 /** Meter the columns in one core call; what it metered, as columns. */
 export function meterToColumns(core: MeteringCore, c: ReadingColumns): MeteredColumns {
