@@ -52,7 +52,7 @@ gateway:
 http:
   listen: 127.0.0.1:${httpPort}
 ledger:                     # money, not readings (docs/ledger.md)
-  commitMs: 1000            # the demo commits every second (default 5000)
+  commitMs: 1000            # the demo commits every second (default auto: 5 s for a site this size)
   history: { every: 1m, maxBytes: 20MB }   # and keeps a downsampled reading history
 settlement:                 # signed cumulative vouchers (GET /api/vouchers, m2m-gateway verify)
   threshold: "0.5"          # issue when 0.5 NOK is unvouchered on a channel
