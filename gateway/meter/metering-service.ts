@@ -405,6 +405,7 @@ export class MeteringService extends EventEmitter {
     const batch = part.build(this.core, Date.now(), this.policyVersion, this.uncommitted.accountSums());
     batch.closeDevices = [];
     if (due) this.addSettlement(batch, due);
+    if (!this.uncommitted.empty) this.scheduleCommit(); // the rest keeps its cadence even if no reading comes
     return this.write(batch);
   }
 

@@ -134,23 +134,27 @@ devices:
     const r1 = c1.readings();
     const r2 = c2.readings();
     for (const r of r1) expect(Object.keys(r.points)).toEqual(['hardness']);
-    for (const r of r2) expect(Object.keys(r.points).sort()).toEqual(['cartridge', 'hardness']);
+    // The bank closes mid-poll: the last reading may hold only the block read before it went.
+    for (const r of r2.slice(0, -1)) expect(Object.keys(r.points).sort()).toEqual(['cartridge', 'hardness']);
+    expect(['cartridge', 'hardness']).toEqual(expect.arrayContaining(Object.keys(r2.at(-1)!.points)));
     expect(r1[0]).toMatchObject({ device: 'purifier-1', points: { hardness: { value: '12.3', unit: 'dH' } } });
     expect(c3.readings()).toEqual([]);
 
     // quantity 1 of data:<point> per delivery, at the offer price, buyer → device account
-    const n1 = BigInt(r1.length);
-    const n2 = BigInt(r2.length);
+    const delivered = (rs: typeof r1, point: string) => BigInt(rs.filter((r) => point in r.points).length);
+    const n1 = delivered(r1, 'hardness');
+    const n2h = delivered(r2, 'hardness');
+    const n2c = delivered(r2, 'cartridge');
     await until(
       () =>
         dataTotal('data:hardness', 'lab-1')?.quantityMicro === n1 * 1_000_000n &&
-        dataTotal('data:hardness', 'lab-2')?.quantityMicro === n2 * 1_000_000n &&
-        dataTotal('data:cartridge', 'lab-2')?.quantityMicro === n2 * 1_000_000n,
+        dataTotal('data:hardness', 'lab-2')?.quantityMicro === n2h * 1_000_000n &&
+        dataTotal('data:cartridge', 'lab-2')?.quantityMicro === n2c * 1_000_000n,
       'deliveries committed',
     );
     expect(dataTotal('data:hardness', 'lab-1')?.amountNano).toBe(n1 * 10_000_000n); // 0.01 NOK each
-    expect(dataTotal('data:hardness', 'lab-2')?.amountNano).toBe(n2 * 10_000_000n);
-    expect(dataTotal('data:cartridge', 'lab-2')?.amountNano).toBe(n2 * 500_000_000n); // 0.5 NOK each
+    expect(dataTotal('data:hardness', 'lab-2')?.amountNano).toBe(n2h * 10_000_000n);
+    expect(dataTotal('data:cartridge', 'lab-2')?.amountNano).toBe(n2c * 500_000_000n); // 0.5 NOK each
     expect(dataTotal('data:cartridge', 'lab-1')).toBeUndefined();
     expect(gw!.ledger.ledgerTotals({}).some((t) => t.account === 'nobody')).toBe(false);
 
@@ -160,7 +164,7 @@ devices:
       payee: 'owner-1',
       accrued: fmt(n1 * 10_000_000n),
     });
-    expect(channels.find((c) => c.id === 'lab-2>owner-1')).toMatchObject({ accrued: fmt(n2 * 510_000_000n) });
+    expect(channels.find((c) => c.id === 'lab-2>owner-1')).toMatchObject({ accrued: fmt(n2h * 10_000_000n + n2c * 500_000_000n) });
     const rows = await admin.get<Array<Record<string, string>>>('/api/ledger?point=data:hardness');
     expect(rows.find((r) => r.account === 'lab-1' && r.payee === 'owner-1')).toEqual({
       device: 'purifier-1',
@@ -173,7 +177,7 @@ devices:
     });
     const metrics = await admin.request('GET', '/metrics');
     expect(metrics.text).toContain(`m2m_market_deliveries_total{buyer="lab-1"} ${n1}\n`);
-    expect(metrics.text).toContain(`m2m_market_deliveries_total{buyer="lab-2"} ${n2 * 2n}\n`);
+    expect(metrics.text).toContain(`m2m_market_deliveries_total{buyer="lab-2"} ${n2h + n2c}\n`);
     expect(metrics.text).toContain('m2m_market_unmetered_total 0\n');
     await Promise.all([c1.close(), c2.close(), c3.close()]);
   });

@@ -230,4 +230,29 @@ describe('commit groups', () => {
     l.close();
     whole.close();
   });
+
+  it('what an urgent commit leaves behind still commits within commitMs when no reading comes after it', () => {
+    const l = SqliteLedger.inMemory();
+    const rig = meterRig(loadWasmCore(), l, { ...spec, widthBits: 16 as const }, { flushMs: 100, commitMs: 3000, commitGroups: 3 });
+    const at = (second: number, m2: number): void => {
+      rig.metering.ingest(
+        devices.flatMap((d) =>
+          (['energy', 'water'] as const).map((point) => {
+            const raw = BigInt(d === 'm-2' ? m2 : 100 + second);
+            return { device: d, point, tsMs: T + second * 1000, value: String(raw), counterRaw: raw };
+          }),
+        ),
+      );
+    };
+    at(0, 65_000);
+    jest.advanceTimersByTime(1000); // baselines: everything committed
+    at(1, 10); // m-2 wraps: an urgent commit of m-2 alone; the others' second reading stays pending
+    jest.advanceTimersByTime(200);
+    const lastRaw = (device: string) => l.loadState().slots.find((x) => x.device === device && x.point === 'energy')!.lastRaw;
+    expect(lastRaw('m-2')).toBe(10n);
+    jest.advanceTimersByTime(3000); // no reading: the cadence still runs through every group
+    for (const d of devices.filter((x) => x !== 'm-2')) expect(lastRaw(d)).toBe(101n);
+    rig.metering.stop();
+    l.close();
+  });
 });
