@@ -46,6 +46,9 @@ export interface CollectorHandle {
 
 /** Vouchers one answer to a sibling's gap request carries at most (it asks again for the rest). */
 export const GAP_ANSWER_MAX = 256;
+/** Every this often a member re-sends the latest voucher of up to SYNC_MAX channels to its siblings, ms. */
+export const SYNC_MS = 5000;
+export const SYNC_MAX = 256;
 
 type GatewaySource = CollectConfig['gateways'][number];
 
@@ -159,6 +162,24 @@ export async function startCollector(
         'seq-gap: vouchers wait for missing seqs (receivables stay at the last contiguous one); still asking',
       );
   });
+
+  // Anti-entropy (docs/settlement.md, "Gaps"): a member that missed a voucher and sees no
+  // later one cannot know it is behind (its sibling took the last one from the shared
+  // subscription, or the gossip of it was lost with a kill -9). Every SYNC_MS each member
+  // re-sends the latest voucher of up to SYNC_MAX channels, round robin; a sibling behind
+  // holds it as pending, which opens the gap it then asks for.
+  let syncFrom = 0;
+  if (gossipBase)
+    every(SYNC_MS, async () => {
+      await Promise.resolve();
+      if (!mqtt?.connected) return;
+      const latest = store.receivables();
+      for (let i = 0; i < Math.min(SYNC_MAX, latest.length); i++) {
+        const r = latest[(syncFrom + i) % latest.length]!;
+        for (const v of store.between(r.channel, r.seq - 1, r.seq + 1, 1)) toSiblings(v, true);
+      }
+      syncFrom = latest.length > 0 ? (syncFrom + SYNC_MAX) % latest.length : 0;
+    });
 
   // Subscribe over MQTT 5.
   if (cfg.mqtt) {

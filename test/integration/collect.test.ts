@@ -90,10 +90,14 @@ ${name === 'a' ? `gateways:\n  - { url: "http://127.0.0.1:${ports.gw}", tokenFil
     return `${t.slice(0, -9)}.${t.slice(-9)}`;
   };
   /** Once the payer is quiet (all consumption committed), whether it and both collectors hold the same channels. */
+  /** What `agreed` saw last (said when the wait times out). */
+  let seen = '';
   const agreed = async () => {
     const accrued = (await gwApi().get<ChannelView[]>('/api/channels'))[0]?.accrued;
-    if (accrued !== money(BigInt(water - 1000) * PRICE_NANO)) return undefined;
+    const expected = money(BigInt(water - 1000) * PRICE_NANO);
     const [p, a, b] = [await payerView(), await payeeView('a'), await payeeView('b')];
+    seen = `accrued ${accrued} (expected ${expected}); payer ${JSON.stringify(p)}; a ${JSON.stringify(a)}; b ${JSON.stringify(b)}`;
+    if (accrued !== expected) return undefined;
     return p.length > 0 && JSON.stringify(p) === JSON.stringify(a) && JSON.stringify(p) === JSON.stringify(b) ? p : undefined;
   };
 
@@ -207,7 +211,7 @@ devices:
     // The purifier stops; the last voucher settles in everywhere.
     clearInterval(ticker!);
     ticker = null;
-    const final = await waitFor(agreed, 'payer and both collectors to agree', 30_000, 200);
+    const final = await waitFor(agreed, () => `payer and both collectors to agree; last seen: ${seen}`, 30_000, 200);
     expect(final).toEqual([{ channel: 'purifier-1>waterworks', seq: expect.any(Number), amount: expect.stringMatching(/^\d+\.\d{9}$/) }]);
 
     // What the waterworks received lowers what purifier-1 owes.
