@@ -43,9 +43,26 @@ export async function readJsonBody(req: IncomingMessage, limit: number = DEFAULT
 
 /** The raw request body; 413 (BodyTooLargeError) past `limit` bytes, declared or streamed. */
 export async function readBodyBytes(req: IncomingMessage, limit: number = DEFAULT_BODY_LIMIT): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const size = await streamBody(req, limit, (chunk) => chunks.push(chunk));
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * Read and drop a body the route does not take, so the answer goes out only
+ * after the request has fully arrived: answering (and closing) while the
+ * client still sends makes TCP reset the connection, and the reset discards
+ * the answer. 413 past `limit` bytes, like a body that is read.
+ */
+export async function discardBody(req: IncomingMessage, limit: number = DEFAULT_BODY_LIMIT): Promise<void> {
+  if (req.complete || req.readableEnded) return;
+  await streamBody(req, limit, () => undefined);
+}
+
+/** Stream the body into `sink`, refusing it (BodyTooLargeError) past `limit` bytes; resolves with its size. */
+async function streamBody(req: IncomingMessage, limit: number, sink: (chunk: Buffer) => void): Promise<number> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw new BodyTooLargeError(limit);
-  const chunks: Buffer[] = [];
   let size = 0;
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
@@ -56,7 +73,7 @@ export async function readBodyBytes(req: IncomingMessage, limit: number = DEFAUL
         reject(new BodyTooLargeError(limit));
         return;
       }
-      chunks.push(chunk);
+      sink(chunk);
     };
     const onEnd = (): void => {
       cleanup();
@@ -81,6 +98,5 @@ export async function readBodyBytes(req: IncomingMessage, limit: number = DEFAUL
     req.on('error', onError);
     req.on('close', onAborted);
   });
-
-  return Buffer.concat(chunks, size);
+  return size;
 }

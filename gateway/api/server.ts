@@ -9,7 +9,10 @@
  * Order of checks per request: route (404) → method (405) → token (401/403)
  * → path/query parameters (400) → body (415/413/400) → handler. Errors answer
  * `{error:{code,message,field?}}`; unexpected ones a 500 that only carries the
- * request id (details in the log). Slow or stuck clients are cut by
+ * request id (details in the log). No answer goes out before the request has
+ * fully arrived: a body a route does not take is read and dropped (up to the
+ * same cap), because answering while the client still sends lets TCP reset
+ * the connection and lose the answer. Slow or stuck clients are cut by
  * headersTimeout/requestTimeout; bodies are capped (64 KiB by default);
  * connections that send nothing age out of a bounded pool per address
  * (connection-guard.ts) instead of filling the server (docs/api.md "Limits").
@@ -20,7 +23,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../base/log';
 import { authenticate, authorize, bearerToken, type Principal, type TokenResolver } from './auth';
 import type { ApiBackend } from './backend';
-import { DEFAULT_BODY_LIMIT, readJsonBody } from './body';
+import { DEFAULT_BODY_LIMIT, discardBody, readJsonBody } from './body';
 import { MethodNotAllowedError, RouteNotFoundError, toApiError } from './errors';
 import { MetricsRegistry } from '../base/metrics';
 import { decodePathParam, parseQuery } from './params';
@@ -148,7 +151,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
       const params: Record<string, string> = {};
       for (const [k, v] of Object.entries(found.params)) params[k] = decodePathParam(k, v);
       const query = parseQuery(search, route.query);
-      const body = route.body === 'json' ? await readJsonBody(req, bodyLimit) : undefined;
+      const body = route.body === 'json' ? await readJsonBody(req, bodyLimit) : await discardBody(req, bodyLimit);
       const result = await route.handle({ params, query, principal, body, backend: opts.backend, apiMetrics });
       sendResult(res, result);
     } catch (e) {
@@ -157,6 +160,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServerH
         return;
       }
       const err = toApiError(e, requestId);
+      if (!req.complete && err.code !== 'GW_ERR_BODY_TOO_LARGE') {
+        // refused before its body was read (route, token, query, media type): drop the body first;
+        // one past the cap keeps its first refusal, and the connection closes after the answer
+        await discardBody(req, bodyLimit).catch(() => res.setHeader('Connection', 'close'));
+        if (req.socket.destroyed) return;
+      }
       if (err.status >= 500) {
         log.error({ err: e, requestId, method, path: pathname.slice(0, 200) }, 'request failed');
       } else {

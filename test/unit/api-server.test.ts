@@ -374,6 +374,59 @@ describe('bad input', () => {
   });
 });
 
+describe('a body the route does not take', () => {
+  /**
+   * Raw HTTP/1.1 with `Connection: close`: headers first, then (after the server had time to
+   * answer) the body. Gives what the server sent before the body, and the whole answer.
+   */
+  const sendLate = (head: string, body: Buffer[]): Promise<{ early: string; answer: string }> =>
+    new Promise((resolve, reject) => {
+      let data = '';
+      let early: string | undefined;
+      const sock = net.connect(api.port, '127.0.0.1', () => {
+        sock.write(`${head}Host: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+        setTimeout(() => {
+          early = data;
+          if (!sock.destroyed) for (const b of body) sock.write(b);
+        }, 150);
+      });
+      sock.on('data', (d) => (data += d.toString()));
+      sock.on('error', reject); // a reset is a failure here
+      sock.on('close', () => resolve({ early: early ?? data, answer: data }));
+    });
+
+  it('GET with a body: answered only after the whole body arrived, then closed cleanly', async () => {
+    const res = await sendLate('GET /api/health HTTP/1.1\r\nContent-Length: 40000\r\n', [Buffer.alloc(40_000, 0x61)]);
+    expect(res.early).toBe('');
+    expect(res.answer).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('a refusal (404, 401) also waits for the body and keeps its status', async () => {
+    const notFound = await sendLate('POST /api/nope HTTP/1.1\r\nContent-Length: 3000\r\n', [Buffer.alloc(3000, 0x61)]);
+    expect(notFound.early).toBe('');
+    expect(notFound.answer).toMatch(/^HTTP\/1\.1 404 /);
+    const noToken = await sendLate('GET /api/devices HTTP/1.1\r\nTransfer-Encoding: chunked\r\n', [Buffer.from('5\r\nhello\r\n0\r\n\r\n')]);
+    expect(noToken.early).toBe('');
+    expect(noToken.answer).toMatch(/^HTTP\/1\.1 401 /);
+  });
+
+  it('GET with a body over 64 KiB: 413 (declared or streamed); a refusal with one keeps its status and closes', async () => {
+    const declared = await request(api.url, 'GET', '/api/health', {
+      headers: { 'Content-Length': String(70 * 1024) },
+      body: 'x'.repeat(70 * 1024),
+    });
+    expect(declared.status).toBe(413);
+    const chunks = Array.from({ length: 9 }, () => Buffer.alloc(8 * 1024, 0x61));
+    const chunked = { 'Transfer-Encoding': 'chunked' }; // Node's client frames a GET body only when told
+    const streamed = await request(api.url, 'GET', '/api/health', { headers: chunked, chunks });
+    expect(streamed.status).toBe(413);
+    expect((streamed.json as ErrJson).error.code).toBe('GW_ERR_BODY_TOO_LARGE');
+    const refused = await request(api.url, 'GET', '/api/devices', { headers: chunked, chunks });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.connection).toBe('close');
+  });
+});
+
 describe('slow clients', () => {
   it('a client that never finishes its headers is cut off (headersTimeout)', async () => {
     const slow = await startApiServer({
