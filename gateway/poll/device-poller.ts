@@ -20,9 +20,15 @@
  * failed: [names] } is emitted too, built from the frame only while someone
  * listens (tests, tools).
  *
- * Schedule: the first cycle starts `phaseMs` after start() (the field bus
- * spreads the devices of a poll period over it, so reads, CPU and commits do
- * not come in one burst per period). A cycle that takes longer than pollMs
+ * Schedule: cycles are due on a grid, `anchorMs + phaseMs + k × pollMs`
+ * (anchorMs: start() unless given), so the first cycle starts `phaseMs` after
+ * the anchor. The field bus spreads the devices of a poll period over a few
+ * phase slots and gives them one anchor: reads, CPU and commits do not come in
+ * one burst per period, and the devices of one slot are due at the same
+ * instant, so they poll in one timer wake-up (a wake-up costs more than the
+ * poll on a small gateway). A device whose link comes back polls `phaseMs`
+ * later; one that comes back from a backoff, a shed poll or skipped polls
+ * rejoins its grid with its next healthy cycle. A cycle that takes longer than pollMs
  * makes the next one late: it starts at once, never queued behind another
  * (one poll per device outstanding); whole periods it ran past are skipped
  * polls. `lateCount`/`skippedCount` count them for /metrics, and a device
@@ -79,8 +85,10 @@ export interface PolledDevice {
   points: ResolvedPoint[];
   /** Per-device read limits (defaults: 125 registers, 2000 bits, gap 8). */
   limits?: Partial<PlanLimits>;
-  /** Delay of the first cycle after start(), ms (default 0): the device's phase in its poll period. */
+  /** The device's phase in its poll period, ms (default 0): the first cycle is due phaseMs after the anchor. */
   phaseMs?: number;
+  /** Clock time the schedule counts from (default: start()); pollers given the same one share due times. */
+  anchorMs?: number;
 }
 
 export interface PointReading {
@@ -156,6 +164,8 @@ export class DevicePoller extends EventEmitter {
   private onTimeStreak = 0;
   private late: string | null = null;
   private wake: (() => void) | null = null;
+  /** The first due time at or after a clock time (set when the loop starts). */
+  private gridAt: (t: number) => number = (t) => t;
   private readonly outcome: CycleOutcome = { deviceError: null, pointError: null, linkDown: null, requests: 0 };
   private readonly onLinkState = (s: LinkState) => {
     // 'connecting' is not news: a reconnect attempt follows 'down', and the first connect is no outage
@@ -253,9 +263,13 @@ export class DevicePoller extends EventEmitter {
   // -- the poll loop --
 
   private async loop(signal: AbortSignal): Promise<void> {
+    const pollMs = this.device.pollMs;
     const phase = Math.max(0, this.device.phaseMs ?? 0);
-    if (phase > 0 && !(await this.pause(phase))) return;
-    let dueMs = this.clock.now();
+    const base = (this.device.anchorMs ?? this.clock.now()) + phase;
+    /** The first due time at or after `t` on this device's grid. */
+    this.gridAt = (t: number): number => (t <= base ? base : base + Math.ceil((t - base) / pollMs) * pollMs);
+    let dueMs = await this.untilGrid();
+    if (dueMs === null) return;
     while (!signal.aborted) {
       if (!this.supervisor.isUp) {
         if (this.link.state !== 'connecting') this.setState('offline', `link ${this.link.id} is ${this.link.state}`);
@@ -267,11 +281,13 @@ export class DevicePoller extends EventEmitter {
         this.failures = 0; // a device coming back on a new connection starts fresh
         this.backoff.reset();
         // back in the device's phase, so a reconnected bus does not poll all its devices at once
+        // (its next healthy cycle rejoins the grid)
         if (phase > 0 && !(await this.pause(phase))) break;
         dueMs = this.clock.now();
       }
       const startedMs = this.clock.now();
-      if (this.trackLateness(startedMs - dueMs)) dueMs = startedMs; // whole periods were skipped: start a new schedule
+      // whole periods were skipped: the schedule goes on from the grid time just passed
+      if (this.trackLateness(startedMs - dueMs)) dueMs = this.gridAt(startedMs + 1) - pollMs;
       let outcome: CycleOutcome;
       try {
         outcome = await this.cycle(signal);
@@ -311,6 +327,13 @@ export class DevicePoller extends EventEmitter {
         await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
       }
     }
+  }
+
+  /** Wait for the next due time on the grid; null when the poller stopped meanwhile. */
+  private async untilGrid(): Promise<number | null> {
+    const now = this.clock.now();
+    const due = this.gridAt(now);
+    return due > now && !(await this.pause(due - now)) ? null : due;
   }
 
   /** Wait `ms` (false when the poller stopped meanwhile); one timer, no abort listener per cycle. */
@@ -379,7 +402,8 @@ export class DevicePoller extends EventEmitter {
     } else {
       this.setState('ok', 'all points read');
     }
-    return dueMs + this.device.pollMs;
+    // fixed rate on the grid; a cycle off it (after a backoff, a shed poll) rejoins it, at least half a period on
+    return this.gridAt(dueMs + Math.ceil(this.device.pollMs / 2));
   }
 
   /**

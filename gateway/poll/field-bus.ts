@@ -95,6 +95,7 @@ export class FieldBus {
     }
     const polled = this.config.devices.filter((d) => this.modbusLinks.has(d.link));
     const phases = pollPhases(polled);
+    const anchorMs = Date.now(); // the pollers' clock (systemClock): one anchor, so a slot's devices share due times
     for (const d of polled) {
       const link = this.modbusLinks.get(d.link)!;
       const poller = new DevicePoller({
@@ -106,6 +107,7 @@ export class FieldBus {
           points: d.points,
           limits: { maxRegisters: d.maxRegisters, maxBits: d.maxBits },
           phaseMs: phases.get(d.id) ?? 0,
+          anchorMs,
         },
         link,
         queue: this.queues.for(link.busKey),
@@ -158,11 +160,19 @@ export class FieldBus {
   }
 }
 
+/** Narrowest phase slot, ms: a poll period has at most pollMs / PHASE_SLOT_MS slots. */
+export const PHASE_SLOT_MS = 100;
+
 /**
  * A phase per device: the devices that share a poll period are spread evenly
- * over it (k × pollMs / n, in config order), so polls, CPU and commits come
- * steadily instead of in one burst per period. Within a bus the devices then
- * take turns rather than queue up at once.
+ * over it in slots (in config order), so polls, CPU and commits come steadily
+ * instead of in one burst per period. A slot is at least PHASE_SLOT_MS wide,
+ * and the devices of one slot share their phase: with one anchor (startPollers)
+ * they are due at the same instant and poll in one wake-up. A wake-up of the
+ * process costs more than a poll on a small gateway (measured on this 2-core
+ * VM: 50 devices at 1 s, 50 slots 0.025 core, 10 slots 0.009, for the same
+ * requests). Within a bus the devices then take turns rather than queue up at
+ * once.
  */
 export function pollPhases(devices: ReadonlyArray<{ id: string; pollMs: number }>): Map<string, number> {
   const byPeriod = new Map<number, string[]>();
@@ -172,6 +182,9 @@ export function pollPhases(devices: ReadonlyArray<{ id: string; pollMs: number }
     byPeriod.set(d.pollMs, ids);
   }
   const out = new Map<string, number>();
-  for (const [pollMs, ids] of byPeriod) ids.forEach((id, k) => out.set(id, Math.floor((k * pollMs) / ids.length)));
+  for (const [pollMs, ids] of byPeriod) {
+    const slots = Math.max(1, Math.min(ids.length, Math.floor(pollMs / PHASE_SLOT_MS)));
+    ids.forEach((id, k) => out.set(id, Math.floor((Math.floor((k * slots) / ids.length) * pollMs) / slots)));
+  }
   return out;
 }

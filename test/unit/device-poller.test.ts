@@ -72,11 +72,11 @@ let poller: DevicePoller;
 let readings: DeviceReadings[];
 let states: DeviceStateChange[];
 
-function setup(points: ResolvedPoint[], pollMs = 100, phaseMs = 0) {
+function setup(points: ResolvedPoint[], pollMs = 100, phaseMs = 0, anchorMs?: number) {
   link = new FakeLink();
   const supervisor = new LinkSupervisor(link, { logger, baseMs: 100, capMs: 400, random: () => 0.999999 });
   poller = new DevicePoller({
-    device: { id: 'dev', unitId: 1, pollMs, points, phaseMs },
+    device: { id: 'dev', unitId: 1, pollMs, points, phaseMs, anchorMs },
     link,
     queue: new BusQueue(link.busKey),
     logger,
@@ -246,6 +246,42 @@ test('the devices of a poll period are spread evenly over it', () => {
     { id: 'e', pollMs: 1000 },
   ]);
   expect(Object.fromEntries(phases)).toEqual({ a: 0, b: 250, c: 0, d: 500, e: 750 });
+});
+
+test('devices of a poll period share a phase per slot, slots at least PHASE_SLOT_MS wide', () => {
+  const fleet = Array.from({ length: 50 }, (_, k) => ({ id: `m${k}`, pollMs: 1000 }));
+  const phases = pollPhases([...fleet, { id: 'x', pollMs: 150 }, { id: 'y', pollMs: 150 }, { id: 'z', pollMs: 150 }]);
+  const slots = new Map<number, string[]>();
+  for (const { id } of fleet) slots.set(phases.get(id)!, [...(slots.get(phases.get(id)!) ?? []), id]);
+  expect([...slots.keys()]).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
+  expect([...slots.values()].map((ids) => ids.length)).toEqual(Array(10).fill(5));
+  expect(slots.get(100)).toEqual(['m5', 'm6', 'm7', 'm8', 'm9']); // config order
+  expect([phases.get('x'), phases.get('y'), phases.get('z')]).toEqual([0, 0, 0]); // a 150 ms period has one slot
+});
+
+test('a shared anchor: a poller started later is still due on the grid anchor + phase + k × pollMs', async () => {
+  setup([pt('a', 0)], 100, 40, 0);
+  await jest.advanceTimersByTimeAsync(25); // started 25 ms after its siblings' anchor
+  poller.start();
+  await jest.advanceTimersByTimeAsync(230);
+  expect(readings.map((r) => r.tsMs)).toEqual([40, 140, 240]);
+});
+
+test('a device back from a backoff rejoins its grid', async () => {
+  setup([pt('a', 0)], 100, 40, 0);
+  let failing = true;
+  link.handler = (_a, _addr, count) => (failing ? new ModbusTimeoutError('fake', 10) : new Uint16Array(count));
+  link.latencyMs = 7; // failed cycles take 7 ms, then wait their backoff: off the grid
+  poller.start();
+  await jest.advanceTimersByTimeAsync(1234);
+  expect(states.map((s) => s.state)).toContain('quarantined');
+  failing = false;
+  link.latencyMs = 0;
+  await jest.advanceTimersByTimeAsync(2000);
+  const ts = readings.filter((r) => r.values.length > 0).map((r) => r.tsMs);
+  expect(ts.length).toBeGreaterThan(10);
+  expect(ts.slice(1).map((t) => t % 100)).toEqual(Array(ts.length - 1).fill(40)); // the first is the recovering cycle
+  expect(ts.slice(2).map((t, i) => t - ts[i + 1]!)).toEqual(Array(ts.length - 2).fill(100));
 });
 
 test('a device that cannot keep its pollMs: late and skipped polls counted, degraded "late", ok again when it catches up', async () => {
