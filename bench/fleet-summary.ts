@@ -109,11 +109,11 @@ export function summarise(
   // -- event loop: each scrape's gauges cover the time since the previous scrape
   const lagP99s = scrapes
     .slice(1)
-    .map((s) => s.prom.value('m2m_process_event_loop_lag_p99_seconds'))
+    .map((s) => s.prom.value('nodejs_eventloop_lag_p99_seconds'))
     .filter((x): x is number => x !== null);
   const lagMaxes = scrapes
     .slice(1)
-    .map((s) => s.prom.value('m2m_process_event_loop_lag_max_seconds'))
+    .map((s) => s.prom.value('nodejs_eventloop_lag_max_seconds'))
     .filter((x): x is number => x !== null);
 
   return {
@@ -221,7 +221,7 @@ export function summarise(
       lagP99MsWorst: lagP99s.length ? rnd(Math.max(...lagP99s) * 1000, 1) : null,
       lagP99MsMean: rnd((mean(lagP99s) ?? NaN) * 1000, 1),
       lagMaxMs: lagMaxes.length ? rnd(Math.max(...lagMaxes) * 1000, 1) : null,
-      source: 'm2m_process_event_loop_lag_{p99,max}_seconds at each scrape (each covers the time since the previous scrape)',
+      source: 'nodejs_eventloop_lag_{p99,max}_seconds at each scrape (each covers the time since the previous scrape)',
     },
     metricsScrape: {
       bytes: scrapes[scrapes.length - 1]!.bytes,
