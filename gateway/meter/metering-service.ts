@@ -103,8 +103,6 @@ export interface MeteringServiceOptions {
 }
 
 export const DEFAULT_COMMIT_MS = 5000;
-/** With device groups, the settler (vouchers issued) is asked at most this often, ms. */
-export const VOUCHER_ASK_MS = 1000;
 
 export class MeteringService extends EventEmitter {
   /** Counter readings waiting for the core (bounded: metered when full). */
@@ -124,9 +122,8 @@ export class MeteringService extends EventEmitter {
   private settler: BatchSettler | null = null;
   private readonly extraSettlers = new Set<BatchSettler>();
   private settleRequested = false;
-  /** New money since the settler was last asked (with device groups it is asked at most every VOUCHER_ASK_MS). */
+  /** New money since the settler was last asked (with device groups it is asked with each group's commit). */
   private moneySinceAsk = false;
-  private lastAskedAt = 0;
   private uncommitted: PendingCommit;
   /** Scratch of PendingCommit.add, kept from commit to commit. */
   private readonly spans = new AccrualSpans();
@@ -375,14 +372,18 @@ export class MeteringService extends EventEmitter {
     this.commitTimer = null;
     const groups = this.groups!;
     this.lastCommitAt = Date.now();
+    // the vouchers due ride this commit, with the pending money of the slots feeding their channels
+    const due = this.askVouchers();
+    const feeding = this.uncommitted.slotsOfChannels(channelsOf(due));
     for (let tries = 0; tries < groups.count; tries++) {
       const g = this.nextGroup;
       this.nextGroup = (g + 1) % groups.count;
-      const part = this.uncommitted.takeGroup((slot) => groups.of(slot) === g);
-      if (part.empty) continue;
+      const part = this.uncommitted.takeGroup((slot) => groups.of(slot) === g || feeding.has(slot));
+      if (part.empty && !due) continue;
       const batch = part.build(this.core, this.lastCommitAt, this.policyVersion, this.uncommitted.accountSums());
       batch.closeDevices = groups.devices(g);
-      if (!this.uncommitted.empty) this.scheduleCommit();
+      if (due) this.addSettlement(batch, due);
+      if (!this.uncommitted.empty || this.moneySinceAsk) this.scheduleCommit();
       return this.write(batch);
     }
     return null;
@@ -397,9 +398,7 @@ export class MeteringService extends EventEmitter {
    * several times a second.
    */
   private commitSlots(due: BatchSettlement[] | null): CommittedBatch | null {
-    const channels = new Set<string>();
-    for (const d of due ?? []) if (d.voucher) channels.add(d.voucher.channel);
-    const slots = this.uncommitted.slotsOfChannels(channels);
+    const slots = this.uncommitted.slotsOfChannels(channelsOf(due));
     for (const s of this.uncommitted.urgentSlots) slots.add(s);
     const part = this.uncommitted.takeGroup((slot) => slots.has(slot));
     const batch = part.build(this.core, Date.now(), this.policyVersion, this.uncommitted.accountSums());
@@ -452,19 +451,24 @@ export class MeteringService extends EventEmitter {
     this.settleRequested = false;
     if (batch.takeMoneyChanged()) this.moneySinceAsk = true;
     const ask = [...this.extraSettlers];
-    if (this.settler && (this.moneySinceAsk || requested)) {
-      // A large site (device groups) has vouchers due several times a second:
-      // asking at most every VOUCHER_ASK_MS lets the ones due together share a commit.
-      const wait = this.groups && !requested && !this.stopped ? this.lastAskedAt + VOUCHER_ASK_MS - Date.now() : 0;
-      if (wait <= 0) {
-        ask.push(this.settler);
-        this.moneySinceAsk = false;
-        this.lastAskedAt = Date.now();
-      } else if (!this.timer) {
-        this.timer = setTimeout(() => this.flushSafely(), wait);
-        this.timer.unref();
-      }
+    // A large site (device groups) has vouchers due several times a second: the settler
+    // is asked with each group's cadence commit (commitGroup), so they share it instead of
+    // a commit each; asked now when settlement was requested, at the stop, on a small site.
+    if (this.settler && (this.moneySinceAsk || requested) && (!this.groups || requested || this.stopped)) {
+      ask.push(this.settler);
+      this.moneySinceAsk = false;
     }
+    return this.due(ask, batch);
+  }
+
+  /** With device groups: the vouchers due now (the settler's answer), if money was metered since it was last asked. */
+  private askVouchers(): BatchSettlement[] | null {
+    if (!this.settler || !this.moneySinceAsk) return null;
+    this.moneySinceAsk = false;
+    return this.due([this.settler], this.uncommitted);
+  }
+
+  private due(ask: BatchSettler[], batch: PendingCommit): BatchSettlement[] | null {
     if (ask.length === 0) return null;
     const pending: PendingSettlement = { atMs: Date.now(), channels: batch.pendingChannels() };
     const out: BatchSettlement[] = [];
@@ -529,4 +533,11 @@ export class MeteringService extends EventEmitter {
     }
     batch.state.accounts = [...rows.values()];
   }
+}
+
+/** The channels of the vouchers in a settlement. */
+function channelsOf(due: BatchSettlement[] | null): Set<string> {
+  const channels = new Set<string>();
+  for (const d of due ?? []) if (d.voucher) channels.add(d.voucher.channel);
+  return channels;
 }
