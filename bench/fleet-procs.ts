@@ -67,6 +67,17 @@ export function killChildrenOnExit(): void {
 export const packageRoot = (): string => path.resolve(__dirname, '..', '..');
 
 /** The gateway's CLI entry, from package.json `bin` (the built main.js). */
+/**
+ * NODE_OPTIONS of the shipped systemd unit (deploy/m2m-gateway.service,
+ * `Environment=NODE_OPTIONS=…`): the bench runs the gateway as it is deployed
+ * (its heap cap decides when V8 first compacts, so the RSS). '' when it sets none.
+ */
+export function unitNodeOptions(): string {
+  const unit = fs.readFileSync(path.join(packageRoot(), 'deploy', 'm2m-gateway.service'), 'utf8');
+  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit);
+  return m ? m[1]!.trim().replace(/^"(.*)"$/, '$1') : '';
+}
+
 export function gatewayBin(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { bin?: Record<string, string> };
   const rel = pkg.bin?.['m2m-gateway'];
@@ -176,7 +187,7 @@ export function startGateway(opts: {
   const nodeArgs = (process.env.FLEET_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const child = spawnNode([...nodeArgs, gatewayBin(), 'start', '--config', opts.config], opts.cpus, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, NODE_OPTIONS: unitNodeOptions(), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

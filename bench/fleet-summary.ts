@@ -8,6 +8,8 @@ import { DAY_S, MiB, mean, perMinuteRates, rnd, slope } from './fleet-math';
 import type { CaseContext } from './fleet-case';
 import { MONEY, SETTLEMENT, TARIFF_PRICE } from './fleet-layout';
 import { bucketDelta, histogramQuantile, type PromText } from './prom-text';
+import { EVENT_LOOP_SAMPLE_MS } from '../gateway/base/process-metrics';
+import { unitNodeOptions } from './fleet-procs';
 
 export interface Scrape {
   /** Seconds on the sampler's clock (0 = gateway spawned). */
@@ -106,15 +108,16 @@ export function summarise(
   const hist1 = m1.buckets(COMMIT_HISTOGRAM);
   const commitP99 = hist1 ? histogramQuantile(0.99, bucketDelta(m0.buckets(COMMIT_HISTOGRAM), hist1)) : null;
 
-  // -- event loop: each scrape's gauges cover the time since the previous scrape
-  const lagP99s = scrapes
-    .slice(1)
-    .map((s) => s.prom.value('nodejs_eventloop_lag_p99_seconds'))
-    .filter((x): x is number => x !== null);
-  const lagMaxes = scrapes
-    .slice(1)
-    .map((s) => s.prom.value('nodejs_eventloop_lag_max_seconds'))
-    .filter((x): x is number => x !== null);
+  // -- event loop: each scrape's gauges cover the time since the previous scrape; they are the
+  // intervals between the gateway's samples, so the delay is what exceeds the sampling interval
+  const delayOf = (name: string): number[] =>
+    scrapes
+      .slice(1)
+      .map((s) => s.prom.value(name))
+      .filter((x): x is number => x !== null)
+      .map((x) => Math.max(0, x - EVENT_LOOP_SAMPLE_MS / 1000));
+  const lagP99s = delayOf('nodejs_eventloop_lag_p99_seconds');
+  const lagMaxes = delayOf('nodejs_eventloop_lag_max_seconds');
 
   return {
     id: spec.id,
@@ -130,6 +133,7 @@ export function summarise(
       settlement: spec.settlement ? SETTLEMENT : null,
       tariff: { perPoint: TARIFF_PRICE, payee: 'grid', approxVoucherEveryS: Math.round(MONEY.voucherEveryS) },
       gatewayCpus: spec.gatewayCpus ?? 'any',
+      gatewayNodeOptions: unitNodeOptions(),
       simCpus: spec.simCpus ?? 'any',
       warmupS: spec.warmupS,
       seconds: spec.seconds,
@@ -221,7 +225,8 @@ export function summarise(
       lagP99MsWorst: lagP99s.length ? rnd(Math.max(...lagP99s) * 1000, 1) : null,
       lagP99MsMean: rnd((mean(lagP99s) ?? NaN) * 1000, 1),
       lagMaxMs: lagMaxes.length ? rnd(Math.max(...lagMaxes) * 1000, 1) : null,
-      source: 'nodejs_eventloop_lag_{p99,max}_seconds at each scrape (each covers the time since the previous scrape)',
+      source:
+        "nodejs_eventloop_lag_{p99,max}_seconds at each scrape (each covers the time since the previous scrape), less the gateway's sampling interval (EVENT_LOOP_SAMPLE_MS)",
     },
     metricsScrape: {
       bytes: scrapes[scrapes.length - 1]!.bytes,

@@ -30,6 +30,7 @@
  *   below --quiet-below cores; every case records the machine's busy CPU before and during its window.
  *   FLEET_SECONDS=120 npm run bench:fleet     (same as --seconds 120)
  *   FLEET_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:fleet   (node flags for the gateway only)
+ * The gateway runs with the NODE_OPTIONS of the shipped systemd unit (deploy/m2m-gateway.service), as deployed.
  *   node build/bench/fleet.js --recheck [--label TEXT]   (recompute the checks of the results file, relabel; runs nothing)
  * Loopback only. Stops the gateway and the simulator on exit, errors and
  * SIGINT; gives up (killing both) after a bound derived from the durations.
