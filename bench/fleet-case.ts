@@ -12,6 +12,7 @@
  *    instants, as the cross-check of what the gateway says it delivered.
  * The gateway and the simulator are stopped at the end, also on errors.
  */
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,8 +91,30 @@ export interface CaseContext {
   readsPerPoll: { requests: number; registers: number };
   /** ledger.db and its -wal at the window's end (before the gateway's stop checkpoints the WAL). */
   ledgerFiles: { db: number; wal: number };
+  /** What the ledger holds (pages in use, WAL included, as a reader sees it) at the window's start and end, bytes. */
+  ledgerContent: [number | null, number | null];
   /** The machine's busy cores just before the case started (nothing of ours running), and how long we waited for it. */
   machineBefore: { busyCores: number; waitedS: number; quiet: boolean };
+}
+
+/**
+ * Bytes the ledger holds, as a reader sees it (WAL included): pages in use ×
+ * page size, from a read-only connection (WAL readers do not block the
+ * gateway). The files' sizes are no measure: the WAL is a reused ring, and
+ * ledger.db only grows at checkpoints. null when it cannot be read.
+ */
+function ledgerContentBytes(file: string): number | null {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const n = (p: string): number => Number(db.pragma(p, { simple: true }));
+      return (n('page_count') - n('freelist_count')) * n('page_size');
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
 }
 
 /** Busy cores of the whole machine over `ms`. */
@@ -200,6 +223,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     const machine0 = machineCpu();
     const self0 = cpuTicks(process.pid) ?? 0;
     const simT0 = cpuTicks(s.pid) ?? 0;
+    const content0 = ledgerContentBytes(ledger);
     const first = smp.sample();
     if (!first) throw new Error('gateway gone at the window start');
     const t0 = first.tS;
@@ -220,6 +244,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     const end = smp.sample();
     if (!end) throw new Error('gateway gone at the window end');
     const ledgerFiles = { db: fileBytes(ledger), wal: fileBytes(`${ledger}-wal`) };
+    const content1 = ledgerContentBytes(ledger);
     scrapes.push(await scrape());
     const sim1 = await s.stats();
     const machine1 = machineCpu();
@@ -248,6 +273,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
       aborted,
       readsPerPoll: plannedReads(pointAddresses(spec.layout, spec.points)),
       ledgerFiles,
+      ledgerContent: [content0, content1],
       machineBefore: before,
     };
     return summarise(ctx, stop, clockTicks());

@@ -101,6 +101,8 @@ export function summarise(
   // from then on: bounded, so it is not growth per day, but in a short
   // window its first fill looks like growth.
   const ledgerDbBps = slope(inWindow.map((s) => [s.tS, s.firstFileBytes] as const)) ?? 0;
+  const [c0, c1] = ctx.ledgerContent;
+  const contentBps = c0 !== null && c1 !== null ? (c1 - c0) / w : null;
 
   // -- ledger commits
   const batches = d('m2m_ledger_batches_total');
@@ -205,7 +207,9 @@ export function summarise(
       growthMBPerDay: rnd((folderBps * DAY_S) / 1e6, 1),
       ledgerFilesEndBytes: ctx.ledgerFiles,
       ledgerGrowthBytesPerSec: rnd(ledgerDbBps, 0),
-      ledgerGrowthMBPerDay: rnd((ledgerDbBps * DAY_S) / 1e6, 1),
+      // what the ledger holds, WAL included (a reader's page count): growth of its content, whatever the files do
+      ledgerGrowthMBPerDay: contentBps === null ? null : rnd((contentBps * DAY_S) / 1e6, 1),
+      ledgerDbFileGrowthMBPerDay: rnd((ledgerDbBps * DAY_S) / 1e6, 1),
       ledgerWithWalGrowthMBPerDay: rnd((ledgerBps * DAY_S) / 1e6, 1),
     },
     ledger: {
