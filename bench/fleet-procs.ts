@@ -66,7 +66,6 @@ export function killChildrenOnExit(): void {
 /** The package root (where package.json is), from build/bench/. */
 export const packageRoot = (): string => path.resolve(__dirname, '..', '..');
 
-/** The gateway's CLI entry, from package.json `bin` (the built main.js). */
 /**
  * NODE_OPTIONS of the shipped systemd unit (deploy/m2m-gateway.service,
  * `Environment=NODE_OPTIONS=…`): the bench runs the gateway as it is deployed
@@ -78,6 +77,7 @@ export function unitNodeOptions(): string {
   return m ? m[1]!.trim().replace(/^"(.*)"$/, '$1') : '';
 }
 
+/** The gateway's CLI entry, from package.json `bin` (the built main.js). */
 export function gatewayBin(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { bin?: Record<string, string> };
   const rel = pkg.bin?.['m2m-gateway'];
