@@ -72,6 +72,11 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
+export interface CommitMark {
+  atMs: number;
+  readings: number;
+}
+
 export interface CaseContext {
   spec: CaseSpec;
   sampler: ProcSampler;
@@ -93,6 +98,8 @@ export interface CaseContext {
   ledgerFiles: { db: number; wal: number };
   /** What the ledger holds (pages in use, WAL included, as a reader sees it) at the window's start and end, bytes. */
   ledgerContent: [number | null, number | null];
+  /** The last commit and the readings committed up to it, at the window's start and end. */
+  commitMarks: [CommitMark | null, CommitMark | null];
   /** The machine's busy cores just before the case started (nothing of ours running), and how long we waited for it. */
   machineBefore: { busyCores: number; waitedS: number; quiet: boolean };
 }
@@ -104,11 +111,26 @@ export interface CaseContext {
  * ledger.db only grows at checkpoints. null when it cannot be read.
  */
 function ledgerContentBytes(file: string): number | null {
+  return readLedger(file, (db) => {
+    const n = (p: string): number => Number(db.pragma(p, { simple: true }));
+    return (n('page_count') - n('freelist_count')) * n('page_size');
+  });
+}
+
+/** The last commit (its time) and the readings committed up to it; null when the ledger cannot be read. */
+function ledgerCommitMark(file: string): CommitMark | null {
+  return readLedger(file, (db) => {
+    const r = db.prepare('SELECT max(at_ms) AS atMs, sum(n_readings) AS readings FROM batches').get() as CommitMark;
+    return r.atMs === null ? null : { atMs: Number(r.atMs), readings: Number(r.readings) };
+  });
+}
+
+/** Read the gateway's ledger on a read-only connection (a WAL reader never blocks it). */
+function readLedger<T>(file: string, read: (db: Database.Database) => T): T | null {
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      const n = (p: string): number => Number(db.pragma(p, { simple: true }));
-      return (n('page_count') - n('freelist_count')) * n('page_size');
+      return read(db);
     } finally {
       db.close();
     }
@@ -224,12 +246,16 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
     const self0 = cpuTicks(process.pid) ?? 0;
     const simT0 = cpuTicks(s.pid) ?? 0;
     const content0 = ledgerContentBytes(ledger);
+    const mark0 = ledgerCommitMark(ledger);
     const first = smp.sample();
     if (!first) throw new Error('gateway gone at the window start');
     const t0 = first.tS;
     let aborted: string | null = null;
-    while (smp.now() < t0 + spec.seconds) {
-      const left = t0 + spec.seconds - smp.now();
+    // whole poll periods: with the devices polled in phase slots, a window ending mid-period
+    // would miss or add up to a slot's points (pollMs 4000 over 30 s read 99.2 % delivered)
+    const windowS = (Math.ceil((spec.seconds * 1000) / spec.pollMs) * spec.pollMs) / 1000;
+    while (smp.now() < t0 + windowS) {
+      const left = t0 + windowS - smp.now();
       const step = Math.min(left, spec.scrapeEveryS, 5);
       await sleep(step * 1000);
       alive();
@@ -239,12 +265,13 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
         break;
       }
       const since = smp.now() - scrapes[scrapes.length - 1]!.tS;
-      if (since >= spec.scrapeEveryS - 0.5 && smp.now() < t0 + spec.seconds - 5) scrapes.push(await scrape());
+      if (since >= spec.scrapeEveryS - 0.5 && smp.now() < t0 + windowS - 5) scrapes.push(await scrape());
     }
     const end = smp.sample();
     if (!end) throw new Error('gateway gone at the window end');
     const ledgerFiles = { db: fileBytes(ledger), wal: fileBytes(`${ledger}-wal`) };
     const content1 = ledgerContentBytes(ledger);
+    const mark1 = ledgerCommitMark(ledger);
     scrapes.push(await scrape());
     const sim1 = await s.stats();
     const machine1 = machineCpu();
@@ -274,6 +301,7 @@ export async function runCase(spec: CaseSpec): Promise<CaseResult> {
       readsPerPoll: plannedReads(pointAddresses(spec.layout, spec.points)),
       ledgerFiles,
       ledgerContent: [content0, content1],
+      commitMarks: [mark0, mark1],
       machineBefore: before,
     };
     return summarise(ctx, stop, clockTicks());
