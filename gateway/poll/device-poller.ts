@@ -22,7 +22,7 @@
  *
  * Schedule: cycles are due on a grid, `anchorMs + phaseMs + k × pollMs`
  * (anchorMs: start() unless given), so the first cycle starts `phaseMs` after
- * the anchor. The field bus spreads the devices of a poll period over a few
+ * the anchor (at once, if the poller starts later than that). The field bus spreads the devices of a poll period over a few
  * phase slots and gives them one anchor: reads, CPU and commits do not come in
  * one burst per period, and the devices of one slot are due at the same
  * instant, so they poll in one timer wake-up (a wake-up costs more than the
@@ -268,8 +268,10 @@ export class DevicePoller extends EventEmitter {
     const base = (this.device.anchorMs ?? this.clock.now()) + phase;
     /** The first due time at or after `t` on this device's grid. */
     this.gridAt = (t: number): number => (t <= base ? base : base + Math.ceil((t - base) / pollMs) * pollMs);
-    let dueMs = await this.untilGrid();
-    if (dueMs === null) return;
+    // the first cycle: at base, or at once when started past it (dueMs: the grid time just passed)
+    const startMs = this.clock.now();
+    let dueMs = startMs < base ? base : this.gridAt(startMs + 1) - pollMs;
+    if (startMs < base && !(await this.pause(base - startMs))) return;
     while (!signal.aborted) {
       if (!this.supervisor.isUp) {
         if (this.link.state !== 'connecting') this.setState('offline', `link ${this.link.id} is ${this.link.state}`);
@@ -327,13 +329,6 @@ export class DevicePoller extends EventEmitter {
         await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
       }
     }
-  }
-
-  /** Wait for the next due time on the grid; null when the poller stopped meanwhile. */
-  private async untilGrid(): Promise<number | null> {
-    const now = this.clock.now();
-    const due = this.gridAt(now);
-    return due > now && !(await this.pause(due - now)) ? null : due;
   }
 
   /** Wait `ms` (false when the poller stopped meanwhile); one timer, no abort listener per cycle. */

@@ -267,6 +267,14 @@ test('a shared anchor: a poller started later is still due on the grid anchor + 
   expect(readings.map((r) => r.tsMs)).toEqual([40, 140, 240]);
 });
 
+test('a poller started after its first due time polls at once, then on the grid', async () => {
+  setup([pt('a', 0)], 1000, 40, 0);
+  await jest.advanceTimersByTimeAsync(70); // started 30 ms past anchor + phase: no waiting a whole period
+  poller.start();
+  await jest.advanceTimersByTimeAsync(2100);
+  expect(readings.map((r) => r.tsMs)).toEqual([70, 1040, 2040]);
+});
+
 test('a device back from a backoff rejoins its grid', async () => {
   setup([pt('a', 0)], 100, 40, 0);
   let failing = true;
