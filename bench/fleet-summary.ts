@@ -51,7 +51,7 @@ export function summarise(
   // time between them (each commit takes every reading metered since the one before).
   const [k0, k1] = ctx.commitMarks;
   const byCommits = k0 && k1 && k1.atMs - k0.atMs >= 1000 ? { readings: k1.readings - k0.readings, s: (k1.atMs - k0.atMs) / 1000 } : null;
-  const readings = byCommits ? (byCommits.readings / byCommits.s) * mw : d('m2m_core_readings_total');
+  const pointsPerSec = byCommits ? byCommits.readings / byCommits.s : d('m2m_core_readings_total') / mw;
   const polls = d('m2m_device_polls_total');
   const simW = ctx.sim1.uptimeS - ctx.sim0.uptimeS || w;
   const simRegs = ctx.sim1.registers - ctx.sim0.registers;
@@ -158,8 +158,8 @@ export function summarise(
     aborted: ctx.aborted,
     delivery: {
       expectedPointsPerSec: rnd(expected, 1),
-      pointsPerSec: rnd(readings / mw, 1),
-      percentOfExpected: rnd((readings / mw / expected) * 100, 2),
+      pointsPerSec: rnd(pointsPerSec, 1),
+      percentOfExpected: rnd((pointsPerSec / expected) * 100, 2),
       perMinutePointsPerSec: perMinuteDelivered,
       measuredBetween: byCommits ? `commits ${rnd(byCommits.s, 1)} s apart` : 'scrapes',
       pollsPerSec: rnd(polls / mw, 1),
@@ -172,7 +172,7 @@ export function summarise(
         garbageConnections: ctx.sim1.garbage - ctx.sim0.garbage,
         requestsPerDeviceSinceStart: ctx.sim1.perDevice,
       },
-      gatewayOverSim: simPoints > 0 ? rnd(readings / mw / simPoints, 4) : null,
+      gatewayOverSim: simPoints > 0 ? rnd(pointsPerSec / simPoints, 4) : null,
       devicesOkAtEnd: m1.sum('m2m_device_state', { state: 'ok' }),
       stateChanges: d('m2m_device_state_changes_total'),
       linkTimeouts: d('m2m_link_timeouts_total'),
@@ -183,7 +183,7 @@ export function summarise(
       meanCores: rnd(cores, 3),
       perMinuteCores,
       fromMetricsCores: rnd(d('m2m_process_cpu_seconds_total') / mw, 3),
-      cpuMsPer1000Points: readings > 0 ? rnd((cores * 1e6) / (readings / mw), 1) : null,
+      cpuMsPer1000Points: pointsPerSec > 0 ? rnd((cores * 1e6) / pointsPerSec, 1) : null,
       simulatorCores: rnd(simCores, 3),
       benchRunnerCores: rnd(selfCores, 3),
       machineBusyCores: rnd(machineCores, 2),

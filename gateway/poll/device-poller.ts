@@ -164,8 +164,8 @@ export class DevicePoller extends EventEmitter {
   private onTimeStreak = 0;
   private late: string | null = null;
   private wake: (() => void) | null = null;
-  /** The first due time at or after a clock time (set when the loop starts). */
-  private gridAt: (t: number) => number = (t) => t;
+  /** Origin of the due-time grid: anchor + phase (set when the loop starts). */
+  private gridBase = 0;
   private readonly outcome: CycleOutcome = { deviceError: null, pointError: null, linkDown: null, requests: 0 };
   private readonly onLinkState = (s: LinkState) => {
     // 'connecting' is not news: a reconnect attempt follows 'down', and the first connect is no outage
@@ -263,14 +263,12 @@ export class DevicePoller extends EventEmitter {
   // -- the poll loop --
 
   private async loop(signal: AbortSignal): Promise<void> {
-    const pollMs = this.device.pollMs;
     const phase = Math.max(0, this.device.phaseMs ?? 0);
-    const base = (this.device.anchorMs ?? this.clock.now()) + phase;
-    /** The first due time at or after `t` on this device's grid. */
-    this.gridAt = (t: number): number => (t <= base ? base : base + Math.ceil((t - base) / pollMs) * pollMs);
-    // the first cycle: at base, or at once when started past it (dueMs: the grid time just passed)
     const startMs = this.clock.now();
-    let dueMs = startMs < base ? base : this.gridAt(startMs + 1) - pollMs;
+    const base = (this.device.anchorMs ?? startMs) + phase;
+    this.gridBase = base;
+    // the first cycle: at base, or at once when started past it
+    let dueMs = startMs < base ? base : this.gridPassed(startMs);
     if (startMs < base && !(await this.pause(base - startMs))) return;
     while (!signal.aborted) {
       if (!this.supervisor.isUp) {
@@ -289,7 +287,7 @@ export class DevicePoller extends EventEmitter {
       }
       const startedMs = this.clock.now();
       // whole periods were skipped: the schedule goes on from the grid time just passed
-      if (this.trackLateness(startedMs - dueMs)) dueMs = this.gridAt(startedMs + 1) - pollMs;
+      if (this.trackLateness(startedMs - dueMs)) dueMs = this.gridPassed(startedMs);
       let outcome: CycleOutcome;
       try {
         outcome = await this.cycle(signal);
@@ -329,6 +327,18 @@ export class DevicePoller extends EventEmitter {
         await new Promise<void>((resolve) => setImmediate(resolve)); // late: go on, but let I/O in first
       }
     }
+  }
+
+  /** The first due time at or after `t` on this device's grid. */
+  private gridAt(t: number): number {
+    const base = this.gridBase;
+    const pollMs = this.device.pollMs;
+    return t <= base ? base : base + Math.ceil((t - base) / pollMs) * pollMs;
+  }
+
+  /** The last due time at or before `t` (t at or after the grid's origin). */
+  private gridPassed(t: number): number {
+    return this.gridAt(t + 1) - this.device.pollMs;
   }
 
   /** Wait `ms` (false when the poller stopped meanwhile); one timer, no abort listener per cycle. */
