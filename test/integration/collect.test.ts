@@ -96,9 +96,32 @@ ${name === 'a' ? `gateways:\n  - { url: "http://127.0.0.1:${ports.gw}", tokenFil
     const accrued = (await gwApi().get<ChannelView[]>('/api/channels'))[0]?.accrued;
     const expected = money(BigInt(water - 1000) * PRICE_NANO);
     const [p, a, b] = [await payerView(), await payeeView('a'), await payeeView('b')];
-    seen = `accrued ${accrued} (expected ${expected}); payer ${JSON.stringify(p)}; a ${JSON.stringify(a)}; b ${JSON.stringify(b)}`;
+    const gaps = `gaps a ${JSON.stringify(await collectorApi('a').get('/api/gaps'))}, b ${JSON.stringify(await collectorApi('b').get('/api/gaps'))}`;
+    seen = `accrued ${accrued} (expected ${expected}); payer ${JSON.stringify(p)}; a ${JSON.stringify(a)}; b ${JSON.stringify(b)}; ${gaps}`;
     if (accrued !== expected) return undefined;
     return p.length > 0 && JSON.stringify(p) === JSON.stringify(a) && JSON.stringify(p) === JSON.stringify(b) ? p : undefined;
+  };
+
+  /** A collector's log in short (said when a wait times out): each line but runs of received vouchers, which it counts. */
+  const story = (name: 'a' | 'b'): string => {
+    const out: string[] = [];
+    let run = null as { source: string; from: unknown; to: unknown; n: number } | null;
+    for (const l of procs[name]!.logLines()) {
+      const source = String(l.source ?? '').replace(/^mqtt:.*/, 'mqtt');
+      if (l.msg === 'voucher received' && run?.source === source) {
+        run.to = l.seq;
+        run.n++;
+        continue;
+      }
+      if (run) out.push(`  vouchers ${run.from}..${run.to} (${run.n}) from ${run.source}`);
+      run = l.msg === 'voucher received' ? { source, from: l.seq, to: l.seq, n: 1 } : null;
+      if (!run)
+        out.push(
+          `  ${String(l.time)} ${String(l.msg)} ${JSON.stringify({ ...l, level: undefined, time: undefined, pid: undefined, hostname: undefined, name: undefined, msg: undefined })}`,
+        );
+    }
+    if (run) out.push(`  vouchers ${run.from}..${run.to} (${run.n}) from ${run.source}`);
+    return `collector ${name} (this process's log):\n${out.slice(-40).join('\n')}`;
   };
 
   beforeAll(async () => {
@@ -211,7 +234,12 @@ devices:
     // The purifier stops; the last voucher settles in everywhere.
     clearInterval(ticker!);
     ticker = null;
-    const final = await waitFor(agreed, () => `payer and both collectors to agree; last seen: ${seen}`, 30_000, 200);
+    const final = await waitFor(
+      agreed,
+      () => `payer and both collectors to agree; last seen: ${seen}\n${story('a')}\n${story('b')}`,
+      30_000,
+      200,
+    );
     expect(final).toEqual([{ channel: 'purifier-1>waterworks', seq: expect.any(Number), amount: expect.stringMatching(/^\d+\.\d{9}$/) }]);
 
     // What the waterworks received lowers what purifier-1 owes.
