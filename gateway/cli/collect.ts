@@ -46,6 +46,8 @@ export interface CollectorHandle {
 
 /** Vouchers one answer to a sibling's gap request carries at most (it asks again for the rest). */
 export const GAP_ANSWER_MAX = 256;
+/** Ranges of missing seqs one gap request names at most (it asks again for the rest). */
+export const GAP_HOLES_MAX = 64;
 /** Every this often a member re-sends the latest voucher of up to SYNC_MAX channels to its siblings, ms. */
 export const SYNC_MS = 5000;
 export const SYNC_MAX = 256;
@@ -87,8 +89,12 @@ export async function startCollector(
   const groupBase = cfg.mqtt?.group ? `${cfg.mqtt.topicPrefix}/collect/${cfg.mqtt.group}` : null;
   const gossipBase = groupBase ? `${groupBase}/vouchers` : null;
   const gapTopic = groupBase ? `${groupBase}/gaps` : null;
+  // Only while connected: what a member takes while the broker is away reaches its siblings
+  // through anti-entropy and their gap requests once it is back. Queued instead, the backlog
+  // goes out one message per round trip after the reconnect (mqtt.js resends its store before
+  // anything else), and the member subscribes again only when all of it is acknowledged.
   const toSiblings = (v: SignedVoucher, retain: boolean): void => {
-    if (mqtt && gossipBase) mqtt.publish(`${gossipBase}/${topicLevel(v.channel)}`, JSON.stringify(v), { qos: 1, retain });
+    if (mqtt?.connected && gossipBase) mqtt.publish(`${gossipBase}/${topicLevel(v.channel)}`, JSON.stringify(v), { qos: 1, retain });
   };
 
   const take = (value: unknown, source: string): Offered => {
@@ -104,16 +110,21 @@ export async function startCollector(
     return r;
   };
 
-  const every = (ms: number, job: () => Promise<void>): void => {
+  const every = (ms: number, job: () => void | Promise<void>): void => {
     const loop = (): void => {
-      void job().finally(() => {
-        if (stopped) return;
-        const t = setTimeout(() => {
-          timers.delete(t);
-          loop();
-        }, ms).unref();
-        timers.add(t);
-      });
+      void Promise.resolve()
+        .then(job)
+        .catch((err: unknown) =>
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'collector task failed; it runs again'),
+        )
+        .finally(() => {
+          if (stopped) return;
+          const t = setTimeout(() => {
+            timers.delete(t);
+            loop();
+          }, ms).unref();
+          timers.add(t);
+        });
     };
     loop();
   };
@@ -143,8 +154,19 @@ export async function startCollector(
   every(cfg.gapRetryMs ?? GAP_RETRY_MS, async () => {
     for (const gap of store.gaps()) {
       if (stopped) return;
-      if (mqtt?.connected && gapTopic)
-        mqtt.publish(gapTopic, JSON.stringify({ channel: gap.channel, after: gap.after, before: gap.next, from: clientId }), { qos: 1 });
+      // Every hole below the highest held seq, not only the lowest: a shared subscription leaves
+      // every other seq missing, and one answer then fills them all instead of one a round. The
+      // holes are named, so siblings send only what is missing (`before` for older members).
+      if (mqtt?.connected && gapTopic) {
+        const holes = store.holes(gap.channel, GAP_HOLES_MAX);
+        log.debug(
+          { channel: gap.channel, after: gap.after, before: gap.last, holes: holes.length },
+          'asking the siblings for missing seqs',
+        );
+        mqtt.publish(gapTopic, JSON.stringify({ channel: gap.channel, after: gap.after, before: gap.last, holes, from: clientId }), {
+          qos: 1,
+        });
+      }
       for (const g of cfg.gateways) {
         try {
           const list = await fetchVouchers(g, `?channel=${encodeURIComponent(gap.channel)}&since=${Date.parse(gap.afterIssuedAt)}`);
@@ -167,19 +189,19 @@ export async function startCollector(
   // later one cannot know it is behind (its sibling took the last one from the shared
   // subscription, or the gossip of it was lost with a kill -9). Every SYNC_MS each member
   // re-sends the latest voucher of up to SYNC_MAX channels, round robin; a sibling behind
-  // holds it as pending, which opens the gap it then asks for.
+  // holds it as pending, which opens the gap it then asks for. Also at each (re)connect: what
+  // a member took while the broker was away was not passed on (toSiblings).
   let syncFrom = 0;
-  if (gossipBase)
-    every(SYNC_MS, async () => {
-      await Promise.resolve();
-      if (!mqtt?.connected) return;
-      const latest = store.receivables();
-      for (let i = 0; i < Math.min(SYNC_MAX, latest.length); i++) {
-        const r = latest[(syncFrom + i) % latest.length]!;
-        for (const v of store.between(r.channel, r.seq - 1, r.seq + 1, 1)) toSiblings(v, true);
-      }
-      syncFrom = latest.length > 0 ? (syncFrom + SYNC_MAX) % latest.length : 0;
-    });
+  const syncSiblings = (): void => {
+    if (!mqtt?.connected || !gossipBase) return;
+    const latest = store.receivables();
+    for (let i = 0; i < Math.min(SYNC_MAX, latest.length); i++) {
+      const r = latest[(syncFrom + i) % latest.length]!;
+      for (const v of store.between(r.channel, r.seq - 1, r.seq + 1, 1)) toSiblings(v, true);
+    }
+    syncFrom = latest.length > 0 ? (syncFrom + SYNC_MAX) % latest.length : 0;
+  };
+  if (gossipBase) every(SYNC_MS, syncSiblings);
 
   // Subscribe over MQTT 5.
   if (cfg.mqtt) {
@@ -201,6 +223,7 @@ export async function startCollector(
     mqtt.on('connect', (ack) => {
       log.info({ url: m.url, sessionPresent: ack.sessionPresent }, 'collector connected to the broker');
       mqtt?.subscribe(subs);
+      syncSiblings();
     });
     mqtt.on('error', (err) => log.debug({ err: err.message }, 'collector MQTT error'));
     mqtt.on('message', (t, payload) => {
@@ -217,12 +240,37 @@ export async function startCollector(
     });
   }
 
-  /** A sibling misses seqs after < s < before of a channel: send what is held of them (not retained). */
+  /**
+   * A sibling misses seqs of a channel: the inclusive ranges `holes` (or, from a member that
+   * does not name them, every seq after < s < before). Send what is held of them, not retained,
+   * GAP_ANSWER_MAX at most.
+   */
   function answerGap(msg: unknown): void {
     const q = (typeof msg === 'object' && msg !== null ? msg : {}) as Record<string, unknown>;
     const { channel, after, before, from } = q;
     if (from === clientId || typeof channel !== 'string' || !Number.isSafeInteger(after) || !Number.isSafeInteger(before)) return;
-    for (const v of store.between(channel, after as number, before as number, GAP_ANSWER_MAX)) toSiblings(v, false);
+    const holes = validHoles(q.holes);
+    const held: SignedVoucher[] = [];
+    for (const [lo, hi] of holes ?? [[(after as number) + 1, (before as number) - 1]]) {
+      if (held.length >= GAP_ANSWER_MAX) break;
+      held.push(...store.between(channel, lo - 1, hi + 1, GAP_ANSWER_MAX - held.length));
+    }
+    log.debug({ channel, after, before, from, answer: held.length, connected: mqtt?.connected }, "answering a sibling's gap request");
+    for (const v of held) toSiblings(v, false);
+  }
+
+  /** `holes` of a gap request: at most GAP_HOLES_MAX ranges [from, to] of safe integers, from ≤ to; null when absent or malformed. */
+  function validHoles(x: unknown): Array<[number, number]> | null {
+    if (!Array.isArray(x) || x.length > GAP_HOLES_MAX) return null;
+    const ok = x.every(
+      (h) =>
+        Array.isArray(h) &&
+        h.length === 2 &&
+        Number.isSafeInteger(h[0]) &&
+        Number.isSafeInteger(h[1]) &&
+        (h[0] as number) <= (h[1] as number),
+    );
+    return ok ? (x as Array<[number, number]>) : null;
   }
 
   const server = http.createServer((req, res) => {

@@ -56,6 +56,8 @@ export interface CollectEvent {
 
 /** Pending vouchers per channel at most (the default of `maxPending`). */
 export const MAX_PENDING_PER_CHANNEL = 1000;
+/** Events kept (double-issue, voucher-refused, seq-gap): the oldest go beyond this many, so a payer signing conflicts cannot fill the disk. */
+export const MAX_EVENTS = 100_000;
 
 /** A channel whose chain stops at `after` while later vouchers wait. */
 export interface SeqGap {
@@ -65,6 +67,8 @@ export interface SeqGap {
   afterIssuedAt: string;
   /** The lowest pending seq: seqs after < s < next are missing. */
   next: number;
+  /** The highest pending seq: every seq after < s < last not pending is missing too. */
+  last: number;
   pending: number;
   /** When the oldest pending voucher arrived (epoch ms). */
   sinceMs: number;
@@ -97,14 +101,16 @@ export class CollectorStore {
   private readonly db: Database.Database;
 
   private readonly maxPending: number;
+  private readonly maxEvents: number;
 
   constructor(
     dataDir: string,
     private readonly payees: ReadonlySet<string>,
     private readonly pinned: Readonly<Record<string, string>>,
-    opts: { maxPending?: number } = {},
+    opts: { maxPending?: number; maxEvents?: number } = {},
   ) {
     this.maxPending = Math.max(1, opts.maxPending ?? MAX_PENDING_PER_CHANNEL);
+    this.maxEvents = Math.max(1, opts.maxEvents ?? MAX_EVENTS);
     ensurePrivateDir(dataDir);
     const file = path.join(dataDir, COLLECT_FILE);
     if (!fs.existsSync(file)) touchPrivateFile(file);
@@ -215,11 +221,11 @@ export class CollectorStore {
   gaps(): SeqGap[] {
     const rows = this.db
       .prepare(
-        `SELECT p.channel AS channel, count(*) AS pending, min(p.seq) AS next, min(p.received_at_ms) AS since,
+        `SELECT p.channel AS channel, count(*) AS pending, min(p.seq) AS next, max(p.seq) AS last, min(p.received_at_ms) AS since,
            (SELECT max(seq) FROM vouchers v WHERE v.channel = p.channel) AS after
          FROM pending p GROUP BY p.channel ORDER BY p.channel`,
       )
-      .all() as Array<{ channel: string; pending: number; next: number; since: number; after: number }>;
+      .all() as Array<{ channel: string; pending: number; next: number; last: number; since: number; after: number }>;
     return rows.map((r) => {
       const top = this.db.prepare('SELECT json FROM vouchers WHERE channel = ? AND seq = ?').get(r.channel, r.after) as { json: string };
       return {
@@ -227,6 +233,7 @@ export class CollectorStore {
         after: r.after,
         afterIssuedAt: (JSON.parse(top.json) as SignedVoucher).issuedAt,
         next: r.next,
+        last: r.last,
         pending: r.pending,
         sinceMs: r.since,
       };
@@ -263,6 +270,26 @@ export class CollectorStore {
     })();
   }
 
+  /**
+   * The missing seqs of `channel`'s gap as inclusive ranges [from, to], lowest first (at most
+   * `limit` ranges): between the top of the chain and each pending voucher. What a member asks
+   * its siblings for; empty when the channel has no gap.
+   */
+  holes(channel: string, limit: number): Array<[number, number]> {
+    const top = (this.db.prepare('SELECT max(seq) AS s FROM vouchers WHERE channel = ?').get(channel) as { s: number | null }).s;
+    if (top === null) return [];
+    const out: Array<[number, number]> = [];
+    let prev = top;
+    for (const r of this.db.prepare('SELECT seq FROM pending WHERE channel = ? ORDER BY seq').iterate(channel) as Iterable<{
+      seq: number;
+    }>) {
+      if (r.seq > prev + 1) out.push([prev + 1, r.seq - 1]);
+      prev = r.seq;
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
   /** Vouchers of `channel`, kept or pending, with after < seq < before, by seq (at most `limit`): what a sibling asks for. */
   between(channel: string, after: number, before: number, limit: number): SignedVoucher[] {
     const rows = this.db
@@ -279,9 +306,12 @@ export class CollectorStore {
   }
 
   private event(kind: string, channel: string | null, detail: Record<string, unknown>, nowMs: number): void {
-    this.db
-      .prepare('INSERT INTO events (kind, at_ms, channel, detail) VALUES (?, ?, ?, ?)')
-      .run(kind, nowMs, channel, JSON.stringify(detail));
+    const id = Number(
+      this.db
+        .prepare('INSERT INTO events (kind, at_ms, channel, detail) VALUES (?, ?, ?, ?)')
+        .run(kind, nowMs, channel, JSON.stringify(detail)).lastInsertRowid,
+    );
+    if (id > this.maxEvents) this.db.prepare('DELETE FROM events WHERE id <= ?').run(id - this.maxEvents);
   }
 
   /** The latest voucher of every channel, sorted by channel. */

@@ -7,6 +7,7 @@
  *   await b.start({ passwordFile });                     // same port again, other settings
  *   b.reload({ allowAnonymous: true });                  // rewrite the config, SIGHUP
  *
+ * With MOSQ_LOG=<file> in the environment the broker logs everything there (for debugging a test).
  * Every wait is bounded. `stopAll()` in afterAll SIGKILLs whatever is still running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -85,6 +86,7 @@ export class MosquittoBroker {
       `user ${os.userInfo().username}`,
     ];
     if (s.passwordFile) lines.push(`password_file ${s.passwordFile}`);
+    if (process.env.MOSQ_LOG) lines.push('log_type all', `log_dest file ${process.env.MOSQ_LOG}`);
     fs.writeFileSync(this.confFile, lines.join('\n') + '\n');
   }
 

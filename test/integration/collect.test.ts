@@ -102,25 +102,27 @@ ${name === 'a' ? `gateways:\n  - { url: "http://127.0.0.1:${ports.gw}", tokenFil
     return p.length > 0 && JSON.stringify(p) === JSON.stringify(a) && JSON.stringify(p) === JSON.stringify(b) ? p : undefined;
   };
 
-  /** A collector's log in short (said when a wait times out): each line but runs of received vouchers, which it counts. */
+  /** A collector's log in short (said when a wait times out): runs of lines with one message and source as one line each. */
   const story = (name: 'a' | 'b'): string => {
     const out: string[] = [];
-    let run = null as { source: string; from: unknown; to: unknown; n: number } | null;
+    let run = null as { key: string; first: Record<string, unknown>; last: Record<string, unknown>; n: number } | null;
+    const say = (r: NonNullable<typeof run>) => {
+      const { level, time, pid, hostname, name: _n, msg, ...rest } = r.first;
+      void [level, pid, hostname, _n];
+      const seqs = r.first.seq === undefined ? '' : ` seq ${String(r.first.seq)}..${String(r.last.seq)}`;
+      out.push(`  ${String(time)} ${String(msg)}${seqs} ×${r.n} ${JSON.stringify({ ...rest, seq: undefined })}`);
+    };
     for (const l of procs[name]!.logLines()) {
-      const source = String(l.source ?? '').replace(/^mqtt:.*/, 'mqtt');
-      if (l.msg === 'voucher received' && run?.source === source) {
-        run.to = l.seq;
+      const key = `${String(l.msg)}|${String(l.source ?? '').replace(/^mqtt:.*/, 'mqtt')}`;
+      if (run?.key === key) {
+        run.last = l;
         run.n++;
         continue;
       }
-      if (run) out.push(`  vouchers ${run.from}..${run.to} (${run.n}) from ${run.source}`);
-      run = l.msg === 'voucher received' ? { source, from: l.seq, to: l.seq, n: 1 } : null;
-      if (!run)
-        out.push(
-          `  ${String(l.time)} ${String(l.msg)} ${JSON.stringify({ ...l, level: undefined, time: undefined, pid: undefined, hostname: undefined, name: undefined, msg: undefined })}`,
-        );
+      if (run) say(run);
+      run = { key, first: l, last: l, n: 1 };
     }
-    if (run) out.push(`  vouchers ${run.from}..${run.to} (${run.n}) from ${run.source}`);
+    if (run) say(run);
     return `collector ${name} (this process's log):\n${out.slice(-40).join('\n')}`;
   };
 

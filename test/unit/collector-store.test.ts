@@ -67,6 +67,16 @@ describe('CollectorStore', () => {
     expect(store.receivables()[0]).toMatchObject({ seq: 1, amount: '2.000000000' });
   });
 
+  test('events are bounded: past maxEvents the oldest go, the newest stay', () => {
+    store.close();
+    store = new CollectorStore(path.join(dir, 'data'), new Set(['ww']), {}, { maxEvents: 3 });
+    for (let seq = 1; seq <= 5; seq++) {
+      store.offer(v(seq, BigInt(seq) * NOK), 't');
+      expect(store.offer(v(seq, BigInt(seq) * NOK, { at: 1_900_000_000_000 + seq }), 'other').status).toBe('double-issue');
+    }
+    expect(store.events('double-issue').map((e) => (e.data as { seq: number }).seq)).toEqual([5, 4, 3]);
+  });
+
   test('amounts must follow seqs, pending ones included; a skipped seq is held until the one in between fills the gap', () => {
     store.offer(v(1, 2n * NOK), 't');
     expect(store.offer(v(3, 6n * NOK), 't')).toMatchObject({ status: 'held', after: 1, next: 3 });
@@ -96,8 +106,16 @@ describe('CollectorStore', () => {
     // Reopened: the pending vouchers are still there.
     store.close();
     store = new CollectorStore(path.join(dir, 'data'), new Set(['ww']), {});
-    expect(store.gaps()).toEqual([{ channel: 'p-1>ww', after: 1, afterIssuedAt: v(1, NOK).issuedAt, next: 4, pending: 2, sinceMs: 2000 }]);
+    expect(store.gaps()).toEqual([
+      { channel: 'p-1>ww', after: 1, afterIssuedAt: v(1, NOK).issuedAt, next: 4, last: 6, pending: 2, sinceMs: 2000 },
+    ]);
     expect(store.between('p-1>ww', 0, 5, 10).map((x) => x.seq)).toEqual([1, 4]); // what a sibling missing 2..4 would get
+    expect(store.holes('p-1>ww', 10)).toEqual([
+      [2, 3],
+      [5, 5],
+    ]);
+    expect(store.holes('p-1>ww', 1)).toEqual([[2, 3]]);
+    expect(store.holes('p-9>ww', 10)).toEqual([]);
     expect(store.offer(v(2, 2n * NOK), 'peer', 4000)).toMatchObject({ status: 'accepted', joined: 0 });
     expect(store.gaps()).toEqual([expect.objectContaining({ after: 2, next: 4, pending: 2 })]);
     expect(store.offer(v(3, 3n * NOK), 'gateway', 5000)).toMatchObject({ status: 'accepted', joined: 1 }); // 4 follows; 5 missing
