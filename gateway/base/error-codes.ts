@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   GW_ERR_LEDGER_POLICY: { area: 'ledger', summary: 'a policy version that does not increase; nothing was committed' },
   GW_ERR_LEDGER_QUERY: { area: 'ledger', summary: 'a ledger query with a malformed filter' },
   GW_ERR_LEDGER_CLOSED: { area: 'ledger', summary: 'a call on a closed ledger' },
+  GW_ERR_LEDGER_DAMAGED: { area: 'ledger', summary: 'a row names a batch body that does not hold what it should' },
 
   // links: Modbus
   GW_ERR_MODBUS_EXCEPTION: { area: 'links', summary: 'the device answered with a Modbus exception' },

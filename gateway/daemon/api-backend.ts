@@ -152,10 +152,7 @@ export class GatewayBackend implements ApiBackend {
 
   /** Issued vouchers (the ledger's) and, after them, the buyers' vouchers received, each ordered by (channel, seq). */
   vouchers(f: VoucherFilter): Voucher[] {
-    const issued = this.d.ledger
-      .vouchers(f.channel)
-      .filter((v) => f.since === undefined || v.issuedAtMs >= f.since)
-      .map((v) => JSON.parse(v.json) as Voucher);
+    const issued = this.d.ledger.vouchers(f.channel, undefined, f.since).map((v) => JSON.parse(v.json) as Voucher);
     const received = (this.s?.buyers.receivedVouchers(this.d.ledger) ?? [])
       .filter((v) => (f.channel === undefined || v.channel === f.channel) && (f.since === undefined || Date.parse(v.issuedAt) >= f.since))
       .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.seq - b.seq));

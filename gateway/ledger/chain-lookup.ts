@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LedgerOpenError } from './errors';
 import { GENESIS_HASH } from './hash-chain';
+import { queryVouchers } from './sqlite-queries';
 import { LEDGER_FILE } from './sqlite-store';
 
 export interface VoucherAnchor {
@@ -40,13 +41,18 @@ export function openChainReader(dbPath: string): ChainReader {
   }
   const at = db.prepare('SELECT hash FROM batches WHERE seq = ?');
   const of = db.prepare('SELECT seq FROM batches WHERE hash = ? ORDER BY seq LIMIT 1');
+  const listVouchers = () =>
+    queryVouchers(db).map((v) => ({
+      channel: v.channel,
+      seq: v.seq,
+      batchSeq: v.batchSeq,
+      ledgerHead: String((JSON.parse(v.json) as { ledgerHead?: unknown }).ledgerHead),
+    }));
   // Batches are not indexed by hash: the heads vouchers name are found in one scan, not one scan each.
   let voucherHeads: Map<string, number | undefined> | null = null;
   const findVoucherHeads = (): Map<string, number | undefined> => {
     const m = new Map<string, number | undefined>();
-    for (const r of db.prepare('SELECT json FROM vouchers').iterate() as Iterable<{ json: string }>) {
-      m.set(String((JSON.parse(r.json) as { ledgerHead?: unknown }).ledgerHead), undefined);
-    }
+    for (const v of listVouchers()) m.set(v.ledgerHead, undefined);
     for (const b of db.prepare('SELECT seq, hash FROM batches ORDER BY seq').iterate() as Iterable<{ seq: number; hash: string }>) {
       if (m.has(b.hash) && m.get(b.hash) === undefined) m.set(b.hash, b.seq);
     }
@@ -61,20 +67,7 @@ export function openChainReader(dbPath: string): ChainReader {
       return (of.get(hash) as { seq: number } | undefined)?.seq;
     },
     headSeq: () => (db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM batches').get() as { s: number }).s,
-    vouchers: () =>
-      (
-        db.prepare('SELECT channel, seq, batch_seq, json FROM vouchers ORDER BY channel, seq').all() as Array<{
-          channel: string;
-          seq: number;
-          batch_seq: number;
-          json: string;
-        }>
-      ).map((r) => ({
-        channel: r.channel,
-        seq: r.seq,
-        batchSeq: r.batch_seq,
-        ledgerHead: String((JSON.parse(r.json) as { ledgerHead?: unknown }).ledgerHead),
-      })),
+    vouchers: listVouchers,
     close: () => db.close(),
   };
 }

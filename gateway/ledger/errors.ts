@@ -49,3 +49,10 @@ export class LedgerClosedError extends GatewayError {
     super('GW_ERR_LEDGER_CLOSED', 'the ledger is closed');
   }
 }
+
+/** A row names a batch body that does not hold what it should (the file was altered or damaged outside the gateway). */
+export class LedgerDamagedError extends GatewayError {
+  constructor(message: string) {
+    super('GW_ERR_LEDGER_DAMAGED', message);
+  }
+}

@@ -141,7 +141,7 @@ export class LedgerReplay {
       if (v.seq <= c.lastSeq || v.amountNano < c.vouchered) throw new Error(`voucher ${v.channel}#${v.seq} does not advance its channel`);
       c.lastSeq = v.seq;
       c.vouchered = v.amountNano;
-      this.vouchers.addRow(v.channel, voucherRow(v.channel, v.seq, v.amountNano, v.json, v.issuedAtMs, seq));
+      this.vouchers.addRow(v.channel, voucherRow(v.channel, v.seq, v.amountNano, v.issuedAtMs, seq));
     }
     if (policy) {
       if (policy.version <= this.lastPolicy) throw new Error(`policy version ${policy.version} does not increase`);
@@ -181,8 +181,9 @@ export class LedgerReplay {
   }
 }
 
-function voucherRow(channel: unknown, seq: unknown, amount: unknown, json: unknown, issuedAtMs: unknown, batchSeq: unknown): string {
-  return [channel, seq, amount, json, issuedAtMs, batchSeq].map(String).join(SEP);
+/** A vouchers row as compared with the chain; its signed JSON is only in the (hashed) body. */
+function voucherRow(channel: unknown, seq: unknown, amount: unknown, issuedAtMs: unknown, batchSeq: unknown): string {
+  return [channel, seq, amount, issuedAtMs, batchSeq].map(String).join(SEP);
 }
 
 const printable = (key: string): string => key.split(SEP).join(', ');
@@ -244,7 +245,7 @@ function compareRows(db: Database.Database, r: LedgerReplay): Diff {
   for (const id of r.channels.keys()) if (!seenCh.has(id)) return { reason: `channels row (${id}) is missing` };
   const vouchers = new Fingerprints(r.nonce);
   for (const v of db.prepare('SELECT * FROM vouchers').iterate() as Iterable<Row>) {
-    vouchers.addRow(String(v.channel), voucherRow(v.channel, v.seq, v.amount_nano, v.json, v.issued_at_ms, v.batch_seq));
+    vouchers.addRow(String(v.channel), voucherRow(v.channel, v.seq, v.amount_nano, v.issued_at_ms, v.batch_seq));
   }
   const badCh = r.vouchers.firstDifference(vouchers);
   if (badCh !== null) return { reason: `vouchers of ${badCh} differ from the chain` };

@@ -22,7 +22,11 @@
  *  - account_state: unsettled amount and credit flag per account.
  *  - alarm_state: raised alarms (alarm-state.ts).
  *  - channels: closed accrued amount, vouchered amount and last seq.
- *  - vouchers, events, policies: kept in full (also in the bodies).
+ *  - events, policies: kept in full (also in the bodies).
+ *  - vouchers (version 3): channel, seq, amount, issue time and the batch that
+ *    recorded it; the signed JSON itself only in that batch's body, where it
+ *    is chained (sqlite-queries.ts reads it from there), not a second time.
+ *    Indexed by issue time for `GET /api/vouchers?since=`.
  *  - history: downsampled readings when `ledger.history` is on (history.ts).
  *  - meta: key/value.
  * Version 1 (kept below, never edited) stored every reading and every delta
@@ -206,10 +210,22 @@ CREATE TABLE history (
 );
 `;
 
+/**
+ * Version 3: each voucher's JSON was kept twice, in its row and in its batch's
+ * body (about 400 of the 770 bytes a voucher cost); the body keeps it. A
+ * collector's `?since=` poll read every voucher ever issued; it reads the new
+ * ones by the index.
+ */
+const V3 = `
+ALTER TABLE vouchers DROP COLUMN json;
+CREATE INDEX vouchers_by_time ON vouchers(issued_at_ms);
+`;
+
 /** One entry per schema version, in order. Never edit a released entry: add the next one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'initial ledger schema', sql: V1 },
   { version: 2, description: 'the ledger keeps money, not readings', sql: V2, run: migrateV1Data },
+  { version: 3, description: 'vouchers: the signed JSON only in the batch body; indexed by issue time', sql: V3 },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

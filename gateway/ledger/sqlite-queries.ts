@@ -3,7 +3,8 @@
  * Each distinct SQL text is prepared once per connection and reused.
  */
 import type Database from 'better-sqlite3';
-import { LedgerQueryError } from './errors';
+import { LedgerDamagedError, LedgerQueryError } from './errors';
+import { unpackText } from './hash-chain';
 import type { EventDetailValue, LedgerEventRecord, LedgerEventsFilter, LedgerVoucherRecord } from './store';
 
 type Db = Database.Database;
@@ -105,8 +106,12 @@ export function queryEventIds(db: Db, batchSeq: number): number[] {
   );
 }
 
-/** Vouchers ordered by (channel, seq); `sinceSeq` exclusive. */
-export function queryVouchers(db: Db, channel?: string, sinceSeq?: number): LedgerVoucherRecord[] {
+/**
+ * Vouchers ordered by (channel, seq); `sinceSeq` exclusive, `sinceMs` (issued at or after)
+ * inclusive. The signed JSON comes from the body of the batch that recorded each voucher
+ * (schema.ts, version 3): one body read per batch, not per voucher.
+ */
+export function queryVouchers(db: Db, channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[] {
   const where: string[] = [];
   const args: Array<string | number> = [];
   if (channel !== undefined) {
@@ -117,17 +122,39 @@ export function queryVouchers(db: Db, channel?: string, sinceSeq?: number): Ledg
     where.push('seq > ?');
     args.push(sinceSeq);
   }
+  if (sinceMs !== undefined) {
+    where.push('issued_at_ms >= ?');
+    args.push(sinceMs);
+  }
   const sql =
-    'SELECT channel, seq, amount_nano, json, issued_at_ms, batch_seq FROM vouchers' +
+    'SELECT channel, seq, amount_nano, issued_at_ms, batch_seq FROM vouchers' +
     (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
     ' ORDER BY channel, seq';
-  type Row = { channel: string; seq: number; amount_nano: string; json: string; issued_at_ms: number; batch_seq: number };
-  return (prepared(db, sql).all(...args) as Row[]).map((r) => ({
-    channel: r.channel,
-    seq: r.seq,
-    amountNano: BigInt(r.amount_nano),
-    json: r.json,
-    issuedAtMs: r.issued_at_ms,
-    batchSeq: r.batch_seq,
-  }));
+  type Row = { channel: string; seq: number; amount_nano: string; issued_at_ms: number; batch_seq: number };
+  const rows = prepared(db, sql).all(...args) as Row[];
+  const bodies = new Map<number, Map<string, string>>();
+  return rows.map((r) => {
+    let json = bodies.get(r.batch_seq);
+    if (!json) bodies.set(r.batch_seq, (json = voucherJsonOfBatch(db, r.batch_seq)));
+    const text = json.get(`${r.channel}#${r.seq}`);
+    if (text === undefined) throw new LedgerDamagedError(`voucher ${r.channel}#${r.seq} is not in the body of batch ${r.batch_seq}`);
+    return {
+      channel: r.channel,
+      seq: r.seq,
+      amountNano: BigInt(r.amount_nano),
+      json: text,
+      issuedAtMs: r.issued_at_ms,
+      batchSeq: r.batch_seq,
+    };
+  });
+}
+
+/** The signed JSON of the vouchers batch `seq` recorded, by "channel#seq" (body versions 1 and 2 alike). */
+export function voucherJsonOfBatch(db: Db, seq: number): Map<string, string> {
+  const row = prepared(db, 'SELECT body FROM batches WHERE seq = ?').get(seq) as { body: Buffer } | undefined;
+  const out = new Map<string, string>();
+  if (!row) return out;
+  const body = JSON.parse(unpackText(row.body)) as { vouchers?: Array<{ channel: string; seq: number; json: string }> };
+  for (const v of body.vouchers ?? []) out.set(`${v.channel}#${v.seq}`, v.json);
+  return out;
 }

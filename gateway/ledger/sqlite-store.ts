@@ -238,7 +238,7 @@ export class SqliteLedger implements LedgerStore {
     for (const e of b.events) {
       st.insertEvent.run(seq, e.kind, e.device ?? null, e.point ?? null, e.account ?? null, e.tsMs, JSON.stringify(e.detail));
     }
-    for (const v of vouchers) st.insertVoucher.run(v.channel, v.seq, v.amountNano.toString(), v.json, v.issuedAtMs, seq);
+    for (const v of vouchers) st.insertVoucher.run(v.channel, v.seq, v.amountNano.toString(), v.issuedAtMs, seq);
     if (b.policy) st.insertPolicy.run(b.policy.version, b.policy.hash, b.policy.flowsJson, b.atMs, seq);
     const metered = b.metered ?? { readings: 0, deltas: b.deltas?.length ?? 0, accruals: b.accruals?.length ?? 0 };
     const body = encodeBody(
@@ -351,8 +351,8 @@ export class SqliteLedger implements LedgerStore {
       .sort((x, y) => compareNames(x.channel, y.channel));
   }
 
-  vouchers(channel?: string, sinceSeq?: number): LedgerVoucherRecord[] {
-    return queryVouchers(this.db, channel, sinceSeq);
+  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[] {
+    return queryVouchers(this.db, channel, sinceSeq, sinceMs);
   }
 
   events(filter: LedgerEventsFilter = {}): LedgerEventRecord[] {

@@ -286,8 +286,8 @@ export interface LedgerStore {
   channels(): LedgerChannelRow[];
   /** Record one voucher as its own chained batch (seq strictly increasing, amount never decreasing per channel). */
   recordVoucher(v: LedgerVoucher): LedgerCommit;
-  /** Vouchers ordered by (channel, seq); `sinceSeq` is exclusive. */
-  vouchers(channel?: string, sinceSeq?: number): LedgerVoucherRecord[];
+  /** Vouchers ordered by (channel, seq); `sinceSeq` is exclusive, `sinceMs` (issued at or after) inclusive. */
+  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[];
   events(filter?: LedgerEventsFilter): LedgerEventRecord[];
   /** Ids of the events a batch recorded, in the batch's order. */
   eventIdsOf(batchSeq: number): number[];

@@ -27,7 +27,7 @@ import {
   EncodeRangeError,
   EncodeValueError,
 } from '../../gateway/devices/errors';
-import { LedgerBatchError, LedgerClosedError, LedgerOpenError, LedgerPolicyError } from '../../gateway/ledger/errors';
+import { LedgerBatchError, LedgerClosedError, LedgerDamagedError, LedgerOpenError, LedgerPolicyError } from '../../gateway/ledger/errors';
 import { LedgerQueryError, LedgerSchemaError, LedgerVoucherError } from '../../gateway/ledger/errors';
 import { LinkDownError, LinkOptionsError, ModbusExceptionError, ModbusProtocolError } from '../../gateway/links/errors';
 import { ModbusRequestError, ModbusTimeoutError } from '../../gateway/links/errors';
@@ -108,6 +108,7 @@ const SAMPLES: GatewayError[] = [
   new LedgerPolicyError('x'),
   new LedgerQueryError('x'),
   new LedgerClosedError(),
+  new LedgerDamagedError('x'),
   new ModbusExceptionError(2, 'x'),
   new ModbusTimeoutError('x', 1000),
   new ModbusProtocolError('x', 'x'),

@@ -300,8 +300,14 @@ describe('verifyLedger', () => {
       undefined,
     ],
     [
-      'a voucher json edited',
-      (db) => db.exec(`UPDATE vouchers SET json = '{"v":1,"seq":2}'`),
+      'a voucher moved to another batch (its signed JSON is only in the body of its own)',
+      (db) => db.exec(`UPDATE vouchers SET batch_seq = 1`),
+      /^vouchers of purifier-1>waterworks differ from the chain$/,
+      undefined,
+    ],
+    [
+      'a voucher issue time edited',
+      (db) => db.exec(`UPDATE vouchers SET issued_at_ms = issued_at_ms - 1`),
       /^vouchers of purifier-1>waterworks differ from the chain$/,
       undefined,
     ],
