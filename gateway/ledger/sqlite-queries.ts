@@ -154,7 +154,12 @@ export function voucherJsonOfBatch(db: Db, seq: number): Map<string, string> {
   const row = prepared(db, 'SELECT body FROM batches WHERE seq = ?').get(seq) as { body: Buffer } | undefined;
   const out = new Map<string, string>();
   if (!row) return out;
-  const body = JSON.parse(unpackText(row.body)) as { vouchers?: Array<{ channel: string; seq: number; json: string }> };
+  let body: { vouchers?: Array<{ channel: string; seq: number; json: string }> };
+  try {
+    body = JSON.parse(unpackText(row.body)) as typeof body;
+  } catch (err) {
+    throw new LedgerDamagedError(`batch ${seq}: body cannot be decoded (${(err as Error).message})`);
+  }
   for (const v of body.vouchers ?? []) out.set(`${v.channel}#${v.seq}`, v.json);
   return out;
 }

@@ -84,6 +84,19 @@ describe('vouchers in the ledger', () => {
     expect(verifyLedger(dir)).toMatchObject({ ok: false, reason: 'vouchers of p-1>ww differ from the chain' });
   });
 
+  test('a batch body that cannot be decoded is damage too', () => {
+    const db = new Database(file());
+    db.prepare("UPDATE batches SET body = x'00ff00ff' WHERE seq = (SELECT batch_seq FROM vouchers WHERE channel = 'p-2>ww')").run();
+    db.close();
+    const l = SqliteLedger.open(dir);
+    try {
+      expect(() => l.vouchers('p-2>ww')).toThrow(LedgerDamagedError);
+      expect(() => l.vouchers('p-2>ww')).toThrow(/^batch 2: body cannot be decoded/);
+    } finally {
+      l.close();
+    }
+  });
+
   test('a version 2 ledger (the JSON in the row too) migrates on open: the same vouchers, and it verifies', () => {
     // Back to version 2 as that release wrote it: the json column, no time index.
     const db = new Database(file());
