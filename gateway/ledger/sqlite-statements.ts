@@ -93,6 +93,7 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (channel) DO UPDATE SET accrued_nano = excluded.accrued_nano, vouchered_nano = excluded.vouchered_nano,
        last_seq = excluded.last_seq`,
     ),
+    voucherAmount: db.prepare('SELECT amount_nano FROM vouchers WHERE channel = ? AND seq = ?'),
     insertVoucher: db.prepare('INSERT INTO vouchers (channel, seq, amount_nano, issued_at_ms, batch_seq) VALUES (?, ?, ?, ?, ?)'),
     insertEvent: db.prepare('INSERT INTO events (batch_seq, kind, device, point, account, ts_ms, detail) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     latestPolicy: db.prepare('SELECT version, hash, flows_json, at_ms, batch_seq FROM policies ORDER BY version DESC LIMIT 1'),

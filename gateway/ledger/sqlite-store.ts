@@ -351,6 +351,12 @@ export class SqliteLedger implements LedgerStore {
       .sort((x, y) => compareNames(x.channel, y.channel));
   }
 
+  voucherAmount(channel: string, seq: number): bigint | undefined {
+    this.assertOpen();
+    const row = this.st.voucherAmount.get(channel, seq) as { amount_nano: string } | undefined;
+    return row === undefined ? undefined : BigInt(row.amount_nano);
+  }
+
   vouchers(channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[] {
     return queryVouchers(this.db, channel, sinceSeq, sinceMs);
   }

@@ -286,6 +286,8 @@ export interface LedgerStore {
   channels(): LedgerChannelRow[];
   /** Record one voucher as its own chained batch (seq strictly increasing, amount never decreasing per channel). */
   recordVoucher(v: LedgerVoucher): LedgerCommit;
+  /** The amount of voucher `seq` of `channel`, undefined when it was not issued (one row, no body read). */
+  voucherAmount(channel: string, seq: number): bigint | undefined;
   /** Vouchers ordered by (channel, seq); `sinceSeq` is exclusive, `sinceMs` (issued at or after) inclusive. */
   vouchers(channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[];
   events(filter?: LedgerEventsFilter): LedgerEventRecord[];

@@ -37,7 +37,7 @@ export interface PayeeSyncDeps {
   payees: Record<string, PayeeSettlement>;
   /** Accounts this gateway signs for. */
   operates: (account: string) => boolean;
-  ledger: Pick<LedgerStore, 'channels' | 'vouchers'>;
+  ledger: Pick<LedgerStore, 'channels' | 'voucherAmount'>;
   payments: PaymentsIn;
   currency: string;
   record: (events: LedgerEvent[]) => void;
@@ -188,11 +188,11 @@ export class PayeeSync implements SettleGate {
         // The payee holds a voucher this ledger does not: it was restored from an older copy.
         this.raiseFloor(r.channel, r.payer, r.seq, amountNano, lastSeq, 'receivables');
       } else {
-        const mine = this.d.ledger.vouchers(r.channel, r.seq - 1)[0];
-        if (!mine || mine.seq !== r.seq || mine.amountNano !== amountNano) {
+        const mine = this.d.ledger.voucherAmount(r.channel, r.seq);
+        if (mine !== amountNano) {
           if (!floor || floor.seq < r.seq)
             this.d.log.error(
-              { channel: r.channel, seq: r.seq, amount: r.amount, ours: mine ? formatMoney(mine.amountNano) : null },
+              { channel: r.channel, seq: r.seq, amount: r.amount, ours: mine === undefined ? null : formatMoney(mine) },
               'the payee reports a voucher that differs from the one issued; not counted as received',
             );
           if (!floor || floor.seq !== r.seq || floor.amountNano !== amountNano) continue;

@@ -56,6 +56,9 @@ describe('vouchers in the ledger', () => {
       expect(plain(l.vouchers(undefined, undefined, T0 + 2000))).toEqual([recorded[2], recorded[3]]);
       expect(plain(l.vouchers('p-1>ww', 1, T0))).toEqual([recorded[2], recorded[3]]);
       expect(plain(l.vouchers('p-2>ww', undefined, T0 + 1001))).toEqual([]);
+      // One voucher's amount (what a payee's receivable is checked against), without a body read.
+      expect(l.voucherAmount('p-1>ww', 2)).toBe(2_000_000_000n);
+      expect(l.voucherAmount('p-1>ww', 4)).toBeUndefined();
     } finally {
       l.close();
     }
