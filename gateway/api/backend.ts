@@ -105,9 +105,15 @@ export interface ChannelView {
 }
 
 /** GET /api/vouchers: `since` (epoch ms) keeps vouchers issued at or after it. */
+/**
+ * GET /api/vouchers: issued at or after `since`; a page of the oldest `limit` (1..1000, default
+ * 1000) by issue time, with every other voucher of the last one's millisecond, then ordered by
+ * (channel, seq). The next page: since = the newest issuedAt received.
+ */
 export interface VoucherFilter {
   channel?: string;
   since?: number;
+  limit?: number;
 }
 
 /** GET /api/events: newest first, at most `limit` (1..1000, default 100). */

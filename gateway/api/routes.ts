@@ -46,6 +46,8 @@ function route<S extends QuerySpec>(def: RouteDef<S>): RouteDef {
 }
 
 export const DEFAULT_EVENT_LIMIT = 100;
+/** GET /api/vouchers answers at most this many (and the rest of the last one's millisecond) unless `limit` is smaller. */
+export const VOUCHER_PAGE = 1000;
 const MAX_TEXT_VALUE = 256;
 const DECIMAL_RE = /^[+-]?\d+(\.\d+)?$/;
 
@@ -171,10 +173,10 @@ export const ROUTES: readonly RouteDef[] = [
     path: '/api/vouchers',
     access: 'payee',
     summary:
-      'signed vouchers issued and received, optionally of one channel, issued at or after since; a payee token sees only its channels',
-    query: { channel: 'name', since: 'time' },
+      "signed vouchers issued and received, optionally of one channel, issued at or after since: the oldest limit (default 1000) by issue time and the rest of the last one's millisecond, ordered by channel and seq (page on with since = the newest issuedAt); a payee token sees only its channels",
+    query: { channel: 'name', since: 'time', limit: 'limit' },
     handle: async ({ backend, query, principal }) => {
-      const all = await backend.vouchers(query);
+      const all = await backend.vouchers({ ...query, limit: query.limit ?? VOUCHER_PAGE });
       return { json: principal?.kind === 'payee' ? all.filter((v) => v.payee === principal.account) : all };
     },
   }),

@@ -152,10 +152,14 @@ export class GatewayBackend implements ApiBackend {
 
   /** Issued vouchers (the ledger's) and, after them, the buyers' vouchers received, each ordered by (channel, seq). */
   vouchers(f: VoucherFilter): Voucher[] {
-    const issued = this.d.ledger.vouchers(f.channel, undefined, f.since).map((v) => JSON.parse(v.json) as Voucher);
-    const received = (this.s?.buyers.receivedVouchers(this.d.ledger) ?? [])
-      .filter((v) => (f.channel === undefined || v.channel === f.channel) && (f.since === undefined || Date.parse(v.issuedAt) >= f.since))
-      .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.seq - b.seq));
+    const issued = this.d.ledger.vouchers(f.channel, undefined, f.since, f.limit).map((v) => JSON.parse(v.json) as Voucher);
+    const received = oldestPage(
+      (this.s?.buyers.receivedVouchers(this.d.ledger) ?? []).filter(
+        (v) => (f.channel === undefined || v.channel === f.channel) && (f.since === undefined || Date.parse(v.issuedAt) >= f.since),
+      ),
+      f.limit,
+      f.since,
+    ).sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.seq - b.seq));
     return [...issued, ...received];
   }
 
@@ -231,4 +235,13 @@ export async function writeForApi(writer: FieldWriter, device: string, point: st
     if (err instanceof EncodeError) throw new InvalidValueError(err.message);
     throw new WriteFailedError(device, point, (err as Error).message, err);
   }
+}
+
+/** The oldest `limit` vouchers by issue time, the rest of the last one's millisecond, and the next one's when all are of `since`'s (as the ledger pages: sqlite-queries.ts). */
+function oldestPage<V extends { issuedAt: string }>(list: V[], limit: number | undefined, since: number | undefined): V[] {
+  if (limit === undefined || list.length <= limit) return list;
+  const times = list.map((v) => Date.parse(v.issuedAt)).sort((a, b) => a - b);
+  let cutoff = times[limit - 1]!;
+  if (since !== undefined && cutoff <= since) cutoff = times.find((t) => t > since) ?? cutoff;
+  return list.filter((v) => Date.parse(v.issuedAt) <= cutoff);
 }

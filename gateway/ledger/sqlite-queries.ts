@@ -108,10 +108,13 @@ export function queryEventIds(db: Db, batchSeq: number): number[] {
 
 /**
  * Vouchers ordered by (channel, seq); `sinceSeq` exclusive, `sinceMs` (issued at or after)
- * inclusive. The signed JSON comes from the body of the batch that recorded each voucher
- * (schema.ts, version 3): one body read per batch, not per voucher.
+ * inclusive; with `limit`, only the oldest `limit` by issue time, and every other one issued
+ * in the same millisecond as the last of them, and of the next millisecond when all of them
+ * are of `sinceMs`'s (so paging by `sinceMs` = the newest issue time received never skips one
+ * and always moves on). The signed JSON comes from the body of the batch that recorded
+ * each voucher (schema.ts, version 3): one body read per batch, not per voucher.
  */
-export function queryVouchers(db: Db, channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[] {
+export function queryVouchers(db: Db, channel?: string, sinceSeq?: number, sinceMs?: number, limit?: number): LedgerVoucherRecord[] {
   const where: string[] = [];
   const args: Array<string | number> = [];
   if (channel !== undefined) {
@@ -125,6 +128,29 @@ export function queryVouchers(db: Db, channel?: string, sinceSeq?: number, since
   if (sinceMs !== undefined) {
     where.push('issued_at_ms >= ?');
     args.push(sinceMs);
+  }
+  if (limit !== undefined) {
+    const filter = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const last = prepared(db, `SELECT issued_at_ms AS t FROM vouchers${filter} ORDER BY issued_at_ms LIMIT 1 OFFSET ?`).get(
+      ...args,
+      Math.max(0, limit - 1),
+    ) as { t: number } | undefined;
+    if (last !== undefined) {
+      // A page that would hold only the millisecond `sinceMs` names reaches into the next one:
+      // paging with since = the newest issue time received always moves on.
+      let cutoff = last.t;
+      if (sinceMs !== undefined && cutoff <= sinceMs) {
+        const next = prepared(db, `SELECT min(issued_at_ms) AS t FROM vouchers WHERE ${[...where, 'issued_at_ms > ?'].join(' AND ')}`).get(
+          ...args,
+          sinceMs,
+        ) as {
+          t: number | null;
+        };
+        cutoff = next.t ?? cutoff;
+      }
+      where.push('issued_at_ms <= ?');
+      args.push(cutoff);
+    }
   }
   const sql =
     'SELECT channel, seq, amount_nano, issued_at_ms, batch_seq FROM vouchers' +

@@ -357,8 +357,8 @@ export class SqliteLedger implements LedgerStore {
     return row === undefined ? undefined : BigInt(row.amount_nano);
   }
 
-  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[] {
-    return queryVouchers(this.db, channel, sinceSeq, sinceMs);
+  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number, limit?: number): LedgerVoucherRecord[] {
+    return queryVouchers(this.db, channel, sinceSeq, sinceMs, limit);
   }
 
   events(filter: LedgerEventsFilter = {}): LedgerEventRecord[] {

@@ -288,8 +288,11 @@ export interface LedgerStore {
   recordVoucher(v: LedgerVoucher): LedgerCommit;
   /** The amount of voucher `seq` of `channel`, undefined when it was not issued (one row, no body read). */
   voucherAmount(channel: string, seq: number): bigint | undefined;
-  /** Vouchers ordered by (channel, seq); `sinceSeq` is exclusive, `sinceMs` (issued at or after) inclusive. */
-  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number): LedgerVoucherRecord[];
+  /**
+   * Vouchers ordered by (channel, seq); `sinceSeq` is exclusive, `sinceMs` (issued at or after) inclusive;
+   * `limit`: the oldest that many by issue time, with the rest of the last one's millisecond (a page).
+   */
+  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number, limit?: number): LedgerVoucherRecord[];
   events(filter?: LedgerEventsFilter): LedgerEventRecord[];
   /** Ids of the events a batch recorded, in the batch's order. */
   eventIdsOf(batchSeq: number): number[];

@@ -154,14 +154,17 @@ describe('routes', () => {
     ]);
   });
 
-  it('GET /api/vouchers passes channel and since', async () => {
+  it('GET /api/vouchers passes channel and since, and a page limit (default 1000)', async () => {
     backend.calls.vouchers.length = 0;
     const res = await request(api.url, 'GET', '/api/vouchers?channel=purifier-1%3Ewaterworks&since=2026-11-25', {
       token: ADMIN_TOKEN,
     });
     expect(res.status).toBe(200);
     expect(res.json).toEqual([VOUCHER]);
-    expect(backend.calls.vouchers).toEqual([{ channel: 'purifier-1>waterworks', since: Date.UTC(2026, 10, 25) }]);
+    expect(backend.calls.vouchers).toEqual([{ channel: 'purifier-1>waterworks', since: Date.UTC(2026, 10, 25), limit: 1000 }]);
+    expect((await request(api.url, 'GET', '/api/vouchers?limit=5', { token: ADMIN_TOKEN })).status).toBe(200);
+    expect(backend.calls.vouchers.at(-1)).toEqual({ limit: 5 });
+    expect((await request(api.url, 'GET', '/api/vouchers?limit=5000', { token: ADMIN_TOKEN })).status).toBe(400);
   });
 
   it('GET /api/events defaults limit to 100 and passes kind/device/since', async () => {

@@ -72,6 +72,27 @@ describe('vouchers in the ledger', () => {
     }
   });
 
+  test('pages: the oldest `limit` by issue time and the rest of that millisecond; paging by the newest issue time moves on', () => {
+    const l = SqliteLedger.open(dir);
+    try {
+      const sameMs = [voucher('p-3>ww', 1, T0 + 5000), voucher('p-4>ww', 1, T0 + 5000), voucher('p-5>ww', 1, T0 + 5000)];
+      for (const v of [...sameMs, voucher('p-1>ww', 4, T0 + 6000)]) l.recordVoucher(v);
+      const page = (since: number | undefined, limit: number) =>
+        plain(l.vouchers(undefined, undefined, since, limit)).map((v) => `${v.channel}#${v.seq}`);
+      expect(page(undefined, 2)).toEqual(['p-1>ww#1', 'p-2>ww#1']);
+      expect(page(T0 + 2000, 2)).toEqual(['p-1>ww#2', 'p-1>ww#3']);
+      // Limit 1 at T0+5000 takes the whole millisecond (three vouchers) …
+      expect(page(T0 + 4000, 1)).toEqual(['p-3>ww#1', 'p-4>ww#1', 'p-5>ww#1']);
+      // … and asking again from it reaches into the next one instead of answering the same page.
+      expect(page(T0 + 5000, 1)).toEqual(['p-1>ww#4', 'p-3>ww#1', 'p-4>ww#1', 'p-5>ww#1']);
+      expect(page(T0 + 6000, 1)).toEqual(['p-1>ww#4']);
+      expect(page(T0 + 6001, 1)).toEqual([]);
+      expect(plain(l.vouchers('p-1>ww', undefined, undefined, 2)).map((v) => v.seq)).toEqual([1, 2]);
+    } finally {
+      l.close();
+    }
+  });
+
   test('a row that names a batch whose body does not hold it is damage, said with a code (and verify says which channel)', () => {
     const db = new Database(file());
     db.prepare("UPDATE vouchers SET batch_seq = 1 WHERE channel = 'p-1>ww' AND seq = 3").run();
