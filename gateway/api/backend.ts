@@ -104,9 +104,8 @@ export interface ChannelView {
   deposit?: string;
 }
 
-/** GET /api/vouchers: `since` (epoch ms) keeps vouchers issued at or after it. */
 /**
- * GET /api/vouchers: issued at or after `since`; a page of the oldest `limit` (1..1000, default
+ * GET /api/vouchers: issued at or after `since` (epoch ms); a page of the oldest `limit` (1..1000, default
  * 1000) by issue time, with every other voucher of the last one's millisecond, then ordered by
  * (channel, seq). The next page: since = the newest issuedAt received.
  */
