@@ -113,6 +113,8 @@ export interface VoucherFilter {
   channel?: string;
   since?: number;
   limit?: number;
+  /** Only this payee's channels (a payee token), before the page is cut. */
+  payee?: string;
 }
 
 /** GET /api/events: newest first, at most `limit` (1..1000, default 100). */

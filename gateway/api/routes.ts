@@ -176,8 +176,11 @@ export const ROUTES: readonly RouteDef[] = [
       "signed vouchers issued and received, optionally of one channel, issued at or after since: the oldest limit (default 1000) by issue time and the rest of the last one's millisecond, ordered by channel and seq (page on with since = the newest issuedAt); a payee token sees only its channels",
     query: { channel: 'name', since: 'time', limit: 'limit' },
     handle: async ({ backend, query, principal }) => {
-      const all = await backend.vouchers({ ...query, limit: query.limit ?? VOUCHER_PAGE });
-      return { json: principal?.kind === 'payee' ? all.filter((v) => v.payee === principal.account) : all };
+      // a payee's page is cut among its own vouchers: cut among everyone's, it could hold none
+      // of them, and paging by the newest issuedAt received would never move on
+      const payee = principal?.kind === 'payee' ? principal.account : undefined;
+      const all = await backend.vouchers({ ...query, limit: query.limit ?? VOUCHER_PAGE, ...(payee === undefined ? {} : { payee }) });
+      return { json: payee === undefined ? all : all.filter((v) => v.payee === payee) };
     },
   }),
   route({

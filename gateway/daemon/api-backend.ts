@@ -152,10 +152,15 @@ export class GatewayBackend implements ApiBackend {
 
   /** Issued vouchers (the ledger's) and, after them, the buyers' vouchers received, each ordered by (channel, seq). */
   vouchers(f: VoucherFilter): Voucher[] {
-    const issued = this.d.ledger.vouchers(f.channel, undefined, f.since, f.limit).map((v) => JSON.parse(v.json) as Voucher);
+    const issued = this.d.ledger
+      .voucherPage({ channel: f.channel, payee: f.payee, sinceMs: f.since, limit: f.limit })
+      .map((v) => JSON.parse(v.json) as Voucher);
     const received = oldestPage(
       (this.s?.buyers.receivedVouchers(this.d.ledger) ?? []).filter(
-        (v) => (f.channel === undefined || v.channel === f.channel) && (f.since === undefined || Date.parse(v.issuedAt) >= f.since),
+        (v) =>
+          (f.channel === undefined || v.channel === f.channel) &&
+          (f.payee === undefined || v.payee === f.payee) &&
+          (f.since === undefined || Date.parse(v.issuedAt) >= f.since),
       ),
       f.limit,
       f.since,

@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { LedgerDamagedError, LedgerQueryError } from './errors';
 import { unpackText } from './hash-chain';
-import type { EventDetailValue, LedgerEventRecord, LedgerEventsFilter, LedgerVoucherRecord } from './store';
+import type { EventDetailValue, LedgerEventRecord, LedgerEventsFilter, LedgerVoucherRecord, LedgerVouchersFilter } from './store';
 
 type Db = Database.Database;
 
@@ -107,19 +107,25 @@ export function queryEventIds(db: Db, batchSeq: number): number[] {
 }
 
 /**
- * Vouchers ordered by (channel, seq); `sinceSeq` exclusive, `sinceMs` (issued at or after)
- * inclusive; with `limit`, only the oldest `limit` by issue time, and every other one issued
+ * Vouchers ordered by (channel, seq), of one channel or one payee; `sinceSeq` exclusive,
+ * `sinceMs` (issued at or after) inclusive; with `limit`, only the oldest `limit` by issue time, and every other one issued
  * in the same millisecond as the last of them, and of the next millisecond when all of them
  * are of `sinceMs`'s (so paging by `sinceMs` = the newest issue time received never skips one
  * and always moves on). The signed JSON comes from the body of the batch that recorded
  * each voucher (schema.ts, version 3): one body read per batch, not per voucher.
  */
-export function queryVouchers(db: Db, channel?: string, sinceSeq?: number, sinceMs?: number, limit?: number): LedgerVoucherRecord[] {
+export function queryVouchers(db: Db, f: LedgerVouchersFilter = {}): LedgerVoucherRecord[] {
+  const { channel, sinceSeq, sinceMs, limit } = f;
   const where: string[] = [];
   const args: Array<string | number> = [];
   if (channel !== undefined) {
     where.push('channel = ?');
     args.push(channel);
+  }
+  if (f.payee !== undefined) {
+    // channels are "payer>payee" (names never hold '>')
+    where.push("substr(channel, instr(channel, '>') + 1) = ?");
+    args.push(f.payee);
   }
   if (sinceSeq !== undefined) {
     where.push('seq > ?');

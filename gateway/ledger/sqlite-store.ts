@@ -49,6 +49,7 @@ import type {
   LedgerTotalsFilter,
   LedgerVoucher,
   LedgerVoucherRecord,
+  LedgerVouchersFilter,
 } from './store';
 
 export const LEDGER_FILE = 'ledger.db';
@@ -357,8 +358,12 @@ export class SqliteLedger implements LedgerStore {
     return row === undefined ? undefined : BigInt(row.amount_nano);
   }
 
-  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number, limit?: number): LedgerVoucherRecord[] {
-    return queryVouchers(this.db, channel, sinceSeq, sinceMs, limit);
+  vouchers(channel?: string, sinceSeq?: number): LedgerVoucherRecord[] {
+    return queryVouchers(this.db, { channel, sinceSeq });
+  }
+
+  voucherPage(filter: LedgerVouchersFilter): LedgerVoucherRecord[] {
+    return queryVouchers(this.db, filter);
   }
 
   events(filter: LedgerEventsFilter = {}): LedgerEventRecord[] {

@@ -208,6 +208,19 @@ export interface LedgerVoucherRecord extends LedgerVoucher {
   batchSeq: number;
 }
 
+/**
+ * Which vouchers: of one channel or of one payee's channels; `sinceSeq` exclusive, `sinceMs`
+ * (issued at or after) inclusive; `limit`: the oldest that many by issue time, with the rest of
+ * the last one's millisecond (a page; sqlite-queries.ts says how it always moves on).
+ */
+export interface LedgerVouchersFilter {
+  channel?: string;
+  payee?: string;
+  sinceSeq?: number;
+  sinceMs?: number;
+  limit?: number;
+}
+
 export interface LedgerEventsFilter {
   kinds?: string[];
   device?: string;
@@ -288,11 +301,10 @@ export interface LedgerStore {
   recordVoucher(v: LedgerVoucher): LedgerCommit;
   /** The amount of voucher `seq` of `channel`, undefined when it was not issued (one row, no body read). */
   voucherAmount(channel: string, seq: number): bigint | undefined;
-  /**
-   * Vouchers ordered by (channel, seq); `sinceSeq` is exclusive, `sinceMs` (issued at or after) inclusive;
-   * `limit`: the oldest that many by issue time, with the rest of the last one's millisecond (a page).
-   */
-  vouchers(channel?: string, sinceSeq?: number, sinceMs?: number, limit?: number): LedgerVoucherRecord[];
+  /** Vouchers ordered by (channel, seq); `sinceSeq` is exclusive. */
+  vouchers(channel?: string, sinceSeq?: number): LedgerVoucherRecord[];
+  /** A page of vouchers (GET /api/vouchers): see LedgerVouchersFilter. */
+  voucherPage(filter: LedgerVouchersFilter): LedgerVoucherRecord[];
   events(filter?: LedgerEventsFilter): LedgerEventRecord[];
   /** Ids of the events a batch recorded, in the batch's order. */
   eventIdsOf(batchSeq: number): number[];

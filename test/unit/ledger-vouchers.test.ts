@@ -53,9 +53,9 @@ describe('vouchers in the ledger', () => {
     try {
       const byChannel = [recorded[0]!, recorded[2]!, recorded[3]!, recorded[1]!];
       expect(plain(l.vouchers())).toEqual(byChannel);
-      expect(plain(l.vouchers(undefined, undefined, T0 + 2000))).toEqual([recorded[2], recorded[3]]);
-      expect(plain(l.vouchers('p-1>ww', 1, T0))).toEqual([recorded[2], recorded[3]]);
-      expect(plain(l.vouchers('p-2>ww', undefined, T0 + 1001))).toEqual([]);
+      expect(plain(l.voucherPage({ sinceMs: T0 + 2000 }))).toEqual([recorded[2], recorded[3]]);
+      expect(plain(l.voucherPage({ channel: 'p-1>ww', sinceSeq: 1, sinceMs: T0 }))).toEqual([recorded[2], recorded[3]]);
+      expect(plain(l.voucherPage({ channel: 'p-2>ww', sinceMs: T0 + 1001 }))).toEqual([]);
       // One voucher's amount (what a payee's receivable is checked against), without a body read.
       expect(l.voucherAmount('p-1>ww', 2)).toBe(2_000_000_000n);
       expect(l.voucherAmount('p-1>ww', 4)).toBeUndefined();
@@ -78,7 +78,7 @@ describe('vouchers in the ledger', () => {
       const sameMs = [voucher('p-3>ww', 1, T0 + 5000), voucher('p-4>ww', 1, T0 + 5000), voucher('p-5>ww', 1, T0 + 5000)];
       for (const v of [...sameMs, voucher('p-1>ww', 4, T0 + 6000)]) l.recordVoucher(v);
       const page = (since: number | undefined, limit: number) =>
-        plain(l.vouchers(undefined, undefined, since, limit)).map((v) => `${v.channel}#${v.seq}`);
+        plain(l.voucherPage({ sinceMs: since, limit })).map((v) => `${v.channel}#${v.seq}`);
       expect(page(undefined, 2)).toEqual(['p-1>ww#1', 'p-2>ww#1']);
       expect(page(T0 + 2000, 2)).toEqual(['p-1>ww#2', 'p-1>ww#3']);
       // Limit 1 at T0+5000 takes the whole millisecond (three vouchers) …
@@ -87,7 +87,11 @@ describe('vouchers in the ledger', () => {
       expect(page(T0 + 5000, 1)).toEqual(['p-1>ww#4', 'p-3>ww#1', 'p-4>ww#1', 'p-5>ww#1']);
       expect(page(T0 + 6000, 1)).toEqual(['p-1>ww#4']);
       expect(page(T0 + 6001, 1)).toEqual([]);
-      expect(plain(l.vouchers('p-1>ww', undefined, undefined, 2)).map((v) => v.seq)).toEqual([1, 2]);
+      expect(plain(l.voucherPage({ channel: 'p-1>ww', limit: 2 })).map((v) => v.seq)).toEqual([1, 2]);
+      // One payee's page is cut among its own vouchers: the oldest 2 of everyone's are ww's, not xx's.
+      for (let s = 1; s <= 3; s++) l.recordVoucher(voucher('p-9>xx', s, T0 + 7000 + s));
+      expect(plain(l.voucherPage({ payee: 'xx', limit: 2 })).map((v) => `${v.channel}#${v.seq}`)).toEqual(['p-9>xx#1', 'p-9>xx#2']);
+      expect(plain(l.voucherPage({ payee: 'ww', sinceMs: T0 + 6000, limit: 2 })).map((v) => `${v.channel}#${v.seq}`)).toEqual(['p-1>ww#4']);
     } finally {
       l.close();
     }
