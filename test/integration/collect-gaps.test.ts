@@ -178,12 +178,19 @@ describe('collectors fill gaps in a channel before its receivable moves', () => 
         'B to fill 19 holes',
       );
       expect(b!.store.vouchers(CH3)).toEqual(all);
-      // One request naming every hole below the highest held seq, not one request per hole (a
-      // second may cross the answer); A sends the holes only, not what B holds.
-      expect(asks[0]).toEqual({ after: 3, before: 41, holes: Array.from({ length: 19 }, (_, i) => [4 + 2 * i, 4 + 2 * i]) });
-      expect(asks.length).toBeLessThan(3);
+      // Every request names every hole below the highest seq B held then (B may ask once while the
+      // odd seqs still arrive, every gapRetryMs); once it holds 41, one request names all 19 holes
+      // and fills them (a second may cross the answer), not one request per hole.
+      const holesBelow = (before: number) => Array.from({ length: (before - 3) / 2 }, (_, k) => [4 + 2 * k, 4 + 2 * k]);
+      for (const a of asks)
+        expect(a).toEqual({ after: expect.any(Number), before: a.before, holes: holesBelow(a.before).filter(([h]) => h! > a.after) });
+      const whole = asks.findIndex((a) => a.before === 41);
+      expect(whole).toBeGreaterThanOrEqual(0);
+      expect(asks.length - whole).toBeLessThan(3);
+      if (whole === 0) expect(asks[0]).toEqual({ after: 3, before: 41, holes: holesBelow(41) }); // the usual case: all 19 in one
+      // A sends the holes only, never what B held, and each hole once per request that named it.
       for (let s = 5; s < 41; s += 2) expect([s, sent.get(s)]).toEqual([s, 1]);
-      for (let s = 4; s < 41; s += 2) expect([s, sent.get(s)]).toEqual([s, asks.length]);
+      for (let s = 4; s < 41; s += 2) expect([s, sent.get(s)]).toEqual([s, asks.filter((a) => a.after < s && s < a.before).length]);
     } finally {
       await watch.endAsync();
     }
